@@ -1,0 +1,48 @@
+"""Spanscope's entities: plain data, no I/O. Every other layer speaks these."""
+
+from spanscope.entities.assessment import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    AssessmentSourceType,
+    Expectation,
+    Feedback,
+)
+from spanscope.entities.experiment import Experiment
+from spanscope.entities.paged_list import PagedList
+from spanscope.entities.span import (
+    Span,
+    SpanAttributeKey,
+    SpanEvent,
+    SpanStatus,
+    SpanStatusCode,
+    SpanType,
+)
+from spanscope.entities.token_usage import span_token_usage, sum_token_usage
+from spanscope.entities.trace import Trace, TraceData
+from spanscope.entities.trace_info import TraceInfo, TraceMetadataKey, TraceState, TraceTagKey
+
+__all__ = [
+    "Assessment",
+    "AssessmentError",
+    "AssessmentSource",
+    "AssessmentSourceType",
+    "Expectation",
+    "Experiment",
+    "Feedback",
+    "PagedList",
+    "Span",
+    "SpanAttributeKey",
+    "SpanEvent",
+    "SpanStatus",
+    "SpanStatusCode",
+    "SpanType",
+    "Trace",
+    "TraceData",
+    "TraceInfo",
+    "TraceMetadataKey",
+    "TraceState",
+    "TraceTagKey",
+    "span_token_usage",
+    "sum_token_usage",
+]

@@ -1,0 +1,84 @@
+"""Pure helpers for the trace JSON format: JSON attribute values, ids and timestamps.
+
+MLflow's trace JSON stores every span attribute as a JSON-encoded string, writes span ids
+base64-encoded (OTLP style) and times as RFC 3339 strings. These helpers convert both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def dumps(value: Any) -> str:
+    """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(value, ensure_ascii=False, default=_repr_default)
+
+
+def _repr_default(obj: Any) -> Any:
+    if hasattr(obj, "model_dump"):  # pydantic models (e.g. OpenAI responses) carry real data
+        try:
+            return obj.model_dump()
+        except Exception:
+            pass
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return repr(obj)
+
+
+def loads_attribute(raw: Any) -> Any:
+    """Decode one JSON-encoded attribute value; a value that is not JSON comes back as is."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def decode_id(value: str | None, n_bytes: int) -> str | None:
+    """Turn a span or trace id written as hex or base64 into lower-case hex."""
+    if value is None or value == "":
+        return None
+    if len(value) == 2 * n_bytes and _HEX.match(value):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return value  # unknown encoding: keep it rather than lose it
+    return raw.hex() if len(raw) == n_bytes else value
+
+
+def ms_to_rfc3339(ms: int | None) -> str | None:
+    """Epoch milliseconds to ``2026-11-21T23:42:14.388Z``."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def rfc3339_to_ms(value: str | int | float | None) -> int | None:
+    """RFC 3339 string (any fraction digits, ``Z`` or offset) or epoch ms to epoch ms."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    match = re.match(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$", text)
+    if not match:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    base, fraction, zone = match.groups()
+    dt = datetime.fromisoformat(base + ("+00:00" if zone in (None, "Z") else zone))
+    whole_ms = int(dt.timestamp()) * 1000
+    return whole_ms + int((fraction or "0")[:3].ljust(3, "0"))

@@ -1,0 +1,18 @@
+"""A list with the token of the next page, as search results are returned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+__all__ = ["PagedList"]
+
+T = TypeVar("T")
+
+
+class PagedList(list[T]):
+    """A page of results; ``token`` fetches the next page, None on the last one."""
+
+    def __init__(self, items: Iterable[T] = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token

@@ -1,0 +1,19 @@
+"""Storage: the ``TraceStore`` protocol and the stores that implement it."""
+
+from __future__ import annotations
+
+from spanscope.exceptions import InvalidUriError
+from spanscope.store.base import TraceStore
+
+__all__ = ["TraceStore", "open_store"]
+
+
+def open_store(uri: str) -> TraceStore:
+    """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``)."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        from spanscope.store.sql.store import SqlStore
+
+        return SqlStore(uri)
+    raise InvalidUriError(
+        f"unsupported tracking URI {uri!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
