@@ -1,3 +1,100 @@
-"""Spanscope: trace observability and quality improvement for GenAI applications."""
+"""Spanscope: trace observability and quality improvement for GenAI applications.
+
+The names follow MLflow Tracing's, so ``import spanscope as mlflow``-style code keeps
+working::
+
+    import spanscope
+
+    @spanscope.trace(span_type="AGENT")
+    def answer(question: str) -> str: ...
+
+Importing this package is cheap: it starts no thread, opens no file and imports neither
+pandas nor SQLAlchemy; those load when a trace is first stored or read.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below load lazily (module __getattr__) to keep import cheap
+    from spanscope.api import (
+        disable,
+        enable,
+        flush,
+        flush_trace_async_logging,
+        get_current_active_span,
+        get_last_active_trace_id,
+        get_trace,
+        get_tracking_uri,
+        search_traces,
+        set_experiment,
+        set_tracking_uri,
+        start_span,
+        trace,
+        update_current_trace,
+    )
+    from spanscope.entities import (
+        AssessmentSource,
+        AssessmentSourceType,
+        Expectation,
+        Feedback,
+        Span,
+        SpanEvent,
+        SpanStatus,
+        SpanStatusCode,
+        SpanType,
+        Trace,
+        TraceData,
+        TraceInfo,
+        TraceState,
+    )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AssessmentSource",
+    "AssessmentSourceType",
+    "Expectation",
+    "Feedback",
+    "Span",
+    "SpanEvent",
+    "SpanStatus",
+    "SpanStatusCode",
+    "SpanType",
+    "Trace",
+    "TraceData",
+    "TraceInfo",
+    "TraceState",
+    "disable",
+    "enable",
+    "flush",
+    "flush_trace_async_logging",
+    "get_current_active_span",
+    "get_last_active_trace_id",
+    "get_trace",
+    "get_tracking_uri",
+    "search_traces",
+    "set_experiment",
+    "set_tracking_uri",
+    "start_span",
+    "trace",
+    "update_current_trace",
+]
+
+_ENTITY_NAMES = {name for name in __all__ if name[0].isupper()}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENTITY_NAMES:
+        value = getattr(import_module("spanscope.entities"), name)
+    elif name in __all__:
+        value = getattr(import_module("spanscope.api"), name)
+    else:
+        raise AttributeError(f"module 'spanscope' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,8 +9,12 @@ __all__ = ["TraceStore", "open_store"]
 
 
 def open_store(uri: str) -> TraceStore:
-    """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``)."""
+    """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``, ``memory://``)."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme == "memory":
+        from spanscope.store.memory import InMemoryStore
+
+        return InMemoryStore(uri)
     if scheme in ("sqlite", "postgresql", "postgres"):
         from spanscope.store.sql.store import SqlStore
 

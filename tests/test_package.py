@@ -1,0 +1,57 @@
+"""The public surface: what ``import spanscope`` gives and what it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import spanscope
+
+EXPECTED_PUBLIC_NAMES = {
+    # tracing (MLflow names)
+    "trace", "start_span", "update_current_trace", "get_current_active_span",
+    "get_last_active_trace_id", "flush", "flush_trace_async_logging", "disable", "enable",
+    "set_tracking_uri", "get_tracking_uri", "set_experiment",
+    # reading
+    "get_trace", "search_traces",
+    # entities
+    "Trace", "TraceInfo", "TraceData", "TraceState", "Span", "SpanEvent", "SpanStatus",
+    "SpanStatusCode", "SpanType", "Feedback", "Expectation", "AssessmentSource",
+    "AssessmentSourceType",
+}
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    assert set(spanscope.__all__) == EXPECTED_PUBLIC_NAMES
+    for name in spanscope.__all__:
+        assert getattr(spanscope, name) is not None, name
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    try:
+        spanscope.no_such_thing  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_import_is_cheap() -> None:
+    """Importing and decorating loads no pandas/SQLAlchemy, starts no thread, opens no db."""
+    code = (
+        "import sys, threading, os\n"
+        "import spanscope\n"
+        "@spanscope.trace\n"
+        "def f(x):\n    return x\n"
+        "heavy = [m for m in ('pandas', 'sqlalchemy', 'alembic') if m in sys.modules]\n"
+        "print(heavy, threading.active_count(), os.path.exists('spanscope.db'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=_empty_dir()).stdout.strip()
+    assert out == "[] 1 False"
+
+
+def _empty_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp()
