@@ -173,6 +173,10 @@ def main(out_dir: pathlib.Path) -> None:
         source=judge,
         error=AssessmentError(error_code="RATE_LIMIT_EXCEEDED", error_message="judge rate limited"),
     )
+    try:  # an exception as the error: MLflow records its type and stack trace
+        raise TimeoutError("judge timed out")
+    except TimeoutError as exc:
+        mlflow.log_feedback(trace_id=trace_id, name="groundedness", source=judge, error=exc)
     human = AssessmentSource(source_type="HUMAN", source_id="alice@example.com")
     mlflow.log_expectation(trace_id=trace_id, name="expected_response", value="Paris", source=human)
     mlflow.log_expectation(

@@ -1,0 +1,257 @@
+"""Entities to table rows and back.
+
+Writes keep the lossless copy (span and assessment JSON, tags, metadata, ``extra``) next to
+the short indexed columns; reads rebuild entities from the lossless copy, so
+``get_trace(id).to_json()`` equals the logged trace's ``to_json()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from spanscope.entities import (
+    Assessment,
+    Experiment,
+    Span,
+    Trace,
+    TraceInfo,
+    TraceState,
+    TraceTagKey,
+)
+from spanscope.entities._codec import dumps
+from spanscope.exceptions import InvalidInputError
+from spanscope.store.sql import schema
+
+__all__ = [
+    "PreparedTrace",
+    "assessment_from_content",
+    "assessment_row",
+    "experiment_from_row",
+    "parse_experiment_id",
+    "prepare",
+    "span_from_content",
+    "span_row",
+    "summary_row",
+    "trace_info_from_row",
+]
+
+_OVERFLOW_COLUMNS = {"request_preview": schema.PREVIEW_LENGTH, "response_preview":
+                     schema.PREVIEW_LENGTH, "client_request_id": 256}
+
+
+@dataclass
+class PreparedTrace:
+    """A validated trace ready to be written: ids checked, duplicates folded."""
+
+    trace_id: str
+    experiment_id: int
+    info: TraceInfo
+    spans: list[Span]
+    tags: dict[str, str]
+    metadata: dict[str, str]
+    assessments: list[Assessment]
+
+    @property
+    def root_name(self) -> str | None:
+        for span in self.spans:
+            if span.parent_id is None:
+                return span.name
+        return None
+
+
+def parse_experiment_id(value: Any, *, context: str = "") -> int:
+    """Experiment ids are strings in the API and integers in the database."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(str(value).strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"experiment id {value!r}{context} is not valid: experiment ids are integers "
+            "written as strings, e.g. '0'") from None
+
+
+def _check_id(value: Any, limit: int, what: str, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what}{where} must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{what} {value[:40]!r}...{where} is {len(value)} characters; the limit is {limit}")
+    return value
+
+
+def _string_dict(values: dict[Any, Any] | None, what: str, where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (values or {}).items():
+        _check_id(key, schema.KEY_LENGTH, f"{what} key", where)
+        out[key] = value if isinstance(value, str) or value is None else str(value)
+    return out
+
+
+def prepare(trace: Trace) -> PreparedTrace:
+    """Validate ``trace`` for writing; ``InvalidInputError`` names the bad field and trace."""
+    if not isinstance(trace, Trace):
+        raise InvalidInputError(f"log_traces expects Trace objects, got {type(trace).__name__}")
+    info = trace.info
+    trace_id = _check_id(info.trace_id, schema.TRACE_ID_LENGTH, "trace id", "")
+    where = f" (trace {trace_id!r})"
+    spans: dict[str, Span] = {}
+    for span in trace.data.spans:
+        spans[_check_id(span.span_id, schema.SPAN_ID_LENGTH, "span id", where)] = span
+    assessments: dict[str, Assessment] = {}
+    for assessment in info.assessments:
+        _check_id(assessment.assessment_id, schema.ASSESSMENT_ID_LENGTH, "assessment id", where)
+        _check_id(assessment.name, schema.KEY_LENGTH, "assessment name", where)
+        assessments.setdefault(assessment.assessment_id, assessment)
+    return PreparedTrace(
+        trace_id=trace_id,
+        experiment_id=parse_experiment_id(info.experiment_id, context=where),
+        info=info,
+        spans=list(spans.values()),  # a span id logged twice: first place, last content
+        tags=_string_dict(info.tags, "tag", where),
+        metadata=_string_dict(info.trace_metadata, "metadata", where),
+        assessments=list(assessments.values()),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def summary_row(prepared: PreparedTrace, *, tags: dict[str, str], metadata: dict[str, str],
+                name: str | None, span_count: int) -> dict[str, Any]:
+    """The ``traces`` row; tags and metadata are the merged ones when upserting."""
+    info = prepared.info
+    overflow = {column: value for column, limit in _OVERFLOW_COLUMNS.items()
+                if isinstance(value := getattr(info, column), str) and len(value) > limit}
+    usage = _token_usage(metadata)
+    name = name if name is not None else tags.get(TraceTagKey.TRACE_NAME)
+    return {
+        "trace_id": prepared.trace_id,
+        "experiment_id": prepared.experiment_id,
+        "request_time": int(info.request_time),
+        "execution_duration": _int_or_none(info.execution_duration),
+        "state": str(info.state),
+        "name": _cut(name, 512),
+        "client_request_id": _cut(info.client_request_id, 256),
+        "session_id": _cut(metadata.get("mlflow.trace.session"), 256),
+        "user_id": _cut(metadata.get("mlflow.trace.user"), 256),
+        "request_preview": _cut(info.request_preview, schema.PREVIEW_LENGTH),
+        "response_preview": _cut(info.response_preview, schema.PREVIEW_LENGTH),
+        "input_tokens": _int_or_none(usage.get("input_tokens")),
+        "output_tokens": _int_or_none(usage.get("output_tokens")),
+        "total_tokens": _int_or_none(usage.get("total_tokens")),
+        "span_count": span_count,
+        "extra": dumps(info.extra) if info.extra else None,
+        "overflow": dumps(overflow) if overflow else None,
+    }
+
+
+def _token_usage(metadata: dict[str, str]) -> dict[str, Any]:
+    raw = metadata.get("mlflow.trace.tokenUsage")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _cut(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit]
+    return value
+
+
+def span_row(trace_id: str, span: Span, position: int) -> dict[str, Any]:
+    return {
+        "trace_id": trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": _cut(span.parent_id, schema.SPAN_ID_LENGTH),
+        "name": _cut(span.name or "", 512),
+        "span_type": _cut(str(span.span_type), 128),
+        "status": span.status.status_code.value,
+        "start_time_ns": int(span.start_time_ns),
+        "end_time_ns": span.end_time_ns,
+        "duration_ns": span.duration_ns,
+        "position": position,
+        "content": dumps(span.to_dict()),
+    }
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def assessment_row(trace_id: str, assessment: Assessment, position: int) -> dict[str, Any]:
+    error = assessment.error
+    return {
+        "assessment_id": assessment.assessment_id,
+        "trace_id": trace_id,
+        "name": assessment.name,
+        "kind": assessment.kind,
+        "value": dumps(assessment.value),
+        "numeric_value": _numeric(assessment.value),
+        "error": dumps(error.to_dict()) if error is not None else None,
+        "source_type": _cut(str(assessment.source.source_type), 32),
+        "source_id": _cut(assessment.source.source_id, 256),
+        "span_id": _cut(assessment.span_id, schema.SPAN_ID_LENGTH),
+        "run_id": _cut(assessment.run_id, 64),
+        "rationale": assessment.rationale,
+        "metadata": dumps(assessment.metadata) if assessment.metadata else None,
+        "overrides": _cut(assessment.overrides, schema.ASSESSMENT_ID_LENGTH),
+        "valid": bool(assessment.valid),
+        "create_time": _int_or_none(assessment.create_time_ms),
+        "last_update_time": _int_or_none(assessment.last_update_time_ms),
+        "position": position,
+        "content": dumps(assessment.to_dict()),
+    }
+
+
+# --- rows to entities ---------------------------------------------------------------------
+def span_from_content(content: str, trace_id: str) -> Span:
+    return Span.from_dict(json.loads(content), trace_id)
+
+
+def assessment_from_content(content: str) -> Assessment:
+    return Assessment.from_dict(json.loads(content))
+
+
+def trace_info_from_row(row: Any, *, tags: dict[str, str], metadata: dict[str, str],
+                        assessments: list[Assessment]) -> TraceInfo:
+    """Rebuild ``TraceInfo`` from a ``traces`` row plus its tags, metadata, assessments."""
+    values = {"request_preview": row.request_preview, "response_preview": row.response_preview,
+              "client_request_id": row.client_request_id}
+    if row.overflow:
+        values.update(json.loads(row.overflow))
+    return TraceInfo(
+        trace_id=row.trace_id,
+        experiment_id=str(row.experiment_id),
+        request_time=row.request_time,
+        execution_duration=row.execution_duration,
+        state=TraceState(row.state),
+        trace_metadata=metadata,
+        tags=tags,
+        assessments=assessments,
+        extra=json.loads(row.extra) if row.extra else {},
+        **values,
+    )
+
+
+def experiment_from_row(row: Any) -> Experiment:
+    return Experiment(experiment_id=str(row.experiment_id), name=row.name,
+                      creation_time=row.creation_time or 0)

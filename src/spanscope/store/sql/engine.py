@@ -1,0 +1,149 @@
+"""SQLAlchemy engines for the URIs Spanscope accepts, tuned for many concurrent writers.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``, foreign keys on (for cascades) and a
+busy timeout. Python's ``sqlite3`` would otherwise open transactions lazily on the first
+write, so two writers could both read and then deadlock upgrading their locks; instead
+SQLAlchemy emits ``BEGIN IMMEDIATE`` for write transactions (connections marked with the
+``WRITE`` execution option) and a plain ``BEGIN`` for reads, the pysqlite recipe from the
+SQLAlchemy docs. PostgreSQL always goes through psycopg 3, whatever the URI says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from spanscope.exceptions import InvalidUriError, StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["WRITE", "StatementHook", "create_engine", "is_memory", "mask_uri", "parse_uri"]
+
+StatementHook = Callable[[str, Any], None]
+
+WRITE = "spanscope_write"  # execution option: this connection's transactions will write
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+
+_SUPPORTED = "use sqlite:///PATH, sqlite:///:memory: or postgresql://USER@HOST:PORT/DB"
+
+
+def mask_uri(uri: str) -> str:
+    """The URI with any password replaced by ``***``, for messages and logs."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", uri)
+
+
+def parse_uri(uri: str) -> URL:
+    """Turn a Spanscope store URI into the SQLAlchemy URL to connect with.
+
+    ``postgresql://`` and ``postgres://`` select psycopg 3; a relative SQLite path is made
+    absolute now, so pooled connections opened later never depend on the working directory.
+    """
+    try:
+        url = make_url(uri)
+    except (ArgumentError, ValueError) as exc:
+        raise InvalidUriError(f"cannot parse store URI {mask_uri(uri)!r}: {_SUPPORTED}") from exc
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise InvalidUriError(f"unsupported SQLite driver {driver!r} in {mask_uri(uri)!r}: "
+                                  "Spanscope uses Python's built-in sqlite3")
+        url = url.set(drivername="sqlite")
+        if not is_memory(url):
+            url = url.set(database=os.path.abspath(os.path.expanduser(url.database or "")))
+        return url
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise InvalidUriError(f"unsupported PostgreSQL driver {driver!r} in "
+                                  f"{mask_uri(uri)!r}: use postgresql:// (psycopg 3)")
+        if not url.database:
+            raise InvalidUriError(f"store URI {mask_uri(uri)!r} names no database: {_SUPPORTED}")
+        return url.set(drivername="postgresql+psycopg")
+    raise InvalidUriError(f"unsupported store URI {mask_uri(uri)!r}: {_SUPPORTED}")
+
+
+def is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_engine(uri: str, *, on_statement: StatementHook | None = None) -> Engine:
+    """An engine for ``uri``; ``on_statement(sql, parameters)`` sees every statement run."""
+    url = parse_uri(uri)
+    if url.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url)
+    else:
+        engine = _postgresql_engine(url, uri)
+    if on_statement is not None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _observe(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                     executemany: bool) -> None:
+            on_statement(statement, parameters)
+    return engine
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = is_memory(url)
+    if memory:
+        # One connection for the one in-memory database; SqlStore serialises its use.
+        engine = sa.create_engine(url, poolclass=StaticPool,
+                                  connect_args={"check_same_thread": False})
+    else:
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin")
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                _enable_wal(cursor)
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL once; a brand-new file may be busy while another opener does."""
+    import sqlite3
+
+    for attempt in range(100):
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
+def _postgresql_engine(url: URL, uri: str) -> Engine:
+    try:
+        import psycopg  # noqa: F401  (fail here with a clear message, not deep in SQLAlchemy)
+    except ImportError as exc:
+        raise StoreError(f"cannot open {mask_uri(uri)}: PostgreSQL needs psycopg 3; "
+                         "install it with: pip install 'spanscope[postgres]'") from exc
+    connect_args: dict[str, Any] = {"application_name": "spanscope"}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)

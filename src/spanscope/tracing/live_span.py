@@ -1,0 +1,275 @@
+"""The span a user holds while it runs (``LiveSpan``) and its disabled twin (``NoOpSpan``).
+
+A ``LiveSpan`` is a thin view over an OpenTelemetry SDK span: all state lives in the OTel
+span, so a view can be made at any time (``get_current_active_span``) and every other
+OTel processor sees the same data. Attribute values are stored JSON-encoded, as the trace
+JSON keeps them (``mlflow.spanInputs`` is the JSON text of the inputs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import Status, StatusCode
+
+from spanscope.entities import SpanAttributeKey, SpanEvent, SpanStatus, SpanStatusCode
+from spanscope.entities._codec import dumps, loads_attribute
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import Span as OTelSpan
+
+__all__ = ["JSON_KEYS_ATTRIBUTE", "SCOPE_NAME", "LiveSpan", "NoOpSpan", "encode"]
+
+logger = logging.getLogger(__name__)
+
+SCOPE_NAME = "spanscope"  # instrumentation scope of spans made by this SDK
+# On spans made by other instrumentations, the keys a LiveSpan wrote already JSON-encoded.
+JSON_KEYS_ATTRIBUTE = "spanscope.jsonKeys"
+
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; reusing one is
+# about twice as fast on the decorator's hot path and gives byte-identical output.
+_encode_fast = json.JSONEncoder(ensure_ascii=False).encode
+
+_STATUS_OK = Status(StatusCode.OK)
+_OTEL_CODES = {SpanStatusCode.OK: StatusCode.OK, SpanStatusCode.ERROR: StatusCode.ERROR,
+               SpanStatusCode.UNSET: StatusCode.UNSET}
+
+
+def encode(value: Any) -> str:
+    """JSON text of ``value``; never raises (unencodable parts become their ``repr``)."""
+    try:
+        return _encode_fast(value)
+    except (TypeError, ValueError, RecursionError):
+        return dumps(value)
+
+
+def exception_event_attributes(exc: BaseException) -> dict[str, str]:
+    """The attributes of an ``exception`` event, as MLflow writes them."""
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # a broken __str__ in a user exception must not escape
+        stack = ""
+    return {"exception.type": type(exc).__name__, "exception.message": _safe_str(exc),
+            "exception.stacktrace": stack}
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return repr(type(exc))
+
+
+def record_exception(span: OTelSpan, exc: BaseException) -> None:
+    """Mark ``span`` ERROR and attach an ``exception`` event describing ``exc``."""
+    span.add_event("exception", exception_event_attributes(exc))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {_safe_str(exc)}"))
+
+
+def end_ok(span: OTelSpan) -> None:
+    """End ``span``, marking it OK unless something already set its status."""
+    if span.status.status_code is StatusCode.UNSET:
+        span.set_status(_STATUS_OK)
+    span.end()
+
+
+def _event_value(value: Any) -> Any:
+    """OTel event attributes take primitives only; anything else is kept as JSON text."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return encode(value)
+
+
+class LiveSpan:
+    """A running span: record inputs, outputs, attributes, events and status on it."""
+
+    __slots__ = ("_foreign", "_span")
+
+    def __init__(self, otel_span: OTelSpan) -> None:
+        self._span = otel_span
+        scope = getattr(otel_span, "instrumentation_scope", None)
+        self._foreign = scope is None or scope.name != SCOPE_NAME
+
+    # --- identity ---------------------------------------------------------------------
+    @property
+    def span_id(self) -> str:
+        return format(self._span.get_span_context().span_id, "016x")
+
+    @property
+    def trace_id(self) -> str:
+        return "tr-" + format(self._span.get_span_context().trace_id, "032x")
+
+    @property
+    def request_id(self) -> str:
+        """MLflow 2 name of ``trace_id``."""
+        return self.trace_id
+
+    @property
+    def parent_id(self) -> str | None:
+        parent = self._span.parent
+        if parent is None or parent.is_remote:
+            return None
+        return format(parent.span_id, "016x")
+
+    @property
+    def name(self) -> str:
+        return self._span.name
+
+    @property
+    def start_time_ns(self) -> int | None:
+        return self._span.start_time
+
+    @property
+    def end_time_ns(self) -> int | None:
+        return self._span.end_time
+
+    @property
+    def status(self) -> SpanStatus:
+        status = self._span.status
+        return SpanStatus(SpanStatusCode(status.status_code.name), status.description or "")
+
+    # --- reading back -----------------------------------------------------------------
+    def get_attribute(self, key: str) -> Any:
+        value = (self._span.attributes or {}).get(key)
+        return loads_attribute(value) if isinstance(value, str) else value
+
+    @property
+    def inputs(self) -> Any:
+        return self.get_attribute(SpanAttributeKey.INPUTS)
+
+    @property
+    def outputs(self) -> Any:
+        return self.get_attribute(SpanAttributeKey.OUTPUTS)
+
+    @property
+    def span_type(self) -> str | None:
+        return self.get_attribute(SpanAttributeKey.SPAN_TYPE)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return {key: self.get_attribute(key) for key in (self._span.attributes or {})
+                if key != JSON_KEYS_ATTRIBUTE}
+
+    # --- writing ----------------------------------------------------------------------
+    def _set_encoded(self, items: dict[str, str]) -> None:
+        if self._foreign:  # remember which values are already JSON (see convert.py)
+            known = tuple((self._span.attributes or {}).get(JSON_KEYS_ATTRIBUTE) or ())
+            items = {**items, JSON_KEYS_ATTRIBUTE: known + tuple(k for k in items
+                                                                 if k not in known)}
+        self._span.set_attributes(items)
+
+    def set_inputs(self, inputs: Any) -> None:
+        self._set_encoded({SpanAttributeKey.INPUTS: encode(inputs)})
+
+    def set_outputs(self, outputs: Any) -> None:
+        self._set_encoded({SpanAttributeKey.OUTPUTS: encode(outputs)})
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one attribute; any JSON-serialisable value (dicts and lists too)."""
+        self._set_encoded({str(key): encode(value)})
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self._set_encoded({str(k): encode(v) for k, v in attributes.items()})
+
+    def set_span_type(self, span_type: str) -> None:
+        self._set_encoded({SpanAttributeKey.SPAN_TYPE: encode(str(span_type))})
+
+    def set_status(self, status: str | SpanStatusCode | SpanStatus,
+                   description: str = "") -> None:
+        """Set ``OK``, ``ERROR`` (or ``UNSET``); as in OpenTelemetry, ``OK`` is final."""
+        if isinstance(status, SpanStatus):
+            status, description = status.status_code, description or status.description
+        code = _OTEL_CODES[SpanStatusCode.parse(status)]
+        if code is StatusCode.ERROR:
+            self._span.set_status(Status(code, description or None))
+        else:
+            self._span.set_status(Status(code))
+
+    def add_event(self, event: SpanEvent | str, attributes: dict[str, Any] | None = None,
+                  timestamp_ns: int | None = None) -> None:
+        """Add an event (a ``SpanEvent`` or a name with attributes) at its time or now."""
+        if isinstance(event, SpanEvent):
+            name, attributes, timestamp_ns = event.name, event.attributes, event.timestamp_ns
+        else:
+            name = str(event)
+        values = {str(k): _event_value(v) for k, v in (attributes or {}).items()}
+        self._span.add_event(name, values, timestamp_ns or time.time_ns())
+
+    def record_exception(self, exception: BaseException | str) -> None:
+        """Add an ``exception`` event and mark the span ERROR."""
+        if isinstance(exception, BaseException):
+            record_exception(self._span, exception)
+        else:
+            self._span.add_event("exception", {"exception.message": str(exception)})
+            self._span.set_status(Status(StatusCode.ERROR, str(exception)))
+
+    def end(self) -> None:
+        """End the span now (OK unless a status was set); later calls do nothing."""
+        if self._span.end_time is None:
+            end_ok(self._span)
+
+    def __repr__(self) -> str:
+        return f"LiveSpan(name={self.name!r}, span_id={self.span_id!r}, trace_id={self.trace_id!r})"
+
+
+class NoOpSpan:
+    """What tracing returns when it is disabled or the trace was sampled out: does nothing."""
+
+    __slots__ = ()
+
+    span_id = None
+    trace_id = None
+    request_id = None
+    parent_id = None
+    name = ""
+    start_time_ns = None
+    end_time_ns = None
+    inputs = None
+    outputs = None
+    span_type = None
+    status = SpanStatus()
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return {}
+
+    def get_attribute(self, key: str) -> Any:
+        return None
+
+    def set_inputs(self, inputs: Any) -> None:
+        pass
+
+    def set_outputs(self, outputs: Any) -> None:
+        pass
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        pass
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        pass
+
+    def set_span_type(self, span_type: str) -> None:
+        pass
+
+    def set_status(self, status: Any, description: str = "") -> None:
+        pass
+
+    def add_event(self, event: Any, attributes: dict[str, Any] | None = None,
+                  timestamp_ns: int | None = None) -> None:
+        pass
+
+    def record_exception(self, exception: BaseException | str) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "NoOpSpan()"
+
+
+NO_OP_SPAN = NoOpSpan()
