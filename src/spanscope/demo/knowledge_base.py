@@ -41,10 +41,10 @@ DOCUMENTS: tuple[Document, ...] = (
              "Request refund. Damaged, broken or faulty items get a full refund and you get "
              "your money back to the original card within 5-7 business days."),
     Document("shipping", "Shipping times and order tracking",
-             "Shipping: standard delivery takes 3-5 business days and express delivery 1-2. "
-             "Track your package and order status from Orders > Track shipment; if your "
-             "order has not arrived after 10 days, contact the carrier with the tracking "
-             "number."),
+             "Shipping: orders ship within 24 hours; standard delivery takes 3-5 business "
+             "days and express delivery 1-2. Track your package and order status from "
+             "Orders > Track shipment; if your order has not arrived after 10 days, contact "
+             "the carrier with the tracking number."),
     Document("returns", "Returning an item",
              "Returns: print a prepaid return label from Orders > Return item and drop the "
              "package at any post office. You must send the item back before an exchange; "
@@ -70,25 +70,29 @@ DOCUMENTS: tuple[Document, ...] = (
              "sign-on, an account manager and a 99.9% uptime agreement. Upgrade or switch "
              "plan any time from Settings > Plan; the price difference is prorated."),
     Document("order-cancellation", "Cancelling an order",
-             "Cancellation: you can cancel an order from Orders > Cancel until it ships. Once "
+             "Cancellation: you can cancel an order from Orders > Cancel until it ships. "
+             "Ordered the wrong size or item? Cancel the order and place a new one. Once "
              "the order has shipped, cancel it by returning the item instead."),
     Document("two-factor", "Two-factor authentication",
              "Two-factor authentication (2FA): if you lost your phone, log in with one of "
              "your backup codes, then disable and set up 2FA again on the new phone. Without "
              "backup codes, support verifies your identity by email."),
     Document("international", "International delivery and customs",
-             "International: we ship to 40 countries including Canada, Germany, Japan and "
-             "Brazil. Customs fees and import duties are paid by the recipient on delivery."),
+             "International: we ship to 40 countries including Canada, Germany, Japan, "
+             "Norway and Brazil. Customs fees and import duties are paid by the recipient "
+             "on delivery."),
     Document("contact", "Contacting support",
              "Contact: human support agents answer chat and email 8am-8pm on weekdays; Pro "
              "and Enterprise customers get priority in the queue."),
 )
 
-_STOPWORDS = frozenset(
-    "a an and are be but by can do does for from get got had has have how i if in is it "
-    "its it's me my of on or our so that the their them there they this to was we what "
-    "when where which who why will with you your yours am been did any all after before "
-    "still just than then too very should would could please".split())
+_STOPWORD_TEXT = """
+    a an and are be but by can do does for from get got had has have how i if in is it
+    its me my of on or our so that the their them there they this to was we what when
+    where which who why will with you your yours am been did any all after before still
+    just than then too very should would could please
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"[a-z0-9]+")
 
 

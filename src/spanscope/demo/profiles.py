@@ -29,10 +29,10 @@ class VersionProfile:
 
 
 PROFILES: dict[str, VersionProfile] = {
-    "1.4.0": VersionProfile("1.4.0", latency_factor=1.0, llm_timeout_rate=0.005,
+    "1.4.0": VersionProfile("1.4.0", latency_factor=1.0, llm_timeout_rate=0.008,
                             rate_limit_rate=0.03, slow_tail_rate=0.03,
                             wrong_query_rate=0.06, account_flake_rate=0.02),
-    "1.5.0-beta": VersionProfile("1.5.0-beta", latency_factor=1.35, llm_timeout_rate=0.012,
+    "1.5.0-beta": VersionProfile("1.5.0-beta", latency_factor=1.35, llm_timeout_rate=0.014,
                                  rate_limit_rate=0.05, slow_tail_rate=0.06,
                                  wrong_query_rate=0.08, account_flake_rate=0.04),
 }

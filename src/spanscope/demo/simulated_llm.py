@@ -22,7 +22,7 @@ from spanscope.demo.latency import SimulatedLatency
 __all__ = ["LLMTimeoutError", "RateLimitError", "SimulatedChatModel", "count_tokens"]
 
 MODEL_NAME = "sim-chat-1"
-_ORDER_ID = re.compile(r"\border\s+#?([A-Z0-9]{5,7})\b", re.IGNORECASE)
+_ORDER_ID = re.compile(r"\b(?i:order)\s+#?(A[0-9O]{4,6})\b")  # as users type them
 _REFUND = re.compile(r"refund|money back", re.IGNORECASE)
 _ACCOUNT = re.compile(r"bill|charge|invoice|card|payment|plan|upgrade|enterprise|account",
                       re.IGNORECASE)
@@ -136,7 +136,7 @@ class SimulatedChatModel:
         question = user_turns[-1] if user_turns else ""
         if _REFUND.search(question) and self.rng.random() < self.profile.wrong_query_rate:
             return _MISREAD_QUERY
-        words = tokenize(_ORDER_ID.sub("order", question))
+        words = tokenize(_ORDER_ID.sub("order status", question))
         if len(user_turns) > 1:  # a follow-up: carry the topic of the previous question
             words += [w for w in tokenize(_ORDER_ID.sub("", user_turns[-2])) if w not in words]
         return " ".join(words)
@@ -145,6 +145,8 @@ class SimulatedChatModel:
         """An answer grounded in whatever the tools returned earlier in the conversation."""
         call_names = {call["id"]: call["function"]["name"]
                       for m in messages for call in m.get("tool_calls") or ()}
+        user_turns = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+        question = user_turns[-1] if user_turns else ""
         parts = ["Thanks for reaching out!"]
         found_docs = False
         for message in messages:
@@ -154,7 +156,7 @@ class SimulatedChatModel:
             result = json.loads(message.get("content") or "null")
             if name == "search_knowledge_base" and result:
                 found_docs = True
-                parts.append(_first_sentences(result[0]["page_content"], 2))
+                parts.append(_relevant_sentences(result[0]["page_content"], question, 2))
             elif name == "lookup_order" and isinstance(result, dict) and "status" in result:
                 parts.append(f"Your order {result['order_id']} is {result['status']}"
                              f" with {result['carrier']} ({result['eta']}).")
@@ -167,8 +169,12 @@ class SimulatedChatModel:
         return {"role": "assistant", "content": " ".join(parts)}
 
 
-def _first_sentences(text: str, n: int) -> str:
+def _relevant_sentences(text: str, question: str, n: int) -> str:
+    """The ``n`` sentences of ``text`` sharing most words with ``question``, in text order."""
     body = text.split(": ", 1)[1] if ": " in text[:40] else text
     sentences = re.split(r"(?<=[.!?])\s+", body)
-    answer = " ".join(sentences[:n])
+    wanted = set(tokenize(question))
+    ranked = sorted(range(len(sentences)),
+                    key=lambda i: (-len(wanted & set(tokenize(sentences[i]))), i))
+    answer = " ".join(sentences[i] for i in sorted(ranked[:n]))
     return answer[:1].upper() + answer[1:]

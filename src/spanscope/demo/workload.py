@@ -107,8 +107,8 @@ _TURNS = ((1, 0.45), (2, 0.30), (3, 0.15), (4, 0.10))
 _N_USERS = 120
 _MAX_OPEN_SESSIONS = 4
 # Share of order ids users type wrong: unknown (well-formed) and malformed ids.
-UNKNOWN_ORDER_RATE = 0.05
-MALFORMED_ORDER_RATE = 0.02
+UNKNOWN_ORDER_RATE = 0.08
+MALFORMED_ORDER_RATE = 0.04
 KNOWN_ORDER_IDS = tuple(f"A{10000 + i}" for i in range(300))
 
 
