@@ -16,6 +16,7 @@ from spanscope.entities import (
     Assessment,
     Experiment,
     Span,
+    SpanAttributeKey,
     Trace,
     TraceInfo,
     TraceState,
@@ -38,8 +39,12 @@ __all__ = [
     "trace_info_from_row",
 ]
 
-_OVERFLOW_COLUMNS = {"request_preview": schema.PREVIEW_LENGTH, "response_preview":
-                     schema.PREVIEW_LENGTH, "client_request_id": 256}
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # = _codec.dumps for plain JSON values
+_OVERFLOW_COLUMNS = {  # columns whose too-long values are kept whole in traces.overflow
+    "request_preview": schema.PREVIEW_LENGTH,
+    "response_preview": schema.PREVIEW_LENGTH,
+    "client_request_id": 256,
+}
 
 
 @dataclass
@@ -64,6 +69,8 @@ class PreparedTrace:
 
 def parse_experiment_id(value: Any, *, context: str = "") -> int:
     """Experiment ids are strings in the API and integers in the database."""
+    if type(value) is str and value.isascii() and value.isdigit():  # the usual "0"
+        return int(value)
     try:
         if isinstance(value, bool):
             raise ValueError
@@ -74,19 +81,27 @@ def parse_experiment_id(value: Any, *, context: str = "") -> int:
             "written as strings, e.g. '0'") from None
 
 
-def _check_id(value: Any, limit: int, what: str, where: str) -> str:
+def _check_id(value: Any, limit: int, what: str, trace_id: str | None) -> str:
+    if type(value) is str and 0 < len(value) <= limit:  # the hot path: one cheap test
+        return value
+    where = "" if trace_id is None else f" (trace {trace_id!r})"
     if not isinstance(value, str) or not value:
         raise InvalidInputError(f"{what}{where} must be a non-empty string, got {value!r}")
-    if len(value) > limit:
-        raise InvalidInputError(
-            f"{what} {value[:40]!r}...{where} is {len(value)} characters; the limit is {limit}")
-    return value
+    raise InvalidInputError(
+        f"{what} {value[:40]!r}...{where} is {len(value)} characters; the limit is {limit}")
 
 
-def _string_dict(values: dict[Any, Any] | None, what: str, where: str) -> dict[str, str]:
+def _string_dict(values: dict[Any, Any] | None, what: str, trace_id: str) -> dict[str, str]:
+    """The dict itself when its keys fit and its values are strings (no copy), else fixed."""
+    if not values:
+        return {}
+    limit = schema.KEY_LENGTH
+    if all(type(k) is str and 0 < len(k) <= limit and type(v) is str
+           for k, v in values.items()):
+        return values
     out: dict[str, str] = {}
-    for key, value in (values or {}).items():
-        _check_id(key, schema.KEY_LENGTH, f"{what} key", where)
+    for key, value in values.items():
+        _check_id(key, limit, f"{what} key", trace_id)
         out[key] = value if isinstance(value, str) or value is None else str(value)
     return out
 
@@ -96,23 +111,24 @@ def prepare(trace: Trace) -> PreparedTrace:
     if not isinstance(trace, Trace):
         raise InvalidInputError(f"log_traces expects Trace objects, got {type(trace).__name__}")
     info = trace.info
-    trace_id = _check_id(info.trace_id, schema.TRACE_ID_LENGTH, "trace id", "")
-    where = f" (trace {trace_id!r})"
+    trace_id = _check_id(info.trace_id, schema.TRACE_ID_LENGTH, "trace id", None)
     spans: dict[str, Span] = {}
     for span in trace.data.spans:
-        spans[_check_id(span.span_id, schema.SPAN_ID_LENGTH, "span id", where)] = span
+        spans[_check_id(span.span_id, schema.SPAN_ID_LENGTH, "span id", trace_id)] = span
     assessments: dict[str, Assessment] = {}
     for assessment in info.assessments:
-        _check_id(assessment.assessment_id, schema.ASSESSMENT_ID_LENGTH, "assessment id", where)
-        _check_id(assessment.name, schema.KEY_LENGTH, "assessment name", where)
+        _check_id(assessment.assessment_id, schema.ASSESSMENT_ID_LENGTH, "assessment id",
+                  trace_id)
+        _check_id(assessment.name, schema.KEY_LENGTH, "assessment name", trace_id)
         assessments.setdefault(assessment.assessment_id, assessment)
     return PreparedTrace(
         trace_id=trace_id,
-        experiment_id=parse_experiment_id(info.experiment_id, context=where),
+        experiment_id=parse_experiment_id(info.experiment_id,
+                                          context=f" (trace {trace_id!r})"),
         info=info,
         spans=list(spans.values()),  # a span id logged twice: first place, last content
-        tags=_string_dict(info.tags, "tag", where),
-        metadata=_string_dict(info.trace_metadata, "metadata", where),
+        tags=_string_dict(info.tags, "tag", trace_id),
+        metadata=_string_dict(info.trace_metadata, "metadata", trace_id),
         assessments=list(assessments.values()),
     )
 
@@ -172,19 +188,34 @@ def _cut(value: Any, limit: int) -> Any:
     return value
 
 
+def _span_type(span: Span) -> str:
+    """``span.span_type`` without a JSON decode for the usual plain ``"TYPE"`` value."""
+    raw = span.raw_attributes.get(SpanAttributeKey.SPAN_TYPE)
+    if raw and len(raw) > 2 and raw[0] == raw[-1] == '"' and "\\" not in raw:
+        return raw[1:-1]
+    return str(span.span_type)
+
+
 def span_row(trace_id: str, span: Span, position: int) -> dict[str, Any]:
+    # The ingest hot path (one call per span): plain local code, no helper calls per column.
+    name, parent, start, end = span.name or "", span.parent_id, span.start_time_ns, span.end_time_ns
+    span_type = _span_type(span)
+    try:
+        content = _encode(span.to_dict())
+    except (TypeError, ValueError):
+        content = dumps(span.to_dict())  # never raises: unencodable values become repr()
     return {
         "trace_id": trace_id,
         "span_id": span.span_id,
-        "parent_span_id": _cut(span.parent_id, schema.SPAN_ID_LENGTH),
-        "name": _cut(span.name or "", 512),
-        "span_type": _cut(str(span.span_type), 128),
+        "parent_span_id": parent if parent is None or len(parent) <= 32 else parent[:32],
+        "name": name if len(name) <= 512 else name[:512],
+        "span_type": span_type if len(span_type) <= 128 else span_type[:128],
         "status": span.status.status_code.value,
-        "start_time_ns": int(span.start_time_ns),
-        "end_time_ns": span.end_time_ns,
-        "duration_ns": span.duration_ns,
+        "start_time_ns": start,
+        "end_time_ns": end,
+        "duration_ns": None if end is None else end - start,
         "position": position,
-        "content": dumps(span.to_dict()),
+        "content": content,
     }
 
 

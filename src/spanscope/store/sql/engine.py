@@ -93,12 +93,14 @@ def create_engine(uri: str, *, on_statement: StatementHook | None = None) -> Eng
 
 def _sqlite_engine(url: URL) -> Engine:
     memory = is_memory(url)
+    # "named" parameters (:name) so bulk.insert_rows can pass row dicts straight to sqlite3.
     if memory:
         # One connection for the one in-memory database; SqlStore serialises its use.
-        engine = sa.create_engine(url, poolclass=StaticPool,
+        engine = sa.create_engine(url, poolclass=StaticPool, paramstyle="named",
                                   connect_args={"check_same_thread": False})
     else:
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(url, paramstyle="named",
+                                  connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, connection_record: Any) -> None:

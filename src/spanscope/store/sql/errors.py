@@ -13,9 +13,12 @@ from spanscope.exceptions import InvalidInputError, SpanscopeError, StoreError
 
 __all__ = ["is_retryable", "translate"]
 
-# PostgreSQL SQLSTATEs worth retrying a whole transaction for: serialization failure,
-# deadlock, and a unique violation from a concurrent insert of the same new trace id.
-_PG_RETRYABLE = {"40001", "40P01", "23505"}
+# PostgreSQL SQLSTATEs worth retrying a whole transaction for: serialization failure and
+# deadlock; a unique violation only on the traces key (two writers inserting one new trace
+# at once: the retry finds it stored and merges), never on other data the caller sent.
+_PG_RETRYABLE = {"40001", "40P01"}
+_PG_UNIQUE_VIOLATION = "23505"
+_RACY_CONSTRAINTS = {"pk_traces"}
 
 
 def reason(exc: BaseException) -> str:
@@ -37,6 +40,8 @@ def translate(exc: BaseException, *, store: str, action: str) -> SpanscopeError:
     if isinstance(exc, UnicodeError):
         return InvalidInputError(f"{action}: text that is not valid Unicode "
                                  f"(e.g. a lone surrogate) cannot be stored ({why})")
+    if action == "open":
+        return StoreError(f"cannot open {store}: {why}")
     return StoreError(f"{action} failed on {store}: {why}")
 
 
@@ -45,6 +50,9 @@ def is_retryable(exc: BaseException) -> bool:
     if not isinstance(exc, sa_exc.DBAPIError) or exc.orig is None:
         return False
     sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == _PG_UNIQUE_VIOLATION:
+        diag = getattr(exc.orig, "diag", None)
+        return getattr(diag, "constraint_name", None) in _RACY_CONSTRAINTS
     if sqlstate is not None:
         return sqlstate in _PG_RETRYABLE
     message = str(exc.orig).lower()

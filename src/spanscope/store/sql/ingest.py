@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from spanscope.entities import Trace
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema
+from spanscope.store.sql.bulk import insert_rows
 from spanscope.store.sql.convert import (
     PreparedTrace,
     assessment_row,
@@ -52,7 +53,9 @@ def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: s
         return
     _check_experiments(conn, prepared, known_experiments)
     for batch in _rounds(prepared):
-        existing = _existing(conn, schema.traces.c.trace_id, list(batch))
+        # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) makes
+        # concurrent upserts of one trace take turns, so each merges the other's result.
+        existing = _existing(conn, schema.traces.c.trace_id, sorted(batch), lock=True)
         new_ids = {a.assessment_id for p in batch.values() for a in p.assessments}
         stored_assessments = _existing(conn, schema.assessments.c.assessment_id, list(new_ids))
         fresh = [p for p in batch.values() if p.trace_id not in existing]
@@ -76,10 +79,14 @@ def _rounds(prepared: list[PreparedTrace]) -> list[dict[str, PreparedTrace]]:
     return rounds
 
 
-def _existing(conn: Connection, column: sa.Column[Any], ids: list[str]) -> set[str]:
+def _existing(conn: Connection, column: sa.Column[Any], ids: list[str], *,
+              lock: bool = False) -> set[str]:
     found: set[str] = set()
     for part in chunks(ids):
-        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars())
+        query = sa.select(column).where(column.in_(part))
+        if lock:
+            query = query.order_by(column).with_for_update()
+        found.update(conn.execute(query).scalars())
     return found
 
 
@@ -100,7 +107,11 @@ def _check_experiments(conn: Connection, prepared: list[PreparedTrace],
 
 
 def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: set[str]) -> None:
-    trace_rows, tag_rows, metadata_rows, span_rows, assessment_rows = [], [], [], [], []
+    trace_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    metadata_rows: list[dict[str, Any]] = []
+    span_rows: list[dict[str, Any]] = []
+    assessment_rows: list[dict[str, Any]] = []
     for p in fresh:
         trace_id = p.trace_id
         trace_rows.append(summary_row(p, tags=p.tags, metadata=p.metadata, name=p.root_name,
@@ -110,14 +121,15 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
         metadata_rows.extend({"trace_id": trace_id, "key": key, "value": value, "position": i}
                              for i, (key, value) in enumerate(p.metadata.items()))
         span_rows.extend(span_row(trace_id, span, i) for i, span in enumerate(p.spans))
-        assessment_rows.extend(
-            assessment_row(trace_id, a, i) for i, a in enumerate(p.assessments)
-            if a.assessment_id not in stored_assessments)
-    conn.execute(schema.traces.insert(), trace_rows)
-    for table, rows in ((schema.trace_tags, tag_rows), (schema.trace_metadata, metadata_rows),
-                        (schema.spans, span_rows), (schema.assessments, assessment_rows)):
-        if rows:
-            conn.execute(table.insert(), rows)
+        for i, assessment in enumerate(p.assessments):
+            if assessment.assessment_id not in stored_assessments:
+                stored_assessments.add(assessment.assessment_id)  # a later copy is not new
+                assessment_rows.append(assessment_row(trace_id, assessment, i))
+    insert_rows(conn, schema.traces, trace_rows)  # parents before children, for the FKs
+    insert_rows(conn, schema.trace_tags, tag_rows)
+    insert_rows(conn, schema.trace_metadata, metadata_rows)
+    insert_rows(conn, schema.spans, span_rows)
+    insert_rows(conn, schema.assessments, assessment_rows)
 
 
 def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: set[str]) -> None:
@@ -156,6 +168,7 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
         position = next_assessment.get(trace_id, 0)
         for assessment in p.assessments:
             if assessment.assessment_id not in stored_assessments:
+                stored_assessments.add(assessment.assessment_id)
                 assessment_rows.append(assessment_row(trace_id, assessment, position))
                 position += 1
 
@@ -169,10 +182,8 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
         conn.execute(sa.delete(spans_table).where(
             spans_table.c.trace_id == sa.bindparam("b_trace_id"),
             spans_table.c.span_id == sa.bindparam("b_span_id")), replaced_spans)
-    if span_rows:
-        conn.execute(schema.spans.insert(), span_rows)
-    if assessment_rows:
-        conn.execute(schema.assessments.insert(), assessment_rows)
+    insert_rows(conn, schema.spans, span_rows)
+    insert_rows(conn, schema.assessments, assessment_rows)
 
 
 class _StoredSpans:
@@ -252,5 +263,4 @@ class _KeyValueChanges:
             conn.execute(sa.update(table).where(table.c.trace_id == sa.bindparam("b_trace_id"),
                                                 table.c["key"] == sa.bindparam("b_key")),
                          self.updates)
-        if self.inserts:
-            conn.execute(table.insert(), self.inserts)
+        insert_rows(conn, table, self.inserts)
