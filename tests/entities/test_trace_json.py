@@ -142,7 +142,7 @@ def _assert_nothing_lost(original: dict, ours: dict) -> None:
             assert rfc3339_to_ms(n_info[key]) == rfc3339_to_ms(value)
         elif key == "assessments":
             assert len(n_info[key]) == len(value)
-            for a, b in zip(value, n_info[key]):
+            for a, b in zip(value, n_info[key], strict=True):
                 for k in a:
                     if k.endswith("_time"):
                         assert rfc3339_to_ms(a[k]) == rfc3339_to_ms(b[k])
