@@ -24,7 +24,7 @@ class _TracingState:
 
     def __init__(self) -> None:
         self.enabled = True
-        self.last_trace_id: str | None = None
+        self.last_trace_id: int | None = None  # OTel trace id of the last finished root
         self.tracer: Tracer | None = None  # set by provider.ensure_provider()
 
 

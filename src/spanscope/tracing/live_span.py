@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import traceback
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Status, StatusCode
@@ -30,21 +31,49 @@ SCOPE_NAME = "spanscope"  # instrumentation scope of spans made by this SDK
 # On spans made by other instrumentations, the keys a LiveSpan wrote already JSON-encoded.
 JSON_KEYS_ATTRIBUTE = "spanscope.jsonKeys"
 
-# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; reusing one is
-# about twice as fast on the decorator's hot path and gives byte-identical output.
-_encode_fast = json.JSONEncoder(ensure_ascii=False).encode
-
-_STATUS_OK = Status(StatusCode.OK)
 _OTEL_CODES = {SpanStatusCode.OK: StatusCode.OK, SpanStatusCode.ERROR: StatusCode.ERROR,
                SpanStatusCode.UNSET: StatusCode.UNSET}
 
 
+def _refuse(obj: Any) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+# json.dumps(value, ensure_ascii=False) builds an encoder per call. On the decorator's hot
+# path we call the C encoder json.dumps itself uses, made once, and short-cut the common
+# scalars; the output is byte-identical. (No circular-reference markers: a circular value
+# hits the recursion limit instead and takes the slow path below.)
+_c_encoder = c_make_encoder(None, _refuse, encode_basestring, None, ": ", ", ", False, False,
+                            True) if c_make_encoder is not None else None
+_py_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
 def encode(value: Any) -> str:
     """JSON text of ``value``; never raises (unencodable parts become their ``repr``)."""
+    cls = value.__class__
     try:
-        return _encode_fast(value)
+        if cls is str:
+            return encode_basestring(value)
+        if cls is int:
+            return int.__repr__(value)  # (ValueError past Python's digit limit, as json's)
+        if value is None:
+            return "null"
+        if _c_encoder is not None:
+            return "".join(_c_encoder(value, 0))
+        return _py_encode(value)
     except (TypeError, ValueError, RecursionError):
-        return dumps(value)
+        pass
+    try:
+        return dumps(value)  # non-serialisable parts become their repr
+    except (TypeError, ValueError, RecursionError):  # e.g. a circular structure
+        return encode_basestring(_safe_repr(value))
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
 
 
 def exception_event_attributes(exc: BaseException) -> dict[str, str]:
@@ -68,13 +97,6 @@ def record_exception(span: OTelSpan, exc: BaseException) -> None:
     """Mark ``span`` ERROR and attach an ``exception`` event describing ``exc``."""
     span.add_event("exception", exception_event_attributes(exc))
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {_safe_str(exc)}"))
-
-
-def end_ok(span: OTelSpan) -> None:
-    """End ``span``, marking it OK unless something already set its status."""
-    if span.status.status_code is StatusCode.UNSET:
-        span.set_status(_STATUS_OK)
-    span.end()
 
 
 def _event_value(value: Any) -> Any:
@@ -210,7 +232,7 @@ class LiveSpan:
     def end(self) -> None:
         """End the span now (OK unless a status was set); later calls do nothing."""
         if self._span.end_time is None:
-            end_ok(self._span)
+            self._span.end()  # UNSET status: a Spanscope span is stored as OK
 
     def __repr__(self) -> str:
         return f"LiveSpan(name={self.name!r}, span_id={self.span_id!r}, trace_id={self.trace_id!r})"

@@ -23,12 +23,13 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.sampling import (
+    Decision,
     ParentBased,
     Sampler,
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import DEFAULT_TRACE_STATE, Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
 from spanscope.tracing._state import STATE, forget_logged
@@ -60,10 +61,12 @@ def sampling_ratio() -> float:
 
 
 class RatioSampler(Sampler):
-    """``ParentBased(TraceIdRatioBased(ratio))`` whose ratio can be re-read later.
+    """``ParentBased(TraceIdRatioBased(ratio))``, decided inline, with a re-readable ratio.
 
-    Tracers copy their provider's sampler when created, so changing the ratio means
-    swapping the delegate inside one long-lived sampler object.
+    The decisions are exactly those of the OTel composition (a test compares them), but
+    made in one call without the per-span ``SamplingResult`` allocations, because the
+    sampler runs for every span on the application's thread. The ratio can be changed
+    later (tests) because tracers copy their provider's sampler object when created.
     """
 
     def __init__(self, ratio: float) -> None:
@@ -71,17 +74,34 @@ class RatioSampler(Sampler):
 
     def configure(self, ratio: float) -> None:
         self.ratio = ratio
-        self._delegate = ParentBased(TraceIdRatioBased(ratio))
+        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)
+        self._description = ParentBased(TraceIdRatioBased(ratio)).get_description()
 
     def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Attributes = None,
                       links: Sequence[Link] | None = None, trace_state: Any = None,
                       ) -> SamplingResult:
-        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes,
-                                            links, trace_state)
+        parent = get_current_span(parent_context).get_span_context()
+        if parent is not None and parent.is_valid:  # follow the parent, local or remote
+            if parent.trace_flags.sampled:
+                if attributes is None and parent.trace_state is _EMPTY_STATE:
+                    return _SAMPLE
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes,
+                                      parent.trace_state)
+            return SamplingResult(Decision.DROP, None, parent.trace_state)
+        if trace_id & _TRACE_ID_LIMIT < self._bound:  # a root: TraceIdRatioBased
+            return _SAMPLE if attributes is None else SamplingResult(
+                Decision.RECORD_AND_SAMPLE, attributes, None)
+        return _DROP
 
     def get_description(self) -> str:
-        return f"Spanscope{{{self._delegate.get_description()}}}"
+        return self._description
+
+
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+_SAMPLE = SamplingResult(Decision.RECORD_AND_SAMPLE, None, None)  # read-only, shared
+_DROP = SamplingResult(Decision.DROP, None, None)
+_EMPTY_STATE = DEFAULT_TRACE_STATE
 
 
 class _Setup:

@@ -1,0 +1,274 @@
+"""The exporter: a bounded queue of finished traces drained by one background thread.
+
+The application thread only ever enqueues (``enqueue`` takes a lock for a few
+instructions and never waits on storage). When the queue is full the new trace is dropped
+and counted. One daemon worker converts queued traces to entities, groups them by
+tracking URI and writes each group with ``TraceStore.log_traces`` in batches of up to
+``batch_size`` traces (or whatever arrived within ``linger`` seconds; a ``flush`` makes
+it write at once). A failing write is retried with backoff, then dropped, counted and
+logged once per distinct error: the application never sees an exception from here.
+
+``writer`` and ``convert`` are seams: the defaults write through
+``spanscope.tracking.get_store(uri)`` and convert with ``convert.to_trace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from spanscope.entities import Trace
+from spanscope.exceptions import InvalidInputError
+from spanscope.tracing._state import log_once
+
+__all__ = ["EXIT_FLUSH_TIMEOUT_ENV", "QUEUE_SIZE_ENV", "TraceExporter"]
+
+logger = logging.getLogger(__name__)
+
+QUEUE_SIZE_ENV = "SPANSCOPE_EXPORT_QUEUE_SIZE"
+EXIT_FLUSH_TIMEOUT_ENV = "SPANSCOPE_EXIT_FLUSH_TIMEOUT"
+DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_EXIT_FLUSH_TIMEOUT = 10.0
+
+Writer = Callable[[str, Sequence[Trace]], None]
+
+
+def _write_to_store(uri: str, traces: Sequence[Trace]) -> None:
+    from spanscope.tracking import get_store
+
+    get_store(uri).log_traces(traces)
+
+
+def _default_convert(item: Any) -> Trace:
+    from spanscope.tracing.convert import to_trace
+
+    return to_trace(item)
+
+
+def _env_number(name: str, default: float, kind: type) -> Any:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = kind(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    logger.warning("%s=%r is not a positive number; using %s", name, raw, default)
+    return default
+
+
+class TraceExporter:
+    """Bounded queue + one writer thread; see the module docstring for the contract."""
+
+    def __init__(self, *, capacity: int | None = None, writer: Writer | None = None,
+                 convert: Callable[[Any], Trace] | None = None, batch_size: int = 500,
+                 linger: float = 0.05, max_retries: int = 3, retry_backoff: float = 0.1,
+                 exit_timeout: float | None = None) -> None:
+        self.capacity = capacity or _env_number(QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, int)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = min(batch_size, self.capacity)
+        self.linger = linger
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.exit_timeout = exit_timeout if exit_timeout is not None else _env_number(
+            EXIT_FLUSH_TIMEOUT_ENV, DEFAULT_EXIT_FLUSH_TIMEOUT, float)
+        self._writer = writer or _write_to_store
+        self._convert = convert or _default_convert
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[Any] = deque()
+        self._thread: threading.Thread | None = None
+        self._idle = False  # the worker waits for a first item and needs a notify
+        self._flushers = 0  # flush() calls waiting: the worker must not linger
+        self._shutdown = False
+        self._enqueued = 0  # traces accepted into the queue, ever
+        self._handled = 0  # traces taken out and written, or given up on
+        self.exported = 0
+        self.dropped = 0
+        self.failed = 0  # traces lost to conversion or write errors (part of dropped)
+        self.failed_batches = 0
+        self._warned_full = False
+
+    # --- application side ---------------------------------------------------------------
+    def enqueue(self, item: Any) -> bool:
+        """Queue a finished trace; False (and counted) when it was dropped. Never blocks."""
+        with self._cond:
+            if self._shutdown:
+                self.dropped += 1
+                logger.debug("Spanscope exporter is shut down; trace dropped")
+                return False
+            if len(self._queue) >= self.capacity:
+                self.dropped += 1
+                if not self._warned_full:
+                    self._warned_full = True
+                    logger.warning("Spanscope's export queue is full (%d traces); new traces "
+                                   "are dropped and counted (get_export_stats())", self.capacity)
+                return False
+            self._queue.append(item)
+            self._enqueued += 1
+            if self._thread is None:
+                self._start_worker()
+            elif self._idle or len(self._queue) >= self.batch_size:
+                self._cond.notify_all()  # (flushers share the condition)
+            return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every trace queued before this call is written (or given up on).
+
+        True when all of them were written; False on timeout or when some could not be
+        written. ``timeout=None`` waits as long as it takes.
+        """
+        if threading.current_thread() is self._thread:
+            return False  # the worker itself (e.g. a traced store) cannot wait for itself
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        with self._cond:
+            target, failed_before = self._enqueued, self.failed
+            self._flushers += 1
+            try:
+                self._cond.notify_all()
+                while self._handled < target:
+                    if self._thread is None or not self._thread.is_alive():
+                        return False
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return self.failed == failed_before
+            finally:
+                self._flushers -= 1
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush within ``timeout``, then stop the worker; later traces are dropped."""
+        flushed = self.flush(timeout)
+        with self._cond:
+            self._shutdown = True
+            self._cond.notify_all()
+        return flushed
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {"queue_depth": len(self._queue), "queue_capacity": self.capacity,
+                    "dropped": self.dropped, "exported": self.exported,
+                    "failed_batches": self.failed_batches,
+                    "in_flight": self._enqueued - self._handled - len(self._queue)}
+
+    def reinit_after_fork(self) -> None:
+        """In a child process: the parent's queue and thread are the parent's business."""
+        self._init_state()
+
+    # --- worker side ------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._run, name="spanscope-exporter", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: nothing can be written any more
+            self._queue.clear()
+            self._enqueued -= 1
+            self.dropped += 1
+            return
+        self._thread = thread
+
+    def _run(self) -> None:
+        # Whatever the store does (HTTP, SQL drivers) must not be traced by instrumentation.
+        otel_context.attach(otel_context.set_value(
+            otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._export(batch)
+            except Exception:  # worker boundary: keep the thread alive whatever happens
+                with self._cond:
+                    self.failed += len(batch)
+                    self.dropped += len(batch)
+                log_once(logger, "exporter.export", "Spanscope failed to export traces")
+            finally:
+                with self._cond:
+                    self._handled += len(batch)
+                    self._cond.notify_all()
+
+    def _next_batch(self) -> list[Any] | None:
+        with self._cond:
+            while not self._queue:
+                if self._shutdown:
+                    self._thread = None
+                    return None
+                self._idle = True
+                self._cond.wait()
+                self._idle = False
+            deadline = time.monotonic() + self.linger
+            while (len(self._queue) < self.batch_size and not self._flushers
+                   and not self._shutdown):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            count = min(self.batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _export(self, batch: list[Any]) -> None:
+        groups: dict[str, list[Trace]] = {}
+        lost = 0
+        for item in batch:
+            try:
+                trace = self._convert(item)
+            except Exception:
+                lost += 1
+                log_once(logger, "exporter.convert", "Spanscope could not convert a trace; "
+                         "it is dropped")
+                continue
+            groups.setdefault(getattr(item, "tracking_uri", ""), []).append(trace)
+        if lost:
+            with self._cond:
+                self.failed += lost
+                self.dropped += lost
+        for uri, traces in groups.items():
+            self._write(uri, traces)
+
+    def _write(self, uri: str, traces: list[Trace]) -> None:
+        """Write one group; retry what may pass later, isolate what never will."""
+        delay = self.retry_backoff
+        for attempt in range(self.max_retries + 1):
+            try:
+                self._writer(uri, traces)
+            except InvalidInputError as exc:  # e.g. an experiment that does not exist
+                if len(traces) > 1:  # a batch is all or nothing: keep the good traces
+                    for trace in traces:
+                        self._write(uri, [trace])
+                    return
+                self._give_up(uri, traces, exc, attempt + 1)
+                return
+            except Exception as exc:
+                if attempt < self.max_retries:
+                    logger.debug("writing %d traces to %s failed (%s); retrying in %.2fs",
+                                 len(traces), uri, exc, delay)
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                self._give_up(uri, traces, exc, attempt + 1)
+                return
+            with self._cond:
+                self.exported += len(traces)
+            return
+
+    def _give_up(self, uri: str, traces: list[Trace], exc: Exception, attempts: int) -> None:
+        with self._cond:
+            self.failed_batches += 1
+            self.failed += len(traces)
+            self.dropped += len(traces)
+        log_once(logger, f"exporter.write:{type(exc).__name__}:{exc}",
+                 "Spanscope could not write %d trace(s) to %s (%d attempt(s)); they are "
+                 "dropped", len(traces), uri, attempts)
