@@ -18,7 +18,7 @@ from spanscope.entities.span import (
     SpanStatusCode,
     SpanType,
 )
-from spanscope.entities.token_usage import span_token_usage, sum_token_usage
+from spanscope.entities.token_usage import span_token_usage, sum_token_usage, trace_token_usage
 from spanscope.entities.trace import Trace, TraceData
 from spanscope.entities.trace_info import TraceInfo, TraceMetadataKey, TraceState, TraceTagKey
 
@@ -45,4 +45,5 @@ __all__ = [
     "TraceTagKey",
     "span_token_usage",
     "sum_token_usage",
+    "trace_token_usage",
 ]

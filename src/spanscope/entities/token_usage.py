@@ -7,12 +7,12 @@ output carrying ``usage`` (chat completions and responses API); OpenTelemetry Ge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spanscope.entities.span import Span, SpanAttributeKey
 
-__all__ = ["TokenUsage", "span_token_usage", "sum_token_usage"]
+__all__ = ["TokenUsage", "span_token_usage", "sum_token_usage", "trace_token_usage"]
 
 TokenUsage = dict[str, int]  # {"input_tokens", "output_tokens", "total_tokens"}
 
@@ -68,9 +68,47 @@ def usage_from_attributes(attributes: Mapping[str, Any]) -> TokenUsage | None:
                   attributes.get("llm.token_count.total"))
 
 
+_USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
+
+
+def _may_report_usage(span: Span) -> bool:
+    """Cheap check on the raw attributes, so spans without usage are never decoded."""
+    raw = span.raw_attributes
+    if SpanAttributeKey.CHAT_USAGE in raw:
+        return True
+    outputs = raw.get(SpanAttributeKey.OUTPUTS)
+    if outputs is not None and '"usage"' in outputs:
+        return True
+    return any(key.startswith(_USAGE_PREFIXES) for key in raw)
+
+
 def span_token_usage(span: Span) -> TokenUsage | None:
     """The token usage a span reports, or None when it reports none."""
+    if not _may_report_usage(span):
+        return None
     return usage_from_attributes(span.attributes) or usage_from_openai(span.outputs)
+
+
+def trace_token_usage(spans: Sequence[Span]) -> TokenUsage | None:
+    """The trace's token usage: each model call counted once.
+
+    Only the innermost spans that report usage are summed. A span wrapping others that
+    report usage (an agent returning the raw completion, a client wrapper around an
+    autologged call, a parent that sets its children's total) would otherwise count the
+    same tokens twice.
+    """
+    usages = {span.span_id: usage for span in spans if (usage := span_token_usage(span))}
+    if not usages:
+        return None
+    parent_of = {span.span_id: span.parent_id for span in spans}
+    wraps_reporting_span: set[str] = set()
+    for span_id in usages:
+        ancestor = parent_of.get(span_id)
+        while ancestor is not None and ancestor not in wraps_reporting_span:
+            wraps_reporting_span.add(ancestor)
+            ancestor = parent_of.get(ancestor)
+    return sum_token_usage(usage for span_id, usage in usages.items()
+                           if span_id not in wraps_reporting_span)
 
 
 def sum_token_usage(usages: Iterable[TokenUsage | None]) -> TokenUsage | None:

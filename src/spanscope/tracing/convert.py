@@ -31,8 +31,7 @@ from spanscope.entities import (
     TraceMetadataKey,
     TraceState,
     TraceTagKey,
-    span_token_usage,
-    sum_token_usage,
+    trace_token_usage,
 )
 from spanscope.entities._codec import dumps
 from spanscope.entities.token_usage import usage_from_attributes
@@ -53,7 +52,6 @@ _GENAI_OPERATIONS = {"chat": SpanType.CHAT_MODEL, "text_completion": SpanType.LL
                      "create_agent": SpanType.AGENT}
 _STATUS = {StatusCode.UNSET: SpanStatusCode.UNSET, StatusCode.OK: SpanStatusCode.OK,
            StatusCode.ERROR: SpanStatusCode.ERROR}
-_USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
 
 
 def to_trace(pending: PendingTrace) -> Trace:
@@ -74,7 +72,7 @@ def to_trace(pending: PendingTrace) -> Trace:
         metadata[TraceMetadataKey.INPUTS] = _truncate(inputs, METADATA_PREVIEW_LENGTH)
     if outputs is not None:
         metadata[TraceMetadataKey.OUTPUTS] = _truncate(outputs, METADATA_PREVIEW_LENGTH)
-    usage = sum_token_usage(span_token_usage(span) for span in spans if _reports_usage(span))
+    usage = trace_token_usage(spans)
     if usage:
         metadata[TraceMetadataKey.TOKEN_USAGE] = dumps(usage)
     metadata.update(context.metadata)
@@ -153,17 +151,6 @@ def _plain_attributes(otel: ReadableSpan) -> Mapping[str, Any]:
         return {}
     backing = getattr(attributes, "_dict", None)
     return backing if isinstance(backing, dict) else dict(attributes)
-
-
-def _reports_usage(span: Span) -> bool:
-    """Cheap pre-check so spans without token usage are never decoded."""
-    raw = span.raw_attributes
-    if SpanAttributeKey.CHAT_USAGE in raw:
-        return True
-    outputs = raw.get(SpanAttributeKey.OUTPUTS)
-    if outputs is not None and '"usage"' in outputs:
-        return True
-    return any(key.startswith(_USAGE_PREFIXES) for key in raw)
 
 
 def _translate_conventions(raw: dict[str, str], attributes: Mapping[str, Any]) -> None:
