@@ -14,10 +14,13 @@ EXPECTED_PUBLIC_NAMES = {
     "set_tracking_uri", "get_tracking_uri", "set_experiment",
     # reading
     "get_trace", "search_traces",
+    # curating: tags, deletion, assessments
+    "set_trace_tag", "delete_trace_tag", "delete_traces", "log_feedback", "log_expectation",
+    "get_assessment", "update_assessment", "delete_assessment",
     # entities
     "Trace", "TraceInfo", "TraceData", "TraceState", "Span", "SpanEvent", "SpanStatus",
     "SpanStatusCode", "SpanType", "Feedback", "Expectation", "AssessmentSource",
-    "AssessmentSourceType",
+    "AssessmentSourceType", "Assessment", "AssessmentError",
 }
 
 

@@ -23,11 +23,12 @@ def _all_pages(store: SqlStore, page_size: int, **kwargs: object) -> list[list[s
 
 
 def test_pages_cover_everything_newest_first_with_ties(store: SqlStore) -> None:
-    # 23 traces over 8 distinct request times: ties must be broken by trace id, not lost.
+    # 23 traces over 8 distinct request times: ties must be broken by trace id (ascending,
+    # like MLflow and spanscope.query.sort_traces), not lost.
     traces = [make_trace(1, request_time=1_000 + (i % 8)) for i in range(23)]
     store.log_traces(traces)
     expected = [t.info.trace_id for t in sorted(
-        traces, key=lambda t: (t.info.request_time, t.info.trace_id), reverse=True)]
+        traces, key=lambda t: (-t.info.request_time, t.info.trace_id))]
     for page_size in (1, 4, 5, 23, 100):
         pages = _all_pages(store, page_size, include_spans=False)
         assert [tid for page in pages for tid in page] == expected

@@ -5,11 +5,13 @@ Imported only when a DataFrame is asked for, so ``import spanscope`` stays cheap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from spanscope.api.extract import ResultColumn
 from spanscope.entities import Trace
 from spanscope.entities._codec import loads_attribute
 
@@ -49,8 +51,26 @@ def _row(trace: Trace) -> dict[str, Any]:
     }
 
 
-def traces_to_dataframe(traces: Sequence[Trace]) -> pd.DataFrame:
+def traces_to_dataframe(traces: Sequence[Trace],
+                        extra: Sequence[ResultColumn] = ()) -> pd.DataFrame:
+    """One row per trace; ``extra`` columns (extract fields, filter fields) at the end."""
     frame = pd.DataFrame([_row(t) for t in traces], columns=DATAFRAME_COLUMNS)
     for column in ("request_time", "execution_duration", "timestamp_ms", "execution_time_ms"):
         frame[column] = frame[column].astype("Int64")
+    for column in extra:
+        if column.name in frame.columns:
+            continue  # a standard column keeps its meaning
+        values = [column.value_of(t) for t in traces]
+        frame[column.name] = (pd.array([_float(v) for v in values], dtype="Float64")
+                              if column.numeric
+                              else pd.Series(values, index=frame.index, dtype=object))
     return frame
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a double
+        return math.copysign(math.inf, value)

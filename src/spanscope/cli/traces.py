@@ -15,7 +15,7 @@ __all__ = ["traces"]
 
 @click.group()
 def traces() -> None:
-    """Read traces: print one as JSON, list the newest."""
+    """Read and curate traces: print, list, tag, assess, delete."""
 
 
 @traces.command("get")
@@ -89,3 +89,25 @@ def list_command(max_results: int, experiment_ids: tuple[str, ...], page_token: 
         return
     console.print(render.trace_table(infos, width=console.width,
                                      next_page_token=getattr(page, "token", None)))
+
+
+def _add_curation_commands() -> None:
+    """tag, untag, delete, feedback, expectation live in curation.py."""
+    from spanscope.cli import curation
+
+    for command in (curation.tag_command, curation.untag_command, curation.delete_command,
+                    curation.feedback_command, curation.expectation_command):
+        traces.add_command(command)
+
+
+_add_curation_commands()
+
+
+def _add_search_command() -> None:
+    """search lives in search.py."""
+    from spanscope.cli.search import search_command
+
+    traces.add_command(search_command)
+
+
+_add_search_command()

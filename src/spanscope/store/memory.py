@@ -10,18 +10,27 @@ caller mutating one cannot change the store.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from spanscope.entities import Experiment, PagedList, Trace, TraceData, TraceInfo
+from spanscope.entities import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    Experiment,
+    PagedList,
+    Trace,
+    TraceData,
+    TraceInfo,
+)
 from spanscope.entities.experiment import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.store import keyset
+from spanscope.store import mutations as rules
 
 __all__ = ["InMemoryStore"]
 
@@ -114,48 +123,193 @@ class InMemoryStore:
         self,
         experiment_ids: Sequence[str] | None = None,
         *,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
         max_results: int = 100,
         page_token: str | None = None,
         include_spans: bool = True,
     ) -> PagedList[Trace]:
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
             raise InvalidInputError(f"max_results must be an integer >= 1, got {max_results!r}")
+        with self._lock:  # the reference evaluator and order: this store defines them
+            self._check_open("search traces")
+            found = keyset.page(self._in_experiments(experiment_ids),
+                                filter_string=filter_string, order_by=order_by,
+                                max_results=max_results, page_token=page_token)
+            return PagedList([_copy(t, include_spans=include_spans) for t in found],
+                             found.token)
+
+    def search_trace_ids(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+    ) -> list[str]:
+        if max_results is not None and (isinstance(max_results, bool)
+                                        or not isinstance(max_results, int) or max_results < 1):
+            raise InvalidInputError(f"max_results must be an integer >= 1 or None, "
+                                    f"got {max_results!r}")
+        with self._lock:
+            self._check_open("search trace ids")
+            found = keyset.page(self._in_experiments(experiment_ids),
+                                filter_string=filter_string, order_by=None,
+                                max_results=max_results, page_token=None)
+            return [trace.info.trace_id for trace in found]
+
+    def _in_experiments(self, experiment_ids: Sequence[str] | str | None) -> list[Trace]:
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
         wanted = None if experiment_ids is None else {str(e) for e in experiment_ids}
-        after = _decode_token(page_token) if page_token else None
+        return [t for t in self._traces.values()
+                if wanted is None or t.info.experiment_id in wanted]
+
+    # --- tags, deletion, assessments (rules shared with SqlStore: store/mutations.py) ---
+    def _stored(self, trace_id: str) -> Trace:
+        """The store's own trace object (callers hold the lock); ``NotFoundError`` if none."""
+        found = self._traces.get(trace_id)
+        if found is None:
+            raise NotFoundError(f"trace {trace_id!r} not found")
+        return found
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        trace_id = rules.check_trace_id(trace_id)
+        rules.check_tag_value(rules.check_tag_key(key, trace_id), value, trace_id)
         with self._lock:
-            self._check_open("search traces")
-            candidates = [t for t in self._traces.values()
-                          if wanted is None or t.info.experiment_id in wanted]
-            candidates.sort(key=_sort_key, reverse=True)
-            if after is not None:
-                candidates = [t for t in candidates if _sort_key(t) < after]
-            page = candidates[:max_results]
-            token = _encode_token(_sort_key(page[-1])) if len(candidates) > max_results else None
-            return PagedList([_copy(t, include_spans=include_spans) for t in page], token)
+            self._check_open(f"set tag {key!r} on trace {trace_id!r}")
+            self._stored(trace_id).info.tags[key] = value  # a known key keeps its place
 
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        trace_id = rules.check_trace_id(trace_id)
+        rules.check_tag_key(key, trace_id)
+        with self._lock:
+            self._check_open(f"delete tag {key!r} of trace {trace_id!r}")
+            tags = self._stored(trace_id).info.tags
+            if key not in tags:
+                raise NotFoundError(f"tag {key!r} not found on trace {trace_id!r}")
+            del tags[key]
 
-def _sort_key(trace: Trace) -> tuple[int, str]:
-    return trace.info.request_time, trace.info.trace_id
+    def delete_traces(
+        self,
+        experiment_id: str,
+        *,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        request = rules.check_delete(experiment_id, max_timestamp_millis, max_traces, trace_ids)
+        with self._lock:
+            self._check_open(f"delete traces of experiment {request.experiment_id!r}")
+            experiment = self.get_experiment(request.experiment_id).experiment_id
+            if request.max_timestamp_millis is None:
+                doomed = [i for i in request.trace_ids or []
+                          if i in self._traces
+                          and self._traces[i].info.experiment_id == experiment]
+            else:
+                older = sorted((t.info for t in self._traces.values()
+                                if t.info.experiment_id == experiment
+                                and t.info.request_time <= request.max_timestamp_millis),
+                               key=lambda i: rules.deletion_order(i.request_time, i.trace_id))
+                doomed = [info.trace_id for info in older[:request.max_traces]]
+            if not dry_run:
+                for trace_id in doomed:
+                    del self._traces[trace_id]
+            return len(doomed)
 
+    def delete_trace_ids(self, trace_ids: Sequence[str], *, dry_run: bool = False) -> int:
+        ids = rules.check_trace_ids(trace_ids)
+        with self._lock:
+            self._check_open(f"delete {len(ids)} trace(s)")
+            doomed = [trace_id for trace_id in ids if trace_id in self._traces]
+            if not dry_run:
+                for trace_id in doomed:
+                    del self._traces[trace_id]
+            return len(doomed)
 
-def _encode_token(key: tuple[int, str]) -> str:
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    def _assessment_index(self, trace: Trace, assessment_id: str) -> int:
+        for index, assessment in enumerate(trace.info.assessments):
+            if assessment.assessment_id == assessment_id:
+                if assessment.trace_id is None:  # imported without one, as SqlStore reads it
+                    assessment.trace_id = trace.info.trace_id
+                return index
+        raise NotFoundError(f"assessment {assessment_id!r} not found on trace "
+                            f"{trace.info.trace_id!r}")
 
+    def create_assessment(self, assessment: Assessment) -> Assessment:
+        rules.check_assessment(assessment)
+        trace_id = str(assessment.trace_id)
+        with self._lock:
+            self._check_open(f"create assessment {assessment.name!r} on trace {trace_id!r}")
+            trace = self._stored(trace_id)
+            for other in self._traces.values():
+                if any(a.assessment_id == assessment.assessment_id
+                       for a in other.info.assessments):
+                    raise InvalidInputError(
+                        f"assessment id {assessment.assessment_id!r} is already used "
+                        f"(trace {other.info.trace_id!r})")
+            stored = trace.info.assessments
+            if assessment.overrides is not None:
+                old = stored[self._assessment_index(trace, assessment.overrides)]
+                if not old.valid:
+                    raise InvalidInputError(
+                        f"assessment {old.assessment_id!r} is already overridden; override "
+                        "the assessment that replaced it")
+                old.valid = False
+                old.last_update_time_ms = max(rules.now_ms(), old.last_update_time_ms or 0)
+            stored.append(copy.deepcopy(assessment))
+            return assessment
 
-def _decode_token(token: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        request_time, trace_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        request_time = trace_id = None
-    if (not isinstance(request_time, int) or isinstance(request_time, bool)
-            or not isinstance(trace_id, str)):
-        raise InvalidInputError(f"invalid page_token {str(token)[:60]!r}: pass the .token of a "
-                                "previous search_traces result unchanged")
-    return request_time, trace_id
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        with self._lock:
+            self._check_open(f"get assessment {assessment_id!r}")
+            trace = self._stored(trace_id)
+            index = self._assessment_index(trace, assessment_id)
+            return copy.deepcopy(trace.info.assessments[index])
+
+    def update_assessment(
+        self,
+        trace_id: str,
+        assessment_id: str,
+        *,
+        name: str | rules.Unset = rules.UNSET,
+        value: Any = rules.UNSET,
+        rationale: str | rules.Unset | None = rules.UNSET,
+        metadata: dict[str, Any] | rules.Unset | None = rules.UNSET,
+        error: AssessmentError | BaseException | rules.Unset | None = rules.UNSET,
+        source: AssessmentSource | rules.Unset = rules.UNSET,
+    ) -> Assessment:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        changes = rules.AssessmentChanges(name=name, value=value, rationale=rationale,
+                                          metadata=metadata, error=error, source=source)
+        with self._lock:
+            self._check_open(f"update assessment {assessment_id!r}")
+            trace = self._stored(trace_id)
+            stored = trace.info.assessments
+            index = self._assessment_index(trace, assessment_id)
+            edited, new = rules.apply_changes(stored[index], changes)
+            stored[index] = edited
+            if new is not None:
+                stored.append(new)
+            return copy.deepcopy(new or edited)
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        with self._lock:
+            self._check_open(f"delete assessment {assessment_id!r}")
+            trace = self._stored(trace_id)
+            stored = trace.info.assessments
+            gone = stored.pop(self._assessment_index(trace, assessment_id))
+            successors = [a for a in stored if a.overrides == assessment_id]
+            for successor in successors:  # keep the history linked past the deleted one
+                successor.overrides = gone.overrides
+            if gone.valid and gone.overrides is not None and not successors:
+                previous = next((a for a in stored if a.assessment_id == gone.overrides), None)
+                if previous is not None:
+                    previous.valid = True
+                    previous.last_update_time_ms = max(rules.now_ms(),
+                                                       previous.last_update_time_ms or 0)
 
 
 def _copy(trace: Trace, *, include_spans: bool = True) -> Trace:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from spanscope.exceptions import InvalidUriError, StoreError
+from spanscope.store.sql.sqlite_functions import register as register_functions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -105,6 +106,7 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin")
+        register_functions(dbapi_connection)  # what the filter compiler calls (REGEXP, ...)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

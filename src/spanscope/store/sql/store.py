@@ -20,16 +20,26 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from spanscope.entities import Experiment, PagedList, Trace
+from spanscope.entities import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    Experiment,
+    PagedList,
+    Trace,
+)
 from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
-from spanscope.store.sql import schema
+from spanscope.store import mutations as rules
+from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.sql import assessments, delete, schema
 from spanscope.store.sql.convert import experiment_from_row, parse_experiment_id
 from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
 from spanscope.store.sql.migrate import ensure_schema
-from spanscope.store.sql.pagination import after, decode_token, encode_token
 from spanscope.store.sql.read import load_traces
+from spanscope.store.sql.search import SearchQuery
+from spanscope.store.sql.tags import delete_tag, set_tag
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -196,31 +206,140 @@ class SqlStore:
         self,
         experiment_ids: Sequence[str] | None = None,
         *,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
         max_results: int = 100,
         page_token: str | None = None,
         include_spans: bool = True,
     ) -> PagedList[Trace]:
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
             raise InvalidInputError(f"max_results must be an integer >= 1, got {max_results!r}")
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
-        table = schema.traces
-        query = sa.select(table)
-        if experiment_ids is not None:
-            keys = sorted({parse_experiment_id(e) for e in experiment_ids})
-            if not keys:
-                return PagedList([], None)
-            query = query.where(table.c.experiment_id.in_(keys))
-        if page_token:
-            query = query.where(after(*decode_token(page_token)))
-        query = (query.order_by(table.c.request_time.desc(), table.c.trace_id.desc())
-                 .limit(max_results + 1))
+        search = self._search_query(experiment_ids, filter_string, order_by)
+        if search is None:
+            return PagedList([], None)
+        after = search.decode(page_token) if page_token else None
 
         def work(conn: Connection) -> PagedList[Trace]:
-            rows = conn.execute(query).all()
+            rows = search.rows(conn, max_results + 1, after)
             more = len(rows) > max_results
             rows = rows[:max_results]
-            token = encode_token(rows[-1].request_time, rows[-1].trace_id) if more else None
+            token = search.encode(rows[-1]) if more else None
             return PagedList(load_traces(conn, rows, include_spans=include_spans), token)
 
         return self._run("search traces", work)
+
+    def search_trace_ids(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        *,
+        filter_string: str | None = None,
+        max_results: int | None = None,
+    ) -> list[str]:
+        if max_results is not None and (isinstance(max_results, bool)
+                                        or not isinstance(max_results, int) or max_results < 1):
+            raise InvalidInputError(f"max_results must be an integer >= 1 or None, "
+                                    f"got {max_results!r}")
+        search = self._search_query(experiment_ids, filter_string, None)
+        if search is None:
+            return []
+        column = schema.traces.c.trace_id
+        return self._run("search trace ids", lambda conn: [
+            row.trace_id for row in search.rows(conn, max_results, None, columns=[column])])
+
+    def _search_query(self, experiment_ids: Sequence[str] | None, filter_string: str | None,
+                      order_by: Sequence[str] | None) -> SearchQuery | None:
+        """The parsed search (``FilterError`` if bad); None when no experiment can match."""
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        keys = None
+        if experiment_ids is not None:
+            keys = sorted({parse_experiment_id(e) for e in experiment_ids})
+            if not keys:
+                return None
+        if filter_string is not None and not isinstance(filter_string, str):
+            raise InvalidInputError(f"filter_string must be a string, got "
+                                    f"{type(filter_string).__name__}")
+        return SearchQuery(self._engine.dialect.name, keys, filter_string, order_by)
+
+    # --- tags, deletion, assessments (SQL in tags.py, delete.py, assessments.py) --------
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        trace_id = rules.check_trace_id(trace_id)
+        rules.check_tag_value(rules.check_tag_key(key, trace_id), value, trace_id)
+        self._run(f"set tag {key!r} on trace {trace_id!r}",
+                  lambda conn: set_tag(conn, trace_id, key, value), write=True, retry=True)
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        trace_id = rules.check_trace_id(trace_id)
+        rules.check_tag_key(key, trace_id)
+        self._run(f"delete tag {key!r} of trace {trace_id!r}",
+                  lambda conn: delete_tag(conn, trace_id, key), write=True, retry=True)
+
+    def delete_traces(
+        self,
+        experiment_id: str,
+        *,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        request = rules.check_delete(experiment_id, max_timestamp_millis, max_traces, trace_ids)
+        key = parse_experiment_id(self.get_experiment(request.experiment_id).experiment_id)
+        max_ts, limit = request.max_timestamp_millis, request.max_traces
+        if max_ts is None:
+            return self._delete_ids(request.trace_ids or [], key, dry_run=dry_run)
+        if dry_run:
+            return self._run("count traces to delete",
+                             lambda conn: delete.count_older(conn, key, max_ts, limit))
+        return delete.delete_older(self._batch_runner(), key, max_ts, limit)
+
+    def delete_trace_ids(self, trace_ids: Sequence[str], *, dry_run: bool = False) -> int:
+        return self._delete_ids(rules.check_trace_ids(trace_ids), None, dry_run=dry_run)
+
+    def _delete_ids(self, ids: list[str], experiment_key: int | None, *, dry_run: bool) -> int:
+        if dry_run:
+            return self._run("count traces to delete",
+                             lambda conn: delete.count_ids(conn, ids, experiment_key))
+        return delete.delete_ids(self._batch_runner(), ids, experiment_key)
+
+    def _batch_runner(self) -> Callable[[str, Callable[[Connection], int]], int]:
+        """Each deletion batch is its own retried write transaction."""
+        return lambda action, work: self._run(action, work, write=True, retry=True)
+
+    def create_assessment(self, assessment: Assessment) -> Assessment:
+        rules.check_assessment(assessment)
+        return self._run(f"create assessment {assessment.name!r} on trace "
+                         f"{assessment.trace_id!r}",
+                         lambda conn: assessments.create(conn, assessment),
+                         write=True, retry=True)
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        return self._run(f"get assessment {assessment_id!r}",
+                         lambda conn: assessments.get(conn, trace_id, assessment_id))
+
+    def update_assessment(
+        self,
+        trace_id: str,
+        assessment_id: str,
+        *,
+        name: str | Unset = UNSET,
+        value: Any = UNSET,
+        rationale: str | Unset | None = UNSET,
+        metadata: dict[str, Any] | Unset | None = UNSET,
+        error: AssessmentError | BaseException | Unset | None = UNSET,
+        source: AssessmentSource | Unset = UNSET,
+    ) -> Assessment:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        changes = rules.AssessmentChanges(name=name, value=value, rationale=rationale,
+                                          metadata=metadata, error=error, source=source)
+        return self._run(f"update assessment {assessment_id!r}",
+                         lambda conn: assessments.update(conn, trace_id, assessment_id,
+                                                         changes),
+                         write=True, retry=True)
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        self._run(f"delete assessment {assessment_id!r}",
+                  lambda conn: assessments.delete(conn, trace_id, assessment_id),
+                  write=True, retry=True)

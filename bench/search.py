@@ -1,0 +1,366 @@
+"""Search latency at scale: the filter language over 100k and 1M synthetic traces.
+
+Builds a store of N traces through the bulk insert path (rows generated directly, 5 spans
+per trace, tags, metadata, assessments on ~30% of traces), caches the SQLite file under
+``~/.cache/spanscope/bench/`` so reruns skip the build, then reports the median latency of
+``SqlStore.search_traces(max_results=100)`` over repeats for each listed query, with and
+without spans, plus ``get_trace``. ``--postgres URI`` runs the same queries on PostgreSQL
+(built into the database the URI names, which is emptied first). ``--mlflow`` times the
+queries MLflow supports on 10k traces in its own virtualenv (``peer_mlflow_search.py``)
+against Spanscope on the same 10k traces, and prints the ratios.
+
+    python bench/search.py [--sizes 100000,1000000] [--repeats 7] [--postgres URI]
+                           [--mlflow] [--mlflow-traces 10000] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import sqlalchemy as sa
+
+from spanscope.store.sql import SqlStore, schema
+from spanscope.store.sql.bulk import insert_rows
+from spanscope.store.sql.engine import parse_uri
+
+CACHE = Path(os.environ.get("SPANSCOPE_BENCH_CACHE", Path.home() / ".cache/spanscope/bench"))
+FORMAT = 3  # bump when the generated data changes, so cached files are rebuilt
+DAY_MS = 86_400_000
+T_END = 1_767_225_600_000  # 2026-01-01T00:00:00Z; traces span the 30 days before it
+SPAN_DAYS = 30
+BATCH = 5_000
+
+TOPICS = ["refund", "shipping", "password", "invoice", "warranty", "upgrade", "cancel",
+          "delivery", "login", "discount"]
+TEMPLATES = ["How do I get a {} for my order?", "Question about {} please",
+             "My {} is not working", "Can you help with {}?", "What is your {} policy?"]
+ENVS = [("prod", 0.7), ("staging", 0.2), ("dev", 0.1)]
+TEAMS = ["search", "support", "billing"]
+VERSIONS = ["1.2.0", "1.3.0", "1.4.0", "1.5.0-beta"]
+CHILDREN = [("retrieve_docs", "RETRIEVER"), ("llm_call", "CHAT_MODEL"),
+            ("lookup_order", "TOOL"), ("parse_answer", "PARSER")]
+
+# (label, filter, order_by) — the queries the issue lists, in its order.
+QUERIES: list[tuple[str, str | None, list[str] | None]] = [
+    ("state filter", "attributes.state = 'ERROR'", None),
+    ("tag equality", "tags.env = 'staging'", None),
+    ("time range", f"trace.timestamp >= {T_END - 10 * DAY_MS} AND "
+                   f"trace.timestamp < {T_END - 9 * DAY_MS}", None),
+    ("slow retriever span", "span.type = 'RETRIEVER' AND span.duration_ms > 500", None),
+    ("assessment value", "feedback.correctness = false", None),
+    ("inputs CONTAINS", "inputs.query CONTAINS 'refund'", None),
+    ("OR of two tags", "tags.env = 'dev' OR tags.team = 'billing'", None),
+    ("order by execution time", None, ["execution_time DESC"]),
+]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class Generator:
+    """Synthetic traces as table rows, deterministic for a seed."""
+
+    def __init__(self, n: int, seed: int = 7) -> None:
+        self.n = n
+        self.rng = random.Random(seed)
+        self.step = SPAN_DAYS * DAY_MS / n
+
+    def batches(self, experiment_id: int) -> Iterator[dict[str, list[dict[str, Any]]]]:
+        for start in range(0, self.n, BATCH):
+            tables: dict[str, list[dict[str, Any]]] = {
+                "traces": [], "trace_tags": [], "trace_metadata": [], "spans": [],
+                "assessments": []}
+            for i in range(start, min(self.n, start + BATCH)):
+                self._trace(i, experiment_id, tables)
+            yield tables
+
+    def _trace(self, i: int, experiment_id: int, out: dict[str, list[dict[str, Any]]]) -> None:
+        rng = self.rng
+        hex_id = f"{rng.getrandbits(128):032x}"
+        trace_id = "tr-" + hex_id
+        request_time = T_END - SPAN_DAYS * DAY_MS + int(i * self.step) + rng.randrange(1000)
+        error = rng.random() < 0.05
+        in_progress = not error and rng.random() < 0.005
+        topic = rng.choice(TOPICS)
+        query = rng.choice(TEMPLATES).format(topic)
+        inputs = {"query": query, "user_tier": rng.choice(["free", "pro", "enterprise"])}
+        outputs = None if error or in_progress else {"answer": f"Here is how {topic} works."}
+        durations = [max(1, int(rng.lognormvariate(5.0, 0.8))) for _ in CHILDREN]
+        total_ms = sum(durations) + rng.randrange(5, 40)
+        start_ns = request_time * 1_000_000
+        root_id = f"{rng.getrandbits(64):016x}"
+        spans = [self._span(hex_id, trace_id, root_id, None, "support_agent", "AGENT",
+                            start_ns, None if in_progress else start_ns + total_ms * 1_000_000,
+                            inputs, outputs, "ERROR" if error else "OK", 0)]
+        offset = start_ns + 2_000_000
+        for position, ((name, kind), ms) in enumerate(zip(CHILDREN, durations,
+                                                         strict=True), start=1):
+            child_inputs: Any = {"query": query} if kind == "RETRIEVER" else {"step": position}
+            child_outputs: Any = [{"id": f"doc-{k}", "page_content": f"About {topic}."}
+                                  for k in range(2)] if kind == "RETRIEVER" else {"ok": True}
+            failed = error and position == len(CHILDREN)
+            spans.append(self._span(hex_id, trace_id, f"{rng.getrandbits(64):016x}", root_id,
+                                    name, kind, offset, offset + ms * 1_000_000, child_inputs,
+                                    None if failed else child_outputs,
+                                    "ERROR" if failed else "OK", position))
+            offset += ms * 1_000_000
+        out["spans"].extend(spans)
+        env = rng.choices([e for e, _ in ENVS], [w for _, w in ENVS])[0]
+        tags = {"mlflow.traceName": "support_agent", "env": env, "team": rng.choice(TEAMS),
+                "app_version": rng.choice(VERSIONS)}
+        if rng.random() < 0.5:
+            tags["quality_score"] = f"{rng.random():.2f}"
+        session, user = f"s-{rng.randrange(self.n // 4 + 1)}", f"u-{rng.randrange(5000)}"
+        request_preview = _dumps(inputs)
+        response_preview = None if outputs is None else _dumps(outputs)
+        metadata = {"mlflow.trace_schema.version": "3", "mlflow.traceInputs": request_preview,
+                    "mlflow.traceOutputs": response_preview or "",
+                    "mlflow.trace.session": session, "mlflow.trace.user": user}
+        for table, values in (("trace_tags", tags), ("trace_metadata", metadata)):
+            out[table].extend({"trace_id": trace_id, "key": k, "value": v, "position": p}
+                              for p, (k, v) in enumerate(values.items()))
+        assessments = []
+        if rng.random() < 0.3:
+            assessments.append(("correctness", rng.random() < 0.8))
+        if rng.random() < 0.3:
+            assessments.append(("relevance", round(rng.random(), 2)))
+        for position, (name, value) in enumerate(assessments):
+            out["assessments"].append(self._assessment(trace_id, name, value, request_time,
+                                                       position))
+        out["traces"].append({
+            "trace_id": trace_id, "experiment_id": experiment_id, "request_time": request_time,
+            "execution_duration": None if in_progress else total_ms,
+            "state": "IN_PROGRESS" if in_progress else "ERROR" if error else "OK",
+            "name": "support_agent", "client_request_id": f"req-{i}", "session_id": session,
+            "user_id": user, "request_preview": request_preview,
+            "response_preview": response_preview, "input_tokens": 120, "output_tokens": 30,
+            "total_tokens": 150, "span_count": len(spans), "extra": None, "overflow": None})
+
+    @staticmethod
+    def _span(hex_id: str, trace_id: str, span_id: str, parent: str | None, name: str,
+              kind: str, start: int, end: int | None, inputs: Any, outputs: Any, status: str,
+              position: int) -> dict[str, Any]:
+        attributes = {"mlflow.traceRequestId": _dumps(trace_id),
+                      "mlflow.spanType": _dumps(kind), "mlflow.spanInputs": _dumps(inputs)}
+        if outputs is not None:
+            attributes["mlflow.spanOutputs"] = _dumps(outputs)
+        content = {"trace_id": hex_id, "span_id": span_id, "parent_span_id": parent,
+                   "name": name, "start_time_unix_nano": start, "end_time_unix_nano": end,
+                   "events": [], "status": {"code": f"STATUS_CODE_{status}", "message": ""},
+                   "attributes": attributes}
+        return {"trace_id": trace_id, "span_id": span_id, "parent_span_id": parent,
+                "name": name, "span_type": kind, "status": status, "start_time_ns": start,
+                "end_time_ns": end, "duration_ns": None if end is None else end - start,
+                "position": position, "content": _dumps(content)}
+
+    def _assessment(self, trace_id: str, name: str, value: Any, request_time: int,
+                    position: int) -> dict[str, Any]:
+        assessment_id = f"a-{self.rng.getrandbits(128):032x}"
+        created = request_time + 60_000
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created / 1000)) + \
+            f".{created % 1000:03d}Z"
+        source = {"source_type": "LLM_JUDGE", "source_id": "judge"}
+        content = {"assessment_id": assessment_id, "assessment_name": name,
+                   "trace_id": trace_id, "source": source, "create_time": stamp,
+                   "last_update_time": stamp, "feedback": {"value": value}, "valid": True}
+        return {"assessment_id": assessment_id, "trace_id": trace_id, "name": name,
+                "kind": "feedback", "value": _dumps(value), "numeric_value": float(value),
+                "error": None, "source_type": "LLM_JUDGE", "source_id": "judge",
+                "span_id": None, "run_id": None, "rationale": None, "metadata": None,
+                "overrides": None, "valid": True, "create_time": created,
+                "last_update_time": created, "position": position,
+                "content": _dumps(content)}
+
+
+def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
+    """Create the bench experiment and load ``n`` traces; returns (experiment id, seconds)."""
+    started = time.perf_counter()
+    with SqlStore(uri) as store:
+        experiment_id = store.create_experiment("bench")
+    engine = sa.create_engine(parse_uri(uri), paramstyle=None if postgres else "named")
+    tables = {t: schema.metadata.tables[t] for t in
+              ("traces", "trace_tags", "trace_metadata", "spans", "assessments")}
+    with engine.connect() as conn:
+        if not postgres:  # a throw-away build: no journal, no fsync, a big page cache
+            conn.exec_driver_sql("PRAGMA journal_mode = OFF")
+            conn.exec_driver_sql("PRAGMA synchronous = OFF")
+            conn.exec_driver_sql("PRAGMA cache_size = -4000000")  # 4 GB
+            conn.commit()
+        done = 0
+        for batch in Generator(n).batches(int(experiment_id)):
+            with conn.begin():
+                for name, table in tables.items():
+                    insert_rows(conn, table, batch[name])
+            done += len(batch["traces"])
+            if done % 100_000 == 0 or done == n:
+                rate = done / (time.perf_counter() - started)
+                print(f"  built {done:,} of {n:,} traces ({rate:,.0f}/s)", flush=True)
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+        if not postgres:
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")  # as SqlStore runs it
+            conn.commit()
+    engine.dispose()
+    return experiment_id, time.perf_counter() - started
+
+
+def sqlite_store(n: int, rebuild: bool) -> tuple[str, str]:
+    """A cached SQLite file with ``n`` traces; returns (uri, experiment id)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"search-{n}-v{FORMAT}.db"
+    marker = path.with_suffix(".json")
+    if rebuild or not marker.exists():
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), marker):
+            stale.unlink(missing_ok=True)
+        print(f"building {n:,} traces into {path} ...", flush=True)
+        experiment_id, seconds = build(f"sqlite:///{path}", n)
+        size = path.stat().st_size / 1e9
+        marker.write_text(json.dumps({"experiment_id": experiment_id, "build_s": seconds}))
+        print(f"built {n:,} traces in {seconds:.0f} s ({n / seconds:,.0f} traces/s, "
+              f"{size:.1f} GB)")
+    else:
+        info = json.loads(marker.read_text())
+        print(f"reusing {path} (built in {info['build_s']:.0f} s; --rebuild to rebuild)")
+    return f"sqlite:///{path}", json.loads(marker.read_text())["experiment_id"]
+
+
+def postgres_store(uri: str, n: int) -> str:
+    """Empty the database ``uri`` names and load ``n`` traces; returns the experiment id."""
+    engine = sa.create_engine(parse_uri(uri))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    print(f"building {n:,} traces into PostgreSQL ...", flush=True)
+    experiment_id, seconds = build(uri, n, postgres=True)
+    print(f"built {n:,} traces in {seconds:.0f} s ({n / seconds:,.0f} traces/s)")
+    return experiment_id
+
+
+def median_ms(fn: Any, repeats: int) -> float:
+    fn()  # warm-up: caches, statement compilation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def time_queries(uri: str, experiment_id: str, repeats: int,
+                 queries: list[tuple[str, str | None, list[str] | None]] = QUERIES,
+                 ) -> dict[str, dict[str, float]]:
+    """``{label: {"no_spans": ms, "spans": ms, "found": n}}`` plus a get_trace row."""
+    results: dict[str, dict[str, float]] = {}
+    with SqlStore(uri) as store:
+        for label, filter_string, order_by in queries:
+            row: dict[str, float] = {}
+            for key, include_spans in (("no_spans", False), ("spans", True)):
+                def run(fs: str | None = filter_string, ob: list[str] | None = order_by,
+                        spans: bool = include_spans) -> int:
+                    return len(store.search_traces([experiment_id], filter_string=fs,
+                                                   order_by=ob, max_results=100,
+                                                   include_spans=spans))
+                row[key] = median_ms(run, repeats)
+                row["found"] = run()
+            results[label] = row
+        ids = store.search_trace_ids([experiment_id], max_results=1000)
+        rng = random.Random(1)
+        results["get_trace"] = {"spans": median_ms(
+            lambda: store.get_trace(rng.choice(ids)), repeats), "found": 1}
+    return results
+
+
+def print_table(title: str, columns: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"\n{title}: median ms over repeats, max_results=100")
+    names = list(columns)
+    header = f"{'query':<26}" + "".join(f"{n + ' info':>16}{n + ' +spans':>16}" for n in names)
+    print(header)
+    labels = list(next(iter(columns.values())))
+    for label in labels:
+        cells = ""
+        for name in names:
+            row = columns[name][label]
+            info = row.get("no_spans")
+            cells += f"{'-' if info is None else f'{info:.2f}':>16}{row['spans']:>16.2f}"
+        print(f"{label:<26}{cells}")
+
+
+def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:
+    """Time MLflow and Spanscope on the same n traces; print the ratios."""
+    from _peer import mlflow_python, run_in_peer
+
+    if mlflow_python() is None:
+        print("mlflow: not installed (see message above); comparison skipped")
+        return {}
+    print(f"\nMLflow comparison on {n:,} traces (MLflow builds its store through its API; "
+          "this takes minutes) ...", flush=True)
+    peer = run_in_peer(Path(__file__).parent / "peer_mlflow_search.py", "--traces", str(n),
+                       "--repeats", str(repeats), timeout=7200)
+    ours_uri, experiment_id = sqlite_store(n, rebuild=False)
+    supported = [q for q in QUERIES if q[0] in peer["queries"]]
+    ours = time_queries(ours_uri, experiment_id, repeats, supported)
+    print(f"\n{'query':<26}{'spanscope':>12}{'mlflow':>12}{'ratio':>10}  (include_spans=False; "
+          f"MLflow built in {peer['build_s']:.0f} s)")
+    ratios = {}
+    for label, _, _ in QUERIES:
+        if label not in peer["queries"]:
+            print(f"{label:<26}{'':>12}{'n/a':>12}{'':>10}  {peer['skipped'].get(label, '')}")
+            continue
+        mine, theirs = ours[label]["no_spans"], peer["queries"][label]["ms"]
+        ratios[label] = theirs / mine
+        print(f"{label:<26}{mine:>12.2f}{theirs:>12.2f}{theirs / mine:>9.1f}x")
+    mine, theirs = ours["get_trace"]["spans"], peer["get_trace_ms"]
+    ratios["get_trace"] = theirs / mine
+    print(f"{'get_trace':<26}{mine:>12.2f}{theirs:>12.2f}{theirs / mine:>9.1f}x")
+    return {"mlflow": peer, "ratios": ratios}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000",
+                        help="comma-separated store sizes (traces)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--postgres", metavar="URI",
+                        help="also run on this PostgreSQL database (it is emptied!)")
+    parser.add_argument("--mlflow", action="store_true", help="compare with MLflow at 10k")
+    parser.add_argument("--mlflow-traces", type=int, default=10_000)
+    parser.add_argument("--rebuild", action="store_true", help="ignore cached SQLite files")
+    args = parser.parse_args()
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    report: dict[str, Any] = {}
+    sqlite_columns = {}
+    for n in sizes:
+        uri, experiment_id = sqlite_store(n, args.rebuild)
+        sqlite_columns[f"{n // 1000}k"] = time_queries(uri, experiment_id, args.repeats)
+    if sqlite_columns:
+        print_table("SQLite", sqlite_columns)
+        report["sqlite"] = sqlite_columns
+    if args.postgres:
+        pg_columns = {}
+        for n in sizes:
+            experiment_id = postgres_store(args.postgres, n)
+            pg_columns[f"{n // 1000}k"] = time_queries(args.postgres, experiment_id,
+                                                       args.repeats)
+        print_table("PostgreSQL", pg_columns)
+        report["postgresql"] = pg_columns
+    if args.mlflow:
+        report.update(compare_mlflow(args.mlflow_traces, args.repeats))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

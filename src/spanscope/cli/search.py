@@ -1,0 +1,216 @@
+"""``spanscope traces search``: find traces with the filter language, print them four ways.
+
+A thin layer over ``spanscope.search_traces`` (``return_type="list"``) and the result
+columns of ``spanscope.api.extract``. Tables go through Rich; JSON, JSONL and CSV are
+written with ``click.echo`` so they pipe intact. A bad filter is a ``FilterError``, which
+``main.py`` prints as one line and exits with code 4.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from spanscope.api.extract import ResultColumn
+    from spanscope.entities import Trace
+
+__all__ = ["search_command", "split_items"]
+
+_CSV_COLUMNS = ("trace_id", "request_time", "state", "execution_duration", "name",
+                "request_preview", "response_preview")
+
+
+def split_items(values: Iterable[str]) -> list[str]:
+    """Each value split on commas outside backticks and quotes; blanks dropped.
+
+    ``--order-by "timestamp DESC,tags.`a,b`"`` is two items, like two ``--order-by``.
+    """
+    items: list[str] = []
+    for value in values:
+        current, quote = [], ""
+        for ch in value:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "`'\"":
+                quote = ch
+            elif ch == ",":
+                items.append("".join(current))
+                current = []
+                continue
+            current.append(ch)
+        items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+@click.command("search")
+@click.option("--filter", "-f", "--filter-string", "filter_string", metavar="FILTER",
+              help="Filter language, e.g. \"attributes.state = 'ERROR' AND tags.env = 'prod'\" "
+                   "(docs/filter-language.md). [default: every trace]")
+@click.option("--order-by", "order_by", multiple=True, metavar="KEY [ASC|DESC]",
+              help="Sort key: an attribute, tags.KEY or metadata.KEY; repeat it or separate "
+                   "keys with commas. [default: newest first]")
+@click.option("--max-results", "-n", type=click.IntRange(min=1), default=100,
+              show_default=True, help="How many traces to print (one page).")
+@click.option("--extract-fields", "extract_fields", multiple=True, metavar="FIELDS",
+              help="Extra columns, comma-separated: SPAN.inputs.PATH, SPAN.outputs.PATH, "
+                   "SPAN.attributes.KEY, SPAN.duration_ms, tags.KEY, metadata.KEY.")
+@click.option("--experiment-id", "-x", "experiment_ids", multiple=True, metavar="ID",
+              help="Experiment to search (repeatable). [default: the active experiment]")
+@click.option("--page-token", metavar="TOKEN",
+              help="Continue a previous search (same filter and --order-by).")
+@click.option("--include-spans/--no-include-spans", default=None,
+              help="Load spans. [default: for json and jsonl, or when a field needs them]")
+@click.option("--output", "-o", type=click.Choice(["table", "json", "jsonl", "csv"]),
+              default="table", show_default=True,
+              help="A table for people; JSON ({\"traces\": [...], \"next_page_token\": ...}), "
+                   "one trace JSON per line, or CSV for programs.")
+def search_command(filter_string: str | None, order_by: tuple[str, ...], max_results: int,
+                   extract_fields: tuple[str, ...], experiment_ids: tuple[str, ...],
+                   page_token: str | None, include_spans: bool | None, output: str) -> None:
+    """Search traces with the filter language and print one page of them.
+
+    The table and CSV show the summary columns, every --extract-fields column and every
+    tag, metadata or assessment field the filter compares. JSON and JSONL print whole
+    traces (MLflow trace JSON); with --extract-fields each also gets a "fields" object.
+    When more traces match, the next --page-token is printed (in the table caption, the
+    JSON's next_page_token, or on stderr for JSONL and CSV).
+
+    \b
+    Examples:
+      spanscope traces search -f "attributes.state = 'ERROR'" -n 20
+      spanscope traces search -f "span.type = 'RETRIEVER' AND span.duration_ms > 500" \\
+          --order-by "execution_time DESC" --extract-fields retrieve.inputs.query
+      spanscope traces search -f "feedback.correctness = false" -o jsonl | jq .info.trace_id
+      spanscope traces search -f "tag.quality_score < 0.7" -o csv > low_quality.csv
+    """
+    import spanscope
+    from spanscope.api.extract import result_columns
+
+    orders = split_items(order_by)
+    columns = result_columns(filter_string, split_items(extract_fields))
+    if include_spans is None:
+        include_spans = output in ("json", "jsonl") or any(c.needs_spans for c in columns)
+    needing = [c.name for c in columns if c.needs_spans]
+    if needing and not include_spans:
+        raise click.UsageError(f"--extract-fields {', '.join(needing)} read spans; "
+                               "drop --no-include-spans")
+    page = spanscope.search_traces(
+        experiment_ids=list(experiment_ids) or None, filter_string=filter_string,
+        order_by=orders or None, max_results=max_results, page_token=page_token,
+        return_type="list", include_spans=include_spans)
+    token = getattr(page, "token", None)
+    traces = list(page)
+    if output == "json":
+        click.echo(json.dumps({"traces": [_trace_dict(t, columns, bool(extract_fields))
+                                          for t in traces],
+                               "next_page_token": token}, indent=2, ensure_ascii=False))
+    elif output == "jsonl":
+        for trace in traces:
+            click.echo(json.dumps(_trace_dict(trace, columns, bool(extract_fields)),
+                                  ensure_ascii=False))
+        _more_on_stderr(token)
+    elif output == "csv":
+        click.echo(_csv(traces, columns), nl=False)
+        _more_on_stderr(token)
+    else:
+        from spanscope.cli import render
+
+        console = render.stdout_console()
+        if not traces:
+            console.print("No traces match.", soft_wrap=True)
+            return
+        console.print(_table(traces, columns, orders, token, console.width))
+
+
+def _plain(value: Any) -> Any:
+    """A value for JSON output: anything JSON cannot hold becomes its repr."""
+    from spanscope.entities._codec import dumps
+
+    return json.loads(dumps(value))
+
+
+def _trace_dict(trace: Trace, columns: Sequence[ResultColumn], with_fields: bool) -> dict:
+    data = trace.to_dict()
+    if with_fields:
+        data["fields"] = {c.name: _plain(c.value_of(trace)) for c in columns}
+    return data
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    from spanscope.entities._codec import dumps
+
+    return dumps(value)
+
+
+def _csv(traces: Sequence[Trace], columns: Sequence[ResultColumn]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_CSV_COLUMNS, *(c.name for c in columns)])
+    for trace in traces:
+        info = trace.info
+        name = info.tags.get("mlflow.traceName")
+        writer.writerow([info.trace_id, info.request_time, str(info.state),
+                         _cell(info.execution_duration), _cell(name),
+                         _cell(info.request_preview), _cell(info.response_preview),
+                         *(_cell(c.value_of(trace)) for c in columns)])
+    return out.getvalue()
+
+
+def _more_on_stderr(token: str | None) -> None:
+    if token:
+        click.echo(f"More traces match; continue with --page-token {token}", err=True)
+
+
+def _table(traces: Sequence[Trace], columns: Sequence[ResultColumn], orders: Sequence[str],
+           token: str | None, width: int) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from spanscope.cli import render
+
+    order = ", ".join(orders) if orders else "newest first"
+    caption = f"{len(traces)} trace{'s' if len(traces) != 1 else ''}, {order}"
+    if token:
+        caption += f"; more with --page-token {token}"
+    table = Table(caption=caption, caption_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD)
+    rows = []
+    for trace in traces:
+        info = trace.info
+        rows.append((render.local_time(info.request_time), info.trace_id,
+                     render.trace_name(info), str(info.state),
+                     "-" if info.execution_duration is None else f"{info.execution_duration} ms"))
+    headers = ("Time (local)", "Trace ID", "Name", "State", "Duration")
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    widths[2] = min(widths[2], 24)
+    for header, column_width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, overflow="ellipsis", min_width=column_width,
+                         max_width=column_width,
+                         justify="right" if header == "Duration" else "left")
+    room = max(12, width - sum(w + 3 for w in widths) - 3)
+    for column in columns:
+        table.add_column(column.name, overflow="ellipsis", no_wrap=True,
+                         justify="right" if column.numeric else "left",
+                         max_width=max(12, room // len(columns) - 3))
+    if not columns:
+        table.add_column("Request", no_wrap=True, overflow="ellipsis", max_width=room)
+    for trace, row in zip(traces, rows, strict=True):
+        info = trace.info
+        extra = [Text(_cell(c.value_of(trace))) for c in columns] or [
+            Text(" ".join((info.request_preview or "").split()))]
+        time_, trace_id, name, state, duration = row
+        table.add_row(time_, Text(trace_id), Text(name), Text(state), duration, *extra)
+    return table

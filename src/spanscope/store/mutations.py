@@ -1,0 +1,335 @@
+"""Rules every store applies to tag, deletion and assessment writes, written once.
+
+``SqlStore`` and ``InMemoryStore`` both call these, so a bad argument gets the same
+``InvalidInputError`` whichever store holds the data, and the history rules of
+``update_assessment`` (override or edit in place) are decided here rather than in SQL.
+Pure entity logic: no I/O, no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+
+from spanscope.entities import (
+    Assessment,
+    AssessmentError,
+    AssessmentSource,
+    Expectation,
+    Feedback,
+)
+from spanscope.exceptions import InvalidInputError
+
+__all__ = [
+    "ASSESSMENT_ID_LENGTH",
+    "DELETE_BATCH",
+    "SPAN_ID_LENGTH",
+    "TAG_KEY_LENGTH",
+    "TAG_VALUE_LENGTH",
+    "UNSET",
+    "AssessmentChanges",
+    "DeleteRequest",
+    "Unset",
+    "apply_changes",
+    "check_assessment",
+    "check_assessment_ref",
+    "check_delete",
+    "check_tag_key",
+    "check_tag_value",
+    "check_trace_id",
+    "check_trace_ids",
+    "deletion_order",
+    "now_ms",
+]
+
+TAG_KEY_LENGTH = 250  # as MLflow limits tag keys (and the trace_tags.key column)
+TAG_VALUE_LENGTH = 8000  # MLflow's tag value column size, so tags export to MLflow intact
+ASSESSMENT_ID_LENGTH = 64
+SPAN_ID_LENGTH = 32
+NAME_LENGTH = 250
+DELETE_BATCH = 1000  # traces per DELETE: short write locks, bounded statements
+
+
+class Unset(enum.Enum):
+    """The type of ``UNSET``: "leave this field as it is", unlike ``None`` ("clear it")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+T = TypeVar("T")
+Maybe = T | Literal[Unset.UNSET]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- tags -------------------------------------------------------------------------------
+def check_trace_id(trace_id: Any) -> str:
+    if not isinstance(trace_id, str) or not trace_id:
+        raise InvalidInputError(f"trace id must be a non-empty string, got {trace_id!r}")
+    return trace_id
+
+
+def check_assessment_ref(trace_id: Any, assessment_id: Any) -> tuple[str, str]:
+    """The ``(trace_id, assessment_id)`` that get/update/delete name, both non-empty strings."""
+    if not isinstance(assessment_id, str) or not assessment_id:
+        raise InvalidInputError(
+            f"assessment id must be a non-empty string, got {assessment_id!r}")
+    return check_trace_id(trace_id), assessment_id
+
+
+def check_tag_key(key: Any, trace_id: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(
+            f"tag key must be a non-empty string, got {key!r} (trace {trace_id!r})")
+    if len(key) > TAG_KEY_LENGTH:
+        raise InvalidInputError(f"tag key {key[:40]!r}... is {len(key)} characters; the limit "
+                                f"is {TAG_KEY_LENGTH} (trace {trace_id!r})")
+    if "\x00" in key:
+        raise InvalidInputError(f"tag key {key!r} contains a NUL character (trace {trace_id!r})")
+    return key
+
+
+def check_tag_value(key: str, value: Any, trace_id: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"tag {key!r}: the value must be a string, got {type(value).__name__} {value!r}; "
+            f"pass str(value) (trace {trace_id!r})")
+    if len(value) > TAG_VALUE_LENGTH:
+        raise InvalidInputError(f"tag {key!r}: the value is {len(value)} characters; the limit "
+                                f"is {TAG_VALUE_LENGTH} (trace {trace_id!r})")
+    if "\x00" in value:
+        raise InvalidInputError(
+            f"tag {key!r}: the value contains a NUL character (trace {trace_id!r})")
+    return value
+
+
+# --- deletion ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeleteRequest:
+    """A validated ``delete_traces`` call: by ids, or oldest first up to a time."""
+
+    experiment_id: str
+    trace_ids: list[str] | None
+    max_timestamp_millis: int | None
+    max_traces: int | None
+
+
+def check_trace_ids(trace_ids: Any) -> list[str]:
+    """Distinct ids in the given order; a lone string is one id, not its characters."""
+    if isinstance(trace_ids, str):
+        trace_ids = [trace_ids]
+    if isinstance(trace_ids, (bytes, Mapping)) or not isinstance(trace_ids, Iterable):
+        raise InvalidInputError(f"trace_ids must be a list of trace id strings, "
+                                f"got {type(trace_ids).__name__}")
+    out: dict[str, None] = {}
+    for trace_id in trace_ids:
+        if not isinstance(trace_id, str) or not trace_id:
+            raise InvalidInputError(f"trace_ids must hold non-empty strings, got {trace_id!r}")
+        out[trace_id] = None
+    return list(out)
+
+
+def _check_int(value: Any, what: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(f"{what} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_delete(experiment_id: Any, max_timestamp_millis: Any, max_traces: Any,
+                 trace_ids: Any) -> DeleteRequest:
+    """MLflow's rules: ``trace_ids`` or ``max_timestamp_millis``, never both;
+    ``max_traces`` only with ``max_timestamp_millis``."""
+    if experiment_id is None or isinstance(experiment_id, bool):
+        raise InvalidInputError(f"delete_traces needs an experiment id, got {experiment_id!r}")
+    if trace_ids is None and max_timestamp_millis is None:
+        raise InvalidInputError("delete_traces needs trace_ids or max_timestamp_millis "
+                                "(which traces to delete)")
+    if trace_ids is not None and max_timestamp_millis is not None:
+        raise InvalidInputError("delete_traces takes trace_ids or max_timestamp_millis, "
+                                "not both")
+    if trace_ids is not None and max_traces is not None:
+        raise InvalidInputError("max_traces applies to max_timestamp_millis deletion; with "
+                                "trace_ids every listed trace is deleted")
+    return DeleteRequest(
+        experiment_id=str(experiment_id),
+        trace_ids=None if trace_ids is None else check_trace_ids(trace_ids),
+        max_timestamp_millis=(None if max_timestamp_millis is None
+                              else _check_int(max_timestamp_millis, "max_timestamp_millis")),
+        max_traces=None if max_traces is None else _check_int(max_traces, "max_traces", 1),
+    )
+
+
+def deletion_order(request_time: int, trace_id: str) -> tuple[int, str]:
+    """Oldest first, ties by trace id: the order ``max_traces`` deletes in, in every store."""
+    return request_time, trace_id
+
+
+# --- assessments ------------------------------------------------------------------------
+def _check_value(value: Any, what: str) -> None:
+    """Values are str, number, bool, list or dict, and must be plain JSON all the way down."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be a finite number, got {value!r}")
+    if not isinstance(value, (str, int, float, bool, list, dict)):
+        raise InvalidInputError(f"{what} must be a str, number, bool, list or dict, "
+                                f"got {type(value).__name__} {value!r:.80}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} must be plain JSON (str, number, bool, None, "
+                                f"list, dict with str keys): {exc}") from None
+
+
+def _check_text(value: Any, what: str, limit: int | None = None,
+                *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}")
+    if limit is not None and len(value) > limit:
+        raise InvalidInputError(
+            f"{what} {value[:40]!r}... is {len(value)} characters; the limit is {limit}")
+
+
+def _check_metadata(metadata: Any, what: str) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise InvalidInputError(f"{what}: metadata must be a dict with string keys, "
+                                f"got {metadata!r:.80}")
+    for key, value in metadata.items():
+        if value is not None:
+            _check_value(value, f"{what}: metadata {key!r}")
+
+
+def _check_outcome(kind: str, value: Any, error: Any, what: str) -> None:
+    if value is not None:
+        _check_value(value, f"{what}: the value")
+    if kind == "expectation" and value is None:
+        raise InvalidInputError(f"{what}: an expectation needs a value")
+    if kind == "feedback" and value is None and error is None:
+        raise InvalidInputError(f"{what}: feedback needs a value or an error")
+    if error is not None and not isinstance(error, AssessmentError):
+        raise InvalidInputError(f"{what}: error must be an exception or an AssessmentError, "
+                                f"got {error!r:.80}")
+
+
+def check_assessment(assessment: Any) -> Assessment:
+    """A new assessment fit to store; ``InvalidInputError`` says which field is wrong."""
+    if not isinstance(assessment, (Feedback, Expectation)):
+        raise InvalidInputError(f"expected a Feedback or an Expectation, "
+                                f"got {type(assessment).__name__}")
+    if not isinstance(assessment.trace_id, str) or not assessment.trace_id:
+        raise InvalidInputError(f"assessment {assessment.name!r} names no trace: set trace_id")
+    what = f"assessment {assessment.name!r} (trace {assessment.trace_id!r})"
+    _check_text(assessment.name, "assessment name", NAME_LENGTH)
+    _check_text(assessment.assessment_id, f"{what}: assessment id", ASSESSMENT_ID_LENGTH)
+    _check_text(assessment.span_id, f"{what}: span id", SPAN_ID_LENGTH, optional=True)
+    _check_text(assessment.overrides, f"{what}: overrides", ASSESSMENT_ID_LENGTH, optional=True)
+    if assessment.rationale is not None and not isinstance(assessment.rationale, str):
+        raise InvalidInputError(f"{what}: rationale must be a string or None")
+    if not isinstance(assessment.source, AssessmentSource):
+        raise InvalidInputError(f"{what}: source must be an AssessmentSource")
+    _check_metadata(assessment.metadata, what)
+    _check_outcome(assessment.kind, assessment.value, assessment.error, what)
+    return assessment
+
+
+@dataclass(frozen=True)
+class AssessmentChanges:
+    """What ``update_assessment`` was asked to change; ``UNSET`` fields stay as they are."""
+
+    name: Maybe[str] = UNSET
+    value: Maybe[Any] = UNSET
+    rationale: Maybe[str | None] = UNSET
+    metadata: Maybe[dict[str, Any] | None] = UNSET
+    error: Maybe[AssessmentError | BaseException | None] = UNSET
+    source: Maybe[AssessmentSource] = UNSET
+
+    def any(self) -> bool:
+        return any(getattr(self, f.name) is not UNSET for f in dataclasses.fields(self))
+
+
+def _same_outcome(old: Assessment, value: Any, error: AssessmentError | None) -> bool:
+    def encoded(v: Any) -> str:
+        return json.dumps(v, sort_keys=True)
+
+    return encoded(old.value) == encoded(value) and old.error == error
+
+
+def apply_changes(old: Assessment, changes: AssessmentChanges, *,
+                  now: int | None = None) -> tuple[Assessment, Assessment | None]:
+    """``(old as it should now be stored, the new overriding assessment or None)``.
+
+    The value and error together are the assessment's outcome. A different outcome makes
+    a new assessment (new id, ``overrides`` = the old id, created now) and the old one
+    stays in history with ``valid=False``. Otherwise name, rationale and metadata change
+    in place. Fields left ``UNSET`` carry over; the outcome is replaced as a whole, so a
+    new value clears an old error and a new error clears the old value. ``source`` says
+    who made a new outcome and is ignored when there is none.
+    """
+    what = f"assessment {old.assessment_id!r} (trace {old.trace_id!r})"
+    if not changes.any():
+        raise InvalidInputError(f"update of {what} changes nothing: pass name, value, "
+                                "rationale, metadata or error")
+    if not old.valid:
+        raise InvalidInputError(f"{what} was overridden and is kept only as history; "
+                                "update the assessment that overrides it")
+    name = old.name if changes.name is UNSET else changes.name
+    _check_text(name, f"{what}: name", NAME_LENGTH)
+    rationale = old.rationale if changes.rationale is UNSET else changes.rationale
+    if rationale is not None and not isinstance(rationale, str):
+        raise InvalidInputError(f"{what}: rationale must be a string or None")
+    metadata = old.metadata if changes.metadata is UNSET else changes.metadata
+    _check_metadata(metadata, what)
+    source = old.source if changes.source is UNSET else changes.source
+    if not isinstance(source, AssessmentSource):
+        raise InvalidInputError(f"{what}: source must be an AssessmentSource")
+
+    error = changes.error
+    if isinstance(error, BaseException):
+        error = AssessmentError.from_exception(error)
+    if error is not UNSET and old.kind == "expectation":
+        if error is None:
+            error = UNSET  # clearing an error an expectation cannot have: nothing to do
+        else:
+            raise InvalidInputError(f"{what} is an expectation; only feedback has an error")
+    outcome_given = changes.value is not UNSET or error is not UNSET
+    value = (changes.value if changes.value is not UNSET
+             else (None if error is not UNSET else old.value))
+    new_error = error if error is not UNSET else (None if changes.value is not UNSET
+                                                  else old.error)
+    if outcome_given:
+        _check_outcome(old.kind, value, new_error, what)
+
+    stamp = max(now if now is not None else now_ms(), old.last_update_time_ms or 0)
+    if outcome_given and not _same_outcome(old, value, new_error):
+        outcome = {"value": value} if old.kind == "expectation" else {
+            "value": value, "error": new_error}
+        new = dataclasses.replace(
+            old, assessment_id="a-" + uuid.uuid4().hex, name=name, rationale=rationale,
+            metadata=_copy_dict(metadata), source=source, create_time_ms=stamp,
+            last_update_time_ms=stamp, overrides=old.assessment_id, valid=True,
+            extra=dict(old.extra), **outcome)
+        return dataclasses.replace(old, valid=False, last_update_time_ms=stamp), new
+    edited = dataclasses.replace(old, name=name, rationale=rationale,
+                                 metadata=_copy_dict(metadata), last_update_time_ms=stamp)
+    return edited, None
+
+
+def _copy_dict(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)

@@ -1,0 +1,397 @@
+"""Compile a parsed filter (``spanscope.query`` AST) into a SQLAlchemy condition on ``traces``.
+
+The meaning is the reference evaluator's (``spanscope.query.evaluate``); this module only
+says it in SQL, for SQLite and PostgreSQL. User text never becomes SQL text: every value,
+key, pattern and JSON path is a bound parameter. How each field is read:
+
+- trace attributes are ``traces`` columns (``name``, ``session_id`` ... are filled on
+  ingest exactly as the evaluator derives them);
+- ``tags.KEY`` / ``metadata.KEY`` are ``EXISTS`` lookups on ``(trace_id, key)``, which
+  are two-valued by nature and use the primary key;
+- ``span.*`` conditions (an ``AnySpan`` node) are one ``EXISTS`` over the trace's spans;
+- assessment values, root inputs/outputs and span attributes are JSON, read through the
+  functions of ``sqlite_functions`` (Python, on SQLite) or migration 0002 (PL/pgSQL, on
+  PostgreSQL) that implement ``text_of`` / ``number_of``.
+
+Every leaf is made two-valued (a missing field is FALSE, never NULL), so ``NOT`` is plain
+SQL ``NOT``: a nullable column gets ``col IS NOT NULL AND ...`` (still index-friendly), a
+computed value ``COALESCE(..., FALSE)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from spanscope.exceptions import FilterError
+from spanscope.query import (
+    And,
+    AnySpan,
+    AssessmentValue,
+    Attribute,
+    AttributeName,
+    CompareAs,
+    Comparison,
+    Metadata,
+    Node,
+    Not,
+    Op,
+    Or,
+    RootPayload,
+    SpanAttribute,
+    SpanProperty,
+    SpanPropertyName,
+    Tag,
+    walk,
+)
+from spanscope.query.errors import filter_error
+from spanscope.store.sql import schema
+
+__all__ = ["FilterCompiler", "glob_pattern", "like_pattern", "like_tokens", "text_key"]
+
+_NS_PER_MS = 1_000_000
+_INPUTS_KEY = "mlflow.spanInputs"
+_OUTPUTS_KEY = "mlflow.spanOutputs"
+_NON_NULL_ATTRIBUTES = {AttributeName.TRACE_ID, AttributeName.STATE, AttributeName.REQUEST_TIME}
+
+# --- LIKE patterns ------------------------------------------------------------------------
+_ANY, _ONE = object(), object()  # the two wildcards; any other token is one literal char
+
+
+def like_tokens(pattern: str) -> list[object]:
+    """The pattern as ``like_matches`` reads it: ``\\`` escapes, a trailing one is literal."""
+    out: list[object] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, "\\"))
+        elif ch == "%":
+            out.append(_ANY)
+        elif ch == "_":
+            out.append(_ONE)
+        else:
+            out.append(ch)
+    return out
+
+
+def like_pattern(tokens: Sequence[object]) -> str:
+    """A SQL LIKE pattern (escape character ``\\``) for the tokens."""
+    return "".join("%" if t is _ANY else "_" if t is _ONE
+                   else "\\" + str(t) if t in ("%", "_", "\\") else str(t) for t in tokens)
+
+
+def glob_pattern(tokens: Sequence[object]) -> str:
+    """A SQLite GLOB pattern (case-sensitive, no escape character) for the tokens."""
+    special = {"*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join("*" if t is _ANY else "?" if t is _ONE else special.get(str(t), str(t))
+                   for t in tokens)
+
+
+def text_key(expr: sa.ColumnElement[Any], postgresql: bool) -> sa.ColumnElement[Any]:
+    """``expr`` compared in code-point order (Python's), whatever the database collation."""
+    return expr.collate("C") if postgresql else expr
+
+
+# --- how a field is read --------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Column:
+    """A value that is one SQL expression: a column, or a column of a correlated row."""
+
+    expr: sa.ColumnElement[Any]
+    is_number: bool
+    nullable: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class _Json:
+    """A JSON value: ``raw`` is JSON text (or plain text, read as a string) and a path."""
+
+    raw: sa.ColumnElement[Any]
+    path: tuple[str | int, ...] = ()
+
+
+_Source = _Column | _Json
+
+
+class FilterCompiler:
+    """Turns filter trees into conditions for one dialect (``"sqlite"`` or ``"postgresql"``).
+
+    ``compile(node, text)`` returns a boolean over ``schema.traces``; ``text`` is the filter
+    string, for error messages. Raises ``FilterError`` for values a database cannot compare
+    (text that is not valid Unicode, or the NUL character on PostgreSQL) and, on PostgreSQL,
+    for regular expressions its engine rejects (see ``regex_patterns``).
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.postgresql = dialect == "postgresql"
+        self.traces = schema.traces
+        self._text = ""
+
+    # --- entry points ---------------------------------------------------------------------
+    def compile(self, node: Node, text: str = "") -> sa.ColumnElement[bool]:
+        self._text = text
+        self._check_values(node)
+        return self._node(node)
+
+    @staticmethod
+    def regex_patterns(node: Node) -> list[Comparison]:
+        """The RLIKE comparisons of ``node`` (PostgreSQL checks their patterns first)."""
+        return [n for n in walk(node) if isinstance(n, Comparison)
+                and n.op in (Op.RLIKE, Op.NOT_RLIKE)]
+
+    # --- tree -------------------------------------------------------------------------------
+    def _node(self, node: Node) -> sa.ColumnElement[bool]:
+        if isinstance(node, And):
+            return sa.and_(*(self._node(child) for child in node.children))
+        if isinstance(node, Or):
+            return sa.or_(*(self._node(child) for child in node.children))
+        if isinstance(node, Not):
+            return sa.not_(self._node(node.child))
+        if isinstance(node, AnySpan):
+            spans = schema.spans.alias()
+            return sa.exists().where(spans.c.trace_id == self.traces.c.trace_id,
+                                     self._span_node(node.condition, spans))
+        if isinstance(node, Comparison):
+            return self._trace_leaf(node)
+        raise TypeError(f"{node!r} is not a filter node")
+
+    def _span_node(self, node: Node, spans: sa.Alias) -> sa.ColumnElement[bool]:
+        if isinstance(node, And):
+            return sa.and_(*(self._span_node(child, spans) for child in node.children))
+        if isinstance(node, Or):
+            return sa.or_(*(self._span_node(child, spans) for child in node.children))
+        if isinstance(node, Comparison):
+            return self._leaf(node, self._span_source(node, spans))
+        raise TypeError(f"{node!r} cannot appear inside AnySpan")
+
+    # --- sources ----------------------------------------------------------------------------
+    def _trace_leaf(self, node: Comparison) -> sa.ColumnElement[bool]:
+        field = node.field
+        traces = self.traces
+        if isinstance(field, Attribute):
+            column = traces.c[str(field.name)]
+            is_number = field.name in (AttributeName.REQUEST_TIME,
+                                       AttributeName.EXECUTION_DURATION)
+            return self._leaf(node, _Column(column, is_number,
+                                            field.name not in _NON_NULL_ATTRIBUTES))
+        if isinstance(field, (Tag, Metadata)):
+            return self._key_value_leaf(node, field)
+        if isinstance(field, AssessmentValue):
+            return self._leaf(node, _Json(self._assessment_value(field)))
+        if isinstance(field, RootPayload):
+            key = _INPUTS_KEY if field.side == "inputs" else _OUTPUTS_KEY
+            spans = schema.spans.alias()
+            raw = (sa.select(self._span_attribute(spans.c.content, key))
+                   .where(spans.c.trace_id == traces.c.trace_id,
+                          spans.c.parent_span_id.is_(None))
+                   .order_by(spans.c.position).limit(1).scalar_subquery())
+            return self._leaf(node, _Json(raw, field.path))
+        raise TypeError(f"{field!r} is not a trace field")
+
+    def _span_source(self, node: Comparison, spans: sa.Alias) -> _Source:
+        field = node.field
+        if isinstance(field, SpanAttribute):
+            return _Json(self._span_attribute(spans.c.content, field.key))
+        if isinstance(field, SpanProperty):
+            if field.name is SpanPropertyName.DURATION_MS:
+                return _Column(spans.c.duration_ns, True, True)
+            column = {SpanPropertyName.NAME: spans.c.name, SpanPropertyName.TYPE:
+                      spans.c.span_type, SpanPropertyName.STATUS: spans.c.status}[field.name]
+            return _Column(column, False, False)
+        raise TypeError(f"{field!r} is not a span field")
+
+    def _key_value_leaf(self, node: Comparison, field: Tag | Metadata) -> sa.ColumnElement[bool]:
+        """``EXISTS`` a row for the key whose value satisfies the comparison."""
+        table = (schema.trace_tags if isinstance(field, Tag) else schema.trace_metadata).alias()
+        value = table.c.value
+        found = [table.c.trace_id == self.traces.c.trace_id, table.c["key"] == field.key]
+        if node.op is Op.IS_NULL:
+            return sa.not_(sa.exists().where(*found, value.isnot(None)))
+        if node.op is Op.IS_NOT_NULL:
+            return sa.exists().where(*found, value.isnot(None))
+        return sa.exists().where(*found, self._leaf(node, _Column(value, False, True)))
+
+    def _assessment_value(self, field: AssessmentValue) -> sa.ColumnElement[Any]:
+        """The JSON value of the latest valid assessment called ``field.name``."""
+        table = schema.assessments.alias()
+        conditions = [table.c.trace_id == self.traces.c.trace_id, table.c.name == field.name,
+                      table.c.valid == sa.true()]
+        if field.kind is not None:
+            conditions.append(table.c.kind == field.kind)
+        return (sa.select(table.c.value).where(*conditions)
+                .order_by(table.c.create_time.desc(),
+                          text_key(table.c.assessment_id, self.postgresql).desc())
+                .limit(1).scalar_subquery())
+
+    def _span_attribute(self, content: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        """The raw (JSON-encoded) attribute ``key`` of a span's stored JSON."""
+        if self.postgresql:
+            return sa.func.spanscope_span_attribute(content, key)
+        fallback = sa.func.spanscope_span_attribute(content, key)
+        if '"' in key:  # json_extract paths cannot quote a double quote
+            return fallback
+        return sa.case((sa.func.json_valid(content) == 1,
+                        sa.func.json_extract(content, f'$.attributes."{key}"')),
+                       else_=fallback)
+
+    # --- JSON values --------------------------------------------------------------------------
+    def _json_text(self, source: _Json) -> sa.ColumnElement[Any]:
+        if self.postgresql:
+            return sa.func.spanscope_json_text(self._pg_json(source))
+        return sa.func.spanscope_json_text(source.raw, self._path_param(source.path))
+
+    def _json_number(self, source: _Json) -> sa.ColumnElement[Any]:
+        if self.postgresql:
+            return sa.func.spanscope_json_number(self._pg_json(source))
+        return sa.func.spanscope_json_number(source.raw, self._path_param(source.path))
+
+    def _pg_json(self, source: _Json) -> sa.ColumnElement[Any]:
+        value = sa.func.spanscope_loads(source.raw)
+        if not source.path:
+            return value
+        steps = [f"#{step}" if isinstance(step, int) else f"k{step}" for step in source.path]
+        return sa.func.spanscope_json_path(value, sa.bindparam(None, steps,
+                                                                type_=pg.ARRAY(sa.Text)))
+
+    @staticmethod
+    def _path_param(path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        return sa.literal(json.dumps(list(path)) if path else None, sa.Text)
+
+    def _text_number(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_number(text)
+
+    # --- one comparison -------------------------------------------------------------------------
+    def _leaf(self, node: Comparison, source: _Source) -> sa.ColumnElement[bool]:
+        """The comparison on ``source``: TRUE or FALSE, never NULL."""
+        op = node.op
+        plain = isinstance(source, _Column)
+        nullable = not plain or source.nullable  # type: ignore[union-attr]
+        if node.compare_as is CompareAs.PRESENCE:
+            value = source.expr if isinstance(source, _Column) else self._json_text(source)
+            return value.is_(None) if op is Op.IS_NULL else value.isnot(None)
+        if node.compare_as is CompareAs.NUMBER:
+            values = node.value if isinstance(node.value, tuple) else (node.value,)
+            if node.field == SpanProperty(SpanPropertyName.DURATION_MS):
+                values = tuple(v * _NS_PER_MS for v in values)  # type: ignore[operator]
+            if isinstance(source, _Json):
+                expr = self._json_number(source)
+            elif source.is_number:
+                expr = source.expr
+            else:
+                expr, plain = self._text_number(source.expr), False
+            condition = _number_condition(op, expr, values)  # type: ignore[arg-type]
+        else:
+            expr = source.expr if isinstance(source, _Column) else self._json_text(source)
+            if node.compare_as is CompareAs.BOOLEAN:
+                expr = sa.func.lower(expr)
+                raw = node.value if isinstance(node.value, tuple) else (node.value,)
+                values = tuple("true" if v else "false" for v in raw)
+            else:
+                values = node.value if isinstance(node.value, tuple) else (node.value,)
+            condition = self._text_condition(op, expr, values)  # type: ignore[arg-type]
+        if not nullable:
+            return condition
+        if plain:
+            return sa.and_(expr.isnot(None), condition)
+        return sa.func.coalesce(condition, sa.false())
+
+    def _text_condition(self, op: Op, text: sa.ColumnElement[Any],
+                        values: tuple[str, ...]) -> sa.ColumnElement[bool]:
+        value = values[0]
+        if op is Op.EQ:
+            return text == value
+        if op is Op.NE:
+            return text != value
+        if op is Op.IN:
+            return text.in_(values)
+        if op is Op.NOT_IN:
+            return text.not_in(values)
+        if op in (Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE):
+            ignore_case = op in (Op.ILIKE, Op.NOT_ILIKE)
+            matched = self._like(text, value, ignore_case)
+            return matched if op in (Op.LIKE, Op.ILIKE) else sa.not_(matched)
+        if op in (Op.RLIKE, Op.NOT_RLIKE):
+            if self.postgresql:
+                matched = text.op("~", is_comparison=True)(value)
+            else:
+                matched = sa.func.spanscope_regexp(value, text) == 1
+            return matched if op is Op.RLIKE else sa.not_(matched)
+        if op in (Op.CONTAINS, Op.NOT_CONTAINS):
+            position = sa.func.strpos(text, value) if self.postgresql else sa.func.instr(text,
+                                                                                        value)
+            return position > 0 if op is Op.CONTAINS else position == 0
+        raise ValueError(f"{op} is not a text comparison")
+
+    def _like(self, text: sa.ColumnElement[Any], pattern: str,
+              ignore_case: bool) -> sa.ColumnElement[bool]:
+        tokens = like_tokens(pattern.lower() if ignore_case else pattern)
+        if self.postgresql:  # backslash is PostgreSQL's default LIKE escape
+            subject = sa.func.lower(text) if ignore_case else text
+            return subject.op("LIKE", is_comparison=True)(like_pattern(tokens))
+        subject = sa.func.spanscope_lower(text) if ignore_case else text
+        return subject.op("GLOB", is_comparison=True)(glob_pattern(tokens))
+
+    # --- values the database cannot take ----------------------------------------------------
+    def _check_values(self, node: Node) -> None:
+        for leaf in walk(node):
+            if not isinstance(leaf, Comparison):
+                continue
+            values = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+            texts = [v for v in values if isinstance(v, str)]
+            field = leaf.field
+            texts += [k for k in (getattr(field, "key", None), getattr(field, "name", None))
+                      if isinstance(k, str)]
+            if isinstance(field, RootPayload):
+                texts += [s for s in field.path if isinstance(s, str)]
+            for text in texts:
+                self._check_text(leaf, text)
+
+    def _check_text(self, leaf: Comparison, text: str) -> None:
+        problem = None
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "contains text that is not valid Unicode (a lone surrogate)"
+        if problem is None and self.postgresql and "\x00" in text:
+            problem = "contains the NUL character, which PostgreSQL text cannot hold"
+        if problem is not None:
+            raise self._error(leaf, f"the comparison on {leaf.written or 'a field'} {problem}")
+
+    def _error(self, leaf: Comparison, detail: str) -> FilterError:
+        return filter_error(self._text, leaf.position, detail, token=leaf.written or None)
+
+    def regex_error(self, leaf: Comparison, reason: str) -> FilterError:
+        """The ``FilterError`` for an RLIKE pattern the database refused."""
+        return self._error(leaf, f"PostgreSQL cannot use the regular expression "
+                                 f"{leaf.value!r} of {leaf.written}: {reason}")
+
+
+def _number_condition(op: Op, number: sa.ColumnElement[Any],
+                      raw: tuple[int | float, ...]) -> sa.ColumnElement[bool]:
+    # One type for all values: an IN list typed by its first (integer) value would
+    # truncate a later 0.5 on PostgreSQL.
+    kind = sa.Float() if any(isinstance(v, float) for v in raw) else sa.BigInteger()
+    values = tuple(sa.literal(v, kind) for v in raw)
+    value = values[0]
+    if op is Op.EQ:
+        return number == value
+    if op is Op.NE:
+        return number != value
+    if op is Op.LT:
+        return number < value
+    if op is Op.LE:
+        return number <= value
+    if op is Op.GT:
+        return number > value
+    if op is Op.GE:
+        return number >= value
+    if op is Op.IN:
+        return number.in_(values)
+    if op is Op.NOT_IN:
+        return number.not_in(values)
+    raise ValueError(f"{op} is not a number comparison")

@@ -1,0 +1,168 @@
+"""``search_traces`` for the SQL store: filter, ``order_by`` and keyset pages in one query.
+
+The order is ``spanscope.query.sort_traces``'s: the ``order_by`` keys, then request time
+(newest first) and trace id (ascending) as tie-breakers, missing values last in either
+direction. Text sorts in code-point order (``COLLATE "C"`` on PostgreSQL), like Python.
+
+Page tokens are keysets for every order (format and reference paging in
+``spanscope.store.keyset``): the next page is "rows after the last row's sort values", so
+pages stay correct while traces arrive and a deep page costs no more than the first.
+
+When the first key can be missing (``execution_time``, ``name``, a tag ...), the page is
+read in two segments, traces that have the value (an index range in the key's own order)
+then traces that do not, because "missing last" is not an order either database's index
+can scan in both directions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from spanscope.query import Attribute, Node, OrderKey, Tag, parse_filter
+from spanscope.store.keyset import Order
+from spanscope.store.sql import schema
+from spanscope.store.sql.filter_sql import FilterCompiler, text_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
+
+__all__ = ["SearchQuery"]
+
+_INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
+
+
+@dataclasses.dataclass(frozen=True)
+class _SortKey:
+    expr: sa.ColumnElement[Any]
+    ascending: bool
+    nullable: bool
+    numeric: bool
+    label: str
+
+    def order(self, *, nulls: bool = True) -> sa.ColumnElement[Any]:
+        ordered = self.expr.asc() if self.ascending else self.expr.desc()
+        return ordered.nulls_last() if nulls and self.nullable else ordered
+
+
+class SearchQuery:
+    """One search: experiments, parsed filter and order, for one dialect.
+
+    ``FilterError`` (from parsing) and ``InvalidInputError`` (a bad page token) are raised
+    by the constructor and ``decode``, before any SQL runs.
+    """
+
+    def __init__(self, dialect: str, experiment_keys: Sequence[int] | None,
+                 filter_string: str | None, order_by: Sequence[str] | str | None) -> None:
+        self.postgresql = dialect == "postgresql"
+        self.filter_string = filter_string or ""
+        self.node: Node | None = parse_filter(filter_string)
+        self.order = Order.parse(order_by)
+        self.compiler = FilterCompiler(dialect)
+        traces = schema.traces
+        self.where: list[sa.ColumnElement[bool]] = []
+        if experiment_keys is not None:
+            self.where.append(traces.c.experiment_id.in_(sorted(set(experiment_keys))))
+        if self.node is not None:
+            self.where.append(self.compiler.compile(self.node, self.filter_string))
+        self.keys = [self._sort_key(key, i) for i, key in enumerate(self.order.keys)]
+        self.segmented = self.keys[0].nullable
+
+    def _sort_key(self, key: OrderKey, index: int) -> _SortKey:
+        field = key.field
+        traces = schema.traces
+        if isinstance(field, Attribute):
+            expr: sa.ColumnElement[Any] = traces.c[str(field.name)]
+        else:
+            table = (schema.trace_tags if isinstance(field, Tag) else schema.trace_metadata
+                     ).alias()
+            expr = (sa.select(table.c.value)
+                    .where(table.c.trace_id == traces.c.trace_id,
+                           table.c["key"] == field.key)  # type: ignore[union-attr]
+                    .scalar_subquery())
+        numeric = Order.numeric(key)
+        if not numeric:
+            expr = text_key(expr, self.postgresql)
+        return _SortKey(expr, key.ascending, Order.nullable(key), numeric, f"_sort_{index}")
+
+    # --- page tokens ----------------------------------------------------------------------
+    def encode(self, row: Row[Any]) -> str:
+        return self.order.encode([row._mapping[key.label] for key in self.keys])
+
+    def decode(self, token: str) -> list[Any]:
+        return self.order.decode(token)
+
+    # --- running it ---------------------------------------------------------------------------
+    def check_patterns(self, conn: Connection) -> None:
+        """On PostgreSQL, turn an RLIKE pattern its regex engine rejects into a FilterError."""
+        if not self.postgresql or self.node is None:
+            return
+        for leaf in self.compiler.regex_patterns(self.node):
+            try:
+                conn.execute(sa.select(sa.literal("").op("~", is_comparison=True)(leaf.value)))
+            except sa_exc.DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _INVALID_REGEX:
+                    raise
+                reason = str(exc.orig).splitlines()[0].strip()
+                raise self.compiler.regex_error(leaf, reason) from None
+
+    def rows(self, conn: Connection, limit: int | None, after: list[Any] | None,
+             *, columns: Sequence[sa.ColumnElement[Any]] | None = None) -> list[Row[Any]]:
+        """Up to ``limit`` rows (None: all) following the sort-key values ``after``."""
+        self.check_patterns(conn)
+        if not self.segmented:
+            where = [] if after is None else [self._after(self.keys, after, leading=True)]
+            return self._fetch(conn, where, self.keys, limit, columns)
+        first, rest = self.keys[0], self.keys[1:]
+        rows: list[Row[Any]] = []
+        rest_after = after[1:] if after is not None and after[0] is None else None
+        if after is None or after[0] is not None:
+            where = [first.expr.isnot(None)]
+            if after is not None:
+                where.append(self._after(self.keys, after, leading=True))
+            rows = self._fetch(conn, where, self.keys, limit, columns, plain_first=True)
+            if limit is not None and len(rows) >= limit:
+                return rows
+        where = [first.expr.is_(None)]
+        if rest_after is not None:
+            where.append(self._after(rest, rest_after))
+        more_limit = None if limit is None else limit - len(rows)
+        return rows + self._fetch(conn, where, rest, more_limit, columns)
+
+    def _fetch(self, conn: Connection, where: list[sa.ColumnElement[bool]],
+               order: list[_SortKey], limit: int | None,
+               columns: Sequence[sa.ColumnElement[Any]] | None, *,
+               plain_first: bool = False) -> list[Row[Any]]:
+        selected = [schema.traces] if columns is None else list(columns)
+        query = sa.select(*selected, *(key.expr.label(key.label) for key in self.keys))
+        query = query.where(*self.where, *where).order_by(
+            *(key.order(nulls=not (plain_first and i == 0)) for i, key in enumerate(order)))
+        if limit is not None:
+            query = query.limit(limit)
+        return list(conn.execute(query).all())
+
+    @staticmethod
+    def _after(keys: list[_SortKey], values: list[Any], *,
+               leading: bool = False) -> sa.ColumnElement[bool]:
+        """Rows sorting strictly after ``values`` (missing values last)."""
+        terms: list[sa.ColumnElement[bool]] = []
+        equal: list[sa.ColumnElement[bool]] = []
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                beyond = key.expr > value if key.ascending else key.expr < value
+                if key.nullable:
+                    beyond = sa.or_(beyond, key.expr.is_(None))
+                terms.append(sa.and_(*equal, beyond))
+                equal.append(key.expr == value)
+            else:
+                equal.append(key.expr.is_(None))
+        condition = sa.or_(*terms) if terms else sa.false()
+        first, first_value = keys[0], values[0]
+        if leading and first_value is not None:  # an index range for the first key
+            bound = first.expr >= first_value if first.ascending else first.expr <= first_value
+            condition = sa.and_(bound, condition)
+        return condition
