@@ -15,7 +15,7 @@ __all__ = ["traces"]
 
 @click.group()
 def traces() -> None:
-    """Read and curate traces: print, list, tag, assess, delete."""
+    """Read, curate and analyse traces: print, list, search, tag, assess, delete, analyze."""
 
 
 @traces.command("get")
@@ -111,3 +111,13 @@ def _add_search_command() -> None:
 
 
 _add_search_command()
+
+
+def _add_analyze_command() -> None:
+    """analyze lives in analyze.py."""
+    from spanscope.cli.analyze import analyze_command
+
+    traces.add_command(analyze_command)
+
+
+_add_analyze_command()

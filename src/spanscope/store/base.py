@@ -8,7 +8,7 @@ Stores raise only ``spanscope.exceptions`` errors: ``NotFoundError`` for unknown
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from spanscope.entities import (
@@ -18,6 +18,29 @@ from spanscope.entities import (
     Experiment,
     PagedList,
     Trace,
+)
+from spanscope.entities.dataset import (
+    Dataset,
+    DatasetRecord,
+    DatasetVersion,
+    MergeResult,
+    RecordUpdate,
+)
+from spanscope.entities.run import Metric, Run, RunInfo
+from spanscope.store.aggregates import (
+    SPAN_QUANTILES,
+    TRACE_QUANTILES,
+    ErrorSpan,
+    GroupKey,
+    ModelUsageRow,
+    NumericField,
+    NumericPairs,
+    Sample,
+    Selection,
+    SpanStats,
+    SpanValue,
+    TraceStats,
+    TraceValues,
 )
 from spanscope.store.mutations import UNSET, Unset
 
@@ -177,6 +200,134 @@ class TraceStore(Protocol):
 
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         """Delete an assessment; if it overrode another, that one becomes valid again."""
+        ...
+
+    # --- aggregates for analysis (types and percentile rule: store/aggregates.py) ---------
+    # Computed in the store over the traces of ``selection`` (experiments, filter, time
+    # window), never by loading traces into the caller. ``FilterError`` for a bad filter,
+    # ``InvalidInputError`` for bad options; rows come in the canonical order of the
+    # ``sort_*`` helpers of ``spanscope.store.aggregates``.
+    def trace_stats(self, selection: Selection, *, bucket_ms: int | None = None,
+                    group_by: GroupKey | None = None,
+                    quantiles: Sequence[float] = TRACE_QUANTILES) -> list[TraceStats]:
+        """Count, errors, latency (sum, min, max, quantiles) and token sums of the traces,
+        one row per ``request_time`` bucket of ``bucket_ms`` (epoch-aligned) and/or value
+        of ``group_by``; a single row (or none, for no traces) without either."""
+        ...
+
+    def model_usage(self, selection: Selection, *, bucket_ms: int | None = None,
+                    group_by: GroupKey | None = None) -> list[ModelUsageRow]:
+        """Tokens and model calls per model (innermost usage-reporting spans, as
+        ``entities.model_usage.trace_model_usage`` counts them), per bucket/group."""
+        ...
+
+    def latency_histogram(self, selection: Selection, edges: Sequence[float]) -> list[int]:
+        """How many traces' durations (ms) fall in each ``[edges[i], edges[i+1])``; the
+        last bin includes its upper edge."""
+        ...
+
+    def span_stats(self, selection: Selection, *,
+                   quantiles: Sequence[float] = SPAN_QUANTILES) -> list[SpanStats]:
+        """Span count, errors and durations per span type (rows with ``name=None``) and
+        per span type and name, over every span of the selected traces."""
+        ...
+
+    def span_values(self, selection: Selection, *,
+                    sample: Sample | None = None) -> list[SpanValue]:
+        """Every span's type, name, duration and error flag, for the selected traces (or a
+        ``Sample`` of them), ordered by trace id and span id."""
+        ...
+
+    def error_spans(self, selection: Selection) -> list[ErrorSpan]:
+        """The ERROR spans where failures originated (no child is an ERROR span), with
+        their exception type and message, oldest trace first."""
+        ...
+
+    def trace_values(self, selection: Selection, *, sample: Sample | None = None,
+                     assessments: bool = True) -> list[TraceValues]:
+        """Per-trace latency, error flag, tokens and numeric feedback values (the latest
+        valid feedback per name), for the selected traces or a ``Sample`` of them,
+        ordered by request time then trace id."""
+        ...
+
+    def numeric_pairs(self, selection: Selection, x: NumericField,
+                      y: NumericField) -> NumericPairs:
+        """The (x, y) numbers of the traces where both fields read as finite numbers,
+        ordered by request time then trace id, and how many traces had each field at all
+        and as a number."""
+        ...
+
+    # --- runs (see docs/runs.md; shared rules: store/runs_datasets.py, run_rules.py) -----
+    def create_run(self, experiment_id: str, *, run_name: str | None = None,
+                   start_time: int | None = None, tags: Mapping[str, Any] | None = None,
+                   user_id: str | None = None) -> Run:
+        """Start a RUNNING run with its ``artifact_uri`` fixed; ``NotFoundError`` for an
+        unknown experiment."""
+        ...
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with params, latest metrics and tags; ``NotFoundError`` if unknown."""
+        ...
+
+    def update_run_info(self, run_id: str, *, status: str | None = None,
+                        end_time: int | None = None, run_name: str | None = None) -> RunInfo:
+        ...
+
+    def log_batch(self, run_id: str, *, metrics: Iterable[Metric] = (),
+                  params: Mapping[str, Any] | None = None,
+                  tags: Mapping[str, Any] | None = None) -> None:
+        """Params (``str(value)``, never changed once logged: ``InvalidInputError``), tags
+        and metric values (all kept as history) in one transaction."""
+        ...
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        ...
+
+    def search_runs(self, experiment_ids: Sequence[str] | str | None = None, *,
+                    filter_string: str | None = None,
+                    order_by: Sequence[str] | str | None = None,
+                    max_results: int | None = 1000) -> list[Run]:
+        """Runs of these experiments (None: all), AND-only MLflow filter, newest first."""
+        ...
+
+    # --- evaluation datasets (see docs/datasets.md; rules: entities/dataset.py) ----------
+    def create_dataset(self, name: str, *, experiment_ids: Sequence[str] | str | None = None,
+                       tags: Mapping[str, Any] | None = None,
+                       created_by: str | None = None) -> Dataset:
+        """A new empty dataset at version 0; ``InvalidInputError`` if the name is taken."""
+        ...
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        ...
+
+    def get_dataset_by_name(self, name: str) -> Dataset | None:
+        ...
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset with all its versions and records."""
+        ...
+
+    def search_datasets(self, experiment_ids: Sequence[str] | str | None = None, *,
+                        filter_string: str | None = None,
+                        order_by: Sequence[str] | str | None = None,
+                        max_results: int | None = None) -> list[Dataset]:
+        ...
+
+    def set_dataset_tags(self, dataset_id: str, tags: Mapping[str, Any]) -> Dataset:
+        """Set tags (a ``None`` value deletes the tag)."""
+        ...
+
+    def merge_dataset_records(self, dataset_id: str,
+                              records: Sequence[RecordUpdate]) -> MergeResult:
+        """Upsert records by inputs as one new version (one transaction)."""
+        ...
+
+    def get_dataset_records(self, dataset_id: str, *,
+                            version: int | None = None) -> list[DatasetRecord]:
+        """The records of a version (default: current), in the order first added."""
+        ...
+
+    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
         ...
 
     def close(self) -> None:

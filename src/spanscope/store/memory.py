@@ -29,13 +29,16 @@ from spanscope.entities import (
 )
 from spanscope.entities.experiment import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.store import aggregates as agg
 from spanscope.store import keyset
+from spanscope.store import memory_aggregates as ref
 from spanscope.store import mutations as rules
+from spanscope.store.memory_runs_datasets import InMemoryRunsAndDatasets
 
 __all__ = ["InMemoryStore"]
 
 
-class InMemoryStore:
+class InMemoryStore(InMemoryRunsAndDatasets):
     """Traces and experiments in this process's memory; thread-safe."""
 
     def __init__(self, uri: str = "memory://") -> None:
@@ -310,6 +313,60 @@ class InMemoryStore:
                     previous.valid = True
                     previous.last_update_time_ms = max(rules.now_ms(),
                                                        previous.last_update_time_ms or 0)
+
+    # --- aggregates for analysis (plain Python in memory_aggregates.py: the reference) ---
+    def _selected(self, action: str, selection: agg.Selection,
+                  sample: agg.Sample | None = None) -> list[Trace]:
+        agg.check_selection(selection)
+        with self._lock:
+            self._check_open(action)
+            if selection.experiment_ids is not None and not selection.experiment_ids:
+                return []
+            return ref.select(self._in_experiments(selection.experiment_ids), selection,
+                              sample)
+
+    def trace_stats(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None,
+                    quantiles: Sequence[float] = agg.TRACE_QUANTILES) -> list[agg.TraceStats]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
+        return agg.sort_trace_stats(ref.trace_stats(
+            self._selected("trace statistics", selection), bucket_ms=bucket_ms,
+            group_by=group_by, quantiles=tuple(quantiles)))
+
+    def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by)
+        return agg.sort_model_usage(ref.model_usage(
+            self._selected("model usage", selection), bucket_ms=bucket_ms, group_by=group_by))
+
+    def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
+        return ref.latency_histogram(self._selected("latency histogram", selection),
+                                     agg.check_edges(edges))
+
+    def span_stats(self, selection: agg.Selection, *,
+                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
+        agg.check_options(quantiles=quantiles)
+        return agg.sort_span_stats(ref.span_stats(self._selected("span statistics", selection),
+                                                  quantiles=tuple(quantiles)))
+
+    def span_values(self, selection: agg.Selection, *,
+                    sample: agg.Sample | None = None) -> list[agg.SpanValue]:
+        agg.check_options(sample=sample)
+        return ref.span_values(self._selected("span values", selection, sample))
+
+    def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
+        return ref.error_spans(self._selected("error spans", selection))
+
+    def trace_values(self, selection: agg.Selection, *, sample: agg.Sample | None = None,
+                     assessments: bool = True) -> list[agg.TraceValues]:
+        agg.check_options(sample=sample)
+        return ref.trace_values(self._selected("trace values", selection, sample),
+                                assessments=assessments)
+
+    def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
+                      y: agg.NumericField) -> agg.NumericPairs:
+        return ref.numeric_pairs(self._selected("numeric pairs", selection),
+                                 agg.check_field(x), agg.check_field(y))
 
 
 def _copy(trace: Trace, *, include_spans: bool = True) -> Trace:

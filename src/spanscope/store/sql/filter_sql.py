@@ -52,7 +52,8 @@ from spanscope.query import (
 from spanscope.query.errors import filter_error
 from spanscope.store.sql import schema
 
-__all__ = ["FilterCompiler", "glob_pattern", "like_pattern", "like_tokens", "text_key"]
+__all__ = ["FilterCompiler", "glob_pattern", "like_pattern", "like_tokens", "simplify",
+           "text_key"]
 
 _NS_PER_MS = 1_000_000
 _INPUTS_KEY = "mlflow.spanInputs"
@@ -136,7 +137,7 @@ class FilterCompiler:
     def compile(self, node: Node, text: str = "") -> sa.ColumnElement[bool]:
         self._text = text
         self._check_values(node)
-        return self._node(node)
+        return self._node(simplify(node))
 
     @staticmethod
     def regex_patterns(node: Node) -> list[Comparison]:
@@ -146,10 +147,8 @@ class FilterCompiler:
 
     # --- tree -------------------------------------------------------------------------------
     def _node(self, node: Node) -> sa.ColumnElement[bool]:
-        if isinstance(node, And):
-            return sa.and_(*(self._node(child) for child in node.children))
-        if isinstance(node, Or):
-            return sa.or_(*(self._node(child) for child in node.children))
+        if isinstance(node, (And, Or)):
+            return _chain(type(node), [self._node(child) for child in node.children])
         if isinstance(node, Not):
             return sa.not_(self._node(node.child))
         if isinstance(node, AnySpan):
@@ -161,10 +160,8 @@ class FilterCompiler:
         raise TypeError(f"{node!r} is not a filter node")
 
     def _span_node(self, node: Node, spans: sa.Alias) -> sa.ColumnElement[bool]:
-        if isinstance(node, And):
-            return sa.and_(*(self._span_node(child, spans) for child in node.children))
-        if isinstance(node, Or):
-            return sa.or_(*(self._span_node(child, spans) for child in node.children))
+        if isinstance(node, (And, Or)):
+            return _chain(type(node), [self._span_node(child, spans) for child in node.children])
         if isinstance(node, Comparison):
             return self._leaf(node, self._span_source(node, spans))
         raise TypeError(f"{node!r} cannot appear inside AnySpan")
@@ -369,6 +366,39 @@ class FilterCompiler:
         """The ``FilterError`` for an RLIKE pattern the database refused."""
         return self._error(leaf, f"PostgreSQL cannot use the regular expression "
                                  f"{leaf.value!r} of {leaf.written}: {reason}")
+
+
+def simplify(node: Node) -> Node:
+    """The same filter with less nesting: ``NOT NOT x`` is ``x`` (leaves are two-valued)
+    and a chain inside a chain of the same operator joins it. SQLite's parser has a small
+    stack, so every level of parentheses saved matters."""
+    if isinstance(node, Not):
+        child = simplify(node.child)
+        return child.child if isinstance(child, Not) else Not(child)
+    if isinstance(node, (And, Or)):
+        children: list[Node] = []
+        for child in (simplify(c) for c in node.children):
+            children.extend(child.children if type(child) is type(node) else [child])  # type: ignore[union-attr]
+        return type(node)(tuple(children))
+    if isinstance(node, AnySpan):
+        return AnySpan(simplify(node.condition))
+    return node
+
+
+_CHAIN = 32  # operands per flat chain: SQLite parses a long chain as a tree that deep
+
+
+def _chain(kind: type[And] | type[Or], parts: list[sa.ColumnElement[bool]],
+           ) -> sa.ColumnElement[bool]:
+    """``AND``/``OR`` of ``parts``; a long chain becomes a balanced tree of chunks,
+    keeping SQLite's expression depth (limit 1000) small."""
+    join = sa.and_ if kind is And else sa.or_
+    while len(parts) > _CHAIN:
+        # COALESCE(chunk, FALSE) is the chunk (its parts are two-valued), as one SQL node:
+        # SQLAlchemy would flatten nested chains of one operator back into a long one.
+        parts = [sa.func.coalesce(join(*parts[i:i + _CHAIN]), sa.false())
+                 for i in range(0, len(parts), _CHAIN)]
+    return join(*parts)
 
 
 def _number_condition(op: Op, number: sa.ColumnElement[Any],

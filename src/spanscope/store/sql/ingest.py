@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from spanscope.entities import Trace
+from spanscope.entities import Span, Trace
+from spanscope.entities.model_usage import trace_model_usage
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema
 from spanscope.store.sql.bulk import insert_rows
@@ -24,6 +25,7 @@ from spanscope.store.sql.convert import (
     PreparedTrace,
     assessment_row,
     prepare,
+    span_from_content,
     span_row,
     summary_row,
 )
@@ -112,8 +114,10 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     metadata_rows: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
     assessment_rows: list[dict[str, Any]] = []
+    usage_rows: list[dict[str, Any]] = []
     for p in fresh:
         trace_id = p.trace_id
+        usage_rows.extend(_usage_rows(trace_id, p.spans))
         trace_rows.append(summary_row(p, tags=p.tags, metadata=p.metadata, name=p.root_name,
                                       span_count=len(p.spans)))
         tag_rows.extend({"trace_id": trace_id, "key": key, "value": value, "position": i}
@@ -130,6 +134,15 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     insert_rows(conn, schema.trace_metadata, metadata_rows)
     insert_rows(conn, schema.spans, span_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
+    insert_rows(conn, schema.trace_model_usage, usage_rows)
+
+
+def _usage_rows(trace_id: str, spans: Sequence[Span]) -> list[dict[str, Any]]:
+    """``trace_model_usage`` rows: the trace's tokens per model."""
+    return [{"trace_id": trace_id, "model": model, "calls": usage["calls"],
+             "input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
+             "total_tokens": usage["total_tokens"]}
+            for model, usage in trace_model_usage(spans).items()]
 
 
 def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: set[str]) -> None:
@@ -184,6 +197,35 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
             spans_table.c.span_id == sa.bindparam("b_span_id")), replaced_spans)
     insert_rows(conn, schema.spans, span_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
+    _replace_usage(conn, known)
+
+
+def _replace_usage(conn: Connection, known: list[PreparedTrace]) -> None:
+    """Recompute the per-model usage of upserted traces from all their spans.
+
+    Stored spans are read as id and parent only, plus the full content of those whose
+    JSON mentions usage, so a trace arriving in many parts is not re-read whole each time.
+    """
+    ids = [p.trace_id for p in known]
+    spans_table, usage = schema.spans, schema.trace_model_usage
+    stored: dict[str, dict[str, Span]] = {}
+    mentions_usage = sa.or_(*(spans_table.c.content.contains(text)
+                              for text in ("usage", "Usage", "token_count")))
+    for part in chunks(ids):
+        query = (sa.select(spans_table.c.trace_id, spans_table.c.span_id,
+                           spans_table.c.parent_span_id,
+                           sa.case((mentions_usage, spans_table.c.content)).label("content"))
+                 .where(spans_table.c.trace_id.in_(part)))
+        for row in conn.execute(query):
+            span = (span_from_content(row.content, row.trace_id) if row.content is not None
+                    else Span(row.trace_id, row.span_id, row.parent_span_id, "", 0, None))
+            stored.setdefault(row.trace_id, {})[row.span_id] = span
+    rows: list[dict[str, Any]] = []
+    for p in known:
+        rows.extend(_usage_rows(p.trace_id, list(stored.get(p.trace_id, {}).values())))
+    for part in chunks(ids):
+        conn.execute(sa.delete(usage).where(usage.c.trace_id.in_(part)))
+    insert_rows(conn, usage, rows)
 
 
 class _StoredSpans:

@@ -30,10 +30,20 @@ __all__ = [
     "SPAN_ID_LENGTH",
     "TRACE_ID_LENGTH",
     "assessments",
+    "dataset_experiments",
+    "dataset_records",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "metadata",
+    "run_latest_metrics",
+    "run_metrics",
+    "run_params",
+    "run_tags",
+    "runs",
     "spans",
     "trace_metadata",
+    "trace_model_usage",
     "trace_tags",
     "traces",
 ]
@@ -121,7 +131,8 @@ spans = Table(
     Column("position", Integer, nullable=False),  # index in the logged trace's span list
     Column("content", Text, nullable=False),  # JSON of Span.to_dict()
     Index("ix_spans_type_duration", "span_type", "duration_ns"),
-    Index("ix_spans_name", "name"),
+    # Covers profiling: per name and type, durations in order (migration 0004).
+    Index("ix_spans_name_type_duration", "name", "span_type", "duration_ns", "status"),
     Index("ix_spans_status", "status", "trace_id"),
 )
 
@@ -149,4 +160,142 @@ assessments = Table(
     Column("content", Text, nullable=False),  # JSON of Assessment.to_dict()
     Index("ix_assessments_trace", "trace_id"),
     Index("ix_assessments_name_value", "name", "valid", "numeric_value"),
+)
+
+# --- runs (migration 0003): MLflow's runs, params, tags, metric history ----------------
+RUN_ID_LENGTH = 64
+DATASET_ID_LENGTH = 64
+DATASET_NAME_LENGTH = 255
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey("runs.run_id", ondelete="CASCADE")
+
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("experiment_id", Integer,
+           ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+    Column("run_name", String(KEY_LENGTH)),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger),
+    Column("end_time", BigInteger),
+    Column("artifact_uri", Text),
+    Column("user_id", String(256)),
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+)
+
+run_params = Table(
+    "run_params", metadata,
+    Column("run_id", String(RUN_ID_LENGTH), _run_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags", metadata,
+    Column("run_id", String(RUN_ID_LENGTH), _run_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every logged metric value (the history); NULL value = NaN (SQLite cannot store NaN).
+run_metrics = Table(
+    "run_metrics", metadata,
+    Column("metric_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(RUN_ID_LENGTH), _run_fk(), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Float),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_run_metrics_run_key", "run_id", "key", "step"),
+)
+
+# The latest value per key (highest step, timestamp, value), so reading runs is cheap.
+run_latest_metrics = Table(
+    "run_latest_metrics", metadata,
+    Column("run_id", String(RUN_ID_LENGTH), _run_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Float),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+)
+
+# --- evaluation datasets (migration 0003) -------------------------------------------------
+# Versioned as row validity ranges: a record row is part of versions
+# valid_from <= v < valid_to (valid_to NULL = still current). A merge that changes a record
+# closes its current row and inserts the new state, so every version stays readable and an
+# unchanged record costs nothing per version. See docs/datasets.md.
+datasets = Table(
+    "datasets", metadata,
+    Column("dataset_id", String(DATASET_ID_LENGTH), primary_key=True),
+    Column("name", String(DATASET_NAME_LENGTH), nullable=False, unique=True),
+    Column("tags", Text),  # JSON object
+    Column("current_version", Integer, nullable=False, server_default="0"),
+    Column("digest", String(64), nullable=False),
+    Column("record_count", Integer, nullable=False, server_default="0"),
+    Column("created_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("created_by", String(256)),
+)
+
+dataset_experiments = Table(
+    "dataset_experiments", metadata,
+    Column("dataset_id", String(DATASET_ID_LENGTH),
+           ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True),
+    Column("experiment_id", Integer,
+           ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_dataset_experiments_experiment", "experiment_id"),
+)
+
+dataset_versions = Table(
+    "dataset_versions", metadata,
+    Column("dataset_id", String(DATASET_ID_LENGTH),
+           ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("inserted", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+)
+
+dataset_records = Table(
+    "dataset_records", metadata,
+    Column("dataset_id", String(DATASET_ID_LENGTH),
+           ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("valid_from", Integer, primary_key=True),
+    Column("valid_to", Integer),
+    Column("seq", Integer, nullable=False),  # order of first insertion in the dataset
+    Column("input_hash", String(64), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON
+    Column("expectations", Text),  # JSON
+    Column("outputs", Text),  # JSON
+    Column("tags", Text),  # JSON
+    Column("source", Text),  # JSON
+    Column("source_trace_id", String(TRACE_ID_LENGTH)),
+    Column("created_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Index("ix_dataset_records_current", "dataset_id", "valid_to", "input_hash"),
+    Index("ix_dataset_records_source_trace", "source_trace_id"),
+)
+
+# --- per-model token usage (migration 0004): what estimated cost is priced on ------------
+# One row per trace and model (``""`` when the spans name none), from the innermost spans
+# reporting usage (``spanscope.entities.model_usage``), written with the trace.
+MODEL_NAME_LENGTH = 256
+
+trace_model_usage = Table(
+    "trace_model_usage", metadata,
+    Column("trace_id", String(TRACE_ID_LENGTH),
+           ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(MODEL_NAME_LENGTH), primary_key=True),
+    Column("calls", Integer, nullable=False, server_default="0"),
+    Column("input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("output_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("total_tokens", BigInteger, nullable=False, server_default="0"),
 )

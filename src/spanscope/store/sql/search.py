@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from spanscope.query import Attribute, Node, OrderKey, Tag, parse_filter
+from spanscope.query.errors import filter_error
 from spanscope.store.keyset import Order
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import FilterCompiler, text_key
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
 __all__ = ["SearchQuery"]
 
 _INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
+_TOO_COMPLEX = "54001"  # PostgreSQL SQLSTATE statement_too_complex (stack depth)
+_SQLITE_TOO_COMPLEX = ("parser stack overflow", "expression tree is too large")
+
+
+def _too_complex(exc: sa_exc.DBAPIError) -> bool:
+    """A statement the database refuses for its nesting or size, not for its data."""
+    if getattr(exc.orig, "sqlstate", None) == _TOO_COMPLEX:
+        return True
+    message = str(exc.orig).lower()
+    return any(text in message for text in _SQLITE_TOO_COMPLEX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +154,14 @@ class SearchQuery:
             *(key.order(nulls=not (plain_first and i == 0)) for i, key in enumerate(order)))
         if limit is not None:
             query = query.limit(limit)
-        return list(conn.execute(query).all())
+        try:
+            return list(conn.execute(query).all())
+        except sa_exc.DBAPIError as exc:
+            if not _too_complex(exc):
+                raise
+            raise filter_error(self.filter_string, 0, "the filter nests too deeply or is too "
+                               "long for this database; use fewer parentheses and NOTs, or "
+                               "IN (...) instead of long OR chains") from None
 
     @staticmethod
     def _after(keys: list[_SortKey], values: list[Any], *,

@@ -21,6 +21,7 @@ from typing import Any
 
 from spanscope.entities._codec import loads_attribute
 from spanscope.query.values import number_of, regex, text_of
+from spanscope.store.sql.sqlite_aggregates import register_aggregates
 
 __all__ = ["register"]
 
@@ -124,3 +125,4 @@ def register(connection: sqlite3.Connection) -> None:
         ("spanscope_regexp", 2, regexp),
     ):
         connection.create_function(name, arity, function, deterministic=True)
+    register_aggregates(connection)  # percentiles and sample order, for analysis

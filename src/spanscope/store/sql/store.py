@@ -28,10 +28,24 @@ from spanscope.entities import (
     PagedList,
     Trace,
 )
+from spanscope.entities.dataset import (
+    Dataset,
+    DatasetRecord,
+    DatasetVersion,
+    MergeResult,
+    RecordUpdate,
+)
+from spanscope.entities.run import Metric, Run, RunInfo
 from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.store import aggregates as agg
 from spanscope.store import mutations as rules
+from spanscope.store import run_rules
 from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.runs_datasets import RunsAndDatasets
+from spanscope.store.sql import aggregates as sql_agg
 from spanscope.store.sql import assessments, delete, schema
+from spanscope.store.sql import datasets as dataset_sql
+from spanscope.store.sql import runs as run_sql
 from spanscope.store.sql.convert import experiment_from_row, parse_experiment_id
 from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
 from spanscope.store.sql.errors import is_retryable, translate
@@ -55,7 +69,7 @@ _BACKOFF_S = 0.05
 _BACKOFF_CAP_S = 2.0
 
 
-class SqlStore:
+class SqlStore(RunsAndDatasets):
     """Traces and experiments in SQLite or PostgreSQL, through SQLAlchemy Core.
 
     ``uri`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
@@ -343,3 +357,143 @@ class SqlStore:
         self._run(f"delete assessment {assessment_id!r}",
                   lambda conn: assessments.delete(conn, trace_id, assessment_id),
                   write=True, retry=True)
+
+    # --- runs and datasets (rules in store/runs_datasets.py, SQL in runs.py, datasets.py)
+    def _create_run(self, info: RunInfo, tags: dict[str, str]) -> Run:
+        return self._run(f"create run in experiment {info.experiment_id!r}",
+                         lambda conn: run_sql.create_run(conn, info, tags),
+                         write=True, retry=True)
+
+    def get_run(self, run_id: str) -> Run:
+        run_id = run_rules.check_run_id(run_id)
+        return self._run(f"get run {run_id!r}", lambda conn: run_sql.get_run(conn, run_id))
+
+    def _update_run(self, run_id: str, status: str | None, end_time: int | None,
+                    run_name: str | None) -> RunInfo:
+        return self._run(f"update run {run_id!r}",
+                         lambda conn: run_sql.update_run(conn, run_id, status=status,
+                                                         end_time=end_time, run_name=run_name),
+                         write=True, retry=True)
+
+    def _log_batch(self, run_id: str, batch: run_rules.Batch) -> None:
+        self._run(f"log to run {run_id!r}", lambda conn: run_sql.log_batch(conn, run_id, batch),
+                  write=True, retry=True)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        run_id = run_rules.check_run_id(run_id)
+        return self._run(f"get metric history {key!r} of run {run_id!r}",
+                         lambda conn: run_sql.metric_history(conn, run_id, key))
+
+    def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
+        keys = None if experiment_ids is None else sorted(
+            {parse_experiment_id(e) for e in experiment_ids})
+        return self._run("search runs", lambda conn: run_sql.search_runs(conn, keys))
+
+    def _create_dataset(self, dataset: Dataset) -> Dataset:
+        return self._run(f"create dataset {dataset.name!r}",
+                         lambda conn: dataset_sql.create_dataset(conn, dataset),
+                         write=True, retry=True)
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return self._run(f"get dataset {dataset_id!r}",
+                         lambda conn: dataset_sql.get_dataset(conn, str(dataset_id)))
+
+    def get_dataset_by_name(self, name: str) -> Dataset | None:
+        return self._run(f"get dataset {name!r}",
+                         lambda conn: dataset_sql.get_dataset_by_name(conn, str(name)))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._run(f"delete dataset {dataset_id!r}",
+                  lambda conn: dataset_sql.delete_dataset(conn, str(dataset_id)),
+                  write=True, retry=True)
+
+    def _datasets_of(self, experiment_ids: list[str] | None) -> list[Dataset]:
+        keys = None if experiment_ids is None else sorted(
+            {parse_experiment_id(e) for e in experiment_ids})
+        return self._run("search datasets", lambda conn: dataset_sql.search_datasets(conn, keys))
+
+    def _set_dataset_tags(self, dataset_id: str, tags: dict[str, str | None],
+                          now: int) -> Dataset:
+        return self._run(f"set tags of dataset {dataset_id!r}",
+                         lambda conn: dataset_sql.set_tags(conn, dataset_id, tags, now),
+                         write=True, retry=True)
+
+    def _merge_records(self, dataset_id: str, updates: dict[str, RecordUpdate],
+                       now: int) -> MergeResult:
+        return self._run(f"merge {len(updates)} record(s) into dataset {dataset_id!r}",
+                         lambda conn: dataset_sql.merge_records(conn, dataset_id, updates, now),
+                         write=True, retry=True)
+
+    def get_dataset_records(self, dataset_id: str, *,
+                            version: int | None = None) -> list[DatasetRecord]:
+        return self._run(f"read records of dataset {dataset_id!r}",
+                         lambda conn: dataset_sql.read_records(conn, str(dataset_id), version))
+
+    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
+        return self._run(f"list versions of dataset {dataset_id!r}",
+                         lambda conn: dataset_sql.list_versions(conn, str(dataset_id)))
+
+    # --- aggregates for analysis (SQL in aggregates.py) ---------------------------------
+    def _aggregate(self, action: str, selection: agg.Selection,
+                   work: Callable[[Connection, SearchQuery], T], empty: T) -> T:
+        """Run ``work(conn, search)`` over the selection; ``empty`` when it has no experiment."""
+        agg.check_selection(selection)
+        search = self._search_query(selection.experiment_ids, selection.filter_string, None)
+        if search is None:
+            return empty
+        return self._run(action, lambda conn: work(conn, search))
+
+    def trace_stats(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None,
+                    quantiles: Sequence[float] = agg.TRACE_QUANTILES) -> list[agg.TraceStats]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
+        return agg.sort_trace_stats(self._aggregate(
+            "trace statistics", selection, lambda conn, search: sql_agg.trace_stats(
+                conn, search, selection, bucket_ms=bucket_ms, group_by=group_by,
+                quantiles=tuple(quantiles)), []))
+
+    def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by)
+        return agg.sort_model_usage(self._aggregate(
+            "model usage", selection, lambda conn, search: sql_agg.model_usage(
+                conn, search, selection, bucket_ms=bucket_ms, group_by=group_by), []))
+
+    def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
+        bounds = agg.check_edges(edges)
+        return self._aggregate(
+            "latency histogram", selection, lambda conn, search: sql_agg.latency_histogram(
+                conn, search, selection, bounds), [0] * max(0, len(bounds) - 1))
+
+    def span_stats(self, selection: agg.Selection, *,
+                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
+        agg.check_options(quantiles=quantiles)
+        return agg.sort_span_stats(self._aggregate(
+            "span statistics", selection, lambda conn, search: sql_agg.span_stats(
+                conn, search, selection, quantiles=tuple(quantiles)), []))
+
+    def span_values(self, selection: agg.Selection, *,
+                    sample: agg.Sample | None = None) -> list[agg.SpanValue]:
+        agg.check_options(sample=sample)
+        return self._aggregate("span values", selection, lambda conn, search:
+                               sql_agg.span_values(conn, search, selection, sample=sample), [])
+
+    def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
+        return self._aggregate("error spans", selection, lambda conn, search:
+                               sql_agg.error_spans(conn, search, selection), [])
+
+    def trace_values(self, selection: agg.Selection, *, sample: agg.Sample | None = None,
+                     assessments: bool = True) -> list[agg.TraceValues]:
+        agg.check_options(sample=sample)
+        return self._aggregate("trace values", selection, lambda conn, search:
+                               sql_agg.trace_values(conn, search, selection, sample=sample,
+                                                    assessments=assessments), [])
+
+    def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
+                      y: agg.NumericField) -> agg.NumericPairs:
+        agg.check_field(x)
+        agg.check_field(y)
+        none = agg.FieldCoverage(0, 0)
+        return self._aggregate("numeric pairs", selection, lambda conn, search:
+                               sql_agg.numeric_pairs(conn, search, selection, x, y),
+                               agg.NumericPairs([], [], none, none))

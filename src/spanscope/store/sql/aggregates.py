@@ -1,0 +1,532 @@
+"""Aggregate queries for analysis, in SQL: the heavy lifting stays in the database.
+
+Each function takes an open connection, the parsed ``SearchQuery`` (experiments and the
+compiled filter, shared with ``search_traces``, so a filter means the same thing here) and
+a ``Selection``, and returns the plain rows of ``spanscope.store.aggregates``. Only
+summary columns, span timing columns and a few JSON fields are read; span payloads never
+leave the database (the exception event of an error span is the one exception).
+
+Percentiles: PostgreSQL's ``percentile_cont``; on SQLite the ``spanscope_quantiles``
+aggregate (``sqlite_aggregates``), which keeps one group's values in memory (8 bytes
+each) and interpolates the same way. Profiling every span of a store whose selection is
+"everything" takes a faster route on SQLite: counts and sums stream over the
+``(name, span_type, duration_ns, status)`` index in its order and each percentile is one
+``ORDER BY duration_ns LIMIT 2 OFFSET k`` walk of that index, so no span row is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg
+
+from spanscope.query.errors import filter_error
+from spanscope.store.aggregates import (
+    ATTRIBUTE_FIELDS,
+    ErrorSpan,
+    FieldCoverage,
+    GroupKey,
+    ModelUsageRow,
+    NumericField,
+    NumericPairs,
+    Sample,
+    Selection,
+    SpanStats,
+    SpanValue,
+    TraceStats,
+    TraceValues,
+    percentile,
+)
+from spanscope.store.sql import schema
+from spanscope.store.sql.filter_sql import text_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
+
+    from spanscope.store.sql.search import SearchQuery
+
+__all__ = [
+    "error_spans",
+    "latency_histogram",
+    "model_usage",
+    "numeric_pairs",
+    "span_stats",
+    "span_values",
+    "trace_stats",
+    "trace_values",
+]
+
+_NS_PER_MS = 1_000_000
+_ERROR = "ERROR"
+_EXCEPTION_MARK = '"exception"'
+
+
+class _Query:
+    """The selection as SQL conditions on ``traces``, and how to run a statement on it."""
+
+    def __init__(self, search: SearchQuery, selection: Selection) -> None:
+        self.search = search
+        self.postgresql = search.postgresql
+        traces = schema.traces
+        self.where: list[sa.ColumnElement[bool]] = list(search.where)
+        if selection.start_ms is not None:
+            self.where.append(traces.c.request_time >= int(selection.start_ms))
+        if selection.end_ms is not None:
+            self.where.append(traces.c.request_time < int(selection.end_ms))
+
+    def run(self, conn: Connection, statement: sa.Executable) -> list[Row[Any]]:
+        self.search.check_patterns(conn)
+        try:
+            return list(conn.execute(statement).all())
+        except sa_exc.DBAPIError as exc:
+            from spanscope.store.sql.search import _too_complex
+
+            if not _too_complex(exc):
+                raise
+            raise filter_error(self.search.filter_string, 0, "the filter nests too deeply or "
+                               "is too long for this database") from None
+
+    # --- expressions ------------------------------------------------------------------
+    def quantiles(self, column: sa.ColumnElement[Any],
+                  quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        if self.postgresql:
+            return sa.func.percentile_cont(pg.array([float(q) for q in quantiles])
+                                           ).within_group(column)
+        return sa.func.spanscope_quantiles(column, json.dumps([float(q) for q in quantiles]))
+
+    def bucket(self, bucket_ms: int | None) -> sa.ColumnElement[Any]:
+        if bucket_ms is None:
+            return sa.null()
+        size = int(bucket_ms)
+        return (schema.traces.c.request_time // size) * size
+
+    def sample_key(self, sample: Sample) -> sa.ColumnElement[Any]:
+        trace_id = schema.traces.c.trace_id
+        if self.postgresql:
+            return text_key(sa.func.md5(sa.literal(f"{int(sample.seed)}:") + trace_id), True)
+        return sa.func.spanscope_sample_key(trace_id, int(sample.seed))
+
+    def selected_ids(self, sample: Sample | None) -> sa.CTE:
+        """The selected traces' ids (a sample of them, if asked) as a CTE."""
+        traces = schema.traces
+        query = sa.select(traces.c.trace_id).where(*self.where)
+        if sample is not None:
+            query = query.order_by(self.sample_key(sample), traces.c.trace_id).limit(
+                max(0, int(sample.size)))
+        return query.cte("selected")
+
+
+def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
+                ) -> tuple[sa.FromClause, sa.ColumnElement[Any]]:
+    """``from_`` outer-joined to the group key's table, and the group value column."""
+    if group_by is None:
+        return from_, sa.null()
+    table = (schema.trace_tags if group_by.kind == "tag" else schema.trace_metadata).alias("g")
+    joined = from_.outerjoin(table, sa.and_(table.c.trace_id == schema.traces.c.trace_id,
+                                            table.c["key"] == group_by.key))
+    return joined, table.c.value
+
+
+def _qvalues(raw: Any, count: int) -> tuple[float | None, ...]:
+    """A quantiles result (JSON text on SQLite, an array on PostgreSQL) as a tuple."""
+    if raw is None:
+        return (None,) * count
+    values = json.loads(raw) if isinstance(raw, str) else list(raw)
+    return tuple(None if v is None else float(v) for v in values)
+
+
+def _ms(ns: Any) -> float | None:
+    return None if ns is None else float(ns) / _NS_PER_MS
+
+
+def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _sum0(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(column), 0)
+
+
+# --- traces -----------------------------------------------------------------------------------
+def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
+                bucket_ms: int | None, group_by: GroupKey | None,
+                quantiles: Sequence[float]) -> list[TraceStats]:
+    query = _Query(search, selection)
+    traces = schema.traces
+    duration = traces.c.execution_duration
+    from_, group = _group_join(traces, group_by)
+    bucket = query.bucket(bucket_ms)
+    statement = (sa.select(
+        bucket.label("bucket"), group.label("grp"),
+        sa.func.count().label("n"),
+        _count_if(traces.c.state == _ERROR).label("errors"),
+        _count_if(traces.c.state == "IN_PROGRESS").label("in_progress"),
+        sa.func.count(duration).label("latency_n"),
+        _sum0(duration).label("latency_sum"),
+        sa.func.min(duration).label("latency_min"),
+        sa.func.max(duration).label("latency_max"),
+        query.quantiles(duration, quantiles).label("q"),
+        _sum0(traces.c.input_tokens).label("input_tokens"),
+        _sum0(traces.c.output_tokens).label("output_tokens"),
+        _sum0(traces.c.total_tokens).label("total_tokens"),
+        sa.func.min(traces.c.request_time).label("first_ms"),
+        sa.func.max(traces.c.request_time).label("last_ms"),
+    ).select_from(from_).where(*query.where))
+    keys = [k for k, used in ((bucket, bucket_ms is not None), (group, group_by is not None))
+            if used]
+    if keys:
+        statement = statement.group_by(*keys)
+    rows = []
+    for row in query.run(conn, statement):
+        if not row.n:
+            continue  # an aggregate without GROUP BY over no rows
+        rows.append(TraceStats(
+            bucket_ms=None if row.bucket is None else int(row.bucket),
+            group=row.grp, traces=int(row.n), errors=int(row.errors),
+            in_progress=int(row.in_progress), latency_n=int(row.latency_n),
+            latency_sum_ms=float(row.latency_sum),
+            latency_min_ms=None if row.latency_min is None else float(row.latency_min),
+            latency_max_ms=None if row.latency_max is None else float(row.latency_max),
+            quantiles=tuple(quantiles),
+            latency_quantiles_ms=_qvalues(row.q, len(quantiles)),
+            input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
+            total_tokens=int(row.total_tokens), first_ms=row.first_ms, last_ms=row.last_ms))
+    return rows
+
+
+def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
+                bucket_ms: int | None, group_by: GroupKey | None) -> list[ModelUsageRow]:
+    query = _Query(search, selection)
+    traces, usage = schema.traces, schema.trace_model_usage
+    from_, group = _group_join(traces.join(usage, usage.c.trace_id == traces.c.trace_id),
+                               group_by)
+    bucket = query.bucket(bucket_ms)
+    keys = [usage.c.model]
+    if bucket_ms is not None:
+        keys.append(bucket)
+    if group_by is not None:
+        keys.append(group)
+    statement = (sa.select(
+        bucket.label("bucket"), group.label("grp"), usage.c.model,
+        sa.func.count().label("n"), _sum0(usage.c.calls).label("calls"),
+        _sum0(usage.c.input_tokens).label("input_tokens"),
+        _sum0(usage.c.output_tokens).label("output_tokens"),
+        _sum0(usage.c.total_tokens).label("total_tokens"),
+    ).select_from(from_).where(*query.where).group_by(*keys))
+    return [ModelUsageRow(bucket_ms=None if row.bucket is None else int(row.bucket),
+                          group=row.grp, model=row.model, traces=int(row.n),
+                          calls=int(row.calls), input_tokens=int(row.input_tokens),
+                          output_tokens=int(row.output_tokens),
+                          total_tokens=int(row.total_tokens))
+            for row in query.run(conn, statement)]
+
+
+def latency_histogram(conn: Connection, search: SearchQuery, selection: Selection,
+                      edges: Sequence[float]) -> list[int]:
+    counts = [0] * max(0, len(edges) - 1)
+    if not counts:
+        return counts
+    query = _Query(search, selection)
+    duration = schema.traces.c.execution_duration
+    whens = [(duration < float(edge), i) for i, edge in enumerate(edges[1:-1])]
+    bin_ = sa.case(*whens, else_=len(counts) - 1) if whens else sa.literal(0)
+    inner = (sa.select(bin_.label("bin")).select_from(schema.traces)
+             .where(*query.where, duration >= float(edges[0]), duration <= float(edges[-1]))
+             .subquery())
+    statement = sa.select(inner.c.bin, sa.func.count()).group_by(inner.c.bin)
+    for index, count in query.run(conn, statement):
+        counts[int(index)] = int(count)
+    return counts
+
+
+def trace_values(conn: Connection, search: SearchQuery, selection: Selection, *,
+                 sample: Sample | None, assessments: bool) -> list[TraceValues]:
+    query = _Query(search, selection)
+    traces = schema.traces
+    selected = query.selected_ids(sample)
+    statement = (sa.select(traces.c.trace_id, traces.c.request_time,
+                           traces.c.execution_duration, traces.c.state, traces.c.input_tokens,
+                           traces.c.output_tokens, traces.c.total_tokens)
+                 .join_from(traces, selected, selected.c.trace_id == traces.c.trace_id))
+    values = {row.trace_id: TraceValues(
+        trace_id=row.trace_id, request_time=int(row.request_time),
+        latency_ms=None if row.execution_duration is None else float(row.execution_duration),
+        error=row.state == _ERROR, input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens, total_tokens=row.total_tokens)
+        for row in query.run(conn, statement)}
+    if assessments and values:
+        table = schema.assessments
+        statement = (sa.select(table.c.trace_id, table.c.name, table.c.numeric_value,
+                               table.c.create_time, table.c.assessment_id)
+                     .join_from(table, selected, selected.c.trace_id == table.c.trace_id)
+                     .where(table.c.valid == sa.true(), table.c.kind == "feedback"))
+        latest: dict[tuple[str, str], tuple[Any, str, float | None]] = {}
+        for row in query.run(conn, statement):
+            key = (row.trace_id, row.name)
+            rank = (row.create_time or 0, row.assessment_id)
+            if key not in latest or rank > latest[key][:2]:
+                latest[key] = (rank[0], rank[1], row.numeric_value)
+        for (trace_id, name), (_, _, number) in latest.items():
+            if number is not None and math.isfinite(number) and trace_id in values:
+                values[trace_id].assessments[name] = float(number)
+    return sorted(values.values(), key=lambda v: (v.request_time, v.trace_id))
+
+
+# --- spans --------------------------------------------------------------------------------------
+def _everything(conn: Connection, search: SearchQuery, selection: Selection) -> bool:
+    """True when the selection is every trace in the store (no filter, no time window)."""
+    if search.node is not None or selection.start_ms is not None \
+            or selection.end_ms is not None:
+        return False
+    keys = selection_keys(selection)
+    if keys is None:
+        return True
+    experiments, traces = schema.experiments, schema.traces
+    for (experiment_id,) in conn.execute(sa.select(experiments.c.experiment_id)):
+        if experiment_id in keys:
+            continue
+        has_traces = sa.select(traces.c.trace_id).where(
+            traces.c.experiment_id == experiment_id).limit(1)
+        if conn.execute(has_traces).first() is not None:
+            return False
+    return True
+
+
+def selection_keys(selection: Selection) -> set[int] | None:
+    if selection.experiment_ids is None:
+        return None
+    from spanscope.store.sql.convert import parse_experiment_id
+
+    return {parse_experiment_id(e) for e in selection.experiment_ids}
+
+
+def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
+               quantiles: Sequence[float]) -> list[SpanStats]:
+    """Per span type (``name=None``) and per type and name: counts, errors, durations."""
+    query = _Query(search, selection)
+    if not query.postgresql and _everything(conn, search, selection):
+        return _span_stats_by_index(conn, quantiles)
+    spans, traces = schema.spans, schema.traces
+    everything = query.postgresql and _everything(conn, search, selection)
+    from_ = spans if everything else spans.join(traces, traces.c.trace_id == spans.c.trace_id)
+    where = [] if everything else query.where
+    out: list[SpanStats] = []
+    for by_name in (False, True):
+        keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]
+        statement = (sa.select(
+            *keys, sa.func.count().label("n"),
+            _count_if(spans.c.status == _ERROR).label("errors"),
+            sa.func.count(spans.c.duration_ns).label("duration_n"),
+            _sum0(spans.c.duration_ns).label("total"),
+            sa.func.max(spans.c.duration_ns).label("max"),
+            query.quantiles(spans.c.duration_ns, quantiles).label("q"),
+        ).select_from(from_).where(*where).group_by(*keys))
+        for row in query.run(conn, statement):
+            out.append(SpanStats(
+                span_type=row.span_type, name=row.name if by_name else None, count=int(row.n),
+                errors=int(row.errors), duration_n=int(row.duration_n),
+                total_ms=float(row.total) / _NS_PER_MS, max_ms=_ms(row.max),
+                quantiles=tuple(quantiles),
+                duration_quantiles_ms=tuple(None if v is None else v / _NS_PER_MS
+                                            for v in _qvalues(row.q, len(quantiles)))))
+    return out
+
+
+def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[SpanStats]:
+    """Every span of the store, profiled from indexes alone (SQLite)."""
+    spans = schema.spans
+    statement = (sa.select(
+        spans.c.name, spans.c.span_type, sa.func.count().label("n"),
+        _count_if(spans.c.status == _ERROR).label("errors"),
+        sa.func.count(spans.c.duration_ns).label("duration_n"),
+        _sum0(spans.c.duration_ns).label("total"),
+        sa.func.max(spans.c.duration_ns).label("max"),
+    ).group_by(spans.c.name, spans.c.span_type))
+    by_name = list(conn.execute(statement))
+    out: list[SpanStats] = []
+    by_type: dict[str, list[Any]] = {}
+    for row in by_name:
+        pick = _offset_picker(conn, [spans.c.name == row.name,
+                                     spans.c.span_type == row.span_type])
+        out.append(SpanStats(
+            span_type=row.span_type, name=row.name, count=int(row.n), errors=int(row.errors),
+            duration_n=int(row.duration_n), total_ms=float(row.total) / _NS_PER_MS,
+            max_ms=_ms(row.max), quantiles=tuple(quantiles),
+            duration_quantiles_ms=tuple(pick(int(row.duration_n), q) for q in quantiles)))
+        total = by_type.setdefault(row.span_type, [0, 0, 0, 0, None])
+        total[0] += row.n
+        total[1] += row.errors
+        total[2] += row.duration_n
+        total[3] += row.total
+        if row.max is not None:
+            total[4] = row.max if total[4] is None else max(total[4], row.max)
+    for span_type, (n, errors, duration_n, total_ns, max_ns) in by_type.items():
+        pick = _offset_picker(conn, [spans.c.span_type == span_type])
+        out.append(SpanStats(
+            span_type=span_type, name=None, count=int(n), errors=int(errors),
+            duration_n=int(duration_n), total_ms=float(total_ns) / _NS_PER_MS,
+            max_ms=_ms(max_ns), quantiles=tuple(quantiles),
+            duration_quantiles_ms=tuple(pick(int(duration_n), q) for q in quantiles)))
+    return out
+
+
+def _offset_picker(conn: Connection, where: list[sa.ColumnElement[bool]],
+                   ) -> Callable[[int, float], float | None]:
+    """``pick(n, q)``: the ``q`` quantile (ms) of the ``n`` durations matching ``where``,
+    read as the two ranks around it with an index walk (``LIMIT 2 OFFSET k``)."""
+    duration = schema.spans.c.duration_ns
+
+    def pick(n: int, q: float) -> float | None:
+        if n == 0:
+            return None
+        h = (n - 1) * q
+        low = math.floor(h)
+        statement = (sa.select(duration).where(*where, duration.isnot(None))
+                     .order_by(duration).limit(2).offset(low))
+        values = [float(v) for (v,) in conn.execute(statement)]
+        if not values:
+            return None
+        return percentile_pair(values, h - low) / _NS_PER_MS
+
+    return pick
+
+
+def percentile_pair(values: list[float], fraction: float) -> float:
+    """Interpolate between the rank below (``values[0]``) and the one above."""
+    if len(values) == 1 or fraction == 0:
+        return values[0]
+    return values[0] + fraction * (values[1] - values[0])
+
+
+def span_values(conn: Connection, search: SearchQuery, selection: Selection, *,
+                sample: Sample | None) -> list[SpanValue]:
+    query = _Query(search, selection)
+    spans = schema.spans
+    selected = query.selected_ids(sample)
+    statement = (sa.select(spans.c.trace_id, spans.c.span_id, spans.c.span_type, spans.c.name,
+                           spans.c.duration_ns, spans.c.status)
+                 .join_from(spans, selected, selected.c.trace_id == spans.c.trace_id))
+    rows = sorted(query.run(conn, statement), key=lambda r: (r.trace_id, r.span_id))
+    return [SpanValue(trace_id=r.trace_id, span_type=r.span_type, name=r.name,
+                      duration_ms=_ms(r.duration_ns), error=r.status == _ERROR) for r in rows]
+
+
+def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> list[ErrorSpan]:
+    """ERROR spans none of whose children is an ERROR span: where failures started."""
+    query = _Query(search, selection)
+    spans, traces = schema.spans, schema.traces
+    child = schema.spans.alias("child")
+    content = spans.c.content
+    if query.postgresql:
+        status_message = sa.func.json_extract_path_text(sa.func.spanscope_loads(content),
+                                                        "status", "message")
+        exception = sa.case((sa.func.strpos(content, _EXCEPTION_MARK) > 0, content))
+    else:
+        valid = sa.func.json_valid(content) == 1
+        status_message = sa.case((valid, sa.func.json_extract(content, "$.status.message")))
+        exception = sa.case((sa.or_(sa.func.instr(content, _EXCEPTION_MARK) > 0,
+                                    sa.not_(valid)), content))
+    no_error_child = ~sa.exists().where(child.c.trace_id == spans.c.trace_id,
+                                        child.c.parent_span_id == spans.c.span_id,
+                                        child.c.status == _ERROR)
+    statement = (sa.select(spans.c.trace_id, spans.c.span_id, spans.c.name, spans.c.span_type,
+                           traces.c.request_time, status_message.label("status_message"),
+                           exception.label("content"))
+                 .join_from(spans, traces, traces.c.trace_id == spans.c.trace_id)
+                 .where(*query.where, spans.c.status == _ERROR, no_error_child))
+    out = []
+    for row in query.run(conn, statement):
+        status = row.status_message
+        exc_type = exc_message = None
+        if row.content is not None:
+            status, exc_type, exc_message = _error_details(row.content, status)
+        out.append(ErrorSpan(trace_id=row.trace_id, span_id=row.span_id, name=row.name,
+                             span_type=row.span_type, request_time=int(row.request_time),
+                             exception_type=exc_type, exception_message=exc_message,
+                             status_message=status or None))
+    out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
+    return out
+
+
+def _error_details(content: str, status: str | None,
+                   ) -> tuple[str | None, str | None, str | None]:
+    """(status message, exception type, exception message) from a span's stored JSON."""
+    from spanscope.store.aggregates import exception_of
+
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return status, None, None
+    if not isinstance(data, dict):
+        return status, None, None
+    message = (data.get("status") or {}).get("message") if isinstance(
+        data.get("status"), dict) else None
+    exc_type, exc_message = exception_of(data.get("events") or [])
+    return (message if isinstance(message, str) else status), exc_type, exc_message
+
+
+# --- correlate -------------------------------------------------------------------------------
+def _field_exprs(field: NumericField, postgresql: bool,
+                 ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """(raw value or NULL when missing, its number or NULL) for one trace."""
+    traces = schema.traces
+    if field.kind == "attribute":
+        column = {"latency_ms": traces.c.execution_duration,
+                  "input_tokens": traces.c.input_tokens,
+                  "output_tokens": traces.c.output_tokens,
+                  "total_tokens": traces.c.total_tokens, "span_count": traces.c.span_count,
+                  "request_time": traces.c.request_time}[field.key]
+        assert field.key in ATTRIBUTE_FIELDS
+        return sa.cast(column, sa.Text), column
+    if field.kind in ("tag", "metadata"):
+        table = (schema.trace_tags if field.kind == "tag" else schema.trace_metadata).alias()
+        raw = (sa.select(table.c.value).where(table.c.trace_id == traces.c.trace_id,
+                                               table.c["key"] == field.key)
+               .scalar_subquery())
+        return raw, sa.func.spanscope_number(raw)
+    table = schema.assessments.alias()
+    latest = (sa.select(table.c.assessment_id)
+              .where(table.c.trace_id == traces.c.trace_id, table.c.name == field.key,
+                     table.c.valid == sa.true())
+              .order_by(table.c.create_time.desc(),
+                        text_key(table.c.assessment_id, postgresql).desc())
+              .limit(1).scalar_subquery())
+    value = schema.assessments.alias()
+    raw = sa.select(value.c.value).where(value.c.assessment_id == latest).scalar_subquery()
+    number = sa.select(value.c.numeric_value).where(
+        value.c.assessment_id == latest).scalar_subquery()
+    return raw, number
+
+
+def numeric_pairs(conn: Connection, search: SearchQuery, selection: Selection,
+                  x: NumericField, y: NumericField) -> NumericPairs:
+    query = _Query(search, selection)
+    traces = schema.traces
+    x_raw, x_num = _field_exprs(x, query.postgresql)
+    y_raw, y_num = _field_exprs(y, query.postgresql)
+    inner = (sa.select(traces.c.trace_id, traces.c.request_time, x_raw.label("x_raw"),
+                       x_num.label("x_num"), y_raw.label("y_raw"), y_num.label("y_num"))
+             .where(*query.where).subquery())
+    coverage = sa.select(
+        sa.func.count(inner.c.x_raw), sa.func.count(inner.c.x_num),
+        sa.func.min(sa.case((inner.c.x_num.is_(None), inner.c.x_raw))),
+        sa.func.count(inner.c.y_raw), sa.func.count(inner.c.y_num),
+        sa.func.min(sa.case((inner.c.y_num.is_(None), inner.c.y_raw))))
+    (xp, xn, xe, yp, yn, ye), = query.run(conn, coverage)
+    pairs = (sa.select(inner.c.x_num, inner.c.y_num)
+             .where(inner.c.x_num.isnot(None), inner.c.y_num.isnot(None))
+             .order_by(inner.c.request_time, inner.c.trace_id))
+    xs: list[float] = []
+    ys: list[float] = []
+    for a, b in query.run(conn, pairs):
+        a, b = float(a), float(b)
+        if math.isfinite(a) and math.isfinite(b):
+            xs.append(a)
+            ys.append(b)
+    return NumericPairs(xs, ys, FieldCoverage(int(xp), int(xn), xe),
+                        FieldCoverage(int(yp), int(yn), ye))
