@@ -17,6 +17,11 @@ EXPECTED_PUBLIC_NAMES = {
     # curating: tags, deletion, assessments
     "set_trace_tag", "delete_trace_tag", "delete_traces", "log_feedback", "log_expectation",
     "get_assessment", "update_assessment", "delete_assessment",
+    # runs (MLflow names)
+    "start_run", "active_run", "end_run", "last_active_run", "log_param", "log_params",
+    "log_metric", "log_metrics", "set_tag", "set_tags", "log_artifact", "log_artifacts",
+    "log_dict", "log_text", "log_table", "load_table", "get_run", "get_metric_history",
+    "search_runs",
     # entities
     "Trace", "TraceInfo", "TraceData", "TraceState", "Span", "SpanEvent", "SpanStatus",
     "SpanStatusCode", "SpanType", "Feedback", "Expectation", "AssessmentSource",

@@ -19,24 +19,43 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below load lazily (module __getattr__) to keep import cheap
     from spanscope.api import (
+        active_run,
         delete_assessment,
         delete_trace_tag,
         delete_traces,
         disable,
         enable,
+        end_run,
         flush,
         flush_trace_async_logging,
         get_assessment,
         get_current_active_span,
         get_last_active_trace_id,
+        get_metric_history,
+        get_run,
         get_trace,
         get_tracking_uri,
+        last_active_run,
+        load_table,
+        log_artifact,
+        log_artifacts,
+        log_dict,
         log_expectation,
         log_feedback,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_table,
+        log_text,
+        search_runs,
         search_traces,
         set_experiment,
+        set_tag,
+        set_tags,
         set_trace_tag,
         set_tracking_uri,
+        start_run,
         start_span,
         trace,
         update_assessment,
@@ -78,24 +97,43 @@ __all__ = [
     "TraceData",
     "TraceInfo",
     "TraceState",
+    "active_run",
     "delete_assessment",
     "delete_trace_tag",
     "delete_traces",
     "disable",
     "enable",
+    "end_run",
     "flush",
     "flush_trace_async_logging",
     "get_assessment",
     "get_current_active_span",
     "get_last_active_trace_id",
+    "get_metric_history",
+    "get_run",
     "get_trace",
     "get_tracking_uri",
+    "last_active_run",
+    "load_table",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
     "log_expectation",
     "log_feedback",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "search_runs",
     "search_traces",
     "set_experiment",
+    "set_tag",
+    "set_tags",
     "set_trace_tag",
     "set_tracking_uri",
+    "start_run",
     "start_span",
     "trace",
     "update_assessment",
@@ -105,8 +143,13 @@ __all__ = [
 _ENTITY_NAMES = {name for name in __all__ if name[0].isupper()}
 
 
+_SUBMODULES = {"genai"}  # ``spanscope.genai.evaluate(...)`` works after ``import spanscope``
+
+
 def __getattr__(name: str) -> Any:
-    if name in _ENTITY_NAMES:
+    if name in _SUBMODULES:
+        value = import_module(f"spanscope.{name}")
+    elif name in _ENTITY_NAMES:
         value = getattr(import_module("spanscope.entities"), name)
     elif name in __all__:
         value = getattr(import_module("spanscope.api"), name)

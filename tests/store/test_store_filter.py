@@ -8,9 +8,12 @@ user text reaches the database only as bound parameters.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from spanscope.entities import (
     AssessmentError,
@@ -104,15 +107,49 @@ def _traces() -> list[Trace]:
 TRACES = _traces()
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "memory"])
-def loaded(request: pytest.FixtureRequest) -> Iterator[TraceStore]:
-    """A store of each kind holding the three traces."""
-    if request.param == "memory":
-        store: TraceStore = InMemoryStore()
-    else:
-        store = SqlStore(request.getfixturevalue(
-            "sqlite_uri" if request.param == "sqlite" else "pg_uri"))
+def _libpq(uri: str) -> str:
+    return "postgresql://" + uri.split("://", 1)[1]
+
+
+def _with_database(uri: str, database: str) -> str:
+    return make_url(uri).set(database=database).render_as_string(hide_password=False)
+
+
+def _open(kind: str, uri: str | None) -> TraceStore:
+    store: TraceStore = InMemoryStore() if kind == "memory" else SqlStore(uri or "")
     store.log_traces(_traces())
+    return store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "memory"])
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           pg_server_uri: str) -> Iterator[TraceStore]:
+    """A store of each kind holding the three traces, shared by the read-only tests
+    (PostgreSQL: a database of its own, dropped at the end)."""
+    kind, uri, database = request.param, None, None
+    if kind == "sqlite":
+        uri = f"sqlite:///{tmp_path_factory.mktemp('filter')}/filter.db"
+    elif kind == "postgresql":
+        database = f"spanscope_filter_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_libpq(pg_server_uri), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{database}"')
+        uri = _with_database(pg_server_uri, database)
+    store = _open(kind, uri)
+    try:
+        yield store
+    finally:
+        store.close()
+        if database is not None:
+            with psycopg.connect(_libpq(pg_server_uri), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
+def fresh(request: pytest.FixtureRequest) -> Iterator[TraceStore]:
+    """Like ``loaded``, but the test's own store, for tests that write."""
+    uri = None if request.param == "memory" else request.getfixturevalue(
+        "sqlite_uri" if request.param == "sqlite" else "pg_uri")
+    store = _open(request.param, uri)
     try:
         yield store
     finally:
@@ -296,7 +333,8 @@ def test_order_by(loaded: TraceStore, order_by: list[str], expected: list[str]) 
         assert found == expected, size
 
 
-def test_pages_under_a_filter_and_order(loaded: TraceStore) -> None:
+def test_pages_under_a_filter_and_order(fresh: TraceStore) -> None:
+    loaded = fresh
     extra = [Trace(TraceInfo(trace_id=f"tr-{i:032x}", request_time=T0 + (i % 3),
                              execution_duration=None if i % 4 == 0 else i % 5, state="OK",
                              tags={"env": "prod", **({"rank": str(i % 3)} if i % 2 else {})}),
@@ -346,7 +384,8 @@ def test_bad_order_by_raises_filter_error(loaded: TraceStore) -> None:
         loaded.search_traces(order_by=["span.name"])
 
 
-def test_experiment_scoping_applies_with_a_filter(loaded: TraceStore) -> None:
+def test_experiment_scoping_applies_with_a_filter(fresh: TraceStore) -> None:
+    loaded = fresh
     other = loaded.create_experiment("other")
     loaded.log_traces([Trace(TraceInfo(trace_id="tr-" + "d" * 32, experiment_id=other,
                                        request_time=T0, state="OK", tags={"env": "prod"}),

@@ -1,4 +1,4 @@
-"""The fluent API re-exported by ``spanscope``: tracing, settings, reading and curating traces."""
+"""The fluent API re-exported by ``spanscope``: tracing, settings, traces, curation, runs."""
 
 from spanscope.api.assessments import (
     delete_assessment,
@@ -6,6 +6,27 @@ from spanscope.api.assessments import (
     log_expectation,
     log_feedback,
     update_assessment,
+)
+from spanscope.api.runs import (
+    active_run,
+    end_run,
+    get_metric_history,
+    get_run,
+    last_active_run,
+    load_table,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_table,
+    log_text,
+    search_runs,
+    set_tag,
+    set_tags,
+    start_run,
 )
 from spanscope.api.tags import delete_trace_tag, delete_traces, set_trace_tag
 from spanscope.api.traces import get_trace, search_traces
@@ -23,24 +44,43 @@ from spanscope.tracing import (
 from spanscope.tracking import get_tracking_uri, set_experiment, set_tracking_uri
 
 __all__ = [
+    "active_run",
     "delete_assessment",
     "delete_trace_tag",
     "delete_traces",
     "disable",
     "enable",
+    "end_run",
     "flush",
     "flush_trace_async_logging",
     "get_assessment",
     "get_current_active_span",
     "get_last_active_trace_id",
+    "get_metric_history",
+    "get_run",
     "get_trace",
     "get_tracking_uri",
+    "last_active_run",
+    "load_table",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
     "log_expectation",
     "log_feedback",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "search_runs",
     "search_traces",
     "set_experiment",
+    "set_tag",
+    "set_tags",
     "set_trace_tag",
     "set_tracking_uri",
+    "start_run",
     "start_span",
     "trace",
     "update_assessment",

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from spanscope.analysis import Finding, TraceHealth, TraceProfile
     from spanscope.entities import Trace
 
-__all__ = ["analyze_command", "analysis_report"]
+__all__ = ["analysis_report", "analyze_command"]
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
 

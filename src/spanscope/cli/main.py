@@ -25,7 +25,9 @@ from __future__ import annotations
 import click
 
 from spanscope import __version__
+from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.runs import runs
 from spanscope.cli.traces import traces
 from spanscope.exceptions import (
     FilterError,
@@ -92,3 +94,5 @@ def cli(tracking_uri: str | None) -> None:
 
 cli.add_command(traces)
 cli.add_command(demo)
+cli.add_command(runs)
+cli.add_command(datasets)

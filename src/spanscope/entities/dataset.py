@@ -32,6 +32,7 @@ __all__ = [
     "content_hash",
     "digest_of",
     "input_hash",
+    "is_missing",
     "jsonable",
     "trace_source",
 ]
@@ -260,5 +261,9 @@ class Dataset:
 
 
 def is_missing(value: Any) -> bool:
-    """None or a float NaN (how pandas marks an empty cell)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, a float NaN or pandas' NA/NaT: how an empty DataFrame cell reads."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")

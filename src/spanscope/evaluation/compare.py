@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 from spanscope.evaluation.metrics import numeric_value
 from spanscope.evaluation.results import TABLE_ARTIFACT, EvaluationResult
@@ -55,41 +52,24 @@ def _canonical(value: Any) -> str:
 def _side(side: EvaluationResult | str) -> tuple[str, dict[str, float], list[dict[str, Any]]]:
     """(run id, metrics, rows as dicts) of one side of the comparison."""
     if isinstance(side, EvaluationResult):
-        records = side.result_df.to_dict(orient="records")
-        return side.run_id, dict(side.metrics), [
-            {k: None if is_missing(v) else v for k, v in row.items()} for row in records]
+        return side.run_id, dict(side.metrics), _records(side.result_df)
     if not isinstance(side, str) or not side:
         raise InvalidInputError(f"compare_evaluations takes EvaluationResults or run ids, "
                                 f"not {type(side).__name__}")
     from spanscope.api import runs
 
     run = runs.get_run(side)
-    return side, dict(run.data.metrics), _read_table(side, run.info.artifact_uri)
+    try:
+        table = runs.load_table(TABLE_ARTIFACT, run_ids=[side])
+    except NotFoundError:
+        raise NotFoundError(f"run {side!r} has no {TABLE_ARTIFACT}; is it an evaluation "
+                            f"run?") from None
+    return side, dict(run.data.metrics), _records(table)
 
 
-def _read_table(run_id: str, artifact_uri: str | None) -> list[dict[str, Any]]:
-    if not artifact_uri:
-        raise NotFoundError(f"run {run_id!r} has no artifact location")
-    root = (Path(url2pathname(unquote(urlparse(artifact_uri).path)))
-            if artifact_uri.startswith("file:") else Path(artifact_uri))
-    path = root / TABLE_ARTIFACT
-    if not path.is_file():
-        raise NotFoundError(f"run {run_id!r} has no {TABLE_ARTIFACT}; is it an evaluation run?")
-    return _records(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _records(data: Any) -> list[dict[str, Any]]:
-    """Rows of a logged table: ``{"columns", "data"}`` (split), dict of lists, or records."""
-    if isinstance(data, dict) and "columns" in data and "data" in data:
-        return [dict(zip(data["columns"], row, strict=False)) for row in data["data"]]
-    if isinstance(data, dict):
-        columns = list(data)
-        length = max((len(v) for v in data.values()), default=0)
-        return [{c: data[c][i] if i < len(data[c]) else None for c in columns}
-                for i in range(length)]
-    if isinstance(data, list):
-        return [dict(row) for row in data]
-    raise InvalidInputError("the evaluation table artifact has an unknown layout")
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: None if is_missing(v) else v for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
 
 
 def _keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:

@@ -37,6 +37,7 @@ from spanscope.evaluation.results import (
     json_safe,
     result_columns,
     result_table,
+    to_frame,
 )
 from spanscope.evaluation.rows import EvalRow, rows_from_data
 from spanscope.evaluation.scorers.base import Scorer
@@ -80,7 +81,10 @@ def evaluate(
     from spanscope.api import runs  # the fluent run API (runs live above this layer)
 
     with _run(runs) as run_id:
-        runs.log_params(_params(scorer_list, rows, predict_fn, model_id))
+        try:
+            runs.log_params(_params(scorer_list, rows, predict_fn, model_id), run_id=run_id)
+        except InvalidInputError as exc:  # an active run that already has other values
+            logger.warning("evaluate(): run %s keeps its earlier params (%s)", run_id, exc)
         job = _RowJob(scorer_list, predict_fn, run_id, model_id)
         results = _run_rows(rows, job, on_progress)
         aggregations = {name: s.aggregations for s, names in job.produced.items()
@@ -90,14 +94,11 @@ def evaluate(
             metrics["predict_fn/error_count"] = float(sum(r.error is not None
                                                           for r in results))
         if metrics:
-            runs.log_metrics(metrics)
+            runs.log_metrics(metrics, run_id=run_id)
         columns = result_columns(results)
         table = result_table(results, columns)
-        runs.log_table(json_safe(table), artifact_file=TABLE_ARTIFACT)
-    import pandas as pd
-
-    frame = pd.DataFrame(table, columns=columns)
-    return EvaluationResult(run_id=run_id, metrics=metrics, result_df=frame)
+        runs.log_table(json_safe(table), artifact_file=TABLE_ARTIFACT, run_id=run_id)
+    return EvaluationResult(run_id=run_id, metrics=metrics, result_df=to_frame(table, columns))
 
 
 @contextlib.contextmanager

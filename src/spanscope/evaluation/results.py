@@ -26,6 +26,7 @@ __all__ = [
     "json_safe",
     "result_columns",
     "result_table",
+    "to_frame",
 ]
 
 BASE_COLUMNS = ("inputs", "outputs", "expectations", "trace_id", "error")
@@ -98,6 +99,23 @@ def result_table(results: Sequence[RowResult], columns: Sequence[str]) -> dict[s
         for column in columns:
             table[column].append(row.get(column))
     return table
+
+
+def to_frame(table: dict[str, list[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """The table as a DataFrame: numeric columns numeric, the rest objects with None kept.
+
+    (pandas 3 would otherwise turn text columns into its string dtype, where a missing
+    output reads back as NaN rather than None.)
+    """
+    import pandas as pd
+
+    data = {}
+    for column in columns:
+        values = table[column]
+        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                      for v in values) and any(v is not None for v in values)
+        data[column] = pd.Series(values, dtype=None if numeric else object)
+    return pd.DataFrame(data, columns=list(columns))
 
 
 def json_safe(table: dict[str, list[Any]]) -> dict[str, list[Any]]:

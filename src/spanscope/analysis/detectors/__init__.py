@@ -18,7 +18,7 @@ from spanscope.analysis.detectors.timing import detect_bottleneck, detect_gaps
 from spanscope.analysis.detectors.tokens import detect_token_spikes
 from spanscope.analysis.findings import Finding
 
-__all__ = ["DETECTORS", "DiagnosisContext", "Detector", "Thresholds"]
+__all__ = ["DETECTORS", "Detector", "DiagnosisContext", "Thresholds"]
 
 Detector = Callable[[DiagnosisContext], Iterable[Finding]]
 

@@ -66,7 +66,7 @@ def detect_assessments(ctx: DiagnosisContext) -> Iterator[Finding]:
             continue
         if not is_failing_value(assessment.value, threshold):
             continue
-        why = f" Rationale: {quote(assessment.rationale, 300)}." if assessment.rationale else ""
+        why = f" Rationale: {quote(assessment.rationale, 300)}" if assessment.rationale else ""
         yield Finding(
             kind="assessment_failed", severity="medium", span_id=span_id, span_name=span_name,
             message=(f"{assessment.name!r}{on} failed: {_source(assessment)} gave "

@@ -79,7 +79,8 @@ def detect_retries(ctx: DiagnosisContext) -> Iterator[Finding]:
         lost_ns = last.start_time_ns - first.start_time_ns
         n = len(run.attempts)
         if run.succeeded:
-            outcome = f"{len(failed)} of {n} attempts failed ({'; '.join(errors)}); the last succeeded"
+            outcome = (f"{len(failed)} of {n} attempts failed ({'; '.join(errors)}); "
+                       "the last succeeded")
         else:
             outcome = f"all {n} attempts failed ({'; '.join(errors)})"
         yield Finding(

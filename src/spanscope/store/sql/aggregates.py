@@ -94,6 +94,8 @@ class _Query:
     # --- expressions ------------------------------------------------------------------
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        if not quantiles:
+            return sa.null()
         if self.postgresql:
             return sa.func.percentile_cont(pg.array([float(q) for q in quantiles])
                                            ).within_group(column)

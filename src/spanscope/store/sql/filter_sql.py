@@ -56,6 +56,7 @@ __all__ = ["FilterCompiler", "glob_pattern", "like_pattern", "like_tokens", "sim
            "text_key"]
 
 _NS_PER_MS = 1_000_000
+MAX_COMPARISONS = 500  # per filter: each is a subquery to plan; IN (...) takes many values
 _INPUTS_KEY = "mlflow.spanInputs"
 _OUTPUTS_KEY = "mlflow.spanOutputs"
 _NON_NULL_ATTRIBUTES = {AttributeName.TRACE_ID, AttributeName.STATE, AttributeName.REQUEST_TIME}
@@ -137,6 +138,10 @@ class FilterCompiler:
     def compile(self, node: Node, text: str = "") -> sa.ColumnElement[bool]:
         self._text = text
         self._check_values(node)
+        count = sum(1 for n in walk(node) if isinstance(n, Comparison))
+        if count > MAX_COMPARISONS:
+            raise filter_error(text, 0, f"the filter has {count} comparisons; stores take at "
+                                        f"most {MAX_COMPARISONS} (use IN (...) for many values)")
         return self._node(simplify(node))
 
     @staticmethod
@@ -148,7 +153,7 @@ class FilterCompiler:
     # --- tree -------------------------------------------------------------------------------
     def _node(self, node: Node) -> sa.ColumnElement[bool]:
         if isinstance(node, (And, Or)):
-            return _chain(type(node), [self._node(child) for child in node.children])
+            return _chain(type(node), self._chain_parts(node))
         if isinstance(node, Not):
             return sa.not_(self._node(node.child))
         if isinstance(node, AnySpan):
@@ -202,16 +207,40 @@ class FilterCompiler:
             return _Column(column, False, False)
         raise TypeError(f"{field!r} is not a span field")
 
-    def _key_value_leaf(self, node: Comparison, field: Tag | Metadata) -> sa.ColumnElement[bool]:
-        """``EXISTS`` a row for the key whose value satisfies the comparison."""
+    def _chain_parts(self, node: And | Or) -> list[sa.ColumnElement[bool]]:
+        """The operands of a chain; comparisons on one tag (or metadata) key share one
+        ``EXISTS``: a trace has at most one row per key, so ``EXISTS(k AND (c1 OR c2))``
+        is ``EXISTS(k AND c1) OR EXISTS(k AND c2)``, and likewise for AND."""
+        groups: dict[tuple[type, str], list[Comparison]] = {}
+        for child in node.children:
+            if (isinstance(child, Comparison) and isinstance(child.field, (Tag, Metadata))
+                    and child.compare_as is not CompareAs.PRESENCE):
+                groups.setdefault((type(child.field), child.field.key), []).append(child)
+        parts: list[sa.ColumnElement[bool]] = []
+        for child in node.children:
+            group = groups.get((type(child.field), child.field.key)) if (  # type: ignore[union-attr]
+                isinstance(child, Comparison) and isinstance(child.field, (Tag, Metadata))
+                and child.compare_as is not CompareAs.PRESENCE) else None
+            if group is None or len(group) == 1:
+                parts.append(self._node(child))
+            elif child is group[0]:  # the merged EXISTS takes the first one's place
+                parts.append(self._key_value_leaf(group, child.field, type(node)))  # type: ignore[arg-type]
+        return parts
+
+    def _key_value_leaf(self, nodes: Comparison | list[Comparison], field: Tag | Metadata,
+                        kind: type[And] | type[Or] = And) -> sa.ColumnElement[bool]:
+        """``EXISTS`` a row for the key whose value satisfies the comparison(s)."""
         table = (schema.trace_tags if isinstance(field, Tag) else schema.trace_metadata).alias()
         value = table.c.value
         found = [table.c.trace_id == self.traces.c.trace_id, table.c["key"] == field.key]
-        if node.op is Op.IS_NULL:
-            return sa.not_(sa.exists().where(*found, value.isnot(None)))
-        if node.op is Op.IS_NOT_NULL:
-            return sa.exists().where(*found, value.isnot(None))
-        return sa.exists().where(*found, self._leaf(node, _Column(value, False, True)))
+        if isinstance(nodes, Comparison):
+            if nodes.op is Op.IS_NULL:
+                return sa.not_(sa.exists().where(*found, value.isnot(None)))
+            if nodes.op is Op.IS_NOT_NULL:
+                return sa.exists().where(*found, value.isnot(None))
+            nodes = [nodes]
+        source = _Column(value, False, True)
+        return sa.exists().where(*found, _chain(kind, [self._leaf(n, source) for n in nodes]))
 
     def _assessment_value(self, field: AssessmentValue) -> sa.ColumnElement[Any]:
         """The JSON value of the latest valid assessment called ``field.name``."""

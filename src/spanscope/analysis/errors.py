@@ -1,0 +1,161 @@
+"""``error_patterns``: the ways requests fail, grouped, counted and dated.
+
+The store returns the spans where failures originated (ERROR spans none of whose
+children failed: an exception propagating up through its ancestors is counted once, at
+its origin). Each origin's message (the exception event's message, else the span status
+description) is normalised, replacing what varies between occurrences of the same
+failure (``normalise_message``), and occurrences are grouped by the result. A pattern's
+``count`` is the number of traces in which it occurs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from spanscope.analysis.selection import TimeLike, make_selection, store_for
+from spanscope.analysis.summary import utc
+from spanscope.store.aggregates import ErrorSpan, Selection, as_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from spanscope.store.base import TraceStore
+
+__all__ = ["NO_MESSAGE", "PATTERN_COLUMNS", "ErrorPatterns", "error_patterns",
+           "normalise_message"]
+
+NO_MESSAGE = "(no message)"
+PATTERN_COLUMNS = ("pattern", "count", "spans", "share", "exception_types", "span_names",
+                   "first_seen", "last_seen", "example_trace_ids", "example_message")
+EXAMPLES = 3
+_MAX_MESSAGE = 2_000
+
+# Most specific first: a UUID must not be read as hex and numbers, a URL not as a path.
+_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.IGNORECASE), r) for p, r in (
+    (r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?",
+     "<time>"),
+    (r"\b\d{4}-\d{2}-\d{2}\b", "<date>"),
+    (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
+    (r"\btr-[0-9a-f]{8,}\b", "<trace_id>"),
+    (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<url>"),
+    (r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", "<email>"),
+    (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
+    (r"'[^'\n]{0,200}'", "'<str>'"),
+    (r"\"[^\"\n]{0,200}\"", '"<str>"'),
+    (r"\b0x[0-9a-f]+\b", "<hex>"),
+    (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", "<hex>"),
+    (r"(?<![\w<])(?:/[\w.-]+){2,}/?", "<path>"),
+    (r"\b(?=\w*\d{3})(?=\w*[a-z])\w+\b", "<id>"),  # letters and 3+ digits: ORD12345
+    (r"(?<![\w<])[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "<num>"),
+)]
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_message(message: str | None) -> str:
+    """The message with ids, numbers, quoted values, hex, URLs, paths and times replaced
+    by placeholders, so occurrences of one failure read the same."""
+    if not message or not message.strip():
+        return NO_MESSAGE
+    text = message[:_MAX_MESSAGE]
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _message(span: ErrorSpan) -> str | None:
+    return span.exception_message or span.status_message
+
+
+@dataclass
+class ErrorPatterns:
+    """Patterns, most frequent first (``PATTERN_COLUMNS``), over ``error_traces`` traces
+    that have at least one failure."""
+
+    table: pd.DataFrame
+    selection: Selection
+    error_traces: int
+    origin_spans: int
+    patterns: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from spanscope.analysis._frames import frame_records
+
+        return {"selection": as_dict(self.selection), "error_traces": self.error_traces,
+                "origin_spans": self.origin_spans, "patterns": frame_records(self.table)}
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.traces: dict[str, int] = {}  # trace id -> request time
+        self.spans = 0
+        self.types: dict[str, int] = {}
+        self.names: dict[str, int] = {}
+        self.example: str | None = None
+
+    def add(self, span: ErrorSpan) -> None:
+        self.traces[span.trace_id] = span.request_time
+        self.spans += 1
+        if span.exception_type:
+            self.types[span.exception_type] = self.types.get(span.exception_type, 0) + 1
+        self.names[span.name] = self.names.get(span.name, 0) + 1
+        if self.example is None:
+            self.example = _message(span)
+
+
+def _by_frequency(counts: dict[str, int]) -> list[str]:
+    return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def group_error_spans(spans: Sequence[ErrorSpan]) -> tuple[list[dict[str, Any]], int]:
+    """Pattern rows (most traces first) and the number of traces with a failure."""
+    groups: dict[str, _Group] = {}
+    cache: dict[str | None, str] = {}
+    for span in spans:
+        raw = _message(span)
+        pattern = cache.get(raw)
+        if pattern is None:
+            pattern = cache[raw] = normalise_message(raw)
+        groups.setdefault(pattern, _Group()).add(span)
+    error_traces = len({s.trace_id for s in spans})
+    rows = []
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1].traces),
+                                                     -max(kv[1].traces.values()), kv[0]))
+    for pattern, group in ordered:
+        newest = sorted(group.traces.items(), key=lambda kv: (-kv[1], kv[0]))
+        times = group.traces.values()
+        rows.append({
+            "pattern": pattern, "count": len(group.traces), "spans": group.spans,
+            "share": len(group.traces) / error_traces if error_traces else None,
+            "exception_types": _by_frequency(group.types),
+            "span_names": _by_frequency(group.names),
+            "first_seen": utc(min(times)), "last_seen": utc(max(times)),
+            "example_trace_ids": [trace_id for trace_id, _ in newest[:EXAMPLES]],
+            "example_message": group.example,
+        })
+    return rows, error_traces
+
+
+def error_patterns(
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | str | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    *,
+    top: int | None = None,
+    store: TraceStore | None = None,
+) -> ErrorPatterns:
+    """Failure patterns of the traces matching ``filter_string`` (default: every trace of
+    the active experiment) between ``start`` and ``end``; ``top`` keeps the most frequent."""
+    import pandas as pd
+
+    selection = make_selection(filter_string, experiment_ids, start, end)
+    spans = store_for(store).error_spans(selection)
+    rows, error_traces = group_error_spans(spans)
+    if top is not None:
+        rows = rows[:max(0, int(top))]
+    table = pd.DataFrame.from_records(rows, columns=list(PATTERN_COLUMNS))
+    return ErrorPatterns(table=table, selection=selection, error_traces=error_traces,
+                         origin_spans=len(spans), patterns=rows)
