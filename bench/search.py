@@ -202,7 +202,10 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
         for batch in Generator(n).batches(int(experiment_id)):
             with conn.begin():
                 for name, table in tables.items():
-                    insert_rows(conn, table, batch[name])
+                    if postgres:
+                        _copy_rows(conn, table, batch[name])
+                    else:
+                        insert_rows(conn, table, batch[name])
             done += len(batch["traces"])
             if done % 100_000 == 0 or done == n:
                 rate = done / (time.perf_counter() - started)
@@ -214,6 +217,18 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
             conn.commit()
     engine.dispose()
     return experiment_id, time.perf_counter() - started
+
+
+def _copy_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY, an order of magnitude faster than INSERTs for a bulk load."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def sqlite_store(n: int, rebuild: bool) -> tuple[str, str]:

@@ -291,6 +291,14 @@ def test_small_gaps_are_not_reported() -> None:
     assert of_kind(run(b.trace()), "gap") == []
 
 
+def test_a_model_call_with_a_child_is_not_a_gap() -> None:
+    b = TraceBuilder()
+    root = b.add("agent", 0, 100, span_type="AGENT", outputs="ok")
+    chat = b.add("chat", 0, 100, parent=root, span_type="CHAT_MODEL", outputs=completion("ok"))
+    b.add("parse_tool_call", 90, 95, parent=chat, span_type="PARSER")
+    assert of_kind(run(b.trace()), "gap") == []
+
+
 # --- token_spike -------------------------------------------------------------------------
 def _llm_calls(prompt_tokens: list[int]) -> Trace:
     b = TraceBuilder()

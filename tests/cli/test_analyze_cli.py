@@ -17,7 +17,7 @@ from spanscope.entities import Trace
 from spanscope.store.sql import SqlStore
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
-from analysis_builders import wrong_answer_trace
+from analysis_builders import TraceBuilder, completion, wrong_answer_trace
 
 Reader = Callable[..., list[Trace]]
 UNKNOWN_ID = "tr-" + "0" * 32
@@ -88,6 +88,23 @@ def test_the_classic_wrong_answer_names_the_retrieval_span_first(tmp_path: Path,
     assert "do not match the query" in top["message"]
     table = runner.invoke(cli, args).stdout
     assert "retrieve [RETRIEVER]" in table and "<- retrieval_mismatch" in table
+
+
+def test_a_trace_with_nothing_to_say(tmp_path: Path, runner: CliRunner) -> None:
+    b = TraceBuilder()
+    b.add("answer", 0, 40, span_type="CHAT_MODEL", outputs=completion("Hello!"))
+    trace = b.trace()
+    uri = f"sqlite:///{tmp_path}/one.db"
+    store = SqlStore(uri)
+    try:
+        store.log_traces([trace])
+    finally:
+        store.close()
+    result = runner.invoke(cli, ["--tracking-uri", uri, "traces", "analyze",
+                                 trace.info.trace_id])
+    assert result.exit_code == 0, result.output
+    assert "No findings: nothing in this trace looks wrong." in result.stdout
+    assert "answer [CHAT_MODEL]  40.0 ms @ +0.0 ms" in result.stdout
 
 
 def test_options_reach_the_diagnosis(demo_db: tuple[str, str], read_traces: Reader,

@@ -2,7 +2,8 @@
 
 One trace (pure logic over a ``Trace`` entity, no I/O): ``health``, ``diagnose`` (ranked
 ``Finding`` objects), ``profile_trace`` and ``render_tree``. Many traces (computed in the
-store): see the names added below.
+store): ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
+``correlate``, and ``build_report`` / ``write_html`` for the report.
 
 ``profile(x)`` serves both: a ``Trace`` gets its per-type/per-name timing profile; a filter
 string (or None, every trace) gets the profile across traces, aggregated in the store.
@@ -12,27 +13,54 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spanscope.analysis.diagnose import diagnose
+from spanscope.analysis.cohorts import CohortComparison, compare
+from spanscope.analysis.correlate import Correlation, correlate
+from spanscope.analysis.diagnose import Thresholds, diagnose
+from spanscope.analysis.errors import ErrorPatterns, error_patterns, normalise_message
 from spanscope.analysis.findings import SEVERITIES, Finding, Severity
 from spanscope.analysis.health import TraceHealth, health
+from spanscope.analysis.pricing import get_model_prices, set_model_prices
+from spanscope.analysis.report import Report, build_report
+from spanscope.analysis.report_html import render_html, write_html
+from spanscope.analysis.span_profile import TracesProfile, profile_traces
+from spanscope.analysis.summary import Summary, summarize
 from spanscope.analysis.trace_profile import ProfileRow, TraceProfile, profile_trace
-from spanscope.analysis.tree import render_tree
+from spanscope.analysis.tree import render_tree, tree_lines
 
 if TYPE_CHECKING:
     from spanscope.entities import Trace
 
 __all__ = [
     "SEVERITIES",
+    "CohortComparison",
+    "Correlation",
+    "ErrorPatterns",
     "Finding",
     "ProfileRow",
+    "Report",
     "Severity",
+    "Summary",
+    "Thresholds",
     "TraceHealth",
     "TraceProfile",
+    "TracesProfile",
+    "build_report",
+    "compare",
+    "correlate",
     "diagnose",
+    "error_patterns",
+    "get_model_prices",
     "health",
+    "normalise_message",
     "profile",
     "profile_trace",
+    "profile_traces",
+    "render_html",
     "render_tree",
+    "set_model_prices",
+    "summarize",
+    "tree_lines",
+    "write_html",
 ]
 
 

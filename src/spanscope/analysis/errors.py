@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from spanscope.store.base import TraceStore
 
 __all__ = ["NO_MESSAGE", "PATTERN_COLUMNS", "ErrorPatterns", "error_patterns",
-           "normalise_message"]
+           "normalise_message", "patterns_of"]
 
 NO_MESSAGE = "(no message)"
 PATTERN_COLUMNS = ("pattern", "count", "spans", "share", "exception_types", "span_names",
@@ -149,10 +149,16 @@ def error_patterns(
 ) -> ErrorPatterns:
     """Failure patterns of the traces matching ``filter_string`` (default: every trace of
     the active experiment) between ``start`` and ``end``; ``top`` keeps the most frequent."""
+    selection = make_selection(filter_string, experiment_ids, start, end)
+    return patterns_of(store_for(store), selection, top=top)
+
+
+def patterns_of(reader: TraceStore, selection: Selection, *,
+                top: int | None = None) -> ErrorPatterns:
+    """``error_patterns`` over a ready ``Selection``."""
     import pandas as pd
 
-    selection = make_selection(filter_string, experiment_ids, start, end)
-    spans = store_for(store).error_spans(selection)
+    spans = reader.error_spans(selection)
     rows, error_traces = group_error_spans(spans)
     if top is not None:
         rows = rows[:max(0, int(top))]

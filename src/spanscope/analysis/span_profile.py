@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.selection import TimeLike, make_selection, store_for
-from spanscope.store.aggregates import SPAN_QUANTILES, Selection, SpanStats, as_dict
+from spanscope.store.aggregates import (
+    SPAN_QUANTILES,
+    Selection,
+    SpanStats,
+    TraceStats,
+    as_dict,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from spanscope.store.base import TraceStore
 
-__all__ = ["PROFILE_COLUMNS", "TracesProfile", "profile_traces"]
+__all__ = ["PROFILE_COLUMNS", "TracesProfile", "profile_of", "profile_traces"]
 
 PROFILE_COLUMNS = ("count", "spans_per_trace", "errors", "error_rate", "total_ms", "mean_ms",
                    "p50_ms", "p95_ms", "max_ms", "share")
@@ -75,13 +81,21 @@ def profile_traces(
 ) -> TracesProfile:
     """Per span type and per span name timing over the traces matching ``filter_string``
     (default: every trace of the active experiment) between ``start`` and ``end``."""
+    selection = make_selection(filter_string, experiment_ids, start, end)
+    return profile_of(store_for(store), selection)
+
+
+def profile_of(reader: TraceStore, selection: Selection,
+               overall: TraceStats | None = None) -> TracesProfile:
+    """``profile_traces`` over a ready ``Selection``; ``overall`` is its ``trace_stats``
+    row when the caller has it already."""
     import pandas as pd
 
-    selection = make_selection(filter_string, experiment_ids, start, end)
-    reader = store_for(store)
-    overall = reader.trace_stats(selection, quantiles=())
-    traces = overall[0].traces if overall else 0
-    trace_time_ms = overall[0].latency_sum_ms if overall else 0.0
+    if overall is None:
+        rows = reader.trace_stats(selection, quantiles=())
+        overall = rows[0] if rows else None
+    traces = overall.traces if overall else 0
+    trace_time_ms = overall.latency_sum_ms if overall else 0.0
     stats = reader.span_stats(selection, quantiles=SPAN_QUANTILES) if traces else []
     by_type = [{"span_type": s.span_type, **_row(s, traces, trace_time_ms)}
                for s in stats if s.name is None]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from spanscope.store.base import TraceStore
 
-__all__ = ["BUCKETS", "METRIC_COLUMNS", "Summary", "summarize"]
+__all__ = ["BUCKETS", "METRIC_COLUMNS", "Summary", "summarize", "summary_of"]
 
 BUCKETS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 METRIC_COLUMNS = ("traces", "errors", "error_rate", "in_progress", "latency_p50_ms",
@@ -60,6 +60,7 @@ class Summary:
     bucket: str | None = None
     group_by: str | None = None
     unpriced_models: list[str] = field(default_factory=list)
+    stats: TraceStats | None = None  # the store's whole-selection row (first/last time ...)
 
     @property
     def empty(self) -> bool:
@@ -146,16 +147,27 @@ def summarize(
     bucket, empty buckets included; ``group_by`` (``"tags.KEY"`` or ``"metadata.KEY"``)
     one row per value, traces without the key in a ``None`` group.
     """
+    selection = make_selection(filter_string, experiment_ids, start, end)
+    return summary_of(store_for(store), selection, bucket=bucket, group_by=group_by)
+
+
+def summary_of(reader: TraceStore, selection: Selection, *, bucket: str | None = None,
+               group_by: str | None = None, overall: Summary | None = None) -> Summary:
+    """``summarize`` over a ready ``Selection``; ``overall`` reuses another summary's
+    whole-selection numbers instead of computing them again."""
     size = bucket_ms(bucket)
     key = parse_group_by(group_by)
-    selection = make_selection(filter_string, experiment_ids, start, end)
-    reader = store_for(store)
-    overall_rows = reader.trace_stats(selection)
-    overall_usage = reader.model_usage(selection)
-    overall_cost, unpriced = costs(overall_usage)
-    overall = metrics(overall_rows[0] if overall_rows else None,
-                      overall_cost.get((None, None)))
-    if size is None and key is None:
+    if overall is None:
+        overall_rows = reader.trace_stats(selection)
+        overall_usage = reader.model_usage(selection)
+        overall_cost, unpriced = costs(overall_usage)
+        stats = overall_rows[0] if overall_rows else None
+        totals = metrics(stats, overall_cost.get((None, None)))
+    else:
+        overall_rows = [] if overall.stats is None else [overall.stats]
+        overall_usage, unpriced = [], set(overall.unpriced_models)
+        stats, totals = overall.stats, overall.overall
+    if size is None and key is None and overall is None:
         rows, usage = overall_rows, overall_usage
     else:
         rows = reader.trace_stats(selection, bucket_ms=size, group_by=key)
@@ -163,9 +175,9 @@ def summarize(
     cost_by_key, more = costs(usage)
     unpriced |= more
     table = _table(rows, cost_by_key, selection, size, key, group_by)
-    return Summary(table=table, overall=overall, selection=selection,
+    return Summary(table=table, overall=totals, selection=selection,
                    bucket=None if bucket is None else str(bucket).lower(),
-                   group_by=group_by, unpriced_models=sorted(unpriced))
+                   group_by=group_by, unpriced_models=sorted(unpriced), stats=stats)
 
 
 def _table(rows: Sequence[TraceStats], cost_by_key: dict[tuple[int | None, str | None],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.structure import TraceIndex
@@ -74,7 +74,7 @@ class TraceProfile:
         rows = self.by_type if by == "type" else self.by_name
         column = "span_type" if by == "type" else "span_name"
         frame = pd.DataFrame([r.to_dict() for r in rows],
-                             columns=[f.name for f in ProfileRow.__dataclass_fields__.values()])
+                             columns=[f.name for f in fields(ProfileRow)])
         return frame.rename(columns={"key": column})
 
 

@@ -108,7 +108,7 @@ def _steps(segments: Sequence[Segment]) -> tuple[str | int, ...]:
 
 def _parse_one(item: Any) -> ExtractField:
     if not isinstance(item, str):
-        raise InvalidInputError(f"extract_fields items must be strings, got {item!r}")
+        raise InvalidInputError(f"invalid extract field {item!r}: items must be strings")
     try:
         tokens = tokenize(item, what="extract field")
     except FilterError as exc:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-
     from spanscope.analysis import Finding, TraceHealth, TraceProfile
     from spanscope.entities import Trace
 

@@ -27,6 +27,7 @@ import click
 from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.report import report
 from spanscope.cli.runs import runs
 from spanscope.cli.traces import traces
 from spanscope.exceptions import (
@@ -96,3 +97,4 @@ cli.add_command(traces)
 cli.add_command(demo)
 cli.add_command(runs)
 cli.add_command(datasets)
+cli.add_command(report)

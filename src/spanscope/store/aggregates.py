@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -332,7 +333,7 @@ def check_edges(edges: Sequence[float]) -> list[float]:
 
     values = [float(e) for e in edges]
     if any(not math.isfinite(v) for v in values) or any(
-            b <= a for a, b in zip(values, values[1:])):
+            b <= a for a, b in itertools.pairwise(values)):
         raise InvalidInputError("histogram edges must be finite and strictly increasing")
     return values
 

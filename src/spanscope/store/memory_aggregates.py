@@ -53,7 +53,7 @@ _NS_PER_MS = 1_000_000
 def select(traces: Iterable[Trace], selection: Selection,
            sample: Sample | None = None) -> list[Trace]:
     """The traces of ``selection`` (already restricted to its experiments by the caller)."""
-    chosen = [t for t in filter_traces(list(traces), selection.filter_string)
+    chosen = [t for t in filter_traces(selection.filter_string, traces)
               if selection.in_window(t.info.request_time)]
     if sample is not None:
         chosen.sort(key=lambda t: (sample_key(t.info.trace_id, sample.seed), t.info.trace_id))

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Document", "answer_text", "documents", "flatten_text", "llm_output_text",
-           "query_text", "question_text"]
+__all__ = ["Document", "answer_text", "conversation_text", "documents", "finish_reason",
+           "flatten_text", "has_tool_calls", "llm_output_text", "query_text", "question_text"]
 
 # Keys that hold what the user asked, in the order they are preferred.
 _QUESTION_KEYS = ("question", "query", "input", "prompt", "user_input", "request", "text",

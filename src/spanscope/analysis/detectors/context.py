@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from spanscope.analysis.detectors.retry_runs import RetryRun, find_retry_runs
 from spanscope.analysis.structure import TraceIndex
 from spanscope.entities import Span, SpanType, Trace
 
@@ -57,6 +58,11 @@ class DiagnosisContext:
     @property
     def trace(self) -> Trace:
         return self.index.trace
+
+    @cached_property
+    def retry_runs(self) -> list[RetryRun]:
+        """The trace's retry runs, found once (three detectors need them)."""
+        return find_retry_runs(self.index)
 
     @cached_property
     def trace_start_ns(self) -> int:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 from spanscope.analysis.detectors.context import DiagnosisContext
 from spanscope.analysis.detectors.exception_info import ExceptionInfo, exception_info
-from spanscope.analysis.detectors.repetition import retry_runs
 from spanscope.analysis.findings import Finding
 from spanscope.entities import Span, TraceState
 
@@ -59,7 +58,7 @@ def _origins(ctx: DiagnosisContext) -> list[Span]:
 def _left_to_retry(ctx: DiagnosisContext) -> set[str]:
     """Attempts whose failure the retry finding already tells (all but a failed run's last)."""
     ids: set[str] = set()
-    for run in retry_runs(ctx):
+    for run in ctx.retry_runs:
         attempts = run.attempts if run.succeeded else run.attempts[:-1]
         ids.update(a.span_id for a in attempts)
     return ids

@@ -10,60 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from spanscope.analysis.detectors.context import DiagnosisContext, fmt_ms, ns_to_ms, quote
 from spanscope.analysis.detectors.exception_info import exception_info
 from spanscope.analysis.findings import Finding
 from spanscope.entities import Span, SpanAttributeKey
 
-__all__ = ["RetryRun", "detect_agent_loops", "detect_retries", "retry_runs"]
-
-
-@dataclass(frozen=True)
-class RetryRun:
-    """Sibling attempts of one call: every attempt but the last failed."""
-
-    attempts: tuple[Span, ...]
-    succeeded: bool  # the last attempt did not fail
-
-    @property
-    def last(self) -> Span:
-        return self.attempts[-1]
-
-
-def _same_call(a: Span, b: Span) -> bool:
-    """Same inputs, or inputs not recorded on one side (nothing says they differ)."""
-    ra = a.raw_attributes.get(SpanAttributeKey.INPUTS)
-    rb = b.raw_attributes.get(SpanAttributeKey.INPUTS)
-    return ra is None or rb is None or _canonical(a) == _canonical(b)
-
-
-def retry_runs(ctx: DiagnosisContext) -> list[RetryRun]:
-    """Every retry run in the trace, in start order."""
-    index = ctx.index
-    runs: list[RetryRun] = []
-    sibling_groups = [index.roots, *index.children.values()]
-    for siblings in sibling_groups:
-        by_name: dict[str, list[Span]] = {}
-        for span in siblings:
-            by_name.setdefault(span.name, []).append(span)
-        for same_name in by_name.values():
-            run: list[Span] = []
-            for span in same_name:  # start order
-                if run and not _same_call(run[-1], span):
-                    if len(run) >= 2:
-                        runs.append(RetryRun(tuple(run), succeeded=False))
-                    run = []
-                if run or index.is_error(span):
-                    run.append(span)
-                if run and not index.is_error(span):
-                    if len(run) >= 2:
-                        runs.append(RetryRun(tuple(run), succeeded=True))
-                    run = []
-            if len(run) >= 2:
-                runs.append(RetryRun(tuple(run), succeeded=False))
-    return sorted(runs, key=lambda r: r.attempts[0].start_time_ns)
+__all__ = ["detect_agent_loops", "detect_retries"]
 
 
 def _error_summary(span: Span) -> str:
@@ -72,7 +25,7 @@ def _error_summary(span: Span) -> str:
 
 
 def detect_retries(ctx: DiagnosisContext) -> Iterator[Finding]:
-    for run in retry_runs(ctx):
+    for run in ctx.retry_runs:
         failed = [a for a in run.attempts if ctx.index.is_error(a)]
         errors = list(dict.fromkeys(_error_summary(a) for a in failed))
         first, last = run.attempts[0], run.last
@@ -111,7 +64,7 @@ def detect_agent_loops(ctx: DiagnosisContext) -> Iterator[Finding]:
         if span is root or (canonical := _canonical(span)) is None:
             continue
         groups.setdefault((span.name, canonical), []).append(span)
-    retry_sets = [{a.span_id for a in run.attempts} for run in retry_runs(ctx)]
+    retry_sets = [{a.span_id for a in run.attempts} for run in ctx.retry_runs]
     for (name, canonical), calls in groups.items():
         if len(calls) < limits.loop_min_repeats:
             continue

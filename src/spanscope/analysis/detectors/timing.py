@@ -85,8 +85,8 @@ def detect_gaps(ctx: DiagnosisContext) -> Iterator[Finding]:
     for span in index.spans:
         outer = index.interval(span)
         children = index.children_of(span)
-        if outer is None or not children:
-            continue
+        if outer is None or not children or ctx.is_llm(span):
+            continue  # a model call's own time is the model working, not a gap
         gaps = uncovered(outer, index.child_intervals(span))
         gap_ns = sum(e - s for s, e in gaps)
         span_ns = outer[1] - outer[0]

@@ -40,7 +40,6 @@ from spanscope.store.aggregates import (
     SpanValue,
     TraceStats,
     TraceValues,
-    percentile,
 )
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import text_key

@@ -142,7 +142,7 @@ class FilterCompiler:
         if count > MAX_COMPARISONS:
             raise filter_error(text, 0, f"the filter has {count} comparisons; stores take at "
                                         f"most {MAX_COMPARISONS} (use IN (...) for many values)")
-        return self._node(simplify(node))
+        return self._node(simplify(node), top=True)
 
     @staticmethod
     def regex_patterns(node: Node) -> list[Comparison]:
@@ -151,18 +151,34 @@ class FilterCompiler:
                 and n.op in (Op.RLIKE, Op.NOT_RLIKE)]
 
     # --- tree -------------------------------------------------------------------------------
-    def _node(self, node: Node) -> sa.ColumnElement[bool]:
+    def _node(self, node: Node, top: bool = False) -> sa.ColumnElement[bool]:
+        """``top``: the node is the whole filter or one of its top-level ``AND`` operands
+        (possibly under ``NOT``), where PostgreSQL may plan an ``EXISTS`` as a (anti) join."""
         if isinstance(node, (And, Or)):
-            return _chain(type(node), self._chain_parts(node))
+            return _chain(type(node), self._chain_parts(node, top and isinstance(node, And)))
         if isinstance(node, Not):
-            return sa.not_(self._node(node.child))
+            return sa.not_(self._node(node.child, top and isinstance(node.child,
+                                                                     (Comparison, AnySpan))))
         if isinstance(node, AnySpan):
             spans = schema.spans.alias()
-            return sa.exists().where(spans.c.trace_id == self.traces.c.trace_id,
-                                     self._span_node(node.condition, spans))
+            return self._exists([spans.c.trace_id == self.traces.c.trace_id,
+                                 self._span_node(node.condition, spans)], top)
         if isinstance(node, Comparison):
-            return self._trace_leaf(node)
+            return self._trace_leaf(node, top)
         raise TypeError(f"{node!r} is not a filter node")
+
+    def _exists(self, conditions: list[sa.ColumnElement[bool]],
+                top: bool) -> sa.ColumnElement[bool]:
+        """``EXISTS (SELECT ... WHERE conditions)``, probed row by row unless ``top``.
+
+        Under ``OR`` or ``NOT (...)`` PostgreSQL may turn an ``EXISTS`` into a hashed
+        subplan that reads the whole child table first, which a search that stops after
+        100 traces never needs; ``OFFSET 0`` keeps it a per-row index probe there.
+        """
+        query = sa.select(sa.literal(1)).where(*conditions)
+        if self.postgresql and not top:
+            query = query.offset(0)
+        return query.exists()
 
     def _span_node(self, node: Node, spans: sa.Alias) -> sa.ColumnElement[bool]:
         if isinstance(node, (And, Or)):
@@ -172,7 +188,7 @@ class FilterCompiler:
         raise TypeError(f"{node!r} cannot appear inside AnySpan")
 
     # --- sources ----------------------------------------------------------------------------
-    def _trace_leaf(self, node: Comparison) -> sa.ColumnElement[bool]:
+    def _trace_leaf(self, node: Comparison, top: bool = False) -> sa.ColumnElement[bool]:
         field = node.field
         traces = self.traces
         if isinstance(field, Attribute):
@@ -182,7 +198,7 @@ class FilterCompiler:
             return self._leaf(node, _Column(column, is_number,
                                             field.name not in _NON_NULL_ATTRIBUTES))
         if isinstance(field, (Tag, Metadata)):
-            return self._key_value_leaf(node, field)
+            return self._key_value_leaf([node], And, top)
         if isinstance(field, AssessmentValue):
             return self._leaf(node, _Json(self._assessment_value(field)))
         if isinstance(field, RootPayload):
@@ -207,40 +223,52 @@ class FilterCompiler:
             return _Column(column, False, False)
         raise TypeError(f"{field!r} is not a span field")
 
-    def _chain_parts(self, node: And | Or) -> list[sa.ColumnElement[bool]]:
-        """The operands of a chain; comparisons on one tag (or metadata) key share one
-        ``EXISTS``: a trace has at most one row per key, so ``EXISTS(k AND (c1 OR c2))``
-        is ``EXISTS(k AND c1) OR EXISTS(k AND c2)``, and likewise for AND."""
-        groups: dict[tuple[type, str], list[Comparison]] = {}
+    @staticmethod
+    def _merge_key(node: Node, kind: type[And] | type[Or]) -> tuple[Any, ...] | None:
+        """Which tag/metadata comparisons of a chain can share one ``EXISTS``.
+
+        A trace has at most one row per key, so ``EXISTS(k1 AND c1) OR EXISTS(k2 AND c2)``
+        is ``EXISTS((k1 AND c1) OR (k2 AND c2))`` for any keys, and ``EXISTS(k AND c1) AND
+        EXISTS(k AND c2)`` is ``EXISTS(k AND c1 AND c2)`` for one key. ``IS [NOT] NULL``
+        stays apart.
+        """
+        if not (isinstance(node, Comparison) and isinstance(node.field, (Tag, Metadata))
+                and node.compare_as is not CompareAs.PRESENCE):
+            return None
+        table = type(node.field)
+        return (table,) if kind is Or else (table, node.field.key)
+
+    def _chain_parts(self, node: And | Or, top: bool) -> list[sa.ColumnElement[bool]]:
+        kind = type(node)
+        groups: dict[tuple[Any, ...], list[Comparison]] = {}
         for child in node.children:
-            if (isinstance(child, Comparison) and isinstance(child.field, (Tag, Metadata))
-                    and child.compare_as is not CompareAs.PRESENCE):
-                groups.setdefault((type(child.field), child.field.key), []).append(child)
+            key = self._merge_key(child, kind)
+            if key is not None:
+                groups.setdefault(key, []).append(child)  # type: ignore[arg-type]
         parts: list[sa.ColumnElement[bool]] = []
         for child in node.children:
-            group = groups.get((type(child.field), child.field.key)) if (  # type: ignore[union-attr]
-                isinstance(child, Comparison) and isinstance(child.field, (Tag, Metadata))
-                and child.compare_as is not CompareAs.PRESENCE) else None
-            if group is None or len(group) == 1:
-                parts.append(self._node(child))
-            elif child is group[0]:  # the merged EXISTS takes the first one's place
-                parts.append(self._key_value_leaf(group, child.field, type(node)))  # type: ignore[arg-type]
+            key = self._merge_key(child, kind)
+            if key is None or len(groups[key]) == 1:
+                parts.append(self._node(child, top))
+            elif child is groups[key][0]:  # the merged EXISTS takes the first one's place
+                parts.append(self._key_value_leaf(groups[key], kind, top))
         return parts
 
-    def _key_value_leaf(self, nodes: Comparison | list[Comparison], field: Tag | Metadata,
-                        kind: type[And] | type[Or] = And) -> sa.ColumnElement[bool]:
-        """``EXISTS`` a row for the key whose value satisfies the comparison(s)."""
-        table = (schema.trace_tags if isinstance(field, Tag) else schema.trace_metadata).alias()
+    def _key_value_leaf(self, nodes: list[Comparison], kind: type[And] | type[Or],
+                        top: bool) -> sa.ColumnElement[bool]:
+        """``EXISTS`` a tag/metadata row satisfying the comparison(s), joined by ``kind``."""
+        first = nodes[0].field
+        table = (schema.trace_tags if isinstance(first, Tag) else schema.trace_metadata).alias()
         value = table.c.value
-        found = [table.c.trace_id == self.traces.c.trace_id, table.c["key"] == field.key]
-        if isinstance(nodes, Comparison):
-            if nodes.op is Op.IS_NULL:
-                return sa.not_(sa.exists().where(*found, value.isnot(None)))
-            if nodes.op is Op.IS_NOT_NULL:
-                return sa.exists().where(*found, value.isnot(None))
-            nodes = [nodes]
+        same_trace = table.c.trace_id == self.traces.c.trace_id
+        if len(nodes) == 1 and nodes[0].compare_as is CompareAs.PRESENCE:
+            found = self._exists([same_trace, table.c["key"] == first.key,  # type: ignore[union-attr]
+                                  value.isnot(None)], top)
+            return sa.not_(found) if nodes[0].op is Op.IS_NULL else found
         source = _Column(value, False, True)
-        return sa.exists().where(*found, _chain(kind, [self._leaf(n, source) for n in nodes]))
+        return self._exists([same_trace, _chain(kind, [
+            sa.and_(table.c["key"] == n.field.key, self._leaf(n, source))  # type: ignore[union-attr]
+            for n in nodes])], top)
 
     def _assessment_value(self, field: AssessmentValue) -> sa.ColumnElement[Any]:
         """The JSON value of the latest valid assessment called ``field.name``."""

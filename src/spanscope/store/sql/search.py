@@ -108,9 +108,14 @@ class SearchQuery:
         return self.order.decode(token)
 
     # --- running it ---------------------------------------------------------------------------
-    def check_patterns(self, conn: Connection) -> None:
-        """On PostgreSQL, turn an RLIKE pattern its regex engine rejects into a FilterError."""
-        if not self.postgresql or self.node is None:
+    def prepare(self, conn: Connection) -> None:
+        """PostgreSQL only: no parallel workers for this transaction's searches (starting
+        them costs more than a page of 100 traces takes), and an RLIKE pattern its regex
+        engine rejects becomes a ``FilterError`` before the search runs."""
+        if not self.postgresql:
+            return
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        if self.node is None:
             return
         for leaf in self.compiler.regex_patterns(self.node):
             try:
@@ -124,7 +129,7 @@ class SearchQuery:
     def rows(self, conn: Connection, limit: int | None, after: list[Any] | None,
              *, columns: Sequence[sa.ColumnElement[Any]] | None = None) -> list[Row[Any]]:
         """Up to ``limit`` rows (None: all) following the sort-key values ``after``."""
-        self.check_patterns(conn)
+        self.prepare(conn)
         if not self.segmented:
             where = [] if after is None else [self._after(self.keys, after, leading=True)]
             return self._fetch(conn, where, self.keys, limit, columns)
