@@ -53,9 +53,10 @@ def fill_model_usage(uri: str) -> None:
               flush=True)
         started = time.perf_counter()
         conn.exec_driver_sql(
-            "INSERT INTO trace_model_usage (trace_id, model, calls, input_tokens, "
-            "output_tokens, total_tokens) SELECT trace_id, CASE WHEN substr(trace_id, 4, 1) "
-            "IN ('0', '1', '2', '3') THEN 'gpt-4o' ELSE 'gpt-4o-mini' END, 1, "
+            "INSERT INTO trace_model_usage (trace_id, model, experiment_id, request_time, "
+            "calls, input_tokens, output_tokens, total_tokens) SELECT trace_id, CASE WHEN "
+            "substr(trace_id, 4, 1) IN ('0', '1', '2', '3') THEN 'gpt-4o' ELSE "
+            "'gpt-4o-mini' END, experiment_id, request_time, 1, "
             "coalesce(input_tokens, 0), coalesce(output_tokens, 0), "
             "coalesce(total_tokens, 0) FROM traces")
         print(f"  done in {time.perf_counter() - started:.0f} s")

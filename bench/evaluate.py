@@ -10,9 +10,12 @@ bookkeeping (params, metrics, the result table artifact) is inside the timed reg
 
 The server runs in a separate process by default, as a real endpoint would (and so its
 request handling does not compete with the client threads for this interpreter's GIL);
-``--in-process`` runs it in a thread of this process instead.
+``--in-process`` runs it in a thread of this process instead. ``--predict`` calls a traced
+``predict_fn`` for every row instead of scoring precomputed outputs: each row then also
+makes a trace, and its two scores are written to it as assessments.
 
     python bench/evaluate.py [--records 1000] [--latency 0.05] [--workers 8] [--in-process]
+                             [--predict]
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per judge call")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--predict", action="store_true",
+                        help="traced predict_fn per row (traces and assessments written)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="spanscope-bench-eval-"))
@@ -86,14 +91,24 @@ def main() -> None:
     def exact_match(outputs: Any, expectations: dict[str, Any]) -> bool:
         return outputs == expectations["expected_response"]
 
-    data = [{"inputs": {"question": f"What is {i} + {i}?"}, "outputs": str(2 * i),
+    @spanscope.trace
+    def add(question: str) -> str:
+        a = int(question.split()[2])
+        return str(2 * a)
+
+    data = [{"inputs": {"question": f"What is {i} + {i}?"},
              "expectations": {"expected_response": str(2 * i if i % 10 else i)}}
             for i in range(args.records)]
+    if not args.predict:
+        for row in data:
+            row["outputs"] = add.__wrapped__(row["inputs"]["question"])
+    predict_fn = add if args.predict else None
+    scorers = [exact_match, Safety()]
     try:
-        evaluate(data[:args.workers], scorers=[exact_match, Safety()])  # warm-up
+        evaluate(data[:args.workers], scorers=scorers, predict_fn=predict_fn)  # warm-up
         before = _stats(url, handle)["requests"]
         started = time.perf_counter()
-        result = evaluate(data, scorers=[exact_match, Safety()])
+        result = evaluate(data, scorers=scorers, predict_fn=predict_fn)
         elapsed = time.perf_counter() - started
         stats = _stats(url, handle)
     finally:
@@ -102,7 +117,8 @@ def main() -> None:
     rows_per_s = args.records / elapsed
     ideal = args.workers / args.latency
     where = "in-process" if args.in_process else "subprocess"
-    print(f"records {args.records}, workers {args.workers}, judge latency "
+    mode = "traced predict_fn" if args.predict else "precomputed outputs"
+    print(f"records {args.records} ({mode}), workers {args.workers}, judge latency "
           f"{args.latency * 1000:.0f} ms, server {where}")
     print(f"  elapsed            {elapsed:.2f} s")
     print(f"  rows/s             {rows_per_s:.1f}")

@@ -341,3 +341,16 @@ def test_bad_arguments_are_clear_errors(kwargs: dict[str, Any], message: str,
 def test_bad_data_names_the_problem(data: Any, message: str, tracking_uri: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         evaluate(data, scorers=[exact_match])
+
+
+def test_scores_that_cannot_be_stored_do_not_fail_the_evaluation(
+        judge_server: FakeOpenAI, tracking_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    from factories import make_trace
+
+    stored, elsewhere = make_trace(n_spans=3), make_trace(n_spans=3)
+    spanscope.tracking.get_store().log_traces([stored])  # the other is not in this store
+    result = evaluate([stored, elsewhere], scorers=[answer_length, Safety()])
+    assert result.result_df["safety/value"].tolist() == ["yes", "yes"]
+    assert {a.name for a in spanscope.get_trace(stored.info.trace_id).info.assessments
+            if isinstance(a, Feedback)} == {"answer_length", "safety"}
+    assert f"on trace {elsewhere.info.trace_id}" in caplog.text

@@ -7,6 +7,7 @@ puts in its prompt and how its answer maps to a value, and ``make_judge``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -400,3 +401,17 @@ def test_unconfigured_judge_records_an_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("SPANSCOPE_JUDGE_MODEL", raising=False)
     feedback = only(Safety().run(outputs="x"))
     assert feedback.error.error_code == "JUDGE_NOT_CONFIGURED"
+
+
+def test_fake_server_reports_its_counters_over_http(judge_server: FakeOpenAI) -> None:
+    import urllib.request
+
+    only(Safety().run(outputs="x"))
+    stats_url = judge_server.url.rsplit("/v1", 1)[0] + "/_stats"
+    with urllib.request.urlopen(stats_url, timeout=5) as answer:
+        assert json.loads(answer.read()) == {"requests": 1, "max_in_flight": 1,
+                                             "in_flight": 0}
+    judge_server.script(NO)
+    judge_server.reset()  # forgets requests and queued answers
+    assert judge_server.request_count == 0
+    assert only(Safety().run(outputs="x")).value == "yes"

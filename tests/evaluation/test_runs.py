@@ -350,6 +350,9 @@ def test_search_runs_filters_and_orders(any_uri: str) -> None:
     assert names(filter_string="attributes.run_name LIKE 'r%'",
                  order_by="metrics.acc DESC") == ["r3", "r2", "r1"]
     assert names(filter_string="params.model IN ('b', 'c')") == ["r3"]
+    assert names(filter_string="params.model NOT IN ('b')") == ["r2", "r1"]
+    assert names(filter_string="run_name ILIKE 'R_' AND tags.`team` = \"x\"") == ["r3", "r1"]
+    assert names(filter_string="metrics.acc >= 0.8 and metrics.acc <= 0.8") == ["r2"]
     assert names(filter_string="params.missing != 'a'") == []  # absent keys never match
     assert names(filter_string=f"attributes.run_id = '{ids['r2']}'") == ["r2"]
     assert names(filter_string="status = 'FINISHED'", max_results=2) == ["r3", "r2"]

@@ -1,13 +1,13 @@
 """``compare``: what changed between two cohorts of traces (versions, environments, dates).
 
-For each cohort the store computes exact totals (``trace_stats``) and returns the
-per-trace numbers of a uniform sample of at most ``sample_size`` traces (``trace_values``
-and ``span_values`` with the same ``Sample``: every trace when the cohort is smaller).
-Trace metrics (``a``/``b``) are exact over each cohort except feedback means, which come
-from the sample; every difference ``b - a`` gets a percentile-bootstrap confidence
-interval from ``resamples`` resamples of the samples (numpy, seeded, so a seed
-reproduces it). A difference is significant when its interval excludes 0; the verdict
-names significant changes of at least ``MIN_CHANGE`` (5%).
+For each cohort the store reads the selection once (``trace_sample``): its size, and the
+per-trace numbers and spans of a uniform sample of at most ``sample_size`` traces (every
+trace when the cohort is smaller, so then every number is exact). Metrics ``a``/``b``
+are computed on those samples (percentiles interpolate linearly, as everywhere), and
+every difference ``b - a`` gets a percentile-bootstrap confidence interval from
+``resamples`` resamples of them (numpy, seeded, so a seed reproduces it). A difference
+is significant when its interval excludes 0; the verdict names significant changes of at
+least ``MIN_CHANGE`` (5%).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from spanscope.analysis.selection import TimeLike, describe, make_selection, store_for
 from spanscope.analysis.stats import bootstrap_diff
 from spanscope.exceptions import InvalidInputError
-from spanscope.store.aggregates import Sample, Selection, SpanValue, TraceStats, TraceValues
+from spanscope.store.aggregates import Sample, Selection, SpanValue, TraceSample, TraceValues
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,23 +96,6 @@ def _stat_mean(rows: np.ndarray) -> np.ndarray:
     return rows.mean(axis=1)
 
 
-def _exact(stats: TraceStats | None, metric: str) -> float | None:
-    if stats is None or not stats.traces:
-        return None
-    if metric == "error_rate":
-        return stats.errors / stats.traces
-    if metric == "latency_p50_ms":
-        return stats.latency(0.5)
-    if metric == "latency_p95_ms":
-        return stats.latency(0.95)
-    if metric == "latency_mean_ms":
-        return stats.latency_mean_ms
-    tokens = {"input_tokens_per_trace": stats.input_tokens,
-              "output_tokens_per_trace": stats.output_tokens,
-              "total_tokens_per_trace": stats.total_tokens}[metric]
-    return tokens / stats.traces
-
-
 def _trace_arrays(rows: Sequence[TraceValues]) -> dict[str, np.ndarray]:
     import numpy as np
 
@@ -186,22 +169,20 @@ def compare(
     label_a, label_b = labels or (filter_a or "all traces", filter_b or "all traces")
     reader = store_for(store)
     sample = Sample(sample_size, seed)
-    cohorts = []
+    drawn: list[tuple[Cohort, TraceSample]] = []
     for label, filter_string in ((label_a, filter_a), (label_b, filter_b)):
         selection = make_selection(filter_string, experiment_ids, start, end)
-        stats = reader.trace_stats(selection)
-        if not stats:
+        cohort = reader.trace_sample(selection, sample, spans=True)
+        if not cohort.total:
             raise InvalidInputError(f"cohort {label!r} is empty: no traces match "
                                     f"({describe(selection)})")
-        values = reader.trace_values(selection, sample=sample)
-        spans = reader.span_values(selection, sample=sample)
-        cohorts.append((Cohort(label, filter_string, stats[0].traces, len(values)),
-                        stats[0], values, spans))
+        drawn.append((Cohort(label, filter_string, cohort.total, len(cohort.traces)), cohort))
     rng = np.random.default_rng(seed)
-    (info_a, stats_a, values_a, spans_a), (info_b, stats_b, values_b, spans_b) = cohorts
-    metric_rows = _metric_rows(stats_a, stats_b, values_a, values_b, resamples, confidence,
-                               rng)
-    span_rows = _span_rows(spans_a, spans_b, resamples, confidence, rng, min_spans)
+    (info_a, sample_a), (info_b, sample_b) = drawn
+    metric_rows = _metric_rows(info_a, info_b, sample_a.traces, sample_b.traces, resamples,
+                               confidence, rng)
+    span_rows = _span_rows(sample_a.spans, sample_b.spans, resamples, confidence, rng,
+                           min_spans)
     metrics = pd.DataFrame.from_records(metric_rows, columns=list(METRIC_TABLE_COLUMNS))
     spans = pd.DataFrame.from_records(span_rows, columns=list(SPAN_TABLE_COLUMNS))
     changes = _changes(metric_rows, span_rows, info_a, info_b, confidence)
@@ -212,26 +193,24 @@ def compare(
                             selection=make_selection(None, experiment_ids, start, end))
 
 
-def _metric_rows(stats_a: TraceStats, stats_b: TraceStats, values_a: Sequence[TraceValues],
+def _metric_rows(info_a: Cohort, info_b: Cohort, values_a: Sequence[TraceValues],
                  values_b: Sequence[TraceValues], resamples: int, confidence: float,
                  rng: np.random.Generator) -> list[dict[str, Any]]:
     arrays_a, arrays_b = _trace_arrays(values_a), _trace_arrays(values_b)
-    rows = [{"metric": "traces", "a": stats_a.traces, "b": stats_b.traces,
-             "diff": stats_b.traces - stats_a.traces,
-             "rel_change": _rel(stats_a.traces, stats_b.traces), "ci_low": None,
-             "ci_high": None, "significant": False, "n_a": stats_a.traces,
-             "n_b": stats_b.traces}]
+    rows = [{"metric": "traces", "a": info_a.traces, "b": info_b.traces,
+             "diff": info_b.traces - info_a.traces,
+             "rel_change": _rel(info_a.traces, info_b.traces), "ci_low": None,
+             "ci_high": None, "significant": False, "n_a": info_a.traces,
+             "n_b": info_b.traces}]
     metrics = [*_DESCRIBE, *sorted((set(arrays_a) | set(arrays_b)) - set(_DESCRIBE))]
     for metric in metrics:
         a_values, b_values = arrays_a.get(metric), arrays_b.get(metric)
-        if metric in _DESCRIBE:
-            a, b = _exact(stats_a, metric), _exact(stats_b, metric)
-        else:
-            a = float(a_values.mean()) if a_values is not None and a_values.size else None
-            b = float(b_values.mean()) if b_values is not None and b_values.size else None
+        statistic = _statistic(metric)
+        a = _point(a_values, statistic)
+        b = _point(b_values, statistic)
         low = high = None
-        if a_values is not None and b_values is not None and a_values.size and b_values.size:
-            low, high = bootstrap_diff(a_values, b_values, _statistic(metric),
+        if a is not None and b is not None:
+            low, high = bootstrap_diff(a_values, b_values, statistic,  # type: ignore[arg-type]
                                        resamples=resamples, confidence=confidence, rng=rng)
         rows.append({"metric": metric, "a": a, "b": b,
                      "diff": None if a is None or b is None else b - a,
@@ -240,6 +219,14 @@ def _metric_rows(stats_a: TraceStats, stats_b: TraceStats, values_a: Sequence[Tr
                      "n_a": 0 if a_values is None else int(a_values.size),
                      "n_b": 0 if b_values is None else int(b_values.size)})
     return rows
+
+
+def _point(values: np.ndarray | None, statistic: Callable[[np.ndarray], np.ndarray],
+           ) -> float | None:
+    """The statistic of one sample (None for no values)."""
+    if values is None or values.size == 0:
+        return None
+    return float(statistic(values.reshape(1, -1))[0])
 
 
 def _span_rows(spans_a: Sequence[SpanValue], spans_b: Sequence[SpanValue], resamples: int,

@@ -157,23 +157,21 @@ def summary_of(reader: TraceStore, selection: Selection, *, bucket: str | None =
     whole-selection numbers instead of computing them again."""
     size = bucket_ms(bucket)
     key = parse_group_by(group_by)
-    if overall is None:
-        overall_rows = reader.trace_stats(selection)
-        overall_usage = reader.model_usage(selection)
-        overall_cost, unpriced = costs(overall_usage)
-        stats = overall_rows[0] if overall_rows else None
-        totals = metrics(stats, overall_cost.get((None, None)))
-    else:
-        overall_rows = [] if overall.stats is None else [overall.stats]
-        overall_usage, unpriced = [], set(overall.unpriced_models)
+    split = size is not None or key is not None
+    rows = reader.trace_stats(selection, bucket_ms=size, group_by=key)
+    usage = reader.model_usage(selection, bucket_ms=size, group_by=key)
+    cost_by_key, unpriced = costs(usage)
+    if overall is not None:
         stats, totals = overall.stats, overall.overall
-    if size is None and key is None and overall is None:
-        rows, usage = overall_rows, overall_usage
-    else:
-        rows = reader.trace_stats(selection, bucket_ms=size, group_by=key)
-        usage = reader.model_usage(selection, bucket_ms=size, group_by=key)
-    cost_by_key, more = costs(usage)
-    unpriced |= more
+        unpriced |= set(overall.unpriced_models)
+    elif not split:
+        stats = rows[0] if rows else None
+        totals = metrics(stats, cost_by_key.get((None, None)))
+    else:  # sums add up over buckets and groups (a trace is in one); percentiles do not
+        whole = reader.trace_stats(selection)
+        stats = whole[0] if whole else None
+        known = [c for c in cost_by_key.values() if c is not None]
+        totals = metrics(stats, sum(known) if known else None)
     table = _table(rows, cost_by_key, selection, size, key, group_by)
     return Summary(table=table, overall=totals, selection=selection,
                    bucket=None if bucket is None else str(bucket).lower(),

@@ -8,7 +8,8 @@ For each row, in a thread pool (``SPANSCOPE_EVAL_MAX_WORKERS``, default 8):
 2. every scorer scores the row (one after the other; a judge's failure is that score's
    error, never an exception);
 3. when the row has a trace, each score is stored on it as an assessment (source CODE or
-   LLM_JUDGE with the model URI, ``run_id`` set).
+   LLM_JUDGE with the model URI, ``run_id`` set), by one writer thread
+   (``assessment_writer``), all of them before ``evaluate`` returns.
 
 The whole evaluation is a run (the active one, or a new one) with params, metrics
 (``NAME/mean`` ...) and the per-row table as the artifact ``eval_results_table.json``.
@@ -19,16 +20,15 @@ at once with ``InvalidInputError`` saying how to configure one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from spanscope import tracking
-from spanscope.entities import Feedback, SpanType, Trace, TraceMetadataKey
+from spanscope.entities import SpanType, Trace, TraceMetadataKey
+from spanscope.evaluation.assessment_writer import AssessmentWriter
 from spanscope.evaluation.metrics import compute_metrics
 from spanscope.evaluation.results import (
     TABLE_ARTIFACT,
@@ -85,8 +85,12 @@ def evaluate(
             runs.log_params(_params(scorer_list, rows, predict_fn, model_id), run_id=run_id)
         except InvalidInputError as exc:  # an active run that already has other values
             logger.warning("evaluate(): run %s keeps its earlier params (%s)", run_id, exc)
-        job = _RowJob(scorer_list, predict_fn, run_id, model_id)
-        results = _run_rows(rows, job, on_progress)
+        writer = AssessmentWriter(run_id, flush_traces=predict_fn is not None)
+        job = _RowJob(scorer_list, predict_fn, run_id, model_id, writer)
+        try:
+            results = _run_rows(rows, job, on_progress)
+        finally:
+            writer.close()
         aggregations = {name: s.aggregations for s, names in job.produced.items()
                         for name in names}
         metrics = compute_metrics((r.feedbacks for r in results), aggregations)
@@ -195,8 +199,9 @@ class _RowJob:
     """Everything one row needs: predict (traced), score, log the scores on the trace."""
 
     def __init__(self, scorers: Sequence[Scorer], predict_fn: Callable[..., Any] | None,
-                 run_id: str, model_id: str | None) -> None:
+                 run_id: str, model_id: str | None, writer: AssessmentWriter) -> None:
         self.scorers = scorers
+        self.writer = writer
         self.predict_fn = predict_fn
         self.run_id = run_id
         self.model_id = model_id
@@ -208,7 +213,7 @@ class _RowJob:
         outputs, trace, trace_id, error = row.outputs, row.trace, row.trace_id, None
         if self.predict_fn is not None:
             outputs, trace_id, error = self._predict(row.inputs)
-            trace = self._stored_trace(trace_id) if trace_id else None
+            trace = self._stored_trace(trace_id) if trace_id and self.needs_trace else None
         result = RowResult(row.index, row.inputs, outputs, row.expectations, trace_id, error)
         if error is not None:
             return result  # nothing to score: the app failed on this row
@@ -218,7 +223,7 @@ class _RowJob:
             self.produced[item].update(f.name for f in feedbacks)
             result.feedbacks.extend(feedbacks)
         if trace_id is not None:
-            self._log(trace_id, result.feedbacks)
+            self.writer.put(trace_id, result.feedbacks)
         return result
 
     def _predict(self, inputs: Any) -> tuple[Any, str | None, str | None]:
@@ -246,26 +251,13 @@ class _RowJob:
         return outputs, trace_id, None
 
     def _stored_trace(self, trace_id: str) -> Trace | None:
-        """Write the new trace out (so assessments can attach) and read it if scorers need it."""
+        """The prediction's trace, written out and read back, for scorers that read it."""
         from spanscope.tracing import flush
 
         flush(timeout=30)
-        if not self.needs_trace:
-            return None
         try:
             return tracking.get_store().get_trace(trace_id)
         except SpanscopeError as exc:
             logger.warning("evaluate(): trace %s of a prediction could not be read (%s); "
                            "scorers get no trace for this row", trace_id, exc)
             return None
-
-    def _log(self, trace_id: str, feedbacks: Sequence[Feedback]) -> None:
-        store = tracking.get_store()
-        for feedback in feedbacks:
-            stored = dataclasses.replace(feedback, trace_id=trace_id, run_id=self.run_id,
-                                         assessment_id="a-" + uuid.uuid4().hex)
-            try:
-                store.create_assessment(stored)
-            except SpanscopeError as exc:
-                logger.warning("evaluate(): could not store %r on trace %s: %s",
-                               feedback.name, trace_id, exc)

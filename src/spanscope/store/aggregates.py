@@ -34,6 +34,7 @@ __all__ = [
     "Selection",
     "SpanStats",
     "SpanValue",
+    "TraceSample",
     "TraceStats",
     "TraceValues",
     "as_dict",
@@ -201,6 +202,20 @@ class SpanValue:
     name: str
     duration_ms: float | None
     error: bool
+
+
+@dataclass
+class TraceSample:
+    """Per-trace numbers of the selected traces (or of a ``Sample`` of them).
+
+    ``total`` is how many traces the selection holds; ``traces`` are ordered by request
+    time then trace id; ``spans`` (when asked for) are the sampled traces' spans, ordered
+    by trace id then span id.
+    """
+
+    total: int
+    traces: list[TraceValues]
+    spans: list[SpanValue] = field(default_factory=list)
 
 
 @dataclass

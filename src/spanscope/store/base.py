@@ -38,9 +38,8 @@ from spanscope.store.aggregates import (
     Sample,
     Selection,
     SpanStats,
-    SpanValue,
+    TraceSample,
     TraceStats,
-    TraceValues,
 )
 from spanscope.store.mutations import UNSET, Unset
 
@@ -232,22 +231,17 @@ class TraceStore(Protocol):
         per span type and name, over every span of the selected traces."""
         ...
 
-    def span_values(self, selection: Selection, *,
-                    sample: Sample | None = None) -> list[SpanValue]:
-        """Every span's type, name, duration and error flag, for the selected traces (or a
-        ``Sample`` of them), ordered by trace id and span id."""
-        ...
-
     def error_spans(self, selection: Selection) -> list[ErrorSpan]:
         """The ERROR spans where failures originated (no child is an ERROR span), with
         their exception type and message, oldest trace first."""
         ...
 
-    def trace_values(self, selection: Selection, *, sample: Sample | None = None,
-                     assessments: bool = True) -> list[TraceValues]:
-        """Per-trace latency, error flag, tokens and numeric feedback values (the latest
-        valid feedback per name), for the selected traces or a ``Sample`` of them,
-        ordered by request time then trace id."""
+    def trace_sample(self, selection: Selection, sample: Sample | None = None, *,
+                     spans: bool = False, assessments: bool = True) -> TraceSample:
+        """How many traces the selection holds, and per-trace latency, error flag, tokens
+        and numeric feedback (the latest valid feedback per name) of all of them or of a
+        ``Sample``; with ``spans=True`` also every span's type, name, duration and error
+        flag. Reads the selection once."""
         ...
 
     def numeric_pairs(self, selection: Selection, x: NumericField,

@@ -349,19 +349,14 @@ class InMemoryStore(InMemoryRunsAndDatasets):
         return agg.sort_span_stats(ref.span_stats(self._selected("span statistics", selection),
                                                   quantiles=tuple(quantiles)))
 
-    def span_values(self, selection: agg.Selection, *,
-                    sample: agg.Sample | None = None) -> list[agg.SpanValue]:
-        agg.check_options(sample=sample)
-        return ref.span_values(self._selected("span values", selection, sample))
-
     def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return ref.error_spans(self._selected("error spans", selection))
 
-    def trace_values(self, selection: agg.Selection, *, sample: agg.Sample | None = None,
-                     assessments: bool = True) -> list[agg.TraceValues]:
+    def trace_sample(self, selection: agg.Selection, sample: agg.Sample | None = None, *,
+                     spans: bool = False, assessments: bool = True) -> agg.TraceSample:
         agg.check_options(sample=sample)
-        return ref.trace_values(self._selected("trace values", selection, sample),
-                                assessments=assessments)
+        chosen = self._selected("sample traces", selection)
+        return ref.trace_sample(chosen, sample, spans=spans, assessments=assessments)
 
     def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
                       y: agg.NumericField) -> agg.NumericPairs:

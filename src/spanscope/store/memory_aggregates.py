@@ -27,6 +27,7 @@ from spanscope.store.aggregates import (
     Selection,
     SpanStats,
     SpanValue,
+    TraceSample,
     TraceStats,
     TraceValues,
     exception_of,
@@ -42,9 +43,8 @@ __all__ = [
     "numeric_pairs",
     "select",
     "span_stats",
-    "span_values",
+    "trace_sample",
     "trace_stats",
-    "trace_values",
 ]
 
 _NS_PER_MS = 1_000_000
@@ -172,6 +172,17 @@ def span_stats(traces: Sequence[Trace], *, quantiles: Sequence[float]) -> list[S
             max_ms=max(durations, default=None), quantiles=tuple(quantiles),
             duration_quantiles_ms=percentiles(durations, quantiles)))
     return out
+
+
+def trace_sample(traces: Sequence[Trace], sample: Sample | None, *, spans: bool,
+                 assessments: bool) -> TraceSample:
+    chosen = list(traces)
+    if sample is not None:
+        chosen.sort(key=lambda t: (sample_key(t.info.trace_id, sample.seed), t.info.trace_id))
+        chosen = chosen[:sample.size]
+    return TraceSample(total=len(traces),
+                       traces=trace_values(chosen, assessments=assessments),
+                       spans=span_values(chosen) if spans else [])
 
 
 def span_values(traces: Sequence[Trace]) -> list[SpanValue]:

@@ -38,11 +38,13 @@ from spanscope.store.aggregates import (
     Selection,
     SpanStats,
     SpanValue,
+    TraceSample,
     TraceStats,
     TraceValues,
 )
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import text_key
+from spanscope.store.sql.ingest import chunks
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
@@ -55,14 +57,14 @@ __all__ = [
     "model_usage",
     "numeric_pairs",
     "span_stats",
-    "span_values",
+    "trace_sample",
     "trace_stats",
-    "trace_values",
 ]
 
 _NS_PER_MS = 1_000_000
 _ERROR = "ERROR"
 _EXCEPTION_MARK = '"exception"'
+_INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
 
 
 class _Query:
@@ -79,7 +81,7 @@ class _Query:
             self.where.append(traces.c.request_time < int(selection.end_ms))
 
     def run(self, conn: Connection, statement: sa.Executable) -> list[Row[Any]]:
-        self.search.check_patterns(conn)
+        self._check_patterns(conn)
         try:
             return list(conn.execute(statement).all())
         except sa_exc.DBAPIError as exc:
@@ -89,6 +91,24 @@ class _Query:
                 raise
             raise filter_error(self.search.filter_string, 0, "the filter nests too deeply or "
                                "is too long for this database") from None
+
+    def _check_patterns(self, conn: Connection) -> None:
+        """On PostgreSQL, an RLIKE pattern its regex engine rejects is a ``FilterError``
+        (raised before the aggregate runs, not as a driver error in the middle of it)."""
+        node = self.search.node
+        if not self.postgresql or node is None:
+            return
+        compiler = self.search.compiler
+        for leaf in compiler.regex_patterns(node):
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.select(sa.literal("").op("~", is_comparison=True)(
+                        leaf.value)))
+            except sa_exc.DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _INVALID_REGEX:
+                    raise
+                reason = str(exc.orig).splitlines()[0].strip()
+                raise compiler.regex_error(leaf, reason) from None
 
     # --- expressions ------------------------------------------------------------------
     def quantiles(self, column: sa.ColumnElement[Any],
@@ -112,23 +132,16 @@ class _Query:
             return text_key(sa.func.md5(sa.literal(f"{int(sample.seed)}:") + trace_id), True)
         return sa.func.spanscope_sample_key(trace_id, int(sample.seed))
 
-    def selected_ids(self, sample: Sample | None) -> sa.CTE:
-        """The selected traces' ids (a sample of them, if asked) as a CTE."""
-        traces = schema.traces
-        query = sa.select(traces.c.trace_id).where(*self.where)
-        if sample is not None:
-            query = query.order_by(self.sample_key(sample), traces.c.trace_id).limit(
-                max(0, int(sample.size)))
-        return query.cte("selected")
-
 
 def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
+                trace_id: sa.ColumnElement[Any] | None = None,
                 ) -> tuple[sa.FromClause, sa.ColumnElement[Any]]:
     """``from_`` outer-joined to the group key's table, and the group value column."""
     if group_by is None:
         return from_, sa.null()
     table = (schema.trace_tags if group_by.kind == "tag" else schema.trace_metadata).alias("g")
-    joined = from_.outerjoin(table, sa.and_(table.c.trace_id == schema.traces.c.trace_id,
+    key = schema.traces.c.trace_id if trace_id is None else trace_id
+    joined = from_.outerjoin(table, sa.and_(table.c.trace_id == key,
                                             table.c["key"] == group_by.key))
     return joined, table.c.value
 
@@ -158,6 +171,12 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                 bucket_ms: int | None, group_by: GroupKey | None,
                 quantiles: Sequence[float]) -> list[TraceStats]:
     query = _Query(search, selection)
+    if not query.postgresql and bucket_ms is None and group_by is None and \
+            search.node is None and selection.start_ms is None and selection.end_ms is None:
+        experiments = _experiments_with_traces(conn, selection)
+        if len(experiments) <= 1:
+            return [] if not experiments else _trace_stats_by_index(conn, experiments[0],
+                                                                    quantiles)
     traces = schema.traces
     duration = traces.c.execution_duration
     from_, group = _group_join(traces, group_by)
@@ -200,25 +219,91 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
     return rows
 
 
+def _experiments_with_traces(conn: Connection, selection: Selection) -> list[int]:
+    """The selected experiments that hold at least one trace (one index probe each)."""
+    experiments, traces = schema.experiments, schema.traces
+    keys = selection_keys(selection)
+    out = []
+    for (experiment_id,) in conn.execute(sa.select(experiments.c.experiment_id)):
+        if keys is not None and experiment_id not in keys:
+            continue
+        probe = sa.select(traces.c.trace_id).where(
+            traces.c.experiment_id == experiment_id).limit(1)
+        if conn.execute(probe).first() is not None:
+            out.append(experiment_id)
+    return out
+
+
+def _trace_stats_by_index(conn: Connection, experiment_id: int,
+                          quantiles: Sequence[float]) -> list[TraceStats]:
+    """All traces of one experiment (SQLite): sums in one C-only pass, percentiles by walks
+    of the ``(experiment_id, execution_duration)`` index; no value reaches Python."""
+    traces = schema.traces
+    duration = traces.c.execution_duration
+    where = [traces.c.experiment_id == experiment_id]
+    row = conn.execute(sa.select(
+        sa.func.count().label("n"),
+        _count_if(traces.c.state == _ERROR).label("errors"),
+        _count_if(traces.c.state == "IN_PROGRESS").label("in_progress"),
+        sa.func.count(duration).label("latency_n"), _sum0(duration).label("latency_sum"),
+        sa.func.min(duration).label("latency_min"), sa.func.max(duration).label("latency_max"),
+        _sum0(traces.c.input_tokens).label("input_tokens"),
+        _sum0(traces.c.output_tokens).label("output_tokens"),
+        _sum0(traces.c.total_tokens).label("total_tokens"),
+        sa.func.min(traces.c.request_time).label("first_ms"),
+        sa.func.max(traces.c.request_time).label("last_ms"),
+    ).where(*where)).one()
+    if not row.n:
+        return []
+    pick = _offset_picker(conn, duration, where)
+    return [TraceStats(
+        bucket_ms=None, group=None, traces=int(row.n), errors=int(row.errors),
+        in_progress=int(row.in_progress), latency_n=int(row.latency_n),
+        latency_sum_ms=float(row.latency_sum),
+        latency_min_ms=None if row.latency_min is None else float(row.latency_min),
+        latency_max_ms=None if row.latency_max is None else float(row.latency_max),
+        quantiles=tuple(quantiles),
+        latency_quantiles_ms=tuple(pick(int(row.latency_n), q) for q in quantiles),
+        input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
+        total_tokens=int(row.total_tokens), first_ms=row.first_ms, last_ms=row.last_ms)]
+
+
 def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
                 bucket_ms: int | None, group_by: GroupKey | None) -> list[ModelUsageRow]:
+    """Tokens per model. Without a filter the usage table is read alone (it carries the
+    trace's experiment and request time); a filter joins it to ``traces``."""
     query = _Query(search, selection)
     traces, usage = schema.traces, schema.trace_model_usage
-    from_, group = _group_join(traces.join(usage, usage.c.trace_id == traces.c.trace_id),
-                               group_by)
-    bucket = query.bucket(bucket_ms)
-    keys = [usage.c.model]
+    if search.node is None:
+        where: list[sa.ColumnElement[bool]] = []
+        keys = selection_keys(selection)
+        if keys is not None:
+            where.append(usage.c.experiment_id.in_(sorted(keys)))
+        if selection.start_ms is not None:
+            where.append(usage.c.request_time >= int(selection.start_ms))
+        if selection.end_ms is not None:
+            where.append(usage.c.request_time < int(selection.end_ms))
+        from_, group = _group_join(usage, group_by, usage.c.trace_id)
+        time_column = usage.c.request_time
+    else:
+        where = query.where
+        from_, group = _group_join(traces.join(usage, usage.c.trace_id == traces.c.trace_id),
+                                   group_by)
+        time_column = traces.c.request_time
+    bucket = sa.null() if bucket_ms is None else (time_column // int(bucket_ms)) * int(
+        bucket_ms)
+    grouping = [usage.c.model]
     if bucket_ms is not None:
-        keys.append(bucket)
+        grouping.append(bucket)
     if group_by is not None:
-        keys.append(group)
+        grouping.append(group)
     statement = (sa.select(
         bucket.label("bucket"), group.label("grp"), usage.c.model,
         sa.func.count().label("n"), _sum0(usage.c.calls).label("calls"),
         _sum0(usage.c.input_tokens).label("input_tokens"),
         _sum0(usage.c.output_tokens).label("output_tokens"),
         _sum0(usage.c.total_tokens).label("total_tokens"),
-    ).select_from(from_).where(*query.where).group_by(*keys))
+    ).select_from(from_).where(*where).group_by(*grouping))
     return [ModelUsageRow(bucket_ms=None if row.bucket is None else int(row.bucket),
                           group=row.grp, model=row.model, traces=int(row.n),
                           calls=int(row.calls), input_tokens=int(row.input_tokens),
@@ -245,37 +330,66 @@ def latency_histogram(conn: Connection, search: SearchQuery, selection: Selectio
     return counts
 
 
-def trace_values(conn: Connection, search: SearchQuery, selection: Selection, *,
-                 sample: Sample | None, assessments: bool) -> list[TraceValues]:
+def trace_sample(conn: Connection, search: SearchQuery, selection: Selection, *,
+                 sample: Sample | None, spans: bool, assessments: bool) -> TraceSample:
+    """One pass over the selection gives the sample and the selection's size (a window
+    count, computed before ``LIMIT``); assessments and spans are then read by trace id."""
     query = _Query(search, selection)
     traces = schema.traces
-    selected = query.selected_ids(sample)
     statement = (sa.select(traces.c.trace_id, traces.c.request_time,
                            traces.c.execution_duration, traces.c.state, traces.c.input_tokens,
-                           traces.c.output_tokens, traces.c.total_tokens)
-                 .join_from(traces, selected, selected.c.trace_id == traces.c.trace_id))
+                           traces.c.output_tokens, traces.c.total_tokens,
+                           sa.func.count().over().label("total"))
+                 .where(*query.where))
+    if sample is not None:
+        statement = statement.order_by(query.sample_key(sample), traces.c.trace_id).limit(
+            int(sample.size))
+    rows = query.run(conn, statement)
     values = {row.trace_id: TraceValues(
         trace_id=row.trace_id, request_time=int(row.request_time),
         latency_ms=None if row.execution_duration is None else float(row.execution_duration),
         error=row.state == _ERROR, input_tokens=row.input_tokens,
         output_tokens=row.output_tokens, total_tokens=row.total_tokens)
-        for row in query.run(conn, statement)}
-    if assessments and values:
-        table = schema.assessments
+        for row in rows}
+    ids = sorted(values)
+    if assessments:
+        _add_feedback(conn, values, ids)
+    span_rows: list[SpanValue] = []
+    if spans:
+        table = schema.spans
+        found = []
+        for part in chunks(ids):
+            found.extend(conn.execute(
+                sa.select(table.c.trace_id, table.c.span_id, table.c.span_type, table.c.name,
+                          table.c.duration_ns, table.c.status)
+                .where(table.c.trace_id.in_(part))))
+        found.sort(key=lambda r: (r.trace_id, r.span_id))
+        span_rows = [SpanValue(trace_id=r.trace_id, span_type=r.span_type, name=r.name,
+                               duration_ms=_ms(r.duration_ns), error=r.status == _ERROR)
+                     for r in found]
+    return TraceSample(total=int(rows[0].total) if rows else 0,
+                       traces=sorted(values.values(), key=lambda v: (v.request_time,
+                                                                     v.trace_id)),
+                       spans=span_rows)
+
+
+def _add_feedback(conn: Connection, values: dict[str, TraceValues], ids: list[str]) -> None:
+    """Each trace's numeric feedback: the latest valid feedback per name, if a number."""
+    table = schema.assessments
+    latest: dict[tuple[str, str], tuple[int, str, float | None]] = {}
+    for part in chunks(ids):
         statement = (sa.select(table.c.trace_id, table.c.name, table.c.numeric_value,
                                table.c.create_time, table.c.assessment_id)
-                     .join_from(table, selected, selected.c.trace_id == table.c.trace_id)
-                     .where(table.c.valid == sa.true(), table.c.kind == "feedback"))
-        latest: dict[tuple[str, str], tuple[Any, str, float | None]] = {}
-        for row in query.run(conn, statement):
+                     .where(table.c.trace_id.in_(part), table.c.valid == sa.true(),
+                            table.c.kind == "feedback"))
+        for row in conn.execute(statement):
             key = (row.trace_id, row.name)
             rank = (row.create_time or 0, row.assessment_id)
             if key not in latest or rank > latest[key][:2]:
                 latest[key] = (rank[0], rank[1], row.numeric_value)
-        for (trace_id, name), (_, _, number) in latest.items():
-            if number is not None and math.isfinite(number) and trace_id in values:
-                values[trace_id].assessments[name] = float(number)
-    return sorted(values.values(), key=lambda v: (v.request_time, v.trace_id))
+    for (trace_id, name), (_, _, number) in latest.items():
+        if number is not None and math.isfinite(number):
+            values[trace_id].assessments[name] = float(number)
 
 
 # --- spans --------------------------------------------------------------------------------------
@@ -352,8 +466,9 @@ def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[S
     out: list[SpanStats] = []
     by_type: dict[str, list[Any]] = {}
     for row in by_name:
-        pick = _offset_picker(conn, [spans.c.name == row.name,
-                                     spans.c.span_type == row.span_type])
+        pick = _offset_picker(conn, spans.c.duration_ns,
+                              [spans.c.name == row.name, spans.c.span_type == row.span_type],
+                              _NS_PER_MS)
         out.append(SpanStats(
             span_type=row.span_type, name=row.name, count=int(row.n), errors=int(row.errors),
             duration_n=int(row.duration_n), total_ms=float(row.total) / _NS_PER_MS,
@@ -367,7 +482,8 @@ def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[S
         if row.max is not None:
             total[4] = row.max if total[4] is None else max(total[4], row.max)
     for span_type, (n, errors, duration_n, total_ns, max_ns) in by_type.items():
-        pick = _offset_picker(conn, [spans.c.span_type == span_type])
+        pick = _offset_picker(conn, spans.c.duration_ns, [spans.c.span_type == span_type],
+                              _NS_PER_MS)
         out.append(SpanStats(
             span_type=span_type, name=None, count=int(n), errors=int(errors),
             duration_n=int(duration_n), total_ms=float(total_ns) / _NS_PER_MS,
@@ -376,23 +492,24 @@ def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[S
     return out
 
 
-def _offset_picker(conn: Connection, where: list[sa.ColumnElement[bool]],
+def _offset_picker(conn: Connection, column: sa.ColumnElement[Any],
+                   where: list[sa.ColumnElement[bool]], scale: float = 1.0,
                    ) -> Callable[[int, float], float | None]:
-    """``pick(n, q)``: the ``q`` quantile (ms) of the ``n`` durations matching ``where``,
-    read as the two ranks around it with an index walk (``LIMIT 2 OFFSET k``)."""
-    duration = schema.spans.c.duration_ns
+    """``pick(n, q)``: the ``q`` quantile of the ``n`` non-null ``column`` values matching
+    ``where``, read as the two ranks around it by an index walk (``LIMIT 2 OFFSET k``),
+    divided by ``scale``."""
 
     def pick(n: int, q: float) -> float | None:
         if n == 0:
             return None
         h = (n - 1) * q
         low = math.floor(h)
-        statement = (sa.select(duration).where(*where, duration.isnot(None))
-                     .order_by(duration).limit(2).offset(low))
+        statement = (sa.select(column).where(*where, column.isnot(None))
+                     .order_by(column).limit(2).offset(low))
         values = [float(v) for (v,) in conn.execute(statement)]
         if not values:
             return None
-        return percentile_pair(values, h - low) / _NS_PER_MS
+        return percentile_pair(values, h - low) / scale
 
     return pick
 
@@ -402,19 +519,6 @@ def percentile_pair(values: list[float], fraction: float) -> float:
     if len(values) == 1 or fraction == 0:
         return values[0]
     return values[0] + fraction * (values[1] - values[0])
-
-
-def span_values(conn: Connection, search: SearchQuery, selection: Selection, *,
-                sample: Sample | None) -> list[SpanValue]:
-    query = _Query(search, selection)
-    spans = schema.spans
-    selected = query.selected_ids(sample)
-    statement = (sa.select(spans.c.trace_id, spans.c.span_id, spans.c.span_type, spans.c.name,
-                           spans.c.duration_ns, spans.c.status)
-                 .join_from(spans, selected, selected.c.trace_id == spans.c.trace_id))
-    rows = sorted(query.run(conn, statement), key=lambda r: (r.trace_id, r.span_id))
-    return [SpanValue(trace_id=r.trace_id, span_type=r.span_type, name=r.name,
-                      duration_ms=_ms(r.duration_ns), error=r.status == _ERROR) for r in rows]
 
 
 def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> list[ErrorSpan]:

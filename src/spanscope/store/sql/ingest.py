@@ -117,7 +117,7 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     usage_rows: list[dict[str, Any]] = []
     for p in fresh:
         trace_id = p.trace_id
-        usage_rows.extend(_usage_rows(trace_id, p.spans))
+        usage_rows.extend(_usage_rows(p, p.spans))
         trace_rows.append(summary_row(p, tags=p.tags, metadata=p.metadata, name=p.root_name,
                                       span_count=len(p.spans)))
         tag_rows.extend({"trace_id": trace_id, "key": key, "value": value, "position": i}
@@ -137,9 +137,10 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     insert_rows(conn, schema.trace_model_usage, usage_rows)
 
 
-def _usage_rows(trace_id: str, spans: Sequence[Span]) -> list[dict[str, Any]]:
+def _usage_rows(p: PreparedTrace, spans: Sequence[Span]) -> list[dict[str, Any]]:
     """``trace_model_usage`` rows: the trace's tokens per model."""
-    return [{"trace_id": trace_id, "model": model, "calls": usage["calls"],
+    return [{"trace_id": p.trace_id, "model": model, "experiment_id": p.experiment_id,
+             "request_time": int(p.info.request_time), "calls": usage["calls"],
              "input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
              "total_tokens": usage["total_tokens"]}
             for model, usage in trace_model_usage(spans).items()]
@@ -222,7 +223,7 @@ def _replace_usage(conn: Connection, known: list[PreparedTrace]) -> None:
             stored.setdefault(row.trace_id, {})[row.span_id] = span
     rows: list[dict[str, Any]] = []
     for p in known:
-        rows.extend(_usage_rows(p.trace_id, list(stored.get(p.trace_id, {}).values())))
+        rows.extend(_usage_rows(p, list(stored.get(p.trace_id, {}).values())))
     for part in chunks(ids):
         conn.execute(sa.delete(usage).where(usage.c.trace_id.in_(part)))
     insert_rows(conn, usage, rows)

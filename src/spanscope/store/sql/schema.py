@@ -289,13 +289,18 @@ dataset_records = Table(
 # reporting usage (``spanscope.entities.model_usage``), written with the trace.
 MODEL_NAME_LENGTH = 256
 
+# The trace's experiment and request time are copied in, so usage over experiments and a
+# time window (the common summary) reads this narrow table alone, without a join.
 trace_model_usage = Table(
     "trace_model_usage", metadata,
     Column("trace_id", String(TRACE_ID_LENGTH),
            ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True),
     Column("model", String(MODEL_NAME_LENGTH), primary_key=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("request_time", BigInteger, nullable=False),
     Column("calls", Integer, nullable=False, server_default="0"),
     Column("input_tokens", BigInteger, nullable=False, server_default="0"),
     Column("output_tokens", BigInteger, nullable=False, server_default="0"),
     Column("total_tokens", BigInteger, nullable=False, server_default="0"),
+    Index("ix_trace_model_usage_experiment_time", "experiment_id", "request_time"),
 )

@@ -472,22 +472,17 @@ class SqlStore(RunsAndDatasets):
             "span statistics", selection, lambda conn, search: sql_agg.span_stats(
                 conn, search, selection, quantiles=tuple(quantiles)), []))
 
-    def span_values(self, selection: agg.Selection, *,
-                    sample: agg.Sample | None = None) -> list[agg.SpanValue]:
-        agg.check_options(sample=sample)
-        return self._aggregate("span values", selection, lambda conn, search:
-                               sql_agg.span_values(conn, search, selection, sample=sample), [])
-
     def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return self._aggregate("error spans", selection, lambda conn, search:
                                sql_agg.error_spans(conn, search, selection), [])
 
-    def trace_values(self, selection: agg.Selection, *, sample: agg.Sample | None = None,
-                     assessments: bool = True) -> list[agg.TraceValues]:
+    def trace_sample(self, selection: agg.Selection, sample: agg.Sample | None = None, *,
+                     spans: bool = False, assessments: bool = True) -> agg.TraceSample:
         agg.check_options(sample=sample)
-        return self._aggregate("trace values", selection, lambda conn, search:
-                               sql_agg.trace_values(conn, search, selection, sample=sample,
-                                                    assessments=assessments), [])
+        return self._aggregate("sample traces", selection, lambda conn, search:
+                               sql_agg.trace_sample(conn, search, selection, sample=sample,
+                                                    spans=spans, assessments=assessments),
+                               agg.TraceSample(0, []))
 
     def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
                       y: agg.NumericField) -> agg.NumericPairs:

@@ -1,0 +1,197 @@
+"""MLflow trace search latency on N synthetic traces (runs inside the peer MLflow venv).
+
+Usage: ``python peer_mlflow_search.py [--traces 10000] [--repeats 7]``; prints one JSON line.
+
+The traces follow ``bench/search.py``'s generator (same distributions and constants: 5
+spans, tags ``env``/``team``/``app_version``, metadata with ``mlflow.traceInputs``,
+feedback on ~30% of traces), written through MLflow's own ``SqlAlchemyStore``:
+``start_trace`` per trace, ``log_spans`` in batches of 100 traces, ``create_assessment``
+per assessment. Then each query MLflow's filter language can express is timed with
+``SqlAlchemyStore.search_traces(max_results=100)`` (trace infos, like Spanscope's
+``include_spans=False``), median of ``--repeats``, plus ``get_trace``.
+
+Not comparable, so skipped: ``span.duration_ms`` (MLflow has no span duration filter),
+``OR`` (MLflow filters are AND-only). ``inputs.query CONTAINS 'refund'`` is approximated by
+``request_metadata.`mlflow.traceInputs` LIKE '%refund%'`` (the request preview MLflow
+keeps), which answers the same question on this data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from typing import Any
+
+import mlflow
+from mlflow.entities import AssessmentSource, Feedback, Span, TraceInfo, TraceLocation, TraceState
+
+DAY_MS = 86_400_000
+T_END = 1_767_225_600_000  # as in bench/search.py
+SPAN_DAYS = 30
+TOPICS = ["refund", "shipping", "password", "invoice", "warranty", "upgrade", "cancel",
+          "delivery", "login", "discount"]
+TEMPLATES = ["How do I get a {} for my order?", "Question about {} please",
+             "My {} is not working", "Can you help with {}?", "What is your {} policy?"]
+ENVS = [("prod", 0.7), ("staging", 0.2), ("dev", 0.1)]
+TEAMS = ["search", "support", "billing"]
+VERSIONS = ["1.2.0", "1.3.0", "1.4.0", "1.5.0-beta"]
+CHILDREN = [("retrieve_docs", "RETRIEVER"), ("llm_call", "CHAT_MODEL"),
+            ("lookup_order", "TOOL"), ("parse_answer", "PARSER")]
+
+QUERIES: dict[str, tuple[str | None, list[str] | None]] = {
+    "state filter": ("trace.status = 'ERROR'", None),
+    "tag equality": ("tag.env = 'staging'", None),
+    "time range": (f"trace.timestamp_ms >= {T_END - 10 * DAY_MS} AND "
+                   f"trace.timestamp_ms < {T_END - 9 * DAY_MS}", None),
+    "assessment value": ("feedback.correctness = 'false'", None),
+    "inputs CONTAINS": ("request_metadata.`mlflow.traceInputs` LIKE '%refund%'", None),
+    "order by execution time": (None, ["execution_time DESC"]),
+}
+SKIPPED = {
+    "slow retriever span": "MLflow has no span duration filter",
+    "OR of two tags": "MLflow filters are AND-only",
+}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _span(hex_id: str, span_id: str, parent: str | None, name: str, kind: str, start: int,
+          end: int | None, inputs: Any, outputs: Any, status: str) -> dict[str, Any]:
+    attributes = {"mlflow.traceRequestId": _dumps("tr-" + hex_id),
+                  "mlflow.spanType": _dumps(kind), "mlflow.spanInputs": _dumps(inputs)}
+    if outputs is not None:
+        attributes["mlflow.spanOutputs"] = _dumps(outputs)
+    return {"trace_id": "tr-" + hex_id, "span_id": span_id, "parent_span_id": parent,
+            "name": name, "start_time_unix_nano": start, "end_time_unix_nano": end,
+            "events": [], "status": {"code": f"STATUS_CODE_{status}", "message": ""},
+            "attributes": attributes}
+
+
+def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Plain dicts: info fields, span dicts, feedback (name, value) pairs."""
+    rng = random.Random(seed)
+    step = SPAN_DAYS * DAY_MS / n
+    out = []
+    for i in range(n):
+        hex_id = f"{rng.getrandbits(128):032x}"
+        request_time = T_END - SPAN_DAYS * DAY_MS + int(i * step) + rng.randrange(1000)
+        error = rng.random() < 0.05
+        in_progress = not error and rng.random() < 0.005
+        topic = rng.choice(TOPICS)
+        query = rng.choice(TEMPLATES).format(topic)
+        inputs = {"query": query, "user_tier": rng.choice(["free", "pro", "enterprise"])}
+        outputs = None if error or in_progress else {"answer": f"Here is how {topic} works."}
+        durations = [max(1, int(rng.lognormvariate(5.0, 0.8))) for _ in CHILDREN]
+        total_ms = sum(durations) + rng.randrange(5, 40)
+        start = request_time * 1_000_000
+        root = f"{rng.getrandbits(64):016x}"
+        spans = [_span(hex_id, root, None, "support_agent", "AGENT", start,
+                       start + total_ms * 1_000_000, inputs, outputs,
+                       "ERROR" if error else "OK")]
+        offset = start + 2_000_000
+        for position, ((name, kind), ms) in enumerate(zip(CHILDREN, durations, strict=True),
+                                                      start=1):
+            child_inputs: Any = {"query": query} if kind == "RETRIEVER" else {"step": position}
+            child_outputs: Any = [{"id": f"doc-{k}", "page_content": f"About {topic}."}
+                                  for k in range(2)] if kind == "RETRIEVER" else {"ok": True}
+            failed = error and position == len(CHILDREN)
+            spans.append(_span(hex_id, f"{rng.getrandbits(64):016x}", root, name, kind, offset,
+                               offset + ms * 1_000_000, child_inputs,
+                               None if failed else child_outputs,
+                               "ERROR" if failed else "OK"))
+            offset += ms * 1_000_000
+        env = rng.choices([e for e, _ in ENVS], [w for _, w in ENVS])[0]
+        tags = {"env": env, "team": rng.choice(TEAMS), "app_version": rng.choice(VERSIONS)}
+        if rng.random() < 0.5:
+            tags["quality_score"] = f"{rng.random():.2f}"
+        feedback = []
+        if rng.random() < 0.3:
+            feedback.append(("correctness", rng.random() < 0.8))
+        if rng.random() < 0.3:
+            feedback.append(("relevance", round(rng.random(), 2)))
+        preview = _dumps(inputs)
+        out.append({"trace_id": "tr-" + hex_id, "request_time": request_time,
+                    "execution_duration": None if in_progress else total_ms,
+                    "state": "IN_PROGRESS" if in_progress else "ERROR" if error else "OK",
+                    "tags": tags, "preview": preview, "spans": spans, "feedback": feedback,
+                    "metadata": {"mlflow.traceInputs": preview,
+                                 "mlflow.trace.session": f"s-{rng.randrange(n // 4 + 1)}",
+                                 "mlflow.trace.user": f"u-{rng.randrange(5000)}"}})
+    return out
+
+
+def build(store: Any, experiment_id: str, traces: list[dict[str, Any]]) -> float:
+    started = time.perf_counter()
+    location = TraceLocation.from_experiment_id(experiment_id)
+    judge = AssessmentSource(source_type="LLM_JUDGE", source_id="judge")
+    for start in range(0, len(traces), 100):
+        batch = traces[start:start + 100]
+        for t in batch:
+            store.start_trace(TraceInfo(
+                trace_id=t["trace_id"], trace_location=location,
+                request_time=t["request_time"], state=TraceState(t["state"]),
+                request_preview=t["preview"], execution_duration=t["execution_duration"],
+                trace_metadata=t["metadata"], tags=t["tags"]))
+        store.log_spans(experiment_id, [Span.from_dict(s) for t in batch for s in t["spans"]])
+        for t in batch:
+            for name, value in t["feedback"]:
+                store.create_assessment(Feedback(name=name, value=value, source=judge,
+                                                 trace_id=t["trace_id"]))
+    return time.perf_counter() - started
+
+
+def median_ms(fn: Any, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.create_experiment("bench-search")
+    store = mlflow.tracking._tracking_service.utils._get_store()
+    traces = generate(args.traces)
+    build_s = build(store, experiment_id, traces)
+    stored = store.search_traces([experiment_id], max_results=50_000)[0]
+
+    results = {}
+    for label, (filter_string, order_by) in QUERIES.items():
+        def run(fs: str | None = filter_string, ob: list[str] | None = order_by) -> int:
+            infos, _ = store.search_traces([experiment_id], filter_string=fs, order_by=ob,
+                                           max_results=100)
+            return len(infos)
+
+        def run_with_spans(fs: str | None = filter_string, ob: list[str] | None = order_by,
+                           ) -> int:
+            infos, _ = store.search_traces([experiment_id], filter_string=fs, order_by=ob,
+                                           max_results=100)
+            return len(store.batch_get_traces([i.trace_id for i in infos]))
+
+        results[label] = {"ms": median_ms(run, args.repeats), "found": run(),
+                          "spans_ms": median_ms(run_with_spans, args.repeats)}
+    rng = random.Random(1)
+    ids = [t["trace_id"] for t in traces]
+    get_ms = median_ms(lambda: store.get_trace(rng.choice(ids)), args.repeats)
+    print(json.dumps({"traces": args.traces, "stored": len(stored), "build_s": build_s,
+                      "queries": results, "skipped": SKIPPED, "get_trace_ms": get_ms,
+                      "mlflow": mlflow.__version__}))
+
+
+if __name__ == "__main__":
+    main()
