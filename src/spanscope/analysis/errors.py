@@ -48,7 +48,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.IGNORECASE), r) f
     (r"\b0x[0-9a-f]+\b", "<hex>"),
     (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", "<hex>"),
     (r"(?<![\w<])(?:/[\w.-]+){2,}/?", "<path>"),
-    (r"\b(?=\w*\d{3})(?=\w*[a-z])\w+\b", "<id>"),  # letters and 3+ digits: ORD12345
+    (r"\b[a-z_]\w*\d{3}\w*\b", "<id>"),  # a word with 3+ digits in a row: ORD12345
     (r"(?<![\w<])[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "<num>"),
 )]
 _SPACES = re.compile(r"\s+")

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["bootstrap_diff", "pearson", "rank", "spearman", "t_sf_two_sided"]
+__all__ = [
+    "betainc",
+    "bootstrap_diff",
+    "bootstrap_intervals",
+    "pearson",
+    "rank",
+    "spearman",
+    "t_sf_two_sided",
+]
 
 _EPS = 1e-15
 _TINY = 1e-300
@@ -113,30 +121,46 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, floa
     return pearson(rank(x), rank(y))
 
 
-def bootstrap_diff(a: np.ndarray, b: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
-                   *, resamples: int, confidence: float, rng: np.random.Generator,
-                   chunk: int = 200) -> tuple[float | None, float | None]:
-    """Percentile-bootstrap interval of ``statistic(b) - statistic(a)``.
+def bootstrap_intervals(a: np.ndarray, b: np.ndarray,
+                        statistic: Callable[[np.ndarray], np.ndarray], *, resamples: int,
+                        confidence: float, rng: np.random.Generator,
+                        chunk: int = 200) -> list[tuple[float | None, float | None]]:
+    """Percentile-bootstrap intervals of ``statistic(b) - statistic(a)``, per column.
 
-    ``statistic`` takes a 2-D array (one resample per row) and returns one value per row.
-    Resamples are drawn ``chunk`` at a time, so memory stays ``chunk * len`` values.
+    ``statistic`` takes a 2-D array (one resample per row) and returns one value per row,
+    or a row of values per row (several statistics of the same resample, e.g. two
+    quantiles, which then share the resampling work). Resamples are drawn ``chunk`` at a
+    time, so memory stays ``chunk * len`` values.
     """
     import numpy as np
 
     if len(a) == 0 or len(b) == 0:
-        return None, None
+        return [(None, None)]
     diffs = []
     done = 0
     while done < resamples:
         k = min(chunk, resamples - done)
         ra = a[rng.integers(0, len(a), size=(k, len(a)))]
         rb = b[rng.integers(0, len(b), size=(k, len(b)))]
-        diffs.append(statistic(rb) - statistic(ra))
+        diff = np.asarray(statistic(rb)) - np.asarray(statistic(ra))
+        diffs.append(diff.reshape(k, -1))
         done += k
     values = np.concatenate(diffs)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None, None
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
-    return float(low), float(high)
+    out: list[tuple[float | None, float | None]] = []
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        if finite.size == 0:
+            out.append((None, None))
+            continue
+        low, high = np.quantile(finite, [tail, 1.0 - tail])
+        out.append((float(low), float(high)))
+    return out
+
+
+def bootstrap_diff(a: np.ndarray, b: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
+                   *, resamples: int, confidence: float, rng: np.random.Generator,
+                   chunk: int = 200) -> tuple[float | None, float | None]:
+    """``bootstrap_intervals`` of a single statistic."""
+    return bootstrap_intervals(a, b, statistic, resamples=resamples, confidence=confidence,
+                               rng=rng, chunk=chunk)[0]

@@ -199,6 +199,8 @@ def _table(rows: Sequence[TraceStats], cost_by_key: dict[tuple[int | None, str |
     frame = pd.DataFrame.from_records(records, columns=[*columns, *METRIC_COLUMNS])
     if size is not None:
         frame["bucket"] = pd.to_datetime(frame["bucket"], unit="ms", utc=True)
+    if key is not None:  # keep None (not NaN) for traces without the key
+        frame[str(group_by)] = pd.Series([r[str(group_by)] for r in records], dtype=object)
     return frame
 
 

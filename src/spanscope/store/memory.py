@@ -4,8 +4,10 @@ Nothing is persisted; each store object (``memory://`` URI) is its own world. It
 like ``SqlStore`` where callers can tell: the ``Default`` experiment has id ``0``, writes
 of a batch are all or nothing, a trace id written again is upserted (summary replaced,
 spans replaced span by span, tags and metadata merged, stored assessments kept), search
-is newest first with an opaque keyset page token. Returned traces are copies, so a
-caller mutating one cannot change the store.
+filters and orders with the reference evaluator (``spanscope.query``), so this store *is*
+the meaning every other store is tested against, with the same keyset page tokens
+(``spanscope.store.keyset``). Returned traces are copies, so a caller mutating one cannot
+change the store.
 """
 
 from __future__ import annotations

@@ -594,18 +594,18 @@ def _field_exprs(field: NumericField, postgresql: bool,
                                                table.c["key"] == field.key)
                .scalar_subquery())
         return raw, sa.func.spanscope_number(raw)
-    table = schema.assessments.alias()
-    latest = (sa.select(table.c.assessment_id)
-              .where(table.c.trace_id == traces.c.trace_id, table.c.name == field.key,
-                     table.c.valid == sa.true())
-              .order_by(table.c.create_time.desc(),
-                        text_key(table.c.assessment_id, postgresql).desc())
-              .limit(1).scalar_subquery())
-    value = schema.assessments.alias()
-    raw = sa.select(value.c.value).where(value.c.assessment_id == latest).scalar_subquery()
-    number = sa.select(value.c.numeric_value).where(
-        value.c.assessment_id == latest).scalar_subquery()
-    return raw, number
+
+    def latest(column: str) -> sa.ColumnElement[Any]:
+        """``column`` of the latest valid assessment of that name (the filter's choice)."""
+        table = schema.assessments.alias()
+        return (sa.select(table.c[column])
+                .where(table.c.trace_id == traces.c.trace_id, table.c.name == field.key,
+                       table.c.valid == sa.true())
+                .order_by(table.c.create_time.desc(),
+                          text_key(table.c.assessment_id, postgresql).desc())
+                .limit(1).scalar_subquery())
+
+    return latest("value"), latest("numeric_value")
 
 
 def numeric_pairs(conn: Connection, search: SearchQuery, selection: Selection,
@@ -614,24 +614,31 @@ def numeric_pairs(conn: Connection, search: SearchQuery, selection: Selection,
     traces = schema.traces
     x_raw, x_num = _field_exprs(x, query.postgresql)
     y_raw, y_num = _field_exprs(y, query.postgresql)
-    inner = (sa.select(traces.c.trace_id, traces.c.request_time, x_raw.label("x_raw"),
-                       x_num.label("x_num"), y_raw.label("y_raw"), y_num.label("y_num"))
-             .where(*query.where).subquery())
-    coverage = sa.select(
-        sa.func.count(inner.c.x_raw), sa.func.count(inner.c.x_num),
-        sa.func.min(sa.case((inner.c.x_num.is_(None), inner.c.x_raw))),
-        sa.func.count(inner.c.y_raw), sa.func.count(inner.c.y_num),
-        sa.func.min(sa.case((inner.c.y_num.is_(None), inner.c.y_raw))))
-    (xp, xn, xe, yp, yn, ye), = query.run(conn, coverage)
-    pairs = (sa.select(inner.c.x_num, inner.c.y_num)
-             .where(inner.c.x_num.isnot(None), inner.c.y_num.isnot(None))
-             .order_by(inner.c.request_time, inner.c.trace_id))
+    statement = (sa.select(x_raw.label("x_raw"), x_num.label("x_num"), y_raw.label("y_raw"),
+                           y_num.label("y_num"))
+                 .where(*query.where).order_by(traces.c.request_time, traces.c.trace_id))
     xs: list[float] = []
     ys: list[float] = []
-    for a, b in query.run(conn, pairs):
-        a, b = float(a), float(b)
-        if math.isfinite(a) and math.isfinite(b):
-            xs.append(a)
-            ys.append(b)
-    return NumericPairs(xs, ys, FieldCoverage(int(xp), int(xn), xe),
-                        FieldCoverage(int(yp), int(yn), ye))
+    counts = [0, 0, 0, 0]  # x present, x numeric, y present, y numeric
+    bad_x: str | None = None
+    bad_y: str | None = None
+    for x_text, a, y_text, b in query.run(conn, statement):  # one pass: the fields' reads
+        if x_text is not None:  # are correlated lookups, so read them once
+            counts[0] += 1
+            if a is not None:
+                counts[1] += 1
+            elif bad_x is None or str(x_text) < bad_x:
+                bad_x = str(x_text)
+        if y_text is not None:
+            counts[2] += 1
+            if b is not None:
+                counts[3] += 1
+            elif bad_y is None or str(y_text) < bad_y:
+                bad_y = str(y_text)
+        if a is not None and b is not None:
+            a, b = float(a), float(b)
+            if math.isfinite(a) and math.isfinite(b):
+                xs.append(a)
+                ys.append(b)
+    return NumericPairs(xs, ys, FieldCoverage(counts[0], counts[1], bad_x),
+                        FieldCoverage(counts[2], counts[3], bad_y))

@@ -1,0 +1,122 @@
+"""``error_patterns``: origins only, messages normalised and grouped, on both databases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from many_traces import HOUR_MS, T0_MS, Failure, dataset, make
+
+from spanscope.analysis import error_patterns, normalise_message
+from spanscope.analysis.errors import NO_MESSAGE
+from spanscope.store.sql import SqlStore
+
+
+@pytest.mark.parametrize(("message", "pattern"), [
+    ("order ORD-12345 not found", "order ORD-<num> not found"),
+    ("order ORD98765 not found", "order <id> not found"),
+    ("upstream timed out after 30.5s", "upstream timed out after <num>s"),
+    ("KeyError: 'user_42'", "KeyError: '<str>'"),
+    ('bad value "abc" for field "x"', 'bad value "<str>" for field "<str>"'),
+    ("trace tr-0123456789abcdef0123456789abcdef failed", "trace <trace_id> failed"),
+    ("session 123e4567-e89b-12d3-a456-426614174000 expired", "session <uuid> expired"),
+    ("pointer 0x7ffee4b2c8a0 invalid", "pointer <hex> invalid"),
+    ("digest 9f86d081884c7d65 mismatch", "digest <hex> mismatch"),
+    ("GET https://api.example.com/v1/orders/77 returned 503", "GET <url> returned <num>"),
+    ("cannot connect to 10.0.0.12:5432", "cannot connect to <ip>"),
+    ("lock on /var/lib/app/db.sqlite held", "lock on <path> held"),
+    ("at 2026-01-31T12:00:00Z the job failed", "at <time> the job failed"),
+    ("mail to bob@example.com bounced", "mail to <email> bounced"),
+    ("  spaced   out\n message ", "spaced out message"),
+    ("", NO_MESSAGE),
+    (None, NO_MESSAGE),
+])
+def test_normalise_replaces_what_varies(message: str | None, pattern: str) -> None:
+    assert normalise_message(message) == pattern
+
+
+def test_messages_differing_only_in_ids_and_numbers_are_one_pattern() -> None:
+    variants = ["order ORD-1 not found", "order ORD-99999 not found", "order ORD-42 not found"]
+    assert len({normalise_message(m) for m in variants}) == 1
+    assert normalise_message("order not found") != normalise_message(variants[0])
+
+
+def test_an_exception_through_three_spans_counts_once(store: SqlStore) -> None:
+    trace, _ = make(request_time=T0_MS, latency_ms=40,
+                    failure=Failure("disk /dev/sda1 full", "OSError", span="write_file",
+                                    via="save"))
+    store.log_traces([trace])
+    assert sum(s.status.status_code == "ERROR" for s in trace.data.spans) == 3
+    result = error_patterns(experiment_ids=["0"], store=store)
+    (row,) = result.patterns
+    assert row["count"] == 1 and row["spans"] == 1
+    assert row["span_names"] == ["write_file"]  # the origin, not save or the root
+    assert row["exception_types"] == ["OSError"]
+    assert row["pattern"] == "disk <path> full"
+    assert result.error_traces == 1 and result.origin_spans == 1
+
+
+def test_patterns_group_and_count_traces(store: SqlStore) -> None:
+    traces, facts = dataset(150)
+    store.log_traces(traces)
+    result = error_patterns(experiment_ids=["0"], store=store)
+    failed = [f for f in facts if f.failure]
+    assert result.error_traces == len(failed)
+    assert sum(r["count"] for r in result.patterns) == len(failed)
+    assert [r["count"] for r in result.patterns] == sorted(
+        (r["count"] for r in result.patterns), reverse=True)
+    by_pattern = {r["pattern"]: r for r in result.patterns}
+    assert set(by_pattern) == {"order ORD-<num> not found", "upstream timed out after <num>s",
+                               "rate limit reached for user '<str>', retry in <num>ms"}
+    orders = by_pattern["order ORD-<num> not found"]
+    members = sorted((f for f in failed if f.failure.exception == "OrderNotFoundError"),
+                     key=lambda f: (-f.request_time, f.trace_id))
+    assert orders["count"] == len(members)
+    assert orders["exception_types"] == ["OrderNotFoundError"]
+    assert orders["span_names"] == ["http_get"]
+    assert orders["example_trace_ids"] == [f.trace_id for f in members[:3]]  # newest first
+    assert orders["first_seen"] < orders["last_seen"]
+    assert orders["share"] == pytest.approx(len(members) / len(failed))
+    assert result.table["count"].tolist() == [r["count"] for r in result.patterns]
+    json.dumps(result.to_dict())
+    top = error_patterns(experiment_ids=["0"], top=1, store=store)
+    assert len(top.table) == 1 and top.error_traces == len(failed)
+
+
+def test_a_pattern_occurring_twice_in_a_trace_counts_the_trace_once(store: SqlStore) -> None:
+    trace, _ = make(request_time=T0_MS, latency_ms=60,
+                    failure=Failure("order ORD-1 not found", "OrderNotFoundError"))
+    # a second, independent failure with the same pattern under the root
+    from spanscope.entities import Span, SpanEvent, SpanStatus, SpanStatusCode, Trace, TraceData
+
+    root = trace.data.spans[0]
+    extra = Span.build(trace_id=root.trace_id, span_id="e" * 16, parent_id=root.span_id,
+                       name="http_get", start_time_ns=root.start_time_ns + 1,
+                       end_time_ns=root.start_time_ns + 2, span_type="TOOL",
+                       status=SpanStatus(SpanStatusCode.ERROR, "boom"),
+                       events=[SpanEvent("exception", root.start_time_ns + 1, {
+                           "exception.type": "OrderNotFoundError",
+                           "exception.message": "order ORD-2 not found"})])
+    store.log_traces([Trace(trace.info, TraceData([*trace.data.spans, extra]))])
+    (row,) = error_patterns(experiment_ids=["0"], store=store).patterns
+    assert (row["count"], row["spans"]) == (1, 2)
+
+
+def test_status_message_is_used_without_an_exception_event(store: SqlStore) -> None:
+    from factories import make_trace
+
+    store.log_traces([make_trace(1, state="ERROR", request_time=T0_MS)])  # root only
+    (row,) = error_patterns(experiment_ids=["0"], store=store).patterns
+    assert row["pattern"] == "ConnectionError: upstream timed out"
+    assert row["exception_types"] == []
+
+
+def test_filters_and_windows_narrow_the_failures(store: SqlStore) -> None:
+    traces, facts = dataset(150)
+    store.log_traces(traces)
+    result = error_patterns("tags.app_version = '2.0'", ["0"], T0_MS, T0_MS + 3 * HOUR_MS,
+                            store=store)
+    wanted = [f for f in facts if f.failure and f.app_version == "2.0"
+              and f.request_time < T0_MS + 3 * HOUR_MS]
+    assert result.error_traces == len(wanted)
+    assert error_patterns("attributes.state = 'OK'", ["0"], store=store).patterns == []
