@@ -56,7 +56,7 @@ def _side(side: EvaluationResult | str) -> tuple[str, dict[str, float], list[dic
     if not isinstance(side, str) or not side:
         raise InvalidInputError(f"compare_evaluations takes EvaluationResults or run ids, "
                                 f"not {type(side).__name__}")
-    from spanscope.api import runs
+    from spanscope.runs import fluent as runs
 
     run = runs.get_run(side)
     try:

@@ -78,7 +78,7 @@ def evaluate(
     if predict_fn is not None and any(r.has_outputs for r in rows):
         logger.info("evaluate(): predict_fn given, so the data's outputs and traces are "
                     "replaced by new predictions")
-    from spanscope.api import runs  # the fluent run API (runs live above this layer)
+    from spanscope.runs import fluent as runs
 
     with _run(runs) as run_id:
         try:

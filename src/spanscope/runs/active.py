@@ -107,7 +107,7 @@ def target_run(run_id: str | None) -> tuple[TraceStore, str]:
         return tracking.get_store(), run_id
     stack = active_stack()
     if not stack:
-        from spanscope.api.runs import start_run
+        from spanscope.runs.fluent import start_run
 
         start_run()
     run = stack[-1]

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spanscope.api.active_runs import target_run
 from spanscope.exceptions import InvalidInputError, NotFoundError
+from spanscope.runs.active import target_run
 from spanscope.store import artifacts
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
 
 def _active(what: str) -> tuple[TraceStore, str]:
     """The active run, for reads (which never start a run)."""
-    from spanscope.api.active_runs import active_stack, store_of
+    from spanscope.runs.active import active_stack, store_of
 
     stack = active_stack()
     if not stack:
