@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
-from search import sqlite_store  # the search benchmark's cached store builder
 
+from search import sqlite_store  # the search benchmark's cached store builder
 from spanscope.analysis import compare, correlate, error_patterns, profile, summarize
 from spanscope.store.sql import SqlStore
 from spanscope.store.sql.engine import parse_uri

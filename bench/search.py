@@ -263,10 +263,21 @@ def sqlite_store(n: int, rebuild: bool) -> tuple[str, str]:
     return f"sqlite:///{path}", json.loads(marker.read_text())["experiment_id"]
 
 
-def postgres_store(uri: str, n: int) -> str:
-    """Empty the database ``uri`` names and load ``n`` traces; returns the experiment id."""
+def postgres_store(uri: str, n: int, rebuild: bool) -> str:
+    """The bench experiment with ``n`` traces in the database ``uri`` names, reused when it
+    is there, else built after emptying the database; returns the experiment id."""
     engine = sa.create_engine(parse_uri(uri))
     with engine.begin() as conn:
+        found = None
+        if not rebuild and sa.inspect(conn).has_table("traces"):
+            found = conn.execute(sa.text(
+                "SELECT e.experiment_id, count(t.trace_id) FROM experiments e "
+                "JOIN traces t ON t.experiment_id = e.experiment_id WHERE e.name = 'bench' "
+                "GROUP BY e.experiment_id")).first()
+        if found is not None and found[1] == n:
+            print(f"reusing the {n:,} traces in PostgreSQL (--rebuild to rebuild)")
+            engine.dispose()
+            return str(found[0])
         conn.exec_driver_sql("DROP SCHEMA public CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
@@ -339,19 +350,23 @@ def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:
     ours_uri, experiment_id = sqlite_store(n, rebuild=False)
     supported = [q for q in QUERIES if q[0] in peer["queries"]]
     ours = time_queries(ours_uri, experiment_id, repeats, supported)
-    print(f"\n{'query':<26}{'spanscope':>12}{'mlflow':>12}{'ratio':>10}  (include_spans=False; "
-          f"MLflow built in {peer['build_s']:.0f} s)")
-    ratios = {}
+    print(f"\n{'query':<26}{'spanscope':>11}{'mlflow':>9}{'ratio':>8}{'+spans':>10}"
+          f"{'mlflow':>9}{'ratio':>8}   (MLflow built in {peer['build_s']:.0f} s)")
+    ratios: dict[str, Any] = {}
     for label, _, _ in QUERIES:
         if label not in peer["queries"]:
-            print(f"{label:<26}{'':>12}{'n/a':>12}{'':>10}  {peer['skipped'].get(label, '')}")
+            print(f"{label:<26}{'n/a':>20}   {peer['skipped'].get(label, '')}")
             continue
-        mine, theirs = ours[label]["no_spans"], peer["queries"][label]["ms"]
-        ratios[label] = theirs / mine
-        print(f"{label:<26}{mine:>12.2f}{theirs:>12.2f}{theirs / mine:>9.1f}x")
-    mine, theirs = ours["get_trace"]["spans"], peer["get_trace_ms"]
-    ratios["get_trace"] = theirs / mine
-    print(f"{'get_trace':<26}{mine:>12.2f}{theirs:>12.2f}{theirs / mine:>9.1f}x")
+        mine, theirs = ours[label], peer["queries"][label]
+        ratios[label] = {"info": theirs["ms"] / mine["no_spans"],
+                         "spans": theirs["spans_ms"] / mine["spans"]}
+        print(f"{label:<26}{mine['no_spans']:>11.2f}{theirs['ms']:>9.2f}"
+              f"{ratios[label]['info']:>7.1f}x{mine['spans']:>10.2f}{theirs['spans_ms']:>9.2f}"
+              f"{ratios[label]['spans']:>7.1f}x")
+    mine_get, theirs_get = ours["get_trace"]["spans"], peer["get_trace_ms"]
+    ratios["get_trace"] = theirs_get / mine_get
+    print(f"{'get_trace':<26}{'':>28}{mine_get:>10.2f}{theirs_get:>9.2f}"
+          f"{theirs_get / mine_get:>7.1f}x")
     return {"mlflow": peer, "ratios": ratios}
 
 
@@ -364,7 +379,8 @@ def main() -> None:
                         help="also run on this PostgreSQL database (it is emptied!)")
     parser.add_argument("--mlflow", action="store_true", help="compare with MLflow at 10k")
     parser.add_argument("--mlflow-traces", type=int, default=10_000)
-    parser.add_argument("--rebuild", action="store_true", help="ignore cached SQLite files")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rebuild instead of reusing cached stores")
     args = parser.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -379,7 +395,7 @@ def main() -> None:
     if args.postgres:
         pg_columns = {}
         for n in sizes:
-            experiment_id = postgres_store(args.postgres, n)
+            experiment_id = postgres_store(args.postgres, n, args.rebuild)
             pg_columns[f"{n // 1000}k"] = time_queries(args.postgres, experiment_id,
                                                        args.repeats)
         print_table("PostgreSQL", pg_columns)

@@ -107,7 +107,7 @@ def test_sql_and_reference_stores_compare_alike(store: SqlStore) -> None:
 
 def test_bad_cohorts_are_clear_errors(store: SqlStore) -> None:
     store.log_traces(cohorts(n=20))
-    with pytest.raises(InvalidInputError, match="cohort \"tags.app_version = '3.0'\" is empty"):
+    with pytest.raises(InvalidInputError, match=r"cohort \"tags\.app_version = '3\.0'\" is empty"):
         compare(A, "tags.app_version = '3.0'", experiment_ids=["0"], store=store)
     with pytest.raises(InvalidInputError, match="resamples"):
         compare(A, B, experiment_ids=["0"], store=store, resamples=10)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -226,7 +227,7 @@ def test_latency_histogram_counts_every_finished_trace(stores: tuple) -> None:
     got = sql.latency_histogram(Selection(None), edges)
     assert got == memory.latency_histogram(Selection(None), edges)
     assert got == [sum(lo <= f.latency_ms < hi or (hi == 1000.0 and f.latency_ms == hi)
-                       for f in facts) for lo, hi in zip(edges, edges[1:], strict=False)]
+                       for f in facts) for lo, hi in itertools.pairwise(edges)]
     with pytest.raises(InvalidInputError, match="strictly increasing"):
         sql.latency_histogram(Selection(None), [1.0, 1.0])
 

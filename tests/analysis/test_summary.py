@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from many_traces import HOUR_MS, T0_MS, dataset, make
 
-from spanscope.analysis import get_model_prices, set_model_prices, summarize
-from spanscope.analysis import pricing
+from spanscope.analysis import get_model_prices, pricing, set_model_prices, summarize
 from spanscope.analysis.selection import parse_group_by, parse_time
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.aggregates import GroupKey
@@ -129,9 +128,9 @@ def test_relative_and_absolute_times(store: SqlStore) -> None:
 def test_bad_arguments_are_clear_errors(store: SqlStore) -> None:
     with pytest.raises(InvalidInputError, match="bucket must be one of minute, hour, day"):
         summarize(bucket="fortnight", store=store)
-    with pytest.raises(InvalidInputError, match="group by tags.KEY or metadata.KEY"):
+    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY or metadata\.KEY"):
         summarize(group_by="attributes.state", store=store)
-    with pytest.raises(InvalidInputError, match="group by tags.KEY or metadata.KEY"):
+    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY or metadata\.KEY"):
         summarize(group_by="colour", store=store)
     with pytest.raises(InvalidInputError, match="is not a time"):
         summarize(start="yesterday-ish", store=store)

@@ -131,7 +131,7 @@ HOSTILE = ["'; DROP TABLE traces; --", "tags.env = ''; DROP TABLE traces; --'",
            "tags.env = \"a\\\"; --\"", "span.attributes.`a'--` LIKE '%'",
            "inputs.`'); DROP TABLE traces;--` = 1", "tags.ü = 'é' OR tags.\"日本\" = '語'",
            "tags.env = '\x00'", "tags.env = '\ud800'", "tags.`\ud800` = 'x'",
-           "feedback.`\x00` = 1", "tags.env RLIKE '(?P<n>a)'", "tags.env RLIKE '[[:alpha:]'",
+           "feedback.`\x00` = 1", "tags.env RLIKE '(?P<n>a)'",
            "tags.env = '" + "a" * 100_000 + "'", "(" * 150 + "tags.a = 'b'" + ")" * 150,
            "tags.x = 1e999", "tags.x = 99999999999999999999999", "inputs.99999999999999 = 1",
            "NOT " * 99 + "tags.a = 'b'", "tags.a IN (" + ", ".join(["'x'"] * 3000) + ")"]

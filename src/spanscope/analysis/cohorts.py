@@ -142,7 +142,7 @@ def compare(
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     labels: tuple[str, str] | None = None,
-    sample_size: int = 10_000,
+    sample_size: int = 5_000,
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,

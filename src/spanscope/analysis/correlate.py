@@ -113,11 +113,9 @@ class Correlation:
         word = ("no" if strength < 0.1 else "a weak" if strength < 0.3
                 else "a moderate" if strength < 0.6 else "a strong")
         sign = "" if word == "no" else (" positive" if self.spearman > 0 else " negative")
-        p = self.spearman_p
-        significance = "" if p is None else (" (significant, p < 0.05)" if p < 0.05
-                                             else " (not significant, p >= 0.05)")
-        return (f"{self.x} and {self.y}: {word}{sign} relationship over {self.n:,} traces, "
-                f"Spearman {self.spearman:+.3f}, Pearson {self.pearson:+.3f}{significance}")
+        return (f"{self.x} and {self.y}: {word}{sign} relationship over {self.n:,} traces "
+                f"(Spearman {self.spearman:+.3f}, {_p(self.spearman_p)}; "
+                f"Pearson {self.pearson:+.3f}, {_p(self.pearson_p)})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"x": self.x, "y": self.y, "n": self.n, "pearson": self.pearson,
@@ -125,6 +123,12 @@ class Correlation:
                 "spearman_p": self.spearman_p, "x_coverage": as_dict(self.x_coverage),
                 "y_coverage": as_dict(self.y_coverage), "summary": self.summary,
                 "selection": as_dict(self.selection)}
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "p undefined"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
 def _check_numeric(name: str, coverage: FieldCoverage, selection: Selection) -> None:

@@ -26,7 +26,9 @@ def _missing(value: Any) -> bool:
 def _ms(value: Any) -> str:
     if _missing(value):
         return "-"
-    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s"
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
 def _pct(value: Any) -> str:
@@ -87,7 +89,7 @@ def print_report(console: Console, report: Report) -> None:
     series = report.timeseries.table
     if len(series):
         console.print(f"[bold]Over time[/bold] (per {report.timeseries.bucket}, "
-                      f"{len(series)} buckets)")
+                      f"{len(series)} bucket{'s' if len(series) != 1 else ''})")
         console.print(f"  traces   {sparkline([float(v) for v in series['traces']])}")
         console.print(f"  errors   {sparkline([float(v) for v in series['errors']])}")
         p95 = [0.0 if _missing(v) else float(v) for v in series["latency_p95_ms"]]
@@ -124,7 +126,8 @@ def print_report(console: Console, report: Report) -> None:
         for p in report.errors.patterns:
             errors.add_row(_num(p["count"]), escape(p["pattern"][:80]),
                            escape(", ".join(p["exception_types"][:2])),
-                           escape(", ".join(p["span_names"][:2])), escape(p["last_seen"]),
+                           escape(", ".join(p["span_names"][:2])),
+                           escape(p["last_seen"][:19].replace("T", " ")),
                            escape(p["example_trace_ids"][0]))
         console.print(errors)
     else:

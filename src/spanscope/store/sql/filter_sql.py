@@ -125,8 +125,9 @@ class FilterCompiler:
 
     ``compile(node, text)`` returns a boolean over ``schema.traces``; ``text`` is the filter
     string, for error messages. Raises ``FilterError`` for values a database cannot compare
-    (text that is not valid Unicode, or the NUL character on PostgreSQL) and, on PostgreSQL,
-    for regular expressions its engine rejects (see ``regex_patterns``).
+    (text that is not valid Unicode, or the NUL character on PostgreSQL) and for more than
+    ``MAX_COMPARISONS`` comparisons. (PostgreSQL's verdict on RLIKE patterns is checked by
+    the search before it runs: ``regex_patterns``, ``regex_error``.)
     """
 
     def __init__(self, dialect: str) -> None:

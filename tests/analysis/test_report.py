@@ -1,0 +1,134 @@
+"""The report: its data on both databases, and the HTML file in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from many_traces import dataset
+
+from spanscope.analysis import build_report, render_html, write_html
+from spanscope.analysis.report import histogram_edges
+from spanscope.exceptions import InvalidInputError
+from spanscope.store.sql import SqlStore
+
+CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome")
+                 if (path := shutil.which(name))), None)
+CHART_CLASSES = ("traces", "latency", "tokens", "histogram", "span-types")
+
+
+@pytest.fixture(scope="module")
+def demo_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite store holding a run of the demo app (real SDK traces, errors, tokens)."""
+    from click.testing import CliRunner
+
+    from spanscope.cli.main import cli
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('report')}/demo.db"
+    result = CliRunner().invoke(cli, ["--tracking-uri", uri, "demo", "--traces", "80",
+                                      "--seed", "3", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    import spanscope
+
+    spanscope.flush(timeout=30)
+    return uri
+
+
+def external_references(html: str) -> list[str]:
+    """src/href values and CSS urls that would reach the network."""
+    found = re.findall(r"""(?:src|href)\s*=\s*["']?\s*((?:https?:)?//[^"'\s>]*)""", html, re.I)
+    found += re.findall(r"url\(\s*['\"]?\s*((?:https?:)?//[^)'\"]*)", html, re.I)
+    found += re.findall(r"@import\s+['\"]?([^'\";]+)", html, re.I)
+    return found
+
+
+def test_report_data_matches_the_traces(store: SqlStore) -> None:
+    traces, facts = dataset(120)
+    store.log_traces(traces)
+    report = build_report(experiment_ids=["0"], group_by="tags.app_version",
+                          compare_filters=("tags.app_version = '1.0'",
+                                           "tags.app_version = '2.0'"), store=store)
+    assert report.summary.overall["traces"] == len(facts)
+    assert report.timeseries.bucket == "hour"  # six hours of traces
+    assert report.timeseries.table["traces"].sum() == len(facts)
+    assert sum(report.histogram.counts) == len(facts)
+    assert report.histogram.edges[0] == min(f.latency_ms for f in facts)
+    slowest = sorted(facts, key=lambda f: (-f.latency_ms, -f.request_time))[:10]
+    assert [t.latency_ms for t in report.slowest] == [f.latency_ms for f in slowest]
+    assert report.errors.error_traces == sum(f.error for f in facts)
+    assert set(report.profile.by_type["span_type"]) == {"AGENT", "CHAT_MODEL", "RETRIEVER",
+                                                          "RERANKER", "TOOL"}
+    assert report.groups is not None and len(report.groups.table) == 3
+    assert report.comparison is not None
+    assert report.comparison.a.traces == sum(f.app_version == "1.0" for f in facts)
+    assert any("my-local-model" in note for note in report.notes)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["summary"]["traces"] == len(facts)
+    html = render_html(report)
+    assert "Cohort comparison" in html and "By tags.app_version" in html
+
+
+def test_an_empty_selection_is_a_clear_error(store: SqlStore) -> None:
+    with pytest.raises(InvalidInputError, match="no traces match"):
+        build_report(experiment_ids=["0"], store=store)
+    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY"):
+        build_report(experiment_ids=["0"], group_by="state", store=store)
+
+
+def test_histogram_edges() -> None:
+    edges, log = histogram_edges(10.0, 10_000.0, bins=3)
+    assert log and edges == pytest.approx([10.0, 100.0, 1000.0, 10_000.0])
+    edges, log = histogram_edges(10.0, 40.0, bins=3)
+    assert not log and edges == pytest.approx([10.0, 20.0, 30.0, 40.0])
+    assert histogram_edges(5.0, 5.0) == ([5.0, 6.0], False)
+    assert histogram_edges(None, None) == ([], False)
+
+
+def test_the_html_report_is_self_contained(demo_uri: str, tmp_path: Path) -> None:
+    with SqlStore(demo_uri) as store:
+        report = build_report(group_by="tags.app_version", store=store,
+                              compare_filters=("tags.app_version = '1.4.0'",
+                                               "tags.app_version = '1.5.0-beta'"))
+    path = write_html(report, tmp_path / "report.html")
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert external_references(html) == []
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    for klass in CHART_CLASSES:
+        assert re.search(rf'<svg class="chart {klass}"', html), klass
+    for trace in report.slowest:
+        assert f'id="trace-{trace.trace_id}"' in html
+    pattern = report.errors.patterns[0]["pattern"]
+    assert pattern.replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;") in html
+    linked = render_html(report, trace_url="https://ui.example/#/traces/{trace_id}")
+    assert f"https://ui.example/#/traces/{report.slowest[0].trace_id}" in linked
+
+
+def test_the_html_report_opens_in_headless_chromium(demo_uri: str, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is needed to check the HTML report renders: apt-get install -y "
+                    "chromium (.ci/run installs it)", pytrace=False)
+    with SqlStore(demo_uri) as store:
+        report = build_report(store=store)
+    path = write_html(report, tmp_path / "report.html")
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-dev-shm-usage", "--no-first-run",
+               "--proxy-server=127.0.0.1:9",  # any network request would fail
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*command, "--dump-dom", path.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert "<h1>Spanscope report</h1>" in dom
+    assert len(re.findall(r"<svg\b", dom)) >= len(CHART_CLASSES)
+    for klass in CHART_CLASSES:
+        assert f'class="chart {klass}"' in dom
+    assert '<rect class="bar"' in dom and '<circle class="point"' in dom
+    assert report.slowest[0].trace_id in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*command, "--hide-scrollbars", "--window-size=1280,2400",
+                    f"--screenshot={shot}", path.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
