@@ -83,7 +83,7 @@ def to_trace(pending: PendingTrace) -> Trace:
         trace_id=trace_id,
         experiment_id=pending.experiment_id,
         request_time=start // 1_000_000,
-        execution_duration=(end - start) // 1_000_000,
+        execution_duration=round((end - start) / 1_000_000),  # nearest ms, not floor
         state=TraceState.ERROR if root.status.status_code == SpanStatusCode.ERROR
         else TraceState.OK,
         request_preview=context.request_preview if context.request_preview is not None
