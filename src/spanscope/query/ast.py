@@ -28,8 +28,9 @@ Invariants the parser guarantees (``check_invariants`` asserts them in tests):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from typing import Literal
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 from spanscope.entities._enum import StrEnum
 
@@ -91,6 +92,13 @@ PATTERN_OPS = frozenset({Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE, Op.RLIKE,
                          Op.CONTAINS, Op.NOT_CONTAINS})
 LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
 NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
+
+# The Python operator of each binary comparison. It works on plain values (the reference
+# evaluator) and on SQLAlchemy expressions (the SQL compiler) alike, so both read it here.
+BINARY_OPERATORS: dict[Op, Callable[[Any, Any], Any]] = {
+    Op.EQ: operator.eq, Op.NE: operator.ne, Op.LT: operator.lt, Op.LE: operator.le,
+    Op.GT: operator.gt, Op.GE: operator.ge,
+}
 
 
 class CompareAs(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 
 from spanscope.entities import Assessment, Span, Trace, TraceMetadataKey, TraceTagKey
 from spanscope.query.ast import (
+    BINARY_OPERATORS,
     And,
     AnySpan,
     AssessmentValue,
@@ -150,19 +151,8 @@ def _compare(node: Comparison, raw: Any) -> bool:
 
 
 def _compare_number(op: Op, number: float, values: tuple[float, ...]) -> bool:
-    value = values[0]
-    if op is Op.EQ:
-        return number == value
-    if op is Op.NE:
-        return number != value
-    if op is Op.LT:
-        return number < value
-    if op is Op.LE:
-        return number <= value
-    if op is Op.GT:
-        return number > value
-    if op is Op.GE:
-        return number >= value
+    if op in BINARY_OPERATORS:
+        return BINARY_OPERATORS[op](number, values[0])
     if op is Op.IN:
         return any(number == v for v in values)
     if op is Op.NOT_IN:

@@ -49,6 +49,7 @@ from spanscope.query import (
     Tag,
     walk,
 )
+from spanscope.query.ast import BINARY_OPERATORS
 from spanscope.query.errors import filter_error
 from spanscope.store.sql import schema
 
@@ -465,19 +466,8 @@ def _number_condition(op: Op, number: sa.ColumnElement[Any],
     # truncate a later 0.5 on PostgreSQL.
     kind = sa.Float() if any(isinstance(v, float) for v in raw) else sa.BigInteger()
     values = tuple(sa.literal(v, kind) for v in raw)
-    value = values[0]
-    if op is Op.EQ:
-        return number == value
-    if op is Op.NE:
-        return number != value
-    if op is Op.LT:
-        return number < value
-    if op is Op.LE:
-        return number <= value
-    if op is Op.GT:
-        return number > value
-    if op is Op.GE:
-        return number >= value
+    if op in BINARY_OPERATORS:
+        return BINARY_OPERATORS[op](number, values[0])
     if op is Op.IN:
         return number.in_(values)
     if op is Op.NOT_IN:
