@@ -29,18 +29,17 @@ from typing import Any
 import mlflow
 from mlflow.entities import AssessmentSource, Feedback, Span, TraceInfo, TraceLocation, TraceState
 
-DAY_MS = 86_400_000
-T_END = 1_767_225_600_000  # as in bench/search.py
-SPAN_DAYS = 30
-TOPICS = ["refund", "shipping", "password", "invoice", "warranty", "upgrade", "cancel",
-          "delivery", "login", "discount"]
-TEMPLATES = ["How do I get a {} for my order?", "Question about {} please",
-             "My {} is not working", "Can you help with {}?", "What is your {} policy?"]
-ENVS = [("prod", 0.7), ("staging", 0.2), ("dev", 0.1)]
-TEAMS = ["search", "support", "billing"]
-VERSIONS = ["1.2.0", "1.3.0", "1.4.0", "1.5.0-beta"]
-CHILDREN = [("retrieve_docs", "RETRIEVER"), ("llm_call", "CHAT_MODEL"),
-            ("lookup_order", "TOOL"), ("parse_answer", "PARSER")]
+from search_workload import (
+    CHILDREN,
+    DAY_MS,
+    ENVS,
+    SPAN_DAYS,
+    T_END,
+    TEAMS,
+    TEMPLATES,
+    TOPICS,
+    VERSIONS,
+)
 
 QUERIES: dict[str, tuple[str | None, list[str] | None]] = {
     "state filter": ("trace.status = 'ERROR'", None),

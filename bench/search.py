@@ -30,26 +30,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
 
+from search_workload import (
+    CHILDREN,
+    DAY_MS,
+    ENVS,
+    SPAN_DAYS,
+    T_END,
+    TEAMS,
+    TEMPLATES,
+    TOPICS,
+    VERSIONS,
+)
 from spanscope.store.sql import SqlStore, schema
 from spanscope.store.sql.bulk import insert_rows
 from spanscope.store.sql.engine import parse_uri
 
 CACHE = Path(os.environ.get("SPANSCOPE_BENCH_CACHE", Path.home() / ".cache/spanscope/bench"))
 FORMAT = 3  # bump when the generated data changes, so cached files are rebuilt
-DAY_MS = 86_400_000
-T_END = 1_767_225_600_000  # 2026-01-01T00:00:00Z; traces span the 30 days before it
-SPAN_DAYS = 30
 BATCH = 5_000
-
-TOPICS = ["refund", "shipping", "password", "invoice", "warranty", "upgrade", "cancel",
-          "delivery", "login", "discount"]
-TEMPLATES = ["How do I get a {} for my order?", "Question about {} please",
-             "My {} is not working", "Can you help with {}?", "What is your {} policy?"]
-ENVS = [("prod", 0.7), ("staging", 0.2), ("dev", 0.1)]
-TEAMS = ["search", "support", "billing"]
-VERSIONS = ["1.2.0", "1.3.0", "1.4.0", "1.5.0-beta"]
-CHILDREN = [("retrieve_docs", "RETRIEVER"), ("llm_call", "CHAT_MODEL"),
-            ("lookup_order", "TOOL"), ("parse_answer", "PARSER")]
 
 # (label, filter, order_by) — the queries the issue lists, in its order.
 QUERIES: list[tuple[str, str | None, list[str] | None]] = [
