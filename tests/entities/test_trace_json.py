@@ -109,6 +109,19 @@ def test_rfc3339_round_trip(ms: int) -> None:
     assert rfc3339_to_ms(ms_to_rfc3339(ms)) == ms
 
 
+def test_rfc3339_round_trips_every_millisecond_shape() -> None:
+    for ms in range(0, 4_102_444_800_000, 999_983_417):  # 1970 to 2100, odd steps
+        assert rfc3339_to_ms(ms_to_rfc3339(ms)) == ms
+
+
+@pytest.mark.parametrize("text", ["2026-13-01T00:00:00.000Z", "2026-11-21T25:00:00.000Z",
+                                  "2026-11-21X00:00:00.000Z", "2026-11-21T00:00:00.0a0Z",
+                                  "2026-11-21T00:00:00. 12Z"])
+def test_rfc3339_rejects_bad_timestamps_of_the_canonical_length(text: str) -> None:
+    with pytest.raises(ValueError):
+        rfc3339_to_ms(text)
+
+
 def test_rfc3339_parses_offsets_and_long_fractions() -> None:
     assert rfc3339_to_ms("2026-11-21T23:42:14.388123456Z") == rfc3339_to_ms(
         "2026-11-22T00:42:14.388+01:00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,35 @@ def test_traces_written_by_mlflow_round_trip(store: SqlStore, path: Path) -> Non
     trace.info.experiment_id = "0"  # MLflow's experiment ids are not ours
     store.log_traces([trace])
     assert store.get_trace(trace.info.trace_id).to_json() == trace.to_json()
+
+
+def test_read_spans_decode_their_json_only_when_used(store: SqlStore) -> None:
+    trace = make_trace(3)
+    store.log_traces([trace])
+    got = store.get_trace(trace.info.trace_id)
+    span = got.data.spans[1]
+    logged = trace.data.spans[1]
+    # ids, name and times come from the stored columns: no JSON decoded yet
+    assert (span.span_id, span.parent_id, span.name, span.start_time_ns, span.end_time_ns) == (
+        logged.span_id, logged.parent_id, logged.name, logged.start_time_ns, logged.end_time_ns)
+    assert "_decoded" not in vars(span)
+    assert span.inputs == logged.inputs and span.status == logged.status
+    assert "_decoded" in vars(span)
+    assert isinstance(span, Span) and repr(span).startswith("Span(")
+    assert pickle.loads(pickle.dumps(span)).to_dict() == logged.to_dict()
+
+
+def test_spans_with_names_and_parents_longer_than_their_columns_read_back_whole(
+        store: SqlStore) -> None:
+    trace = make_trace(2)
+    root, child = trace.data.spans
+    long_parent = Span(child.trace_id, "c" * 16, "p" * 40, "n" * 600, child.start_time_ns,
+                       child.end_time_ns, child.status, dict(child.raw_attributes))
+    exact = Span(child.trace_id, "d" * 16, root.span_id, "m" * 512, child.start_time_ns,
+                 child.end_time_ns, child.status, dict(child.raw_attributes))
+    trace = Trace(trace.info, TraceData([root, child, long_parent, exact]))
+    store.log_traces([trace])
+    got = store.get_trace(trace.info.trace_id)
+    assert [s.name for s in got.data.spans][2:] == ["n" * 600, "m" * 512]
+    assert got.data.spans[2].parent_id == "p" * 40
+    assert got.to_json() == trace.to_json()

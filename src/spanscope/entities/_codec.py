@@ -10,10 +10,13 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+_RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
 def dumps(value: Any) -> str:
@@ -72,10 +75,17 @@ def rfc3339_to_ms(value: str | int | float | None) -> int | None:
         return None
     if isinstance(value, (int, float)):
         return int(value)
+    if (len(value) == 24 and value[10] == "T" and value[19] == "." and value[23] == "Z"
+            and value[20:23].isdigit()):  # the shape ms_to_rfc3339 writes: a fast path
+        try:
+            seconds = (datetime.fromisoformat(value[:19]) - _EPOCH) // _SECOND
+            return seconds * 1000 + int(value[20:23])
+        except ValueError:
+            pass  # not a date after all: the general path below says what is wrong
     text = value.strip()
     if text.isdigit():
         return int(text)
-    match = re.match(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$", text)
+    match = _RFC3339.match(text)
     if not match:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
     base, fraction, zone = match.groups()

@@ -2,11 +2,15 @@
 
 A ``Span`` keeps its attributes exactly as the trace JSON writes them (each value a
 JSON-encoded string) and decodes them on access. That makes JSON round-trips exact and
-keeps loading a stored trace cheap when only a few attributes are read.
+keeps loading a stored trace cheap when only a few attributes are read. A span read back
+from a store goes one step further (``Span.from_stored``): its ids, name and times come
+from the store's columns and the rest of its JSON is decoded only when first used, so
+listing a page of traces with their spans costs no JSON parsing at all.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -200,6 +204,15 @@ class Span:
             extra={k: v for k, v in data.items() if k not in known},
         )
 
+    @staticmethod
+    def from_stored(trace_id: str, span_id: str, parent_id: str | None, name: str,
+                    start_time_ns: int, end_time_ns: int | None, content: str) -> Span:
+        """A span rebuilt from a store: the given fields are the stored columns, ``content``
+        the JSON text of ``to_dict()``, decoded on first access to status, attributes,
+        events or unknown keys. The columns must equal what ``content`` holds."""
+        return _StoredSpan(trace_id, span_id, parent_id, name, start_time_ns, end_time_ns,
+                           content)
+
     @classmethod
     def build(cls, *, trace_id: str, span_id: str, parent_id: str | None, name: str,
               start_time_ns: int, end_time_ns: int | None, span_type: str = SpanType.UNKNOWN,
@@ -216,3 +229,41 @@ class Span:
             raw[key] = dumps(value)
         return cls(trace_id, span_id, parent_id, name, start_time_ns, end_time_ns,
                    status or SpanStatus(SpanStatusCode.OK), raw, list(events or []))
+
+
+class _StoredSpan(Span):
+    """A ``Span`` whose JSON text is decoded on first use of a field the columns lack."""
+
+    def __init__(self, trace_id: str, span_id: str, parent_id: str | None, name: str,
+                 start_time_ns: int, end_time_ns: int | None, content: str) -> None:
+        fields = self.__dict__  # the dataclass is frozen: fill the instance dict directly
+        fields["trace_id"] = trace_id
+        fields["span_id"] = span_id
+        fields["parent_id"] = parent_id
+        fields["name"] = name
+        fields["start_time_ns"] = start_time_ns
+        fields["end_time_ns"] = end_time_ns
+        fields["_content"] = content
+
+    def __repr__(self) -> str:  # it is a Span to its user
+        return "Span" + super().__repr__().removeprefix(type(self).__qualname__)
+
+    @cached_property
+    def _decoded(self) -> Span:
+        return Span.from_dict(json.loads(self.__dict__["_content"]), self.trace_id)
+
+    @property
+    def status(self) -> SpanStatus:  # type: ignore[override]
+        return self._decoded.status
+
+    @property
+    def raw_attributes(self) -> dict[str, str]:  # type: ignore[override]
+        return self._decoded.raw_attributes
+
+    @property
+    def events(self) -> list[SpanEvent]:  # type: ignore[override]
+        return self._decoded.events
+
+    @property
+    def extra(self) -> dict[str, Any]:  # type: ignore[override]
+        return self._decoded.extra

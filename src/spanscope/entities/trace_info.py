@@ -61,7 +61,8 @@ class TraceInfo:
     extra: dict[str, Any] = field(default_factory=dict)  # JSON keys we do not model
 
     def __post_init__(self) -> None:
-        self.state = TraceState(str(self.state))
+        if type(self.state) is not TraceState:
+            self.state = TraceState(str(self.state))
 
     # --- MLflow 2 names and shortcuts ---------------------------------------------------
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,25 +263,40 @@ def assessment_from_content(content: str) -> Assessment:
     return Assessment.from_dict(json.loads(content))
 
 
+_INFO_COLUMNS = operator.itemgetter(*(schema.traces.columns.keys().index(name) for name in (
+    "trace_id", "experiment_id", "request_time", "execution_duration", "state",
+    "request_preview", "response_preview", "client_request_id", "extra", "overflow")))
+_STATES = {str(state): state for state in TraceState}
+
+
 def trace_info_from_row(row: Any, *, tags: dict[str, str], metadata: dict[str, str],
                         assessments: list[Assessment]) -> TraceInfo:
-    """Rebuild ``TraceInfo`` from a ``traces`` row plus its tags, metadata, assessments."""
-    values = {"request_preview": row.request_preview, "response_preview": row.response_preview,
-              "client_request_id": row.client_request_id}
-    if row.overflow:
-        values.update(json.loads(row.overflow))
-    return TraceInfo(
-        trace_id=row.trace_id,
-        experiment_id=str(row.experiment_id),
-        request_time=row.request_time,
-        execution_duration=row.execution_duration,
-        state=TraceState(row.state),
+    """Rebuild ``TraceInfo`` from a ``traces`` row plus its tags, metadata, assessments.
+
+    ``row`` has the ``traces`` columns first, in table order (``select(traces, ...)``); they
+    are read by position, once per trace of every page read.
+    """
+    (trace_id, experiment_id, request_time, execution_duration, state, request_preview,
+     response_preview, client_request_id, extra, overflow) = _INFO_COLUMNS(row)
+    info = TraceInfo(
+        trace_id=trace_id,
+        experiment_id=str(experiment_id),
+        request_time=request_time,
+        execution_duration=execution_duration,
+        state=_STATES.get(state) or TraceState(state),
+        request_preview=request_preview,
+        response_preview=response_preview,
+        client_request_id=client_request_id,
         trace_metadata=metadata,
         tags=tags,
         assessments=assessments,
-        extra=json.loads(row.extra) if row.extra else {},
-        **values,
+        extra=json.loads(extra) if extra else {},
     )
+    if overflow:  # values too long for their columns, kept whole
+        for key, value in json.loads(overflow).items():
+            if key in _OVERFLOW_COLUMNS:
+                setattr(info, key, value)
+    return info
 
 
 def experiment_from_row(row: Any) -> Experiment:
