@@ -7,7 +7,11 @@ key, pattern and JSON path is a bound parameter. How each field is read:
 - trace attributes are ``traces`` columns (``name``, ``session_id`` ... are filled on
   ingest exactly as the evaluator derives them);
 - ``tags.KEY`` / ``metadata.KEY`` are ``EXISTS`` lookups on ``(trace_id, key)``, which
-  are two-valued by nature and use the primary key;
+  are two-valued by nature and use the primary key; a ``ValueLookup`` (an equality or
+  ``IN`` that is a top-level conjunct, chosen by the caller: ``value_lookups``) instead
+  becomes ``trace_id IN (SELECT trace_id ... WHERE key = ? AND substr(value, 1, 64) ...)``,
+  which the database answers from the value index (migration 0005) without reading
+  the traces that do not match;
 - ``span.*`` conditions (an ``AnySpan`` node) are one ``EXISTS`` over the trace's spans;
 - assessment values, root inputs/outputs and span attributes are JSON, read through the
   functions of ``sqlite_functions`` (Python, on SQLite) or migration 0002 (PL/pgSQL, on
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from spanscope.exceptions import FilterError
 from spanscope.query import (
@@ -53,8 +59,8 @@ from spanscope.query.ast import BINARY_OPERATORS
 from spanscope.query.errors import filter_error
 from spanscope.store.sql import schema
 
-__all__ = ["FilterCompiler", "glob_pattern", "like_pattern", "like_tokens", "simplify",
-           "text_key"]
+__all__ = ["FilterCompiler", "ValueLookup", "glob_pattern", "like_pattern", "like_tokens",
+           "no_index", "simplify", "text_key", "value_lookups"]
 
 _NS_PER_MS = 1_000_000
 MAX_COMPARISONS = 500  # per filter: each is a subquery to plan; IN (...) takes many values
@@ -100,6 +106,13 @@ def text_key(expr: sa.ColumnElement[Any], postgresql: bool) -> sa.ColumnElement[
     return expr.collate("C") if postgresql else expr
 
 
+def no_index(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """SQLite's ``+expr``: the same value, but no longer a column, so SQLite neither uses
+    an index on it nor substitutes a constant for it elsewhere (SQLite only: PostgreSQL
+    has no unary plus on text)."""
+    return UnaryExpression(expr, operator=operators.custom_op("+"), type_=expr.type)
+
+
 # --- how a field is read --------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class _Column:
@@ -121,6 +134,70 @@ class _Json:
 _Source = _Column | _Json
 
 
+# --- value lookups -----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ValueLookup:
+    """A tag/metadata equality or ``IN`` joined to the filter by a top-level ``AND``: the
+    traces it can match are found by looking ``values`` up in the value index.
+
+    Compiled with it, the group of comparisons on ``(kind, key)`` becomes ``trace_id IN
+    (SELECT ...)`` (see ``FilterCompiler.compile``); ``candidates`` is the index range, for
+    a caller that counts it to decide whether looking up beats scanning in order.
+    """
+
+    kind: type[Tag] | type[Metadata]
+    key: str
+    values: tuple[str, ...]
+
+    @property
+    def table(self) -> sa.Table:
+        return schema.trace_tags if self.kind is Tag else schema.trace_metadata
+
+    def prefixes(self, postgresql: bool) -> list[str]:
+        """The values as the index holds them, once each (see ``value_prefix``)."""
+        return sorted({value_prefix(v, postgresql) for v in self.values})
+
+    def candidates(self, postgresql: bool) -> sa.Select[Any]:
+        """One row per indexed value with a matching prefix (a superset of the matches)."""
+        table = self.table
+        return sa.select(sa.literal(1)).where(
+            table.c["key"] == self.key,
+            schema.value_prefix(table.c.value).in_(self.prefixes(postgresql)))
+
+
+def value_prefix(text: str, postgresql: bool) -> str:
+    """What ``substr(text, 1, 64)`` gives in the database: the first 64 characters, on
+    SQLite of the text before its first NUL (its ``substr`` stops there; PostgreSQL text
+    cannot hold NUL)."""
+    if not postgresql:
+        text = text.split("\x00", 1)[0]
+    return text[:schema.VALUE_PREFIX_LENGTH]
+
+
+def _lookup_values(node: Node) -> tuple[str, ...] | None:
+    """The values of an equality or ``IN`` on a tag or metadata value, else None."""
+    if not (isinstance(node, Comparison) and isinstance(node.field, (Tag, Metadata))
+            and node.compare_as is CompareAs.TEXT and node.op in (Op.EQ, Op.IN)):
+        return None
+    return node.value if isinstance(node.value, tuple) else (node.value,)  # type: ignore[return-value]
+
+
+def value_lookups(node: Node | None) -> list[ValueLookup]:
+    """The lookups ``node`` offers: one per tag/metadata key compared with ``=``/``IN``
+    at the top level (the whole filter, or an operand of its top-level ``AND``)."""
+    if node is None:
+        return []
+    node = simplify(node)
+    found: dict[tuple[type, str], ValueLookup] = {}
+    for child in node.children if isinstance(node, And) else (node,):
+        values = _lookup_values(child)
+        if values is not None:
+            field = child.field  # type: ignore[union-attr]
+            found.setdefault((type(field), field.key), ValueLookup(type(field), field.key,
+                                                                   values))
+    return list(found.values())
+
+
 class FilterCompiler:
     """Turns filter trees into conditions for one dialect (``"sqlite"`` or ``"postgresql"``).
 
@@ -135,16 +212,24 @@ class FilterCompiler:
         self.postgresql = dialect == "postgresql"
         self.traces = schema.traces
         self._text = ""
+        self._lookups: set[tuple[type, str]] = set()
 
     # --- entry points ---------------------------------------------------------------------
-    def compile(self, node: Node, text: str = "") -> sa.ColumnElement[bool]:
+    def compile(self, node: Node, text: str = "",
+                lookups: Collection[ValueLookup] = ()) -> sa.ColumnElement[bool]:
+        """``lookups`` (of ``value_lookups(node)``): their comparisons become lookups in
+        the value index instead of probes per trace; the meaning is the same."""
         self._text = text
+        self._lookups = {(lookup.kind, lookup.key) for lookup in lookups}
         self._check_values(node)
         count = sum(1 for n in walk(node) if isinstance(n, Comparison))
         if count > MAX_COMPARISONS:
             raise filter_error(text, 0, f"the filter has {count} comparisons; stores take at "
                                         f"most {MAX_COMPARISONS} (use IN (...) for many values)")
-        return self._node(simplify(node), top=True)
+        node = simplify(node)
+        if self._drives([node]):
+            return self._lookup_leaf([node])  # type: ignore[list-item]
+        return self._node(node, top=True)
 
     @staticmethod
     def regex_patterns(node: Node) -> list[Comparison]:
@@ -250,7 +335,10 @@ class FilterCompiler:
         parts: list[sa.ColumnElement[bool]] = []
         for child in node.children:
             key = self._merge_key(child, kind)
-            if key is None or len(groups[key]) == 1:
+            if top and kind is And and key is not None and self._drives(groups[key]):
+                if child is groups[key][0]:
+                    parts.append(self._lookup_leaf(groups[key]))
+            elif key is None or len(groups[key]) == 1:
                 parts.append(self._node(child, top))
             elif child is groups[key][0]:  # the merged EXISTS takes the first one's place
                 parts.append(self._key_value_leaf(groups[key], kind, top))
@@ -271,6 +359,45 @@ class FilterCompiler:
         return self._exists([same_trace, _chain(kind, [
             sa.and_(table.c["key"] == n.field.key, self._leaf(n, source))  # type: ignore[union-attr]
             for n in nodes])], top)
+
+    def _drives(self, nodes: Sequence[Node]) -> bool:
+        """``nodes`` (the whole filter, or a top-level conjunct's group of comparisons
+        on one key) are a chosen lookup's: comparisons of its key, one of them an
+        equality or ``IN``."""
+        keys = {(type(n.field), n.field.key)  # type: ignore[union-attr]
+                if isinstance(n, Comparison) and isinstance(n.field, (Tag, Metadata))
+                and n.compare_as is not CompareAs.PRESENCE else None for n in nodes}
+        return (len(keys) == 1 and keys <= self._lookups
+                and any(_lookup_values(n) is not None for n in nodes))
+
+    def _lookup_leaf(self, nodes: list[Comparison]) -> sa.ColumnElement[bool]:
+        """``trace_id IN (SELECT trace_id ... WHERE key = ? AND substr(value, 1, 64) IN
+        (prefixes) AND <the comparisons>)``: the same rows as ``_key_value_leaf``'s
+        ``EXISTS``, found through the value index.
+
+        The prefix is only the index range; the comparisons check the whole value. On
+        PostgreSQL a value shorter than the prefix is its own prefix, so its equality
+        needs no second check and the index alone answers it. SQLite's ``substr`` stops
+        at a NUL character (``'ab'`` is the prefix of ``'ab\\x00cd'``), so there the
+        comparisons always run, on ``+value``: a plain ``value = ?`` would let SQLite
+        substitute the constant into ``substr(value, ...)``, which would then no longer
+        match the index expression.
+        """
+        field = nodes[0].field
+        table = (schema.trace_tags if isinstance(field, Tag) else schema.trace_metadata).alias()
+        driver = next(n for n in nodes if _lookup_values(n) is not None)
+        values: tuple[str, ...] = _lookup_values(driver)  # type: ignore[assignment]
+        prefixes = sorted({value_prefix(v, self.postgresql) for v in values})
+        exact = [n for n in nodes if not (
+            n is driver and self.postgresql
+            and all(len(v) < schema.VALUE_PREFIX_LENGTH for v in values))]
+        value = table.c.value if self.postgresql else no_index(table.c.value)
+        source = _Column(value, False, True)
+        found = sa.select(table.c.trace_id).where(
+            table.c["key"] == field.key,  # type: ignore[union-attr]
+            schema.value_prefix(table.c.value).in_(prefixes),
+            *(self._leaf(n, source) for n in exact))
+        return self.traces.c.trace_id.in_(found)
 
     def _assessment_value(self, field: AssessmentValue) -> sa.ColumnElement[Any]:
         """The JSON value of the latest valid assessment called ``field.name``."""

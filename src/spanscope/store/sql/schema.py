@@ -21,7 +21,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    literal_column,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = [
     "ASSESSMENT_ID_LENGTH",
@@ -29,6 +32,7 @@ __all__ = [
     "PREVIEW_LENGTH",
     "SPAN_ID_LENGTH",
     "TRACE_ID_LENGTH",
+    "VALUE_PREFIX_LENGTH",
     "assessments",
     "dataset_experiments",
     "dataset_records",
@@ -46,6 +50,7 @@ __all__ = [
     "trace_model_usage",
     "trace_tags",
     "traces",
+    "value_prefix",
 ]
 
 TRACE_ID_LENGTH = 64
@@ -54,6 +59,10 @@ KEY_LENGTH = 250  # tag, metadata and assessment names, as MLflow limits them
 ASSESSMENT_ID_LENGTH = 64
 PREVIEW_LENGTH = 1000
 EXPERIMENT_NAME_LENGTH = 256
+# Characters of a tag or metadata value in its value index (migration 0005). Values are
+# Text of any length and a PostgreSQL btree row holds at most ~2.7 kB, so the index holds
+# a prefix: 64 characters (at most 256 bytes) cover versions, environments, UUIDs and ids.
+VALUE_PREFIX_LENGTH = 64
 
 # Deterministic constraint names, so later migrations can refer to them on both dialects.
 metadata = MetaData(naming_convention={
@@ -101,16 +110,25 @@ traces = Table(
 )
 
 
+def value_prefix(value: ColumnElement[str]) -> ColumnElement[str]:
+    """``substr(value, 1, 64)``: the indexed expression of ``ix_trace_tags_value`` and
+    ``ix_trace_metadata_value``. The numbers are SQL literals, not bound parameters, so
+    both databases see the index's own expression in a query and can use the index."""
+    return func.substr(value, literal_column("1"), literal_column(str(VALUE_PREFIX_LENGTH)))
+
+
 def _key_value_table(name: str) -> Table:
-    return Table(
+    table = Table(
         name, metadata,
         Column("trace_id", String(TRACE_ID_LENGTH),
                ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True),
         Column("key", String(KEY_LENGTH), primary_key=True),
         Column("value", Text),
         Column("position", Integer, nullable=False, server_default="0"),
-        Index(f"ix_{name}_key", "key", "trace_id"),
     )
+    # Finds the traces with a value (migration 0005; it replaced ``(key, trace_id)``).
+    Index(f"ix_{name}_value", table.c.key, value_prefix(table.c.value), table.c.trace_id)
+    return table
 
 
 trace_tags = _key_value_table("trace_tags")

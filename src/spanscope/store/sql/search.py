@@ -12,31 +12,61 @@ When the first key can be missing (``execution_time``, ``name``, a tag ...), the
 read in two segments, traces that have the value (an index range in the key's own order)
 then traces that do not, because "missing last" is not an order either database's index
 can scan in both directions.
+
+Two plans (``plan``): *scan* the experiment in result order and probe each trace's
+tags, spans ... until the page is full, or, when the filter has a top-level tag/metadata
+equality (``filter_sql.value_lookups``), *look* its value up in the value index and read
+only the traces it names. Scanning costs about ``page / fraction matching`` probes and
+looking up about one read per match, so a common value scans and a rare one looks up.
+PostgreSQL's planner makes that choice itself from the index's statistics. SQLite keeps
+no value statistics, so for SQLite ``plan`` counts the index range up to
+``lookup_cap(page, traces)`` entries first (~1 ms) and looks up only below it; queries that need
+every match (no limit, a sort of everything, aggregates) always look up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from spanscope.query import Attribute, Node, OrderKey, Tag, parse_filter
+from spanscope.query import Attribute, AttributeName, Node, OrderKey, Tag, parse_filter
 from spanscope.query.errors import filter_error
 from spanscope.store.keyset import Order
 from spanscope.store.sql import schema
-from spanscope.store.sql.filter_sql import FilterCompiler, text_key
+from spanscope.store.sql.filter_sql import (
+    FilterCompiler,
+    ValueLookup,
+    no_index,
+    text_key,
+    value_lookups,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
-__all__ = ["SearchQuery"]
+__all__ = ["SearchQuery", "lookup_cap"]
 
 _INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
 _TOO_COMPLEX = "54001"  # PostgreSQL SQLSTATE statement_too_complex (stack depth)
 _SQLITE_TOO_COMPLEX = ("parser stack overflow", "expression tree is too large")
+# Orders an index of ``traces`` gives for one experiment, so a scan can stop at the page.
+_INDEXED_ORDERS = {AttributeName.REQUEST_TIME, AttributeName.EXECUTION_DURATION}
+# Bounds of the index entries counted before a value is "common" (see lookup_cap).
+_CAP_MIN, _CAP_MAX = 100, 20_000
+
+
+def lookup_cap(limit: int, traces: int) -> int:
+    """How many traces with the value make it common enough to scan for a page of
+    ``limit`` rows in a store of about ``traces`` traces: looking up costs one read per
+    match, a scan ``limit * traces / matches`` probes, so they break even near
+    ``sqrt(limit * traces)`` (~10,000 for a page of 100 in a million traces, ~1,000 in
+    10,000); counting 10,000 index entries takes ~1 ms."""
+    return max(_CAP_MIN, min(_CAP_MAX, math.isqrt(limit * max(traces, 0))))
 
 
 def _too_complex(exc: sa_exc.DBAPIError) -> bool:
@@ -74,14 +104,74 @@ class SearchQuery:
         self.node: Node | None = parse_filter(filter_string)
         self.order = Order.parse(order_by)
         self.compiler = FilterCompiler(dialect)
-        traces = schema.traces
-        self.where: list[sa.ColumnElement[bool]] = []
-        if experiment_keys is not None:
-            self.where.append(traces.c.experiment_id.in_(sorted(set(experiment_keys))))
-        if self.node is not None:
-            self.where.append(self.compiler.compile(self.node, self.filter_string))
+        self.experiment_keys = None if experiment_keys is None else sorted(set(experiment_keys))
+        self.lookups = value_lookups(self.node)
+        self.where = self.conditions()  # the scan plan's; compiling raises FilterErrors now
         self.keys = [self._sort_key(key, i) for i, key in enumerate(self.order.keys)]
         self.segmented = self.keys[0].nullable
+
+    def conditions(self, lookups: Sequence[ValueLookup] = ()) -> list[sa.ColumnElement[bool]]:
+        """Experiments and filter as conditions on ``traces``, ``lookups`` compiled as
+        lookups in the value index.
+
+        With a lookup, SQLite reads the experiment id as ``+experiment_id``: it would
+        otherwise prefer to scan the experiment's index and test each trace against the
+        looked-up list, reading the whole experiment again.
+        """
+        where: list[sa.ColumnElement[bool]] = []
+        if self.experiment_keys is not None:
+            column = schema.traces.c.experiment_id
+            if lookups and not self.postgresql:
+                column = no_index(column)
+            where.append(column.in_(self.experiment_keys))
+        if self.node is not None:
+            where.append(self.compiler.compile(self.node, self.filter_string, lookups))
+        return where
+
+    def plan(self, conn: Connection, limit: int | None) -> tuple[ValueLookup, ...]:
+        """The lookups the query should be compiled with (none: scan and probe).
+
+        PostgreSQL gets every lookup: its planner knows how common the prefix is from the
+        index's statistics and chooses between scanning and looking up by itself. SQLite
+        keeps no such statistics, so this decides for it: ``limit`` is the rows wanted in
+        this search's order (None: every match). A scan stops after ``limit`` matches
+        only in an order an index gives for one experiment; otherwise every match is
+        read anyway and the smallest lookup wins.
+        """
+        if self.postgresql or not self.lookups:
+            return tuple(self.lookups)
+        first = self.order.keys[0].field
+        stops = (limit is not None and self.experiment_keys is not None
+                 and len(self.experiment_keys) == 1 and isinstance(first, Attribute)
+                 and first.name in _INDEXED_ORDERS)
+        if not stops and len(self.lookups) == 1:
+            return (self.lookups[0],)
+        cap = None  # every match is read: no cap, the smallest range drives
+        if stops and limit is not None:
+            cap = lookup_cap(limit, self.traces_estimate(conn))
+        best: tuple[int, ValueLookup] | None = None
+        for lookup in self.lookups:
+            bound = cap if best is None else best[0] if cap is None else min(cap, best[0])
+            found = self.count(conn, lookup, bound)
+            if (bound is None or found < bound) and (best is None or found < best[0]):
+                best = (found, lookup)
+        return () if best is None else (best[1],)
+
+    @staticmethod
+    def traces_estimate(conn: Connection) -> int:
+        """About how many traces the store holds: SQLite's largest rowid, read from the
+        end of the table's b-tree (a count would read the whole table)."""
+        rowid = sa.literal_column("rowid")
+        return int(conn.execute(sa.select(sa.func.max(rowid)).select_from(schema.traces)
+                                ).scalar() or 0)
+
+    def count(self, conn: Connection, lookup: ValueLookup, cap: int | None) -> int:
+        """Index entries with the lookup's value prefixes, counting up to ``cap``."""
+        candidates = lookup.candidates(self.postgresql)
+        if cap is not None:
+            candidates = candidates.limit(cap)
+        return int(conn.execute(sa.select(sa.func.count()).select_from(
+            candidates.subquery())).scalar_one())
 
     def _sort_key(self, key: OrderKey, index: int) -> _SortKey:
         field = key.field
@@ -130,9 +220,11 @@ class SearchQuery:
              *, columns: Sequence[sa.ColumnElement[Any]] | None = None) -> list[Row[Any]]:
         """Up to ``limit`` rows (None: all) following the sort-key values ``after``."""
         self.prepare(conn)
+        lookups = self.plan(conn, limit)
+        base = self.conditions(lookups) if lookups else self.where
         if not self.segmented:
             where = [] if after is None else [self._after(self.keys, after, leading=True)]
-            return self._fetch(conn, where, self.keys, limit, columns)
+            return self._fetch(conn, base, where, self.keys, limit, columns)
         first, rest = self.keys[0], self.keys[1:]
         rows: list[Row[Any]] = []
         rest_after = after[1:] if after is not None and after[0] is None else None
@@ -140,22 +232,23 @@ class SearchQuery:
             where = [first.expr.isnot(None)]
             if after is not None:
                 where.append(self._after(self.keys, after, leading=True))
-            rows = self._fetch(conn, where, self.keys, limit, columns, plain_first=True)
+            rows = self._fetch(conn, base, where, self.keys, limit, columns, plain_first=True)
             if limit is not None and len(rows) >= limit:
                 return rows
         where = [first.expr.is_(None)]
         if rest_after is not None:
             where.append(self._after(rest, rest_after))
         more_limit = None if limit is None else limit - len(rows)
-        return rows + self._fetch(conn, where, rest, more_limit, columns)
+        return rows + self._fetch(conn, base, where, rest, more_limit, columns)
 
-    def _fetch(self, conn: Connection, where: list[sa.ColumnElement[bool]],
+    def _fetch(self, conn: Connection, base: list[sa.ColumnElement[bool]],
+               where: list[sa.ColumnElement[bool]],
                order: list[_SortKey], limit: int | None,
                columns: Sequence[sa.ColumnElement[Any]] | None, *,
                plain_first: bool = False) -> list[Row[Any]]:
         selected = [schema.traces] if columns is None else list(columns)
         query = sa.select(*selected, *(key.expr.label(key.label) for key in self.keys))
-        query = query.where(*self.where, *where).order_by(
+        query = query.where(*base, *where).order_by(
             *(key.order(nulls=not (plain_first and i == 0)) for i, key in enumerate(order)))
         if limit is not None:
             query = query.limit(limit)
