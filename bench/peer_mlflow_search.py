@@ -49,6 +49,7 @@ QUERIES: dict[str, tuple[str | None, list[str] | None]] = {
     "assessment value": ("feedback.correctness = 'false'", None),
     "inputs CONTAINS": ("request_metadata.`mlflow.traceInputs` LIKE '%refund%'", None),
     "order by execution time": (None, ["execution_time DESC"]),
+    "rare tag value": ("tag.env = 'nowhere'", None),
 }
 SKIPPED = {
     "slow retriever span": "MLflow has no span duration filter",

@@ -375,7 +375,9 @@ def main() -> None:
                         help="comma-separated store sizes (traces)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--postgres", metavar="URI",
-                        help="also run on this PostgreSQL database (it is emptied!)")
+                        help="also run on this PostgreSQL database; it is emptied and "
+                             "rebuilt for each size it does not hold exactly (one size "
+                             "per database keeps it reusable)")
     parser.add_argument("--mlflow", action="store_true", help="compare with MLflow at 10k")
     parser.add_argument("--mlflow-traces", type=int, default=10_000)
     parser.add_argument("--rebuild", action="store_true",
