@@ -61,6 +61,7 @@ QUERIES: list[tuple[str, str | None, list[str] | None]] = [
     ("OR of two tags", "tags.env = 'dev' OR tags.team = 'billing'", None),
     ("order by execution time", None, ["execution_time DESC"]),
     ("rare tag value", "tags.env = 'nowhere'", None),  # no trace: the value index's case
+    ("rare span name", "span.name = 'nowhere'", None),  # no span: the spans' name index
 ]
 
 

@@ -209,7 +209,7 @@ def span_row(trace_id: str, span: Span, position: int) -> dict[str, Any]:
         "trace_id": trace_id,
         "span_id": span.span_id,
         "parent_span_id": parent if parent is None or len(parent) <= 32 else parent[:32],
-        "name": name if len(name) <= 512 else name[:512],
+        "name": name if len(name) <= schema.SPAN_NAME_LENGTH else name[:schema.SPAN_NAME_LENGTH],
         "span_type": span_type if len(span_type) <= 128 else span_type[:128],
         "status": span.status.status_code.value,
         "start_time_ns": start,

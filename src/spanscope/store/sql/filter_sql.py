@@ -12,7 +12,10 @@ key, pattern and JSON path is a bound parameter. How each field is read:
   becomes ``trace_id IN (SELECT trace_id ... WHERE key = ? AND substr(value, 1, 64) ...)``,
   which the database answers from the value index (migration 0005) without reading
   the traces that do not match;
-- ``span.*`` conditions (an ``AnySpan`` node) are one ``EXISTS`` over the trace's spans;
+- ``span.*`` conditions (an ``AnySpan`` node) are one ``EXISTS`` over the trace's spans,
+  or, as a ``SpanLookup`` (a top-level group with a name or type equality, chosen by the
+  caller: ``span_lookups``), ``trace_id IN (SELECT trace_id FROM spans WHERE ...)``, which
+  SQLite answers from the spans' name or type index;
 - assessment values, root inputs/outputs and span attributes are JSON, read through the
   functions of ``sqlite_functions`` (Python, on SQLite) or migration 0002 (PL/pgSQL, on
   PostgreSQL) that implement ``text_of`` / ``number_of``.
@@ -59,8 +62,9 @@ from spanscope.query.ast import BINARY_OPERATORS
 from spanscope.query.errors import filter_error
 from spanscope.store.sql import schema
 
-__all__ = ["FilterCompiler", "ValueLookup", "glob_pattern", "like_pattern", "like_tokens",
-           "no_index", "simplify", "text_key", "value_lookups"]
+__all__ = ["FilterCompiler", "Lookup", "SpanLookup", "ValueLookup", "glob_pattern",
+           "like_pattern", "like_tokens", "no_index", "simplify", "span_lookups", "text_key",
+           "value_lookups"]
 
 _NS_PER_MS = 1_000_000
 MAX_COMPARISONS = 500  # per filter: each is a subquery to plan; IN (...) takes many values
@@ -198,6 +202,55 @@ def value_lookups(node: Node | None) -> list[ValueLookup]:
     return list(found.values())
 
 
+@dataclasses.dataclass(frozen=True)
+class SpanLookup:
+    """A top-level ``span.`` group (``node``) whose same-span condition includes an
+    equality or ``IN`` on the span's name or type: the traces it can match are those of
+    the spans found through the spans' ``name`` / ``span_type`` indexes.
+
+    Compiled with it, the group becomes ``trace_id IN (SELECT trace_id FROM spans WHERE
+    <condition>)`` instead of an ``EXISTS`` probe per trace: the same rows, which a rare
+    span name (a tool called once a week) reaches without reading the experiment.
+    """
+
+    node: AnySpan
+    column: str  # "name" or "span_type"
+    values: tuple[str, ...]
+
+    def candidates(self, postgresql: bool) -> sa.Select[Any]:
+        """One row per span with one of the values (a superset of the matches)."""
+        return sa.select(sa.literal(1)).where(schema.spans.c[self.column].in_(self.values))
+
+
+_SPAN_LOOKUP_COLUMNS = {SpanPropertyName.NAME: "name", SpanPropertyName.TYPE: "span_type"}
+
+
+def span_lookups(node: Node | None) -> list[SpanLookup]:
+    """The span lookups ``node`` offers: one per ``span.`` group at the top level (the
+    whole filter, or an operand of its top-level ``AND``) with a name or type equality
+    among the conjuncts of its condition."""
+    if node is None:
+        return []
+    node = simplify(node)
+    found: list[SpanLookup] = []
+    for child in node.children if isinstance(node, And) else (node,):
+        if not isinstance(child, AnySpan):
+            continue
+        condition = child.condition
+        for part in condition.children if isinstance(condition, And) else (condition,):
+            if (isinstance(part, Comparison) and isinstance(part.field, SpanProperty)
+                    and part.field.name in _SPAN_LOOKUP_COLUMNS
+                    and part.compare_as is CompareAs.TEXT and part.op in (Op.EQ, Op.IN)):
+                values = part.value if isinstance(part.value, tuple) else (part.value,)
+                found.append(SpanLookup(child, _SPAN_LOOKUP_COLUMNS[part.field.name],
+                                        values))  # type: ignore[arg-type]
+                break
+    return found
+
+
+Lookup = ValueLookup | SpanLookup
+
+
 class FilterCompiler:
     """Turns filter trees into conditions for one dialect (``"sqlite"`` or ``"postgresql"``).
 
@@ -213,14 +266,18 @@ class FilterCompiler:
         self.traces = schema.traces
         self._text = ""
         self._lookups: set[tuple[type, str]] = set()
+        self._span_lookups: set[AnySpan] = set()
 
     # --- entry points ---------------------------------------------------------------------
     def compile(self, node: Node, text: str = "",
-                lookups: Collection[ValueLookup] = ()) -> sa.ColumnElement[bool]:
+                lookups: Collection[Lookup] = ()) -> sa.ColumnElement[bool]:
         """``lookups`` (of ``value_lookups(node)``): their comparisons become lookups in
         the value index instead of probes per trace; the meaning is the same."""
         self._text = text
-        self._lookups = {(lookup.kind, lookup.key) for lookup in lookups}
+        self._lookups = {(lookup.kind, lookup.key) for lookup in lookups
+                         if isinstance(lookup, ValueLookup)}
+        self._span_lookups = {lookup.node for lookup in lookups
+                              if isinstance(lookup, SpanLookup)}
         self._check_values(node)
         count = sum(1 for n in walk(node) if isinstance(n, Comparison))
         if count > MAX_COMPARISONS:
@@ -248,6 +305,9 @@ class FilterCompiler:
                                                                      (Comparison, AnySpan))))
         if isinstance(node, AnySpan):
             spans = schema.spans.alias()
+            if top and node in self._span_lookups:
+                return self.traces.c.trace_id.in_(sa.select(spans.c.trace_id).where(
+                    self._span_node(node.condition, spans)))
             return self._exists([spans.c.trace_id == self.traces.c.trace_id,
                                  self._span_node(node.condition, spans)], top)
         if isinstance(node, Comparison):
@@ -305,10 +365,33 @@ class FilterCompiler:
         if isinstance(field, SpanProperty):
             if field.name is SpanPropertyName.DURATION_MS:
                 return _Column(spans.c.duration_ns, True, True)
-            column = {SpanPropertyName.NAME: spans.c.name, SpanPropertyName.TYPE:
-                      spans.c.span_type, SpanPropertyName.STATUS: spans.c.status}[field.name]
+            if field.name is SpanPropertyName.NAME:
+                return _Column(self._span_name(node, spans), False, False)
+            column = {SpanPropertyName.TYPE: spans.c.span_type,
+                      SpanPropertyName.STATUS: spans.c.status}[field.name]
             return _Column(column, False, False)
         raise TypeError(f"{field!r} is not a span field")
+
+    def _span_name(self, node: Comparison, spans: sa.Alias) -> sa.ColumnElement[Any]:
+        """The span's name. ``spans.name`` holds its first ``SPAN_NAME_LENGTH`` characters,
+        which decide ``=``, ``!=``, ``IN`` and ``NOT IN`` with shorter values exactly (a
+        cut name is longer than any of them) and keep the name indexes usable; any other
+        comparison reads a cut name whole from the span's JSON (SQLite: when the JSON is
+        strict, i.e. no NaN in the span, else the cut name)."""
+        column = spans.c.name
+        limit = schema.SPAN_NAME_LENGTH
+        values = node.value if isinstance(node.value, tuple) else (node.value,)
+        if node.op in (Op.EQ, Op.NE, Op.IN, Op.NOT_IN) and all(
+                isinstance(v, str) and len(v) < limit for v in values):
+            return column
+        content = spans.c.content
+        if self.postgresql:
+            whole = sa.func.spanscope_loads(content).op("->>")("name")
+        else:
+            whole = sa.case((sa.func.json_valid(content) == 1,
+                             sa.func.json_extract(content, "$.name")))
+        return sa.case((sa.func.length(column) >= limit, sa.func.coalesce(whole, column)),
+                       else_=column)
 
     @staticmethod
     def _merge_key(node: Node, kind: type[And] | type[Or]) -> tuple[Any, ...] | None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from spanscope.entities import Assessment, Span, Trace, TraceData
+from spanscope.store.sql import schema
 from spanscope.store.sql.convert import (
     assessment_from_content,
     span_from_content,
@@ -41,7 +42,7 @@ _SPANS = ("SELECT trace_id, span_id, parent_span_id, name, start_time_ns, end_ti
           "ORDER BY trace_id, position, start_time_ns, span_id")
 # Columns the ingest path may cut (convert.span_row): a span whose stored name or parent id
 # reaches the limit is rebuilt from its JSON instead.
-_NAME_LIMIT, _PARENT_LIMIT = 512, 32
+_NAME_LIMIT, _PARENT_LIMIT = schema.SPAN_NAME_LENGTH, schema.SPAN_ID_LENGTH
 
 
 def load_traces(conn: Connection, rows: Sequence[Any], *, include_spans: bool) -> list[Trace]:

@@ -55,6 +55,7 @@ __all__ = [
 
 TRACE_ID_LENGTH = 64
 SPAN_ID_LENGTH = 32
+SPAN_NAME_LENGTH = 512  # longer span names are cut in spans.name, kept whole in content
 KEY_LENGTH = 250  # tag, metadata and assessment names, as MLflow limits them
 ASSESSMENT_ID_LENGTH = 64
 PREVIEW_LENGTH = 1000
@@ -140,7 +141,7 @@ spans = Table(
            ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True),
     Column("span_id", String(SPAN_ID_LENGTH), primary_key=True),
     Column("parent_span_id", String(SPAN_ID_LENGTH)),
-    Column("name", String(512), nullable=False),
+    Column("name", String(SPAN_NAME_LENGTH), nullable=False),
     Column("span_type", String(128), nullable=False),
     Column("status", String(16), nullable=False),  # OK | ERROR | UNSET
     Column("start_time_ns", BigInteger, nullable=False),

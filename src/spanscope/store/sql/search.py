@@ -40,8 +40,9 @@ from spanscope.store.keyset import Order
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import (
     FilterCompiler,
-    ValueLookup,
+    Lookup,
     no_index,
+    span_lookups,
     text_key,
     value_lookups,
 )
@@ -106,11 +107,13 @@ class SearchQuery:
         self.compiler = FilterCompiler(dialect)
         self.experiment_keys = None if experiment_keys is None else sorted(set(experiment_keys))
         self.lookups = value_lookups(self.node)
+        # PostgreSQL plans a top-level EXISTS on spans as a semi-join from its statistics
+        self.span_lookups = [] if self.postgresql else span_lookups(self.node)
         self.where = self.conditions()  # the scan plan's; compiling raises FilterErrors now
         self.keys = [self._sort_key(key, i) for i, key in enumerate(self.order.keys)]
         self.segmented = self.keys[0].nullable
 
-    def conditions(self, lookups: Sequence[ValueLookup] = ()) -> list[sa.ColumnElement[bool]]:
+    def conditions(self, lookups: Sequence[Lookup] = ()) -> list[sa.ColumnElement[bool]]:
         """Experiments and filter as conditions on ``traces``, ``lookups`` compiled as
         lookups in the value index.
 
@@ -128,29 +131,35 @@ class SearchQuery:
             where.append(self.compiler.compile(self.node, self.filter_string, lookups))
         return where
 
-    def plan(self, conn: Connection, limit: int | None) -> tuple[ValueLookup, ...]:
+    def plan(self, conn: Connection, limit: int | None) -> tuple[Lookup, ...]:
         """The lookups the query should be compiled with (none: scan and probe).
 
-        PostgreSQL gets every lookup: its planner knows how common the prefix is from the
-        index's statistics and chooses between scanning and looking up by itself. SQLite
-        keeps no such statistics, so this decides for it: ``limit`` is the rows wanted in
-        this search's order (None: every match). A scan stops after ``limit`` matches
-        only in an order an index gives for one experiment; otherwise every match is
-        read anyway and the smallest lookup wins.
+        PostgreSQL gets every value lookup: its planner knows how common the prefix is
+        from the index's statistics and chooses between scanning and looking up by itself.
+        SQLite keeps no such statistics, so this decides for it: ``limit`` is the rows
+        wanted in this search's order (None: every match). A scan stops after ``limit``
+        matches only in an order an index gives for one experiment; then a value or span
+        lookup is taken when its index range is below ``lookup_cap``. Otherwise every
+        match is read anyway and the smallest value lookup wins (span lookups are used
+        only for pages: a common span type is cheaper probed than collected).
         """
-        if self.postgresql or not self.lookups:
+        if self.postgresql:
             return tuple(self.lookups)
         first = self.order.keys[0].field
         stops = (limit is not None and self.experiment_keys is not None
                  and len(self.experiment_keys) == 1 and isinstance(first, Attribute)
                  and first.name in _INDEXED_ORDERS)
-        if not stops and len(self.lookups) == 1:
-            return (self.lookups[0],)
+        candidates: list[Lookup] = list(self.lookups)
         cap = None  # every match is read: no cap, the smallest range drives
         if stops and limit is not None:
+            candidates += self.span_lookups
+            if not candidates:
+                return ()
             cap = lookup_cap(limit, self.traces_estimate(conn))
-        best: tuple[int, ValueLookup] | None = None
-        for lookup in self.lookups:
+        elif len(candidates) <= 1:
+            return tuple(candidates)
+        best: tuple[int, Lookup] | None = None
+        for lookup in candidates:
             bound = cap if best is None else best[0] if cap is None else min(cap, best[0])
             found = self.count(conn, lookup, bound)
             if (bound is None or found < bound) and (best is None or found < best[0]):
@@ -165,8 +174,8 @@ class SearchQuery:
         return int(conn.execute(sa.select(sa.func.max(rowid)).select_from(schema.traces)
                                 ).scalar() or 0)
 
-    def count(self, conn: Connection, lookup: ValueLookup, cap: int | None) -> int:
-        """Index entries with the lookup's value prefixes, counting up to ``cap``."""
+    def count(self, conn: Connection, lookup: Lookup, cap: int | None) -> int:
+        """Index entries of the lookup's values (prefixes), counting up to ``cap``."""
         candidates = lookup.candidates(self.postgresql)
         if cap is not None:
             candidates = candidates.limit(cap)
