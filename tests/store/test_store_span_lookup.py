@@ -8,9 +8,7 @@ the lookup for a rare span name on a page and keep probing for a common one.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 
 from factories import new_span_id, new_trace_id
@@ -40,16 +38,6 @@ def _trace(rng: random.Random, i: int, experiment_id: str) -> Trace:
     info = TraceInfo(trace_id=trace_id, experiment_id=experiment_id,
                      request_time=1_700_000_000_000 + i, execution_duration=900)
     return Trace(info, TraceData(spans))
-
-
-@pytest.fixture
-def stores(sqlite_uri: str, pg_uri: str) -> Iterator[dict[str, SqlStore]]:
-    opened = {"sqlite": SqlStore(sqlite_uri), "postgresql": SqlStore(pg_uri)}
-    try:
-        yield opened
-    finally:
-        for store in opened.values():
-            store.close()
 
 
 FILTERS = [

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from hypothesis import HealthCheck, given, settings
@@ -66,16 +64,6 @@ def _load(stores: dict[str, SqlStore], name: str, rng: random.Random,
     for store in stores.values():
         store.log_traces(loaded)
     return experiment_id, loaded
-
-
-@pytest.fixture
-def stores(sqlite_uri: str, pg_uri: str) -> Iterator[dict[str, SqlStore]]:
-    opened = {"sqlite": SqlStore(sqlite_uri), "postgresql": SqlStore(pg_uri)}
-    try:
-        yield opened
-    finally:
-        for store in opened.values():
-            store.close()
 
 
 def _ids_by_plan(store: SqlStore, experiment_id: str, text: str) -> dict[str, set[str]]:
