@@ -426,3 +426,39 @@ def test_user_text_reaches_the_database_only_as_parameters(store_uri: str) -> No
         assert len(store.search_traces()) == 3
     finally:
         store.close()
+
+
+LONG_ROOT = "r" * 600 + "end"  # longer than the name columns (cut at 512)
+LONG_NAME_FILTERS = [
+    f"attributes.name = '{LONG_ROOT}'",
+    f"attributes.name = '{LONG_ROOT[:512]}'",  # the cut name is not the name
+    f"attributes.name IN ('{LONG_ROOT}', 'x')",
+    f"attributes.name != '{LONG_ROOT}'",
+    "attributes.name LIKE '%end'",
+    "attributes.name CONTAINS 'rend'",
+    f"span.name = '{LONG_ROOT}'",
+    "span.name LIKE '%end' AND span.type = 'AGENT'",
+    f"tags.`mlflow.traceName` = '{'t' * 700}'",
+    "attributes.name LIKE 't%'",  # a long name from the tag of a trace without spans
+]
+
+
+@pytest.mark.parametrize("filter_string", LONG_NAME_FILTERS,
+                         ids=[f[:40] for f in LONG_NAME_FILTERS])
+def test_names_longer_than_their_columns_compare_whole(fresh: TraceStore,
+                                                       filter_string: str) -> None:
+    long_root = Trace(TraceInfo(trace_id="tr-" + "d" * 32, request_time=T0),
+                      TraceData([Span.build(trace_id="tr-" + "d" * 32, span_id="d" * 16,
+                                            parent_id=None, name=LONG_ROOT, start_time_ns=0,
+                                            end_time_ns=1, span_type="AGENT")]))
+    tagged = Trace(TraceInfo(trace_id="tr-" + "e" * 32, request_time=T0 + 1,
+                             tags={"mlflow.traceName": "t" * 700}), TraceData([]))
+    short = Trace(TraceInfo(trace_id="tr-" + "f" * 32, request_time=T0 + 2),
+                  TraceData([Span.build(trace_id="tr-" + "f" * 32, span_id="f" * 16,
+                                        parent_id=None, name="rend", start_time_ns=0,
+                                        end_time_ns=1, span_type="AGENT")]))
+    traces = [long_root, tagged, short]
+    fresh.log_traces(traces)
+    expected = {t.info.trace_id for t in filter_traces(filter_string, traces)}
+    mine = {t.info.trace_id for t in traces}  # the store also holds the module's A, B, C
+    assert set(fresh.search_trace_ids(["0"], filter_string=filter_string)) & mine == expected

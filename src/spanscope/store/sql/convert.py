@@ -157,7 +157,7 @@ def summary_row(prepared: PreparedTrace, *, tags: dict[str, str], metadata: dict
         "request_time": int(info.request_time),
         "execution_duration": _int_or_none(info.execution_duration),
         "state": str(info.state),
-        "name": _cut(name, 512),
+        "name": _cut(name, schema.SPAN_NAME_LENGTH),
         "client_request_id": _cut(info.client_request_id, 256),
         "session_id": _cut(metadata.get("mlflow.trace.session"), 256),
         "user_id": _cut(metadata.get("mlflow.trace.user"), 256),

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
+from spanscope.entities import TraceTagKey
 from spanscope.exceptions import FilterError
 from spanscope.query import (
     And,
@@ -115,6 +116,15 @@ def no_index(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     an index on it nor substitutes a constant for it elsewhere (SQLite only: PostgreSQL
     has no unary plus on text)."""
     return UnaryExpression(expr, operator=operators.custom_op("+"), type_=expr.type)
+
+
+def _cut_column_decides(node: Comparison) -> bool:
+    """Whether a name column cut to ``SPAN_NAME_LENGTH`` characters answers ``node``
+    exactly: ``=``, ``!=``, ``IN`` and ``NOT IN`` with shorter values (a cut name is longer
+    than any of them, equal to none), which also keeps the column's indexes usable."""
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    return node.op in (Op.EQ, Op.NE, Op.IN, Op.NOT_IN) and all(
+        isinstance(v, str) and len(v) < schema.SPAN_NAME_LENGTH for v in values)
 
 
 # --- how a field is read --------------------------------------------------------------------
@@ -339,7 +349,8 @@ class FilterCompiler:
         field = node.field
         traces = self.traces
         if isinstance(field, Attribute):
-            column = traces.c[str(field.name)]
+            column = (self._trace_name(node) if field.name is AttributeName.NAME
+                      else traces.c[str(field.name)])
             is_number = field.name in (AttributeName.REQUEST_TIME,
                                        AttributeName.EXECUTION_DURATION)
             return self._leaf(node, _Column(column, is_number,
@@ -373,25 +384,43 @@ class FilterCompiler:
         raise TypeError(f"{field!r} is not a span field")
 
     def _span_name(self, node: Comparison, spans: sa.Alias) -> sa.ColumnElement[Any]:
-        """The span's name. ``spans.name`` holds its first ``SPAN_NAME_LENGTH`` characters,
-        which decide ``=``, ``!=``, ``IN`` and ``NOT IN`` with shorter values exactly (a
-        cut name is longer than any of them) and keep the name indexes usable; any other
-        comparison reads a cut name whole from the span's JSON (SQLite: when the JSON is
-        strict, i.e. no NaN in the span, else the cut name)."""
-        column = spans.c.name
-        limit = schema.SPAN_NAME_LENGTH
-        values = node.value if isinstance(node.value, tuple) else (node.value,)
-        if node.op in (Op.EQ, Op.NE, Op.IN, Op.NOT_IN) and all(
-                isinstance(v, str) and len(v) < limit for v in values):
-            return column
-        content = spans.c.content
+        """The span's name: the ``spans.name`` column where it decides (``_cut_column_decides``),
+        else the name read whole."""
+        if _cut_column_decides(node):
+            return spans.c.name
+        return self._whole_span_name(spans)
+
+    def _whole_span_name(self, spans: sa.Alias) -> sa.ColumnElement[Any]:
+        """A span's whole name: ``spans.name`` unless it was cut, then the name in the
+        span's JSON (SQLite: when the JSON is strict, i.e. no NaN in the span, else the
+        cut name)."""
+        column, content = spans.c.name, spans.c.content
         if self.postgresql:
             whole = sa.func.spanscope_loads(content).op("->>")("name")
         else:
             whole = sa.case((sa.func.json_valid(content) == 1,
                              sa.func.json_extract(content, "$.name")))
-        return sa.case((sa.func.length(column) >= limit, sa.func.coalesce(whole, column)),
-                       else_=column)
+        return sa.case((sa.func.length(column) >= schema.SPAN_NAME_LENGTH,
+                        sa.func.coalesce(whole, column)), else_=column)
+
+    def _trace_name(self, node: Comparison) -> sa.ColumnElement[Any]:
+        """``attributes.name``: the root span's name, else the ``mlflow.traceName`` tag.
+        ``traces.name`` holds it cut to ``SPAN_NAME_LENGTH`` characters; where the cut
+        could matter, a cut name is read whole from the root span or the tag."""
+        column = self.traces.c.name
+        if _cut_column_decides(node):
+            return column
+        spans = schema.spans.alias()
+        tags = schema.trace_tags.alias()
+        root = (sa.select(self._whole_span_name(spans))
+                .where(spans.c.trace_id == self.traces.c.trace_id,
+                       spans.c.parent_span_id.is_(None))
+                .order_by(spans.c.position).limit(1).scalar_subquery())
+        tag = (sa.select(tags.c.value)
+               .where(tags.c.trace_id == self.traces.c.trace_id,
+                      tags.c["key"] == TraceTagKey.TRACE_NAME).scalar_subquery())
+        return sa.case((sa.func.length(column) >= schema.SPAN_NAME_LENGTH,
+                        sa.func.coalesce(root, tag, column)), else_=column)
 
     @staticmethod
     def _merge_key(node: Node, kind: type[And] | type[Or]) -> tuple[Any, ...] | None:

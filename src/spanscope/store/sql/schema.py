@@ -55,7 +55,7 @@ __all__ = [
 
 TRACE_ID_LENGTH = 64
 SPAN_ID_LENGTH = 32
-SPAN_NAME_LENGTH = 512  # longer span names are cut in spans.name, kept whole in content
+SPAN_NAME_LENGTH = 512  # span and trace names are cut to this in their columns
 KEY_LENGTH = 250  # tag, metadata and assessment names, as MLflow limits them
 ASSESSMENT_ID_LENGTH = 64
 PREVIEW_LENGTH = 1000
@@ -88,7 +88,7 @@ traces = Table(
     Column("request_time", BigInteger, nullable=False),
     Column("execution_duration", BigInteger),
     Column("state", String(32), nullable=False),
-    Column("name", String(512)),
+    Column("name", String(SPAN_NAME_LENGTH)),  # the root span name (or tag), cut
     Column("client_request_id", String(256)),
     Column("session_id", String(256)),
     Column("user_id", String(256)),

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["delete_tag", "set_tag"]
 
-_NAME_LENGTH = 512  # traces.name
 
 
 def set_tag(conn: Connection, trace_id: str, key: str, value: str) -> None:
@@ -59,4 +58,4 @@ def _sync_name(conn: Connection, trace_id: str, name: str | None) -> None:
                 .where(spans.c.trace_id == trace_id, spans.c.parent_span_id.is_(None))
                 .exists())
     conn.execute(sa.update(traces).where(traces.c.trace_id == trace_id, ~has_root)
-                 .values(name=None if name is None else name[:_NAME_LENGTH]))
+                 .values(name=None if name is None else name[:schema.SPAN_NAME_LENGTH]))
