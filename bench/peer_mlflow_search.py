@@ -2,7 +2,7 @@
 
 Usage: ``python peer_mlflow_search.py [--traces 10000] [--repeats 7]``; prints one JSON line.
 
-The traces follow ``bench/search.py``'s generator (same distributions and constants: 5
+The traces are ``bench/search.py``'s, drawn by ``search_workload.draw_trace`` (5
 spans, tags ``env``/``team``/``app_version``, metadata with ``mlflow.traceInputs``,
 feedback on ~30% of traces), written through MLflow's own ``SqlAlchemyStore``:
 ``start_trace`` per trace, ``log_spans`` in batches of 100 traces, ``create_assessment``
@@ -29,17 +29,7 @@ from typing import Any
 import mlflow
 from mlflow.entities import AssessmentSource, Feedback, Span, TraceInfo, TraceLocation, TraceState
 
-from search_workload import (
-    CHILDREN,
-    DAY_MS,
-    ENVS,
-    SPAN_DAYS,
-    T_END,
-    TEAMS,
-    TEMPLATES,
-    TOPICS,
-    VERSIONS,
-)
+from search_workload import CHILDREN, DAY_MS, T_END, draw_trace
 
 QUERIES: dict[str, tuple[str | None, list[str] | None]] = {
     "state filter": ("trace.status = 'ERROR'", None),
@@ -75,55 +65,33 @@ def _span(hex_id: str, span_id: str, parent: str | None, name: str, kind: str, s
 
 
 def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """Plain dicts: info fields, span dicts, feedback (name, value) pairs."""
+    """Plain dicts: info fields, span dicts, feedback (name, value) pairs; the traces of
+    ``search.py``'s generator (``draw_trace``), shaped for MLflow's store API."""
     rng = random.Random(seed)
-    step = SPAN_DAYS * DAY_MS / n
     out = []
     for i in range(n):
-        hex_id = f"{rng.getrandbits(128):032x}"
-        request_time = T_END - SPAN_DAYS * DAY_MS + int(i * step) + rng.randrange(1000)
-        error = rng.random() < 0.05
-        in_progress = not error and rng.random() < 0.005
-        topic = rng.choice(TOPICS)
-        query = rng.choice(TEMPLATES).format(topic)
-        inputs = {"query": query, "user_tier": rng.choice(["free", "pro", "enterprise"])}
-        outputs = None if error or in_progress else {"answer": f"Here is how {topic} works."}
-        durations = [max(1, int(rng.lognormvariate(5.0, 0.8))) for _ in CHILDREN]
-        total_ms = sum(durations) + rng.randrange(5, 40)
-        start = request_time * 1_000_000
-        root = f"{rng.getrandbits(64):016x}"
-        spans = [_span(hex_id, root, None, "support_agent", "AGENT", start,
-                       start + total_ms * 1_000_000, inputs, outputs,
-                       "ERROR" if error else "OK")]
+        t = draw_trace(rng, i, n)
+        start = t.request_time * 1_000_000
+        spans = [_span(t.hex_id, t.root_id, None, "support_agent", "AGENT", start,
+                       start + t.total_ms * 1_000_000, t.inputs, t.outputs,
+                       "ERROR" if t.error else "OK")]
         offset = start + 2_000_000
-        for position, ((name, kind), ms) in enumerate(zip(CHILDREN, durations, strict=True),
-                                                      start=1):
-            child_inputs: Any = {"query": query} if kind == "RETRIEVER" else {"step": position}
-            child_outputs: Any = [{"id": f"doc-{k}", "page_content": f"About {topic}."}
-                                  for k in range(2)] if kind == "RETRIEVER" else {"ok": True}
-            failed = error and position == len(CHILDREN)
-            spans.append(_span(hex_id, f"{rng.getrandbits(64):016x}", root, name, kind, offset,
-                               offset + ms * 1_000_000, child_inputs,
-                               None if failed else child_outputs,
+        for position, ((name, kind), ms, span_id) in enumerate(
+                zip(CHILDREN, t.durations, t.child_ids, strict=True), start=1):
+            inputs, outputs, failed = t.child_payload(position, kind)
+            spans.append(_span(t.hex_id, span_id, t.root_id, name, kind, offset,
+                               offset + ms * 1_000_000, inputs, outputs,
                                "ERROR" if failed else "OK"))
             offset += ms * 1_000_000
-        env = rng.choices([e for e, _ in ENVS], [w for _, w in ENVS])[0]
-        tags = {"env": env, "team": rng.choice(TEAMS), "app_version": rng.choice(VERSIONS)}
-        if rng.random() < 0.5:
-            tags["quality_score"] = f"{rng.random():.2f}"
-        feedback = []
-        if rng.random() < 0.3:
-            feedback.append(("correctness", rng.random() < 0.8))
-        if rng.random() < 0.3:
-            feedback.append(("relevance", round(rng.random(), 2)))
-        preview = _dumps(inputs)
-        out.append({"trace_id": "tr-" + hex_id, "request_time": request_time,
-                    "execution_duration": None if in_progress else total_ms,
-                    "state": "IN_PROGRESS" if in_progress else "ERROR" if error else "OK",
-                    "tags": tags, "preview": preview, "spans": spans, "feedback": feedback,
+        preview = _dumps(t.inputs)
+        out.append({"trace_id": "tr-" + t.hex_id, "request_time": t.request_time,
+                    "execution_duration": None if t.in_progress else t.total_ms,
+                    "state": t.state, "tags": dict(t.tags), "preview": preview,
+                    "spans": spans,
+                    "feedback": [(name, value) for name, value, _ in t.feedback],
                     "metadata": {"mlflow.traceInputs": preview,
-                                 "mlflow.trace.session": f"s-{rng.randrange(n // 4 + 1)}",
-                                 "mlflow.trace.user": f"u-{rng.randrange(5000)}"}})
+                                 "mlflow.trace.session": t.session,
+                                 "mlflow.trace.user": t.user}})
     return out
 
 

@@ -30,17 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
 
-from search_workload import (
-    CHILDREN,
-    DAY_MS,
-    ENVS,
-    SPAN_DAYS,
-    T_END,
-    TEAMS,
-    TEMPLATES,
-    TOPICS,
-    VERSIONS,
-)
+from search_workload import CHILDREN, DAY_MS, T_END, draw_trace
 from spanscope.store.sql import SqlStore, schema
 from spanscope.store.sql.bulk import insert_rows
 from spanscope.store.sql.engine import parse_uri
@@ -75,7 +65,6 @@ class Generator:
     def __init__(self, n: int, seed: int = 7) -> None:
         self.n = n
         self.rng = random.Random(seed)
-        self.step = SPAN_DAYS * DAY_MS / n
 
     def batches(self, experiment_id: int) -> Iterator[dict[str, list[dict[str, Any]]]]:
         for start in range(0, self.n, BATCH):
@@ -87,64 +76,39 @@ class Generator:
             yield tables
 
     def _trace(self, i: int, experiment_id: int, out: dict[str, list[dict[str, Any]]]) -> None:
-        rng = self.rng
-        hex_id = f"{rng.getrandbits(128):032x}"
-        trace_id = "tr-" + hex_id
-        request_time = T_END - SPAN_DAYS * DAY_MS + int(i * self.step) + rng.randrange(1000)
-        error = rng.random() < 0.05
-        in_progress = not error and rng.random() < 0.005
-        topic = rng.choice(TOPICS)
-        query = rng.choice(TEMPLATES).format(topic)
-        inputs = {"query": query, "user_tier": rng.choice(["free", "pro", "enterprise"])}
-        outputs = None if error or in_progress else {"answer": f"Here is how {topic} works."}
-        durations = [max(1, int(rng.lognormvariate(5.0, 0.8))) for _ in CHILDREN]
-        total_ms = sum(durations) + rng.randrange(5, 40)
-        start_ns = request_time * 1_000_000
-        root_id = f"{rng.getrandbits(64):016x}"
-        spans = [self._span(hex_id, trace_id, root_id, None, "support_agent", "AGENT",
-                            start_ns, None if in_progress else start_ns + total_ms * 1_000_000,
-                            inputs, outputs, "ERROR" if error else "OK", 0)]
+        t = draw_trace(self.rng, i, self.n)
+        trace_id = "tr-" + t.hex_id
+        start_ns = t.request_time * 1_000_000
+        spans = [self._span(t.hex_id, trace_id, t.root_id, None, "support_agent", "AGENT",
+                            start_ns, None if t.in_progress else start_ns + t.total_ms * 1_000_000,
+                            t.inputs, t.outputs, "ERROR" if t.error else "OK", 0)]
         offset = start_ns + 2_000_000
-        for position, ((name, kind), ms) in enumerate(zip(CHILDREN, durations,
-                                                         strict=True), start=1):
-            child_inputs: Any = {"query": query} if kind == "RETRIEVER" else {"step": position}
-            child_outputs: Any = [{"id": f"doc-{k}", "page_content": f"About {topic}."}
-                                  for k in range(2)] if kind == "RETRIEVER" else {"ok": True}
-            failed = error and position == len(CHILDREN)
-            spans.append(self._span(hex_id, trace_id, f"{rng.getrandbits(64):016x}", root_id,
-                                    name, kind, offset, offset + ms * 1_000_000, child_inputs,
-                                    None if failed else child_outputs,
+        for position, ((name, kind), ms, span_id) in enumerate(
+                zip(CHILDREN, t.durations, t.child_ids, strict=True), start=1):
+            inputs, outputs, failed = t.child_payload(position, kind)
+            spans.append(self._span(t.hex_id, trace_id, span_id, t.root_id, name, kind, offset,
+                                    offset + ms * 1_000_000, inputs, outputs,
                                     "ERROR" if failed else "OK", position))
             offset += ms * 1_000_000
         out["spans"].extend(spans)
-        env = rng.choices([e for e, _ in ENVS], [w for _, w in ENVS])[0]
-        tags = {"mlflow.traceName": "support_agent", "env": env, "team": rng.choice(TEAMS),
-                "app_version": rng.choice(VERSIONS)}
-        if rng.random() < 0.5:
-            tags["quality_score"] = f"{rng.random():.2f}"
-        session, user = f"s-{rng.randrange(self.n // 4 + 1)}", f"u-{rng.randrange(5000)}"
-        request_preview = _dumps(inputs)
-        response_preview = None if outputs is None else _dumps(outputs)
+        tags = {"mlflow.traceName": "support_agent", **t.tags}
+        request_preview = _dumps(t.inputs)
+        response_preview = None if t.outputs is None else _dumps(t.outputs)
         metadata = {"mlflow.trace_schema.version": "3", "mlflow.traceInputs": request_preview,
                     "mlflow.traceOutputs": response_preview or "",
-                    "mlflow.trace.session": session, "mlflow.trace.user": user}
+                    "mlflow.trace.session": t.session, "mlflow.trace.user": t.user}
         for table, values in (("trace_tags", tags), ("trace_metadata", metadata)):
             out[table].extend({"trace_id": trace_id, "key": k, "value": v, "position": p}
                               for p, (k, v) in enumerate(values.items()))
-        assessments = []
-        if rng.random() < 0.3:
-            assessments.append(("correctness", rng.random() < 0.8))
-        if rng.random() < 0.3:
-            assessments.append(("relevance", round(rng.random(), 2)))
-        for position, (name, value) in enumerate(assessments):
-            out["assessments"].append(self._assessment(trace_id, name, value, request_time,
-                                                       position))
+        for position, (name, value, assessment_id) in enumerate(t.feedback):
+            out["assessments"].append(_assessment(assessment_id, trace_id, name, value,
+                                                  t.request_time, position))
         out["traces"].append({
-            "trace_id": trace_id, "experiment_id": experiment_id, "request_time": request_time,
-            "execution_duration": None if in_progress else total_ms,
-            "state": "IN_PROGRESS" if in_progress else "ERROR" if error else "OK",
-            "name": "support_agent", "client_request_id": f"req-{i}", "session_id": session,
-            "user_id": user, "request_preview": request_preview,
+            "trace_id": trace_id, "experiment_id": experiment_id,
+            "request_time": t.request_time,
+            "execution_duration": None if t.in_progress else t.total_ms, "state": t.state,
+            "name": "support_agent", "client_request_id": f"req-{i}", "session_id": t.session,
+            "user_id": t.user, "request_preview": request_preview,
             "response_preview": response_preview, "input_tokens": 120, "output_tokens": 30,
             "total_tokens": 150, "span_count": len(spans), "extra": None, "overflow": None})
 
@@ -165,23 +129,23 @@ class Generator:
                 "end_time_ns": end, "duration_ns": None if end is None else end - start,
                 "position": position, "content": _dumps(content)}
 
-    def _assessment(self, trace_id: str, name: str, value: Any, request_time: int,
-                    position: int) -> dict[str, Any]:
-        assessment_id = f"a-{self.rng.getrandbits(128):032x}"
-        created = request_time + 60_000
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created / 1000)) + \
-            f".{created % 1000:03d}Z"
-        source = {"source_type": "LLM_JUDGE", "source_id": "judge"}
-        content = {"assessment_id": assessment_id, "assessment_name": name,
-                   "trace_id": trace_id, "source": source, "create_time": stamp,
-                   "last_update_time": stamp, "feedback": {"value": value}, "valid": True}
-        return {"assessment_id": assessment_id, "trace_id": trace_id, "name": name,
-                "kind": "feedback", "value": _dumps(value), "numeric_value": float(value),
-                "error": None, "source_type": "LLM_JUDGE", "source_id": "judge",
-                "span_id": None, "run_id": None, "rationale": None, "metadata": None,
-                "overrides": None, "valid": True, "create_time": created,
-                "last_update_time": created, "position": position,
-                "content": _dumps(content)}
+
+def _assessment(assessment_id: str, trace_id: str, name: str, value: Any, request_time: int,
+                position: int) -> dict[str, Any]:
+    created = request_time + 60_000
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created / 1000)) + \
+        f".{created % 1000:03d}Z"
+    source = {"source_type": "LLM_JUDGE", "source_id": "judge"}
+    content = {"assessment_id": assessment_id, "assessment_name": name,
+               "trace_id": trace_id, "source": source, "create_time": stamp,
+               "last_update_time": stamp, "feedback": {"value": value}, "valid": True}
+    return {"assessment_id": assessment_id, "trace_id": trace_id, "name": name,
+            "kind": "feedback", "value": _dumps(value), "numeric_value": float(value),
+            "error": None, "source_type": "LLM_JUDGE", "source_id": "judge",
+            "span_id": None, "run_id": None, "rationale": None, "metadata": None,
+            "overrides": None, "valid": True, "create_time": created,
+            "last_update_time": created, "position": position,
+            "content": _dumps(content)}
 
 
 def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:

@@ -20,6 +20,7 @@ each) and interpolates the same way. Profiling every span of a store whose selec
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import math
@@ -664,33 +665,41 @@ def numeric_pairs(conn: Connection, search: SearchQuery, selection: Selection,
                  .where(*query.where).order_by(traces.c.request_time, traces.c.trace_id))
     xs: list[float] = []
     ys: list[float] = []
-    counts = [0, 0, 0, 0]  # x present, x numeric, y present, y numeric
-    bad_x: str | None = None
-    bad_y: str | None = None
-    x_number = _python_number(x, query.postgresql)
-    y_number = _python_number(y, query.postgresql)
+    x_seen = _Seen(_python_number(x, query.postgresql))
+    y_seen = _Seen(_python_number(y, query.postgresql))
     # One pass: the fields' reads are correlated lookups, so read them once.
     for x_text, a, y_text, b in query.run(conn, statement):
-        if x_number and x_text is not None:
-            a = text_number(x_text)
-        if y_number and y_text is not None:
-            b = text_number(y_text)
-        if x_text is not None:
-            counts[0] += 1
-            if a is not None:
-                counts[1] += 1
-            elif bad_x is None or str(x_text) < bad_x:
-                bad_x = str(x_text)
-        if y_text is not None:
-            counts[2] += 1
-            if b is not None:
-                counts[3] += 1
-            elif bad_y is None or str(y_text) < bad_y:
-                bad_y = str(y_text)
+        a, b = x_seen.number(x_text, a), y_seen.number(y_text, b)
         if a is not None and b is not None:
             a, b = float(a), float(b)
             if math.isfinite(a) and math.isfinite(b):
                 xs.append(a)
                 ys.append(b)
-    return NumericPairs(xs, ys, FieldCoverage(counts[0], counts[1], bad_x),
-                        FieldCoverage(counts[2], counts[3], bad_y))
+    return NumericPairs(xs, ys, x_seen.coverage(), y_seen.coverage())
+
+
+@dataclasses.dataclass
+class _Seen:
+    """What one field of ``numeric_pairs`` looked like over the traces read: how many had
+    it, how many as a number, and the first (smallest) value that is not one."""
+
+    from_text: bool  # the number is read from the text here (``_python_number``)
+    present: int = 0
+    numeric: int = 0
+    not_number: str | None = None
+
+    def number(self, text: Any, number: Any) -> Any:
+        """The field's number for one trace (None: missing or not a number), counted."""
+        if text is None:
+            return number
+        if self.from_text:
+            number = text_number(text)
+        self.present += 1
+        if number is not None:
+            self.numeric += 1
+        elif self.not_number is None or str(text) < self.not_number:
+            self.not_number = str(text)
+        return number
+
+    def coverage(self) -> FieldCoverage:
+        return FieldCoverage(self.present, self.numeric, self.not_number)
