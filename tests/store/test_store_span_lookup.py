@@ -106,6 +106,7 @@ def test_only_top_level_groups_with_a_name_or_type_equality_offer_a_lookup() -> 
     assert offered("NOT span.name = 'a'") == []
     assert offered("span.name LIKE 'a%'") == []
     assert offered("span.status = 'ERROR'") == []
+    assert offered(f"span.name = '{'n' * 600}'") == []  # longer than the indexed column
 
 
 def test_sqlite_looks_up_a_rare_span_name_and_probes_a_common_one(sqlite_uri: str) -> None:

@@ -250,7 +250,8 @@ def span_lookups(node: Node | None) -> list[SpanLookup]:
         for part in condition.children if isinstance(condition, And) else (condition,):
             if (isinstance(part, Comparison) and isinstance(part.field, SpanProperty)
                     and part.field.name in _SPAN_LOOKUP_COLUMNS
-                    and part.compare_as is CompareAs.TEXT and part.op in (Op.EQ, Op.IN)):
+                    and part.compare_as is CompareAs.TEXT and part.op in (Op.EQ, Op.IN)
+                    and _cut_column_decides(part)):  # a longer name is no index range
                 values = part.value if isinstance(part.value, tuple) else (part.value,)
                 found.append(SpanLookup(child, _SPAN_LOOKUP_COLUMNS[part.field.name],
                                         values))  # type: ignore[arg-type]
