@@ -87,8 +87,8 @@ def list_command(max_results: int, experiment_ids: tuple[str, ...], page_token: 
         console.print(f"No traces in {escape(spanscope.get_tracking_uri())}{escape(scope)}. "
                       "Run [cyan]spanscope demo[/] to create some.", soft_wrap=True)
         return
-    console.print(render.trace_table(infos, width=console.width,
-                                     next_page_token=getattr(page, "token", None)))
+    console.print(render.trace_table(infos, width=console.width))
+    render.print_more(console, getattr(page, "token", None))
 
 
 def _add_curation_commands() -> None:
