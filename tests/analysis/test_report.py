@@ -19,6 +19,7 @@ from spanscope.store.sql import SqlStore
 CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome")
                  if (path := shutil.which(name))), None)
 CHART_CLASSES = ("traces", "latency", "tokens", "histogram", "span-types")
+ONE_BUCKET_CHARTS = ("histogram", "span-types")  # the demo's traces fall in one bucket
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,27 @@ def test_report_data_matches_the_traces(store: SqlStore) -> None:
     assert data["summary"]["traces"] == len(facts)
     html = render_html(report)
     assert "Cohort comparison" in html and "By tags.app_version" in html
+    for klass in CHART_CLASSES:  # six hourly buckets: every chart is drawn
+        assert re.search(rf'<svg class="chart {klass}"', html), klass
+    # the sections asked for come right after the summary
+    assert html.index('id="summary"') < html.index('id="groups"') < html.index(
+        'id="comparison"') < html.index('id="over-time"') < html.index('id="errors"')
+
+
+def test_error_pattern_counts_agree_with_the_summary(demo_uri: str) -> None:
+    """Failed traces are the summary's errors; the rest of the traces with a failure
+    recovered; a row's example is a failed trace whenever the row has one."""
+    with SqlStore(demo_uri) as store:
+        report = build_report(store=store)
+        errors = report.errors
+        assert errors.failed_traces == report.summary.overall["errors"]
+        assert errors.recovered_traces == errors.error_traces - errors.failed_traces
+        failed_ids = set(store.search_trace_ids(["0"], filter_string="attributes.status = 'ERROR'"))
+        assert errors.recovered_traces > 0  # the demo retries rate limits
+        for row in errors.patterns:
+            assert row["failed"] + row["recovered"] == row["count"]
+            example = row["example_trace_ids"][0]
+            assert (example in failed_ids) == (row["failed"] > 0), row["pattern"]
 
 
 def test_an_empty_selection_is_a_clear_error(store: SqlStore) -> None:
@@ -98,8 +120,9 @@ def test_the_html_report_is_self_contained(demo_uri: str, tmp_path: Path) -> Non
     assert html.startswith("<!DOCTYPE html>")
     assert external_references(html) == []
     assert "<script" not in html and "<link" not in html and "<img" not in html
-    for klass in CHART_CLASSES:
+    for klass in ONE_BUCKET_CHARTS:
         assert re.search(rf'<svg class="chart {klass}"', html), klass
+    assert "fall in one" in html and '<svg class="chart traces"' not in html
     for trace in report.slowest:
         assert f'id="trace-{trace.trace_id}"' in html
     pattern = report.errors.patterns[0]["pattern"]
@@ -122,10 +145,10 @@ def test_the_html_report_opens_in_headless_chromium(demo_uri: str, tmp_path: Pat
     dom = subprocess.run([*command, "--dump-dom", path.as_uri()], capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert "<h1>Spanscope report</h1>" in dom
-    assert len(re.findall(r"<svg\b", dom)) >= len(CHART_CLASSES)
-    for klass in CHART_CLASSES:
+    assert len(re.findall(r"<svg\b", dom)) >= len(ONE_BUCKET_CHARTS)
+    for klass in ONE_BUCKET_CHARTS:
         assert f'class="chart {klass}"' in dom
-    assert '<rect class="bar"' in dom and '<circle class="point"' in dom
+    assert '<rect class="bar"' in dom
     assert report.slowest[0].trace_id in dom
     shot = tmp_path / "report.png"
     subprocess.run([*command, "--hide-scrollbars", "--window-size=1280,2400",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis import charts
+from spanscope.entities.text import one_line
 
 if TYPE_CHECKING:
     import os
@@ -96,7 +97,28 @@ def _or_dash(format_value: Any) -> Any:
     return lambda v, *args: charts.DASH if _none(v) is None else format_value(v, *args)
 
 
+def _when(iso: str | None) -> str:
+    """An ISO UTC time as ``2026-05-01 14:03:09\u00a0UTC`` (the zone kept with the time)."""
+    return charts.DASH if not iso else iso[:19].replace("T", " ") + "\u00a0UTC"
+
+
+def _preview(text: str | None, limit: int = 120) -> str:
+    return one_line(text, limit)
+
+
+def _seen(first: str | None, last: str | None) -> str:
+    """A first-to-last time range, the day said once when both fall on it."""
+    if not first or not last or first[:19] == last[:19]:
+        return _when(first or last)
+    if first[:10] == last[:10]:
+        return f"{first[:10]} {first[11:19]}\u2013{last[11:19]}\u00a0UTC"
+    return f"{_when(first)} \u2013 {_when(last)}"
+
+
 _FILTERS = {
+    "when": _when,
+    "seen": _seen,
+    "preview": _preview,
     "compact": charts.compact,
     "pct": _or_dash(lambda v: f"{float(v) * 100:.1f}%"),
     "num": _or_dash(lambda v: f"{v:,.0f}"),
@@ -129,7 +151,7 @@ def render_html(report: Report, *, trace_url: str | None = None) -> str:
         comparison=comparison,
         comparison_metrics=None if comparison is None else _records(comparison.metrics),
         comparison_spans=None if comparison is None else _records(comparison.spans.head(20)),
-        trace_url=trace_url)
+        trace_url=trace_url, single_bucket=len(report.timeseries.table) == 1)
 
 
 def write_html(report: Report, path: str | os.PathLike[str], *,
