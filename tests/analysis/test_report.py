@@ -124,7 +124,7 @@ def test_the_html_report_is_self_contained(demo_uri: str, tmp_path: Path) -> Non
         assert re.search(rf'<svg class="chart {klass}"', html), klass
     assert "fall in one" in html and '<svg class="chart traces"' not in html
     for trace in report.slowest:
-        assert f'id="trace-{trace.trace_id}"' in html
+        assert f'id="slow-{trace.trace_id}"' in html
     pattern = report.errors.patterns[0]["pattern"]
     assert pattern.replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;") in html
     linked = render_html(report, trace_url="https://ui.example/#/traces/{trace_id}")
@@ -155,3 +155,48 @@ def test_the_html_report_opens_in_headless_chromium(demo_uri: str, tmp_path: Pat
                     f"--screenshot={shot}", path.as_uri()], capture_output=True,
                    timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+def test_every_linked_trace_id_has_its_section(demo_uri: str) -> None:
+    with SqlStore(demo_uri) as store:
+        report = build_report(store=store, trace_details=True)
+    html = render_html(report)
+    linked = set(re.findall(r'href="#trace-(tr-[0-9a-f]+)"', html))
+    sections = set(re.findall(r'<section class="trace" id="trace-(tr-[0-9a-f]+)"', html))
+    assert linked and linked <= sections
+    assert {t.trace_id for t in report.slowest} <= sections
+    assert {p["example_trace_ids"][0] for p in report.errors.patterns} <= sections
+    failed = next(v for v in report.traces if v.state == "ERROR")
+    assert failed.findings and failed.findings[0].kind == "error_origin"
+    assert f'id="span-{failed.trace_id}-{failed.findings[0].span_id}" class="culprit"' in html
+    # with a server URL, ids link there and no section is needed
+    plain = build_report(store=SqlStore(demo_uri))
+    served = render_html(plain, trace_url="http://127.0.0.1:5000/traces/{trace_id}")
+    assert 'href="#trace-' not in served
+    assert f"http://127.0.0.1:5000/traces/{plain.slowest[0].trace_id}" in served
+
+
+@pytest.mark.parametrize("width", [800, 1400])
+def test_the_html_report_reads_at_800_and_1400_px(demo_uri: str, tmp_path: Path,
+                                                  width: int) -> None:
+    """No horizontal scrolling, ids wrapping at most once; the screenshots are kept in the
+    test's temporary directory for a person to read."""
+    from playwright.sync_api import sync_playwright
+
+    if CHROMIUM is None:
+        pytest.fail("Chromium is needed: apt-get install -y chromium", pytrace=False)
+    with SqlStore(demo_uri) as store:
+        report = build_report(group_by="tags.app_version", store=store, trace_details=True)
+    path = write_html(report, tmp_path / "report.html")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.goto(path.as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        heights = page.evaluate("""[...document.querySelectorAll('#slowest a.trace-id code')]
+            .map(e => Math.round(e.getBoundingClientRect().height /
+                                 parseFloat(getComputedStyle(e).lineHeight)))""")
+        assert heights and max(heights) <= 2, heights
+        page.screenshot(path=str(tmp_path / f"report-{width}.png"), full_page=True)
+        browser.close()

@@ -79,7 +79,10 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
         list_cmd += f" --experiment-id {experiment_ids[0]}"
     steps = [(list_cmd, "the newest traces")]
     if summary.error_trace_ids:
-        steps.append((f"{prefix} traces get --trace-id {summary.error_trace_ids[0]}",
-                      "a failed request: which span raised what"))
+        steps.append((f"{prefix} traces analyze {summary.error_trace_ids[0]}",
+                      "why did this request fail? the span where it started, and what else "
+                      "went wrong"))
+    steps.append((f"{prefix} report --group-by tags.app_version --html spanscope-report.html",
+                  "how the two app versions compare, as tables and an HTML page"))
     for line in render.next_steps(steps):
         console.print(line, soft_wrap=True)

@@ -35,7 +35,8 @@ __all__ = ["report"]
               metavar="PATH", help="Also write a self-contained HTML report to PATH.")
 @click.option("--trace-url", metavar="TEMPLATE",
               help="In the HTML, link trace ids to TEMPLATE with {trace_id} replaced, e.g. "
-                   "http://localhost:5000/#/traces/{trace_id}.")
+                   "http://localhost:5000/#/traces/{trace_id}. [default: to a section of "
+                   "the file with each linked trace's findings and span tree]")
 @click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
 def report(filter_string: str | None, since: str | None, until: str | None,
            experiment_ids: tuple[str, ...], group_by: str | None,
@@ -55,7 +56,8 @@ def report(filter_string: str | None, since: str | None, until: str | None,
 
     built = build_report(filter_string, list(experiment_ids) or None, since, until,
                          group_by=group_by, compare_filters=compare_filters or None,
-                         bucket=bucket, top_errors=top, slowest=top)
+                         bucket=bucket, top_errors=top, slowest=top,
+                         trace_details=bool(html_path) and not trace_url)
     if html_path:
         from spanscope.analysis.report_html import write_html
 
