@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spanscope.cli.stores import require_store
+
 if TYPE_CHECKING:
     from spanscope.analysis import Finding, TraceHealth, TraceProfile
     from spanscope.entities import Trace
@@ -57,6 +59,7 @@ def analyze_command(trace_id_arg: str | None, trace_id_opt: str | None, as_json:
     trace_id = trace_id_opt or trace_id_arg
     if not trace_id:
         raise click.UsageError("missing trace id: spanscope traces analyze --trace-id ID")
+    require_store()
 
     import spanscope
     from spanscope.exceptions import NotFoundError

@@ -37,10 +37,12 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
     """
     import spanscope
     from spanscope.cli import render
+    from spanscope.cli.stores import check_directory
     from spanscope.demo.runner import DEMO_RUN_TAG, run_demo
     from spanscope.demo.summary import find_run_traces, summarize
     from spanscope.exceptions import StoreError
 
+    check_directory(spanscope.get_tracking_uri())  # before set_experiment opens the store
     experiment_ids = None
     if experiment_name:
         found = spanscope.set_experiment(experiment_name)

@@ -12,6 +12,8 @@ import json
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 __all__ = ["report"]
 
 
@@ -38,6 +40,7 @@ __all__ = ["report"]
                    "http://localhost:5000/#/traces/{trace_id}. [default: to a section of "
                    "the file with each linked trace's findings and span tree]")
 @click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
+@reads_store(listing=False)
 def report(filter_string: str | None, since: str | None, until: str | None,
            experiment_ids: tuple[str, ...], group_by: str | None,
            compare_filters: tuple[str, str] | None, bucket: str | None, top: int,

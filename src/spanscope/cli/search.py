@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -72,6 +74,7 @@ def split_items(values: Iterable[str]) -> list[str]:
               default="table", show_default=True,
               help="A table for people; JSON ({\"traces\": [...], \"next_page_token\": ...}), "
                    "one trace JSON per line, or CSV for programs.")
+@reads_store(listing=True)
 def search_command(filter_string: str | None, order_by: tuple[str, ...], max_results: int,
                    extract_fields: tuple[str, ...], experiment_ids: tuple[str, ...],
                    page_token: str | None, include_spans: bool | None, output: str) -> None:
