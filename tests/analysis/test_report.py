@@ -200,3 +200,17 @@ def test_the_html_report_reads_at_800_and_1400_px(demo_uri: str, tmp_path: Path,
         assert heights and max(heights) <= 2, heights
         page.screenshot(path=str(tmp_path / f"report-{width}.png"), full_page=True)
         browser.close()
+
+
+def test_report_and_finding_reprs_are_one_short_line(demo_uri: str) -> None:
+    from spanscope.analysis import diagnose
+
+    with SqlStore(demo_uri) as store:
+        report = build_report(store=store, trace_details=True)
+        failed = next(v for v in report.traces if v.state == "ERROR")
+        findings = diagnose(store.get_trace(failed.trace_id))
+    text = repr(report)
+    assert text.startswith("<Report 'Spanscope report': ") and "\n" not in text
+    assert f"{report.summary.overall['traces']:,} traces" in text and len(text) < 200
+    first = repr(findings[0])
+    assert first.startswith("<Finding high error_origin in ") and len(first) < 200

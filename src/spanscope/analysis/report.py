@@ -20,6 +20,7 @@ from spanscope.analysis.cohorts import CohortComparison, compare
 from spanscope.analysis.errors import ErrorPatterns, patterns_of
 from spanscope.analysis.selection import (
     TimeLike,
+    describe,
     make_selection,
     no_traces,
     parse_group_by,
@@ -80,6 +81,12 @@ class Report:
     comparison: CohortComparison | None = None
     notes: list[str] = field(default_factory=list)
     traces: list[TraceView] = field(default_factory=list)  # with ``trace_details=True``
+
+    def __repr__(self) -> str:  # the DataFrames inside would fill a screen
+        overall = self.summary.overall
+        return (f"<Report {self.title!r}: {overall.get('traces', 0):,} traces, "
+                f"{overall.get('errors', 0):,} failed, {len(self.errors.patterns)} error "
+                f"patterns, {describe(self.selection)}>")
 
     def to_dict(self) -> dict[str, Any]:
         return {
