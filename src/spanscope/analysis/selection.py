@@ -128,13 +128,10 @@ def store_for(store: TraceStore | None = None) -> TraceStore:
     """
     if store is not None:
         return store
-    import sys
-
     from spanscope import tracking
+    from spanscope.pending import flush_pending_traces
 
-    tracing = sys.modules.get("spanscope.tracing")
-    if tracing is not None:  # nothing to flush if no span was ever made
-        tracing.flush(timeout=30)
+    flush_pending_traces()
     return tracking.get_store()
 
 

@@ -37,6 +37,7 @@ from spanscope import tracking
 from spanscope.entities import Trace, TraceInfo
 from spanscope.entities.dataset import RecordUpdate, input_hash
 from spanscope.exceptions import InvalidInputError, NotFoundError
+from spanscope.pending import flush_pending_traces
 
 __all__ = ["SampleResult", "allocate", "build_dataset_from_traces", "describe_strata",
            "sample_traces", "stratum_keys"]
@@ -232,15 +233,6 @@ def _candidates(experiment_ids: Sequence[str], filter_string: str | None,
     return infos
 
 
-def _flush_pending() -> None:
-    """Traces this process finished but has not exported yet are written first."""
-    import sys
-
-    tracing = sys.modules.get("spanscope.tracing")
-    if tracing is not None:
-        tracing.flush(timeout=30)
-
-
 def build_dataset_from_traces(
     name: str,
     filter_string: str | None = None,
@@ -272,7 +264,7 @@ def build_dataset_from_traces(
             or max_candidates < 1:
         raise InvalidInputError(f"max_candidates must be an integer >= 1, got "
                                 f"{max_candidates!r}")
-    _flush_pending()
+    flush_pending_traces()
     store = tracking.get_store()
     candidates = _candidates(ids, filter_string, max_candidates)
     result = sample_traces(candidates, store.get_trace, max_records=max_records,
