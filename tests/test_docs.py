@@ -109,3 +109,16 @@ def test_the_pages_that_teach_have_examples_that_run() -> None:
 
 def test_after_checks_name_real_pages() -> None:
     assert set(AFTER) <= set(PAGES)
+
+
+def test_the_readme_layout_lists_every_package_and_module() -> None:
+    """A new package gets its line in the README's Layout, so the map stays whole."""
+    readme = PAGES["README.md"].read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n```\n", layout.index("```") + 3)]
+    package = Path(spanscope.__file__).parent
+    names = sorted(f"{p.name}/" for p in package.iterdir()
+                   if p.is_dir() and (p / "__init__.py").exists())
+    names += sorted(p.name for p in package.glob("*.py") if p.name != "__main__.py")
+    listed = {line.split()[0] for line in layout.splitlines() if line.startswith("  ")}
+    assert [name for name in names if name not in listed] == []
