@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import spanscope
-import spanscope.tracing as tracing
 from doc_pages import NO_RUN, pages, python_blocks, run_page
 from spanscope import tracking
+from spanscope.testing import reset_tracing
 from spanscope.testing.fake_openai import FakeOpenAI
 
 PAGES = {page.name: page for page in pages()}
@@ -43,7 +43,7 @@ def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.delenv(name, raising=False)
     uri = f"sqlite:///{tmp_path}/docs.db"
     monkeypatch.setenv("SPANSCOPE_TRACKING_URI", uri)
-    tracing.reset_for_tests()
+    reset_tracing()
     tracking.reset()
     spanscope.set_tracking_uri(uri)
     with FakeOpenAI() as judge:
@@ -56,7 +56,7 @@ def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield uri
         while spanscope.active_run() is not None:
             spanscope.end_run()
-        tracing.reset_for_tests()
+        reset_tracing()
 
 
 def _assessments(namespace: dict[str, Any]) -> None:

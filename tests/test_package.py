@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import spanscope
 
@@ -63,3 +64,15 @@ def _empty_dir() -> str:
     import tempfile
 
     return tempfile.mkdtemp()
+
+
+def test_nothing_test_only_in_the_public_namespaces() -> None:
+    """Test support is ``spanscope.testing``; the SDK's namespaces hold none of it."""
+    import spanscope.testing
+    import spanscope.tracing
+
+    for module in (spanscope, spanscope.tracing):
+        public = [n for n in (*module.__all__, *dir(module)) if not n.startswith("_")
+                  and not isinstance(getattr(module, n), types.ModuleType)]  # subpackages
+        assert [n for n in public if "test" in n.lower()] == [], module.__name__
+    assert spanscope.testing.__all__ == ["reset_tracing"]

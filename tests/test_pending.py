@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 
 import spanscope
-import spanscope.tracing as tracing
 from spanscope import tracking
 from spanscope.analysis import summarize
 from spanscope.genai.datasets import build_dataset_from_traces
+from spanscope.testing import reset_tracing
 
 
 @pytest.fixture(autouse=True)
 def _fresh_tracing() -> Iterator[None]:
-    tracing.reset_for_tests()
+    reset_tracing()
     yield
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 def _traced_while_locked(db: Path) -> str:
