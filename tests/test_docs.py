@@ -122,3 +122,9 @@ def test_the_readme_layout_lists_every_package_and_module() -> None:
     names += sorted(p.name for p in package.glob("*.py") if p.name != "__main__.py")
     listed = {line.split()[0] for line in layout.splitlines() if line.startswith("  ")}
     assert [name for name in names if name not in listed] == []
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    readme = PAGES["README.md"].read_text()
+    unlinked = [name for name in PAGES if name != "README.md" and f"(docs/{name})" not in readme]
+    assert unlinked == []
