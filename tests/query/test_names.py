@@ -67,3 +67,18 @@ def test_durations(text: str, ms: int) -> None:
 def test_bad_durations_name_the_option(text: object) -> None:
     with pytest.raises(InvalidInputError, match=r"--since .* is not a duration"):
         parse_duration(text, what="--since")  # type: ignore[arg-type]
+
+
+def test_no_layer_reads_text_with_the_query_internals() -> None:
+    """Outside ``spanscope.query`` text is parsed through its public functions only."""
+    import re
+    from pathlib import Path
+
+    import spanscope
+
+    internal = re.compile(r"^\s*(from|import) spanscope\.query\.(lexer|fields|names|"
+                          r"durations|entity_filter|order_by|parser)\b", re.MULTILINE)
+    src = Path(spanscope.__file__).parent
+    offenders = [str(path.relative_to(src)) for path in src.rglob("*.py")
+                 if path.parent.name != "query" and internal.search(path.read_text())]
+    assert offenders == []
