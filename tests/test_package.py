@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import spanscope
 
@@ -63,3 +64,53 @@ def _empty_dir() -> str:
     import tempfile
 
     return tempfile.mkdtemp()
+
+
+def test_nothing_test_only_in_the_public_namespaces() -> None:
+    """Test support is ``spanscope.testing``; the SDK's namespaces hold none of it."""
+    import spanscope.testing
+    import spanscope.tracing
+
+    for module in (spanscope, spanscope.tracing):
+        public = [n for n in (*module.__all__, *dir(module)) if not n.startswith("_")
+                  and not isinstance(getattr(module, n), types.ModuleType)]  # subpackages
+        assert [n for n in public if "test" in n.lower()] == [], module.__name__
+    assert spanscope.testing.__all__ == ["reset_tracing"]
+
+
+def test_public_classes_report_spanscope_as_their_module() -> None:
+    import pickle
+
+    classes = [getattr(spanscope, name) for name in spanscope.__all__
+               if isinstance(getattr(spanscope, name), type)]
+    assert len(classes) == 15
+    for cls in classes:
+        assert cls.__module__ == "spanscope", cls
+        assert repr(cls) in (f"<class 'spanscope.{cls.__qualname__}'>",
+                             f"<enum '{cls.__qualname__}'>")
+        assert getattr(spanscope, cls.__qualname__) is cls  # what pickle looks up
+    feedback = spanscope.Feedback(name="helpful", value=True)
+    assert pickle.loads(pickle.dumps(feedback)).to_dict() == feedback.to_dict()
+    assert pickle.loads(pickle.dumps(spanscope.TraceState.ERROR)) is spanscope.TraceState.ERROR
+
+
+def test_classes_say_spanscope_however_they_are_imported() -> None:
+    """Even imported from their own module first, before ``spanscope.Trace`` is touched."""
+    code = ("from spanscope.entities.trace import Trace\n"
+            "from spanscope.entities.span import SpanType\n"
+            "print(Trace.__module__, SpanType.__module__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "spanscope spanscope"
+
+
+def test_nothing_but_public_names_without_an_underscore() -> None:
+    """A fresh ``import spanscope`` shows the public names (and lazy ``genai``), nothing else.
+
+    (Submodules imported later, such as ``spanscope.store``, appear as attributes too; that
+    is Python's import system, not this package's namespace.)
+    """
+    code = "import spanscope\nprint(sorted(n for n in dir(spanscope) if n[0] != '_'))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=_empty_dir()).stdout.strip()
+    assert out == str(sorted({*spanscope.__all__, "genai"}))

@@ -9,15 +9,16 @@ working::
     def answer(question: str) -> str: ...
 
 Importing this package is cheap: it starts no thread, opens no file and imports neither
-pandas nor SQLAlchemy; those load when a trace is first stored or read.
+pandas nor SQLAlchemy; those load when a trace is first stored or read. The public classes
+report ``spanscope`` as their module (``spanscope.Trace``), and nothing but the public
+names is reachable here without an underscore.
 """
 
-from __future__ import annotations
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the names below load lazily (module __getattr__) to keep import cheap
+if _TYPE_CHECKING:  # the names below load lazily (module __getattr__) to keep import cheap
     from spanscope.api import (
         active_run,
         delete_assessment,
@@ -146,13 +147,13 @@ _ENTITY_NAMES = {name for name in __all__ if name[0].isupper()}
 _SUBMODULES = {"genai"}  # ``spanscope.genai.evaluate(...)`` works after ``import spanscope``
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _SUBMODULES:
-        value = import_module(f"spanscope.{name}")
+        value = _import_module(f"spanscope.{name}")
     elif name in _ENTITY_NAMES:
-        value = getattr(import_module("spanscope.entities"), name)
+        value = getattr(_import_module("spanscope.entities"), name)
     elif name in __all__:
-        value = getattr(import_module("spanscope.api"), name)
+        value = getattr(_import_module("spanscope.api"), name)
     else:
         raise AttributeError(f"module 'spanscope' has no attribute {name!r}")
     globals()[name] = value  # later lookups skip this function
@@ -160,4 +161,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

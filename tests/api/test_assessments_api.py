@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 import spanscope
-import spanscope.tracing as tracing
 from factories import make_trace
 from spanscope import tracking
 from spanscope.entities import (
@@ -21,16 +20,17 @@ from spanscope.entities import (
     Feedback,
 )
 from spanscope.exceptions import InvalidInputError, NotFoundError
+from spanscope.testing import reset_tracing
 
 
 @pytest.fixture(autouse=True)
 def uri(tmp_path: object) -> Iterator[str]:
     """A fresh SQLite file as the tracking URI, with tracing state reset around the test."""
-    tracing.reset_for_tests()
+    reset_tracing()
     value = f"sqlite:///{tmp_path}/api.db"
     spanscope.set_tracking_uri(value)
     yield value
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 @pytest.fixture

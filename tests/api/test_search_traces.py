@@ -8,23 +8,23 @@ import pandas as pd
 import pytest
 
 import spanscope
-import spanscope.tracing as tracing
 from factories import make_trace
 from spanscope import tracking
 from spanscope.api.dataframe import DATAFRAME_COLUMNS
 from spanscope.entities import Feedback, Span, Trace
 from spanscope.exceptions import FilterError, InvalidInputError
 from spanscope.query import filter_traces, parse_order_by, sort_traces
+from spanscope.testing import reset_tracing
 
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture(autouse=True)
 def uri(request: pytest.FixtureRequest, store_uri: str) -> Iterator[str]:
-    tracing.reset_for_tests()
+    reset_tracing()
     spanscope.set_tracking_uri(store_uri)
     yield store_uri
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 def _traces(n: int = 12) -> list[Trace]:

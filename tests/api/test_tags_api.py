@@ -7,22 +7,22 @@ from collections.abc import Iterator
 import pytest
 
 import spanscope
-import spanscope.tracing as tracing
 from factories import make_trace
 from spanscope import tracking
 from spanscope.entities import Trace
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
+from spanscope.testing import reset_tracing
 
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture(autouse=True)
 def uri(tmp_path: object) -> Iterator[str]:
-    tracing.reset_for_tests()
+    reset_tracing()
     value = f"sqlite:///{tmp_path}/api.db"
     spanscope.set_tracking_uri(value)
     yield value
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 def log(n: int, *, experiment_id: str = "0", start: int = 0) -> list[Trace]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import spanscope.tracing as tracing
 from spanscope import tracking
+from spanscope.testing import reset_tracing
 from spanscope.testing.fake_openai import FakeOpenAI
 
 JUDGE_MODEL = "openai:/fake-judge"
@@ -35,8 +35,8 @@ def judge_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def tracking_uri(tmp_path: Path) -> Iterator[str]:
-    tracing.reset_for_tests()
+    reset_tracing()
     uri = f"sqlite:///{tmp_path}/eval.db"
     tracking.set_tracking_uri(uri)
     yield uri
-    tracing.reset_for_tests()
+    reset_tracing()

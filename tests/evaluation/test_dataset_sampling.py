@@ -150,3 +150,16 @@ def test_bad_arguments(uri: str) -> None:
         build_dataset_from_traces("x", max_records=0)
     empty = build_dataset_from_traces("nothing", filter_string="tags.none = 'x'")
     assert empty.version == 0 and empty.record_count == 0
+
+
+def test_stratify_by_reads_names_as_the_filter_language_does() -> None:
+    from spanscope.evaluation.sampling import _dimension
+
+    assert _dimension("STATUS") == _dimension("attributes.state") == ("state", None)
+    assert _dimension("execution_time") == _dimension("latency") == ("latency", None)
+    assert _dimension("tag.`app.version`") == _dimension("tags.app.version") == (
+        "tag", "app.version")
+    assert _dimension('request_metadata."a b"') == ("metadata", "a b")
+    for bad in ("colour", "tags.", "span.name", "tags.`open"):
+        with pytest.raises(InvalidInputError, match="cannot stratify"):
+            _dimension(bad)

@@ -20,6 +20,7 @@ from opentelemetry.trace import (
 )
 
 import spanscope.tracing as tracing
+from spanscope.testing import reset_tracing
 from spanscope.tracing.provider import RatioSampler, sampling_ratio
 
 
@@ -145,7 +146,7 @@ def test_disabling_mid_trace_drops_that_trace(read_traces) -> None:
 
 def test_sampling_ratio_zero_writes_nothing(monkeypatch: pytest.MonkeyPatch, read_traces) -> None:
     monkeypatch.setenv("SPANSCOPE_TRACE_SAMPLING_RATIO", "0")
-    tracing.reset_for_tests()
+    reset_tracing()
 
     @tracing.trace
     def root():
@@ -163,7 +164,7 @@ def test_sampling_ratio_zero_writes_nothing(monkeypatch: pytest.MonkeyPatch, rea
 def test_sampling_ratio_half_keeps_whole_traces(monkeypatch: pytest.MonkeyPatch,
                                                  read_traces) -> None:
     monkeypatch.setenv("SPANSCOPE_TRACE_SAMPLING_RATIO", "0.5")
-    tracing.reset_for_tests()
+    reset_tracing()
 
     @tracing.trace
     def root():

@@ -20,6 +20,7 @@ import spanscope.tracing as tracing
 from spanscope import tracking
 from spanscope.entities import Trace
 from spanscope.exceptions import StoreError
+from spanscope.testing import reset_tracing
 from spanscope.tracing.convert import to_trace
 from spanscope.tracing.exporter import TraceExporter
 
@@ -72,7 +73,7 @@ def test_traces_are_written_in_batches(read_traces) -> None:
         sizes.append(len(traces))
         store_write(uri, traces)
 
-    tracing.reset_for_tests(TraceExporter(writer=writer, linger=0.5))
+    reset_tracing(TraceExporter(writer=writer, linger=0.5))
     for i in range(1200):
         traced(i)
     assert len(read_traces()) == 1200
@@ -86,7 +87,7 @@ def test_traces_are_written_in_batches(read_traces) -> None:
 def test_full_queue_drops_new_traces_counts_and_warns_once(
         read_traces, caplog: pytest.LogCaptureFixture) -> None:
     writer = GatedWriter()
-    tracing.reset_for_tests(TraceExporter(capacity=2, writer=writer, linger=0))
+    reset_tracing(TraceExporter(capacity=2, writer=writer, linger=0))
     traced(0)
     assert writer.entered.wait(10)  # the worker holds trace 0 and waits at the gate
     with caplog.at_level(logging.WARNING, logger="spanscope"):
@@ -109,7 +110,7 @@ def test_queue_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 def test_flush_times_out_while_the_store_is_slow_then_succeeds(read_traces) -> None:
     writer = GatedWriter()
-    tracing.reset_for_tests(TraceExporter(writer=writer))
+    reset_tracing(TraceExporter(writer=writer))
     run_in_thread(lambda: [traced(i) for i in range(10)])  # never blocked by the store
     started = time.monotonic()
     assert tracing.flush(timeout=0.3) is False
@@ -122,7 +123,7 @@ def test_flush_times_out_while_the_store_is_slow_then_succeeds(read_traces) -> N
 def test_flush_waits_only_for_traces_queued_before_it(uri) -> None:
     writer = GatedWriter()
     exporter = TraceExporter(writer=writer, linger=0)
-    tracing.reset_for_tests(exporter)
+    reset_tracing(exporter)
     assert tracing.flush(timeout=0.1) is True  # nothing queued yet
     traced(1)
     results: list[bool] = []
@@ -157,7 +158,7 @@ def test_transient_write_errors_are_retried(read_traces) -> None:
             raise failures.pop()
         store_write(uri, traces)
 
-    tracing.reset_for_tests(TraceExporter(writer=flaky, retry_backoff=0.01))
+    reset_tracing(TraceExporter(writer=flaky, retry_backoff=0.01))
     traced(1)
     assert len(read_traces()) == 1
     stats = tracing.get_export_stats()
@@ -168,7 +169,7 @@ def test_a_store_that_cannot_be_opened_drops_counts_and_logs_once(
         tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "file").write_text("not a directory")
     tracking.set_tracking_uri(f"sqlite:///{tmp_path}/file/traces.db")  # cannot exist
-    tracing.reset_for_tests(TraceExporter(retry_backoff=0.01))
+    reset_tracing(TraceExporter(retry_backoff=0.01))
     with caplog.at_level(logging.ERROR, logger="spanscope"):
         for i in range(3):
             assert traced(i) == i  # the application is unaffected
@@ -180,7 +181,7 @@ def test_a_store_that_cannot_be_opened_drops_counts_and_logs_once(
 
 def test_a_trace_for_a_missing_experiment_does_not_sink_its_batch(
         monkeypatch: pytest.MonkeyPatch, uri) -> None:
-    tracing.reset_for_tests(TraceExporter(linger=1.0))
+    reset_tracing(TraceExporter(linger=1.0))
     monkeypatch.setenv("SPANSCOPE_EXPERIMENT_ID", "999")
     traced(1)  # lands in a batch with the next one, and is rejected by the store
     monkeypatch.delenv("SPANSCOPE_EXPERIMENT_ID")
@@ -198,7 +199,7 @@ def test_a_conversion_error_never_reaches_the_app(
             raise ZeroDivisionError("broken converter")
         return to_trace(item)
 
-    tracing.reset_for_tests(TraceExporter(convert=convert))
+    reset_tracing(TraceExporter(convert=convert))
 
     @tracing.trace
     def poison():
@@ -218,7 +219,7 @@ def test_a_conversion_error_never_reaches_the_app(
 def test_shutdown_keeps_its_deadline_and_later_traces_are_dropped(uri) -> None:
     writer = GatedWriter()
     exporter = TraceExporter(writer=writer)
-    tracing.reset_for_tests(exporter)
+    reset_tracing(exporter)
     traced(1)
     started = time.monotonic()
     assert exporter.shutdown(timeout=0.2) is False
@@ -231,7 +232,7 @@ def test_shutdown_keeps_its_deadline_and_later_traces_are_dropped(uri) -> None:
 def test_unfinished_traces_are_capped(monkeypatch: pytest.MonkeyPatch, read_traces,
                                       caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("SPANSCOPE_MAX_BUFFERED_TRACES", "2")
-    tracing.reset_for_tests()
+    reset_tracing()
     release = threading.Event()
     children_done = [threading.Event() for _ in range(3)]
 

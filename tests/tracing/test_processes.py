@@ -17,6 +17,7 @@ TRACER = textwrap.dedent("""
     import os, sys
     import spanscope.tracing as tracing
     from spanscope import tracking
+    from spanscope.testing import reset_tracing
 
     tracking.set_tracking_uri(sys.argv[1])
 
@@ -120,7 +121,7 @@ def test_exit_flush_is_bounded_by_its_timeout(tmp_path: Path) -> None:
             import threading
             from spanscope.tracing.exporter import TraceExporter
             gate = threading.Event()
-            tracing.reset_for_tests(TraceExporter(writer=lambda uri, traces: gate.wait()))
+            reset_tracing(TraceExporter(writer=lambda uri, traces: gate.wait()))
             request(1)
         """), f"sqlite:///{tmp_path}/slow.db"],
         capture_output=True, text=True, timeout=60,

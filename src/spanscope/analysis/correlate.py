@@ -59,28 +59,31 @@ def parse_numeric_field(text: str) -> NumericField:
             lowered = lowered[len(prefix):]
     if lowered in _ATTRIBUTE_ALIASES:
         return NumericField("attribute", _ATTRIBUTE_ALIASES[lowered])
-    from spanscope.query import AssessmentValue, Attribute, AttributeName, Metadata, Tag
-    from spanscope.query.fields import resolve_identifier
-    from spanscope.query.lexer import TokenKind, tokenize
+    from spanscope.query import (
+        AssessmentValue,
+        Attribute,
+        AttributeName,
+        Metadata,
+        Tag,
+        parse_field,
+    )
 
     try:
-        tokens = tokenize(plain, what="field")
-        if tokens[0].kind is TokenKind.IDENT and tokens[1].kind is TokenKind.END:
-            field = resolve_identifier(plain, tokens[0], what="field")
-            if isinstance(field, Tag):
-                return NumericField("tag", field.key)
-            if isinstance(field, Metadata):
-                return NumericField("metadata", field.key)
-            if isinstance(field, AssessmentValue):
-                return NumericField("assessment", field.name)
-            if isinstance(field, Attribute):
-                if field.name is AttributeName.EXECUTION_DURATION:
-                    return NumericField("attribute", "latency_ms")
-                if field.name is AttributeName.REQUEST_TIME:
-                    return NumericField("attribute", "request_time")
-                raise InvalidInputError(f"{plain!r} is not a numeric field; {FIELDS_HELP}")
+        field = parse_field(plain, what="field")
     except FilterError as exc:
         raise InvalidInputError(f"unknown field {plain!r}; {FIELDS_HELP}") from exc
+    if isinstance(field, Tag):
+        return NumericField("tag", field.key)
+    if isinstance(field, Metadata):
+        return NumericField("metadata", field.key)
+    if isinstance(field, AssessmentValue):
+        return NumericField("assessment", field.name)
+    if isinstance(field, Attribute):
+        if field.name is AttributeName.EXECUTION_DURATION:
+            return NumericField("attribute", "latency_ms")
+        if field.name is AttributeName.REQUEST_TIME:
+            return NumericField("attribute", "request_time")
+        raise InvalidInputError(f"{plain!r} is not a numeric field; {FIELDS_HELP}")
     raise InvalidInputError(f"cannot correlate {plain!r}; {FIELDS_HELP}")
 
 

@@ -6,7 +6,8 @@ Shared by ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
 
 - ``start``/``end``: a ``datetime`` (naive means local time, as ``datetime.timestamp``
   reads it), epoch milliseconds, an ISO 8601 string (``2026-01-31``,
-  ``2026-01-31T12:00:00Z``), or a time ago such as ``30m``, ``24h``, ``7d``, ``2w``.
+  ``2026-01-31T12:00:00Z``), or a time ago such as ``30m``, ``24h``, ``7d``, ``2w``
+  (``spanscope.query.parse_duration``, the grammar of ``traces delete --older-than`` too).
 - ``experiment_ids``: None is the active experiment, like ``search_traces``.
 - ``group_by``: ``tags.KEY`` or ``metadata.KEY`` (also ``tag.``, ``request_metadata.``
   and backticked keys, as in the filter language).
@@ -14,13 +15,13 @@ Shared by ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from spanscope.exceptions import FilterError, InvalidInputError
+from spanscope.query import parse_duration
 from spanscope.store.aggregates import GroupKey, Selection
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ __all__ = ["TimeLike", "describe", "make_selection", "no_traces", "parse_group_b
            "store_for"]
 
 TimeLike = datetime | date | int | float | str
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
 def parse_time(value: TimeLike | None, *, name: str = "time",
@@ -49,10 +48,13 @@ def parse_time(value: TimeLike | None, *, name: str = "time",
     if isinstance(value, (int, float)):
         return int(value)
     if isinstance(value, str):
-        relative = _RELATIVE.match(value)
-        if relative:
+        try:
+            ago = parse_duration(value, what=name)  # the one duration grammar (``24h``)
+        except InvalidInputError:
+            pass  # not a time ago: a date, a date and time or epoch ms
+        else:
             now = int(time.time() * 1000) if now_ms is None else now_ms
-            return now - int(float(relative.group(1)) * _UNIT_MS[relative.group(2).lower()])
+            return now - ago
         text = value.strip()
         if text.isdigit():
             return int(text)
@@ -76,19 +78,15 @@ def parse_group_by(text: str | None) -> GroupKey | None:
         return None
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"group_by must be 'tags.KEY' or 'metadata.KEY', got {text!r}")
-    from spanscope.query import Metadata, Tag
-    from spanscope.query.fields import resolve_identifier
-    from spanscope.query.lexer import TokenKind, tokenize
+    from spanscope.query import Metadata, Tag, parse_field
 
     problem = None
     try:
-        tokens = tokenize(text, what="group_by")
-        if tokens[0].kind is TokenKind.IDENT and tokens[1].kind is TokenKind.END:
-            field = resolve_identifier(text, tokens[0], what="group_by")
-            if isinstance(field, Tag):
-                return GroupKey("tag", field.key)
-            if isinstance(field, Metadata):
-                return GroupKey("metadata", field.key)
+        field = parse_field(text, what="group_by")
+        if isinstance(field, Tag):
+            return GroupKey("tag", field.key)
+        if isinstance(field, Metadata):
+            return GroupKey("metadata", field.key)
     except FilterError as exc:
         problem = str(exc).splitlines()[0]
     detail = f" ({problem})" if problem else ""
@@ -130,13 +128,10 @@ def store_for(store: TraceStore | None = None) -> TraceStore:
     """
     if store is not None:
         return store
-    import sys
-
     from spanscope import tracking
+    from spanscope.pending import flush_pending_traces
 
-    tracing = sys.modules.get("spanscope.tracing")
-    if tracing is not None:  # nothing to flush if no span was ever made
-        tracing.flush(timeout=30)
+    flush_pending_traces()
     return tracking.get_store()
 
 

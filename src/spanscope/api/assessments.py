@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from spanscope import tracking
-from spanscope.api.traces import _flush_pending
 from spanscope.entities import (
     Assessment,
     AssessmentError,
@@ -23,6 +22,7 @@ from spanscope.entities import (
     Feedback,
 )
 from spanscope.exceptions import InvalidInputError
+from spanscope.pending import flush_pending_traces
 from spanscope.store.mutations import UNSET, Unset
 
 __all__ = [
@@ -69,7 +69,7 @@ def log_feedback(
     feedback = Feedback(name=name, value=value, error=_error(error), source=_source(source),
                         trace_id=trace_id, rationale=rationale, metadata=metadata,
                         span_id=span_id)
-    _flush_pending()
+    flush_pending_traces()
     return cast(Feedback, tracking.get_store().create_assessment(feedback))
 
 
@@ -85,13 +85,13 @@ def log_expectation(
     """Record the expected (ground-truth) ``value`` for a trace or span and return it."""
     expectation = Expectation(name=name, value=value, source=_source(source), trace_id=trace_id,
                               metadata=metadata, span_id=span_id)
-    _flush_pending()
+    flush_pending_traces()
     return cast(Expectation, tracking.get_store().create_assessment(expectation))
 
 
 def get_assessment(trace_id: str, assessment_id: str) -> Assessment:
     """One assessment of a trace; ``NotFoundError`` names the trace or assessment missing."""
-    _flush_pending()
+    flush_pending_traces()
     return tracking.get_store().get_assessment(trace_id, assessment_id)
 
 
@@ -119,7 +119,7 @@ def update_assessment(
     """
     keywords = {"name": name, "value": value, "rationale": rationale, "metadata": metadata,
                 "error": error, "source": source}
-    _flush_pending()
+    flush_pending_traces()
     store = tracking.get_store()
     if assessment is not None:
         if any(v is not UNSET for v in keywords.values()):
@@ -155,5 +155,5 @@ def _changes_from(stored: Assessment, assessment: Assessment) -> dict[str, Any]:
 
 def delete_assessment(trace_id: str, assessment_id: str) -> None:
     """Delete an assessment; if it had overridden another, that one is valid again."""
-    _flush_pending()
+    flush_pending_traces()
     tracking.get_store().delete_assessment(trace_id, assessment_id)

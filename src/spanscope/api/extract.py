@@ -31,8 +31,7 @@ from typing import Any
 from spanscope.entities import Span, Trace
 from spanscope.entities._codec import loads_attribute
 from spanscope.exceptions import FilterError, InvalidInputError
-from spanscope.query import parse_filter, referenced_fields
-from spanscope.query.lexer import Segment, TokenKind, tokenize
+from spanscope.query import Segment, parse_filter, parse_identifier, referenced_fields
 
 __all__ = ["ExtractField", "ResultColumn", "parse_extract_fields", "result_columns"]
 
@@ -110,14 +109,12 @@ def _parse_one(item: Any) -> ExtractField:
     if not isinstance(item, str):
         raise InvalidInputError(f"invalid extract field {item!r}: items must be strings")
     try:
-        tokens = tokenize(item, what="extract field")
+        segments = parse_identifier(item, what="extract field")
     except FilterError as exc:
-        raise InvalidInputError(f"invalid extract field {item!r}: {exc}") from None
-    if len(tokens) != 2 or tokens[0].kind is not TokenKind.IDENT:
-        raise InvalidInputError(f"invalid extract field {item!r}: {_FORM}")
+        raise InvalidInputError(f"invalid extract field {item!r}: {_FORM} ({exc})") from None
     written = item.strip()
-    head, *rest = tokens[0].segments
-    if any(not s.text for s in tokens[0].segments):
+    head, *rest = segments
+    if any(not s.text for s in segments):
         raise InvalidInputError(f"invalid extract field {item!r}: a name is empty")
     prefix = head.text.lower() if not head.quoted else None
     if prefix in ("tags", "tag", "metadata", "request_metadata"):

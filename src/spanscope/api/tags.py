@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from spanscope import tracking
-from spanscope.api.traces import _flush_pending
 from spanscope.exceptions import InvalidInputError
+from spanscope.pending import flush_pending_traces
 
 if TYPE_CHECKING:
     from spanscope.store.base import TraceStore
@@ -25,13 +25,13 @@ def set_trace_tag(trace_id: str, key: str, value: str) -> None:
     ``NotFoundError`` if there is no such trace; ``InvalidInputError`` for an empty key,
     a key over 250 characters, or a value that is not a string or is over 8000 characters.
     """
-    _flush_pending()
+    flush_pending_traces()
     tracking.get_store().set_trace_tag(trace_id, key, value)
 
 
 def delete_trace_tag(trace_id: str, key: str) -> None:
     """Remove a tag; ``NotFoundError`` if the trace does not exist or has no such tag."""
-    _flush_pending()
+    flush_pending_traces()
     tracking.get_store().delete_trace_tag(trace_id, key)
 
 
@@ -65,7 +65,7 @@ def delete_traces(
         raise InvalidInputError(
             "delete_traces needs exactly one of trace_ids, max_timestamp_millis or "
             f"filter_string (got {', '.join(chosen) if chosen else 'none'})")
-    _flush_pending()
+    flush_pending_traces()
     store = tracking.get_store()
     if trace_ids is not None and experiment_id is None:
         if max_traces is not None:

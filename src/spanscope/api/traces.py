@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from spanscope import tracking
 from spanscope.entities import PagedList, Trace
 from spanscope.exceptions import InvalidInputError
+from spanscope.pending import flush_pending_traces
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,7 @@ def get_trace(trace_id: str) -> Trace:
     Traces still waiting in the export queue are flushed first, so a trace that just
     finished in this process is always found.
     """
-    _flush_pending()
+    flush_pending_traces()
     return tracking.get_store().get_trace(trace_id)
 
 
@@ -82,7 +83,7 @@ def search_traces(
         experiment_ids = [experiment_ids]
     if isinstance(order_by, str):
         order_by = [order_by]
-    _flush_pending()
+    flush_pending_traces()
     store = tracking.get_store()
     traces: PagedList[Trace] = PagedList()
     token = page_token
@@ -104,12 +105,3 @@ def search_traces(
     frame = traces_to_dataframe(traces, columns)
     frame.attrs["next_page_token"] = token
     return frame
-
-
-def _flush_pending() -> None:
-    """Write traces this process finished but has not exported yet (bounded wait)."""
-    import sys
-
-    tracing = sys.modules.get("spanscope.tracing")
-    if tracing is not None:  # nothing to flush if no span was ever made
-        tracing.flush(timeout=30)

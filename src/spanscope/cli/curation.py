@@ -9,7 +9,6 @@ Each command parses its arguments, calls one public function (``spanscope.set_tr
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from typing import Any
@@ -19,18 +18,18 @@ import click
 __all__ = ["delete_command", "expectation_command", "feedback_command", "tag_command",
            "untag_command"]
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
 def parse_duration(text: str) -> int:
-    """``90m``, ``12h``, ``30d`` … as milliseconds; ``click.BadParameter`` otherwise."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise click.BadParameter(
-            f"{text!r} is not a duration: use a number and a unit, e.g. 90m, 12h, 30d "
-            "(units: s, m, h, d, w)", param_hint="--older-than")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    """``90m``, ``1.5h``, ``30d`` … as milliseconds; ``click.BadParameter`` otherwise.
+
+    The grammar is ``spanscope.query.parse_duration``'s, the one ``report --since`` reads.
+    """
+    from spanscope.exceptions import InvalidInputError
+    from spanscope.query import parse_duration as parse
+
+    try:
+        return parse(text)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
 
 
 def parse_value(text: str) -> Any:

@@ -47,3 +47,12 @@ __all__ = [
     "sum_token_usage",
     "trace_token_usage",
 ]
+
+# The classes ``import spanscope`` exposes name themselves ``spanscope.Trace`` in reprs,
+# ``help()`` and docs rather than their private module path, as httpx does for its own.
+# Pickle follows ``__module__`` and still finds them: ``spanscope`` resolves each name.
+for _exported in (Assessment, AssessmentError, AssessmentSource, AssessmentSourceType,
+                  Expectation, Feedback, Span, SpanEvent, SpanStatus, SpanStatusCode, SpanType,
+                  Trace, TraceData, TraceInfo, TraceState):
+    _exported.__module__ = "spanscope"
+del _exported

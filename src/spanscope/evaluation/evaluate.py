@@ -43,6 +43,7 @@ from spanscope.evaluation.rows import EvalRow, rows_from_data
 from spanscope.evaluation.scorers.base import Scorer
 from spanscope.evaluation.scorers.judge_client import configuration_problem
 from spanscope.exceptions import InvalidInputError, SpanscopeError
+from spanscope.pending import flush_pending_traces
 
 __all__ = ["MAX_WORKERS_ENV", "evaluate"]
 
@@ -252,9 +253,7 @@ class _RowJob:
 
     def _stored_trace(self, trace_id: str) -> Trace | None:
         """The prediction's trace, written out and read back, for scorers that read it."""
-        from spanscope.tracing import flush
-
-        flush(timeout=30)
+        flush_pending_traces()
         try:
             return tracking.get_store().get_trace(trace_id)
         except SpanscopeError as exc:

@@ -8,7 +8,8 @@ Taking the newest N traces gives N near-identical successes. Instead:
    …), ``"latency"`` (``slow`` when its duration is above the ``latency_quantile`` of
    the candidates' durations — the median by default — else ``fast``; ``unknown``
    without a duration), ``"tags.KEY"`` / ``"tag.KEY"`` and ``"metadata.KEY"`` (the
-   value, or ``(none)``).
+   value, or ``(none)``); names are read as the filter language reads them
+   (``spanscope.query.parse_field``: aliases, backticked keys).
 3. **Allocation**: ``max_records`` is shared across non-empty strata in proportion to
    their sizes by the largest-remainder method, then every stratum that got nothing gets
    one (taken from the stratum most above its exact share), so a rare stratum such as
@@ -36,7 +37,9 @@ from typing import Any
 from spanscope import tracking
 from spanscope.entities import Trace, TraceInfo
 from spanscope.entities.dataset import RecordUpdate, input_hash
-from spanscope.exceptions import InvalidInputError, NotFoundError
+from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
+from spanscope.pending import flush_pending_traces
+from spanscope.query import Attribute, AttributeName, Field, Metadata, Tag, parse_field
 
 __all__ = ["SampleResult", "allocate", "build_dataset_from_traces", "describe_strata",
            "sample_traces", "stratum_keys"]
@@ -59,16 +62,22 @@ class SampleResult:
 
 
 def _dimension(spec: str) -> tuple[str, str | None]:
+    """``latency`` or one field as a filter names it (``state``, ``tags.KEY``, ...)."""
     text = str(spec).strip()
-    lower = text.lower()
-    if lower in ("state", "status", "attributes.state", "attributes.status"):
-        return "state", None
-    if lower in ("latency", "duration", "execution_time", "attributes.execution_time_ms"):
+    if text.lower() in ("latency", "duration"):
         return "latency", None
-    for prefix, kind in (("tags.", "tag"), ("tag.", "tag"), ("metadata.", "metadata"),
-                         ("request_metadata.", "metadata")):
-        if lower.startswith(prefix) and len(text) > len(prefix):
-            return kind, text[len(prefix):].strip("`")
+    try:
+        found: Field | None = parse_field(text, what="stratify_by")
+    except FilterError:
+        found = None
+    if isinstance(found, Attribute) and found.name is AttributeName.STATE:
+        return "state", None
+    if isinstance(found, Attribute) and found.name is AttributeName.EXECUTION_DURATION:
+        return "latency", None
+    if isinstance(found, Tag):
+        return "tag", found.key
+    if isinstance(found, Metadata):
+        return "metadata", found.key
     raise InvalidInputError(f"cannot stratify by {spec!r}: use 'state', 'latency', "
                             "'tags.KEY' or 'metadata.KEY'")
 
@@ -232,15 +241,6 @@ def _candidates(experiment_ids: Sequence[str], filter_string: str | None,
     return infos
 
 
-def _flush_pending() -> None:
-    """Traces this process finished but has not exported yet are written first."""
-    import sys
-
-    tracing = sys.modules.get("spanscope.tracing")
-    if tracing is not None:
-        tracing.flush(timeout=30)
-
-
 def build_dataset_from_traces(
     name: str,
     filter_string: str | None = None,
@@ -272,7 +272,7 @@ def build_dataset_from_traces(
             or max_candidates < 1:
         raise InvalidInputError(f"max_candidates must be an integer >= 1, got "
                                 f"{max_candidates!r}")
-    _flush_pending()
+    flush_pending_traces()
     store = tracking.get_store()
     candidates = _candidates(ids, filter_string, max_candidates)
     result = sample_traces(candidates, store.get_trace, max_records=max_records,

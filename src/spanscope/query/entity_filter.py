@@ -8,7 +8,11 @@ written in backticks or double quotes (``tags.`mlflow.runName```). Operators:
 
 - numbers (metrics, numeric attributes): ``= != < <= > >=``;
 - strings (params, tags, text attributes): ``= != LIKE ILIKE IN NOT IN`` (``%`` and
-  ``_`` are the LIKE wildcards; ILIKE ignores case).
+  ``_`` are the LIKE wildcards, a backslash escapes one; ILIKE ignores case).
+
+The text is read by the trace filters' tokenizer (``spanscope.query.lexer``) and LIKE
+matched by ``values.like_matches``, so strings, escapes (``'a\\nb'``, ``'50\\%'``),
+quoted names and numbers mean exactly what they mean in a trace filter.
 
 A clause on a key the entity does not have is false (as in MLflow: ``params.x != '1'``
 does not match a run without ``x``). Each entity kind passes the attribute names it has
@@ -20,12 +24,15 @@ Pure: no I/O.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from spanscope.exceptions import FilterError
 from spanscope.query.errors import filter_error
+from spanscope.query.lexer import Token, TokenKind, tokenize
+from spanscope.query.order_by import split_order_item
+from spanscope.query.values import like_matches
 
 __all__ = ["Clause", "EntityFields", "OrderItem", "filter_entities", "parse_entity_filter",
            "parse_entity_order_by", "sort_entities"]
@@ -41,16 +48,7 @@ _PREFIXES = {
 }
 _NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 _STRING_OPS = {"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"}
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<op><=|>=|!=|<>|==|=|<|>)
-  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
-  | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<punct>[(),])
-  | (?P<ident>(?:[A-Za-z_][\w]*|`[^`]*`)(?:\.(?:`[^`]*`|"[^"]*"|[\w:/\-]+(?:\.[\w:/\-]+)*))?)
-""", re.VERBOSE)
-
+_VALUES = {TokenKind.STRING, TokenKind.NUMBER}
 
 @dataclass(frozen=True)
 class EntityFields:
@@ -79,43 +77,13 @@ class OrderItem:
     numeric: bool
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: str
-    text: str
-    position: int
-
-
-def _tokens(text: str, fields: EntityFields) -> list[_Token]:
-    found, position = [], 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise filter_error(text, position, f"unexpected character {text[position]!r}",
-                               token=text[position], what=fields.what)
-        kind = match.lastgroup or ""
-        if kind != "ws":
-            found.append(_Token(kind, match.group(), position))
-        position = match.end()
-    return found
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "`\"'":
-        body = text[1:-1]
-        if text[0] == "'":
-            body = body.replace("''", "'")
-        return re.sub(r"\\(.)", r"\1", body) if text[0] != "`" else body
-    return text
-
-
-def _identifier(token: _Token, text: str, fields: EntityFields) -> tuple[str, str, bool]:
+def _identifier(token: Token, text: str, fields: EntityFields) -> tuple[str, str, bool]:
     """(kind, key, numeric) of an identifier token; ``FilterError`` if unknown."""
-    prefix, dot, rest = token.text.partition(".")
-    prefix = _unquote(prefix)
-    if dot and prefix.lower() in _PREFIXES:
-        kind, key = _PREFIXES[prefix.lower()], _unquote(rest)
-    elif not dot:
+    head, *rest = token.segments
+    prefix = head.text
+    if rest and prefix.lower() in _PREFIXES:
+        kind, key = _PREFIXES[prefix.lower()], ".".join(s.text for s in rest)
+    elif not rest:
         kind, key = "attribute", prefix
     else:
         raise filter_error(text, token.position,
@@ -139,82 +107,86 @@ def _identifier(token: _Token, text: str, fields: EntityFields) -> tuple[str, st
     return kind, key, kind == "metric"
 
 
+class _Reader:
+    """Reads the AND-ed clauses from the shared tokenizer's tokens."""
+
+    def __init__(self, text: str, fields: EntityFields) -> None:
+        self.text = text
+        self.fields = fields
+        self.tokens = tokenize(text, what=fields.what)
+        self.index = 0
+
+    def fail(self, token: Token, detail: str) -> FilterError:
+        return filter_error(self.text, token.position, detail, token=token.text or None,
+                            what=self.fields.what)
+
+    def expect(self, kinds: set[TokenKind], wanted: str) -> Token:
+        token = self.tokens[self.index]
+        if token.kind is TokenKind.END:
+            raise self.fail(token, f"expected {wanted} at the end")
+        if token.kind not in kinds:
+            raise self.fail(token, f"expected {wanted}, got {token.text!r}")
+        self.index += 1
+        return token
+
+    def clauses(self) -> list[Clause]:
+        found = [self.clause()]
+        while self.tokens[self.index].kind is not TokenKind.END:
+            joiner = self.tokens[self.index]
+            if joiner.kind is not TokenKind.KEYWORD or joiner.value != "AND":
+                raise self.fail(joiner, f"expected AND, got {joiner.text!r} "
+                                "(only AND is supported here)")
+            self.index += 1
+            found.append(self.clause())
+        return found
+
+    def clause(self) -> Clause:
+        ident = self.expect({TokenKind.IDENT}, "an identifier such as params.KEY or "
+                            "metrics.KEY")
+        kind, key, numeric = _identifier(ident, self.text, self.fields)
+        op_token = self.expect({TokenKind.OPERATOR, TokenKind.KEYWORD},
+                               "a comparison operator")
+        op = str(op_token.value)
+        if op == "NOT":
+            following = self.expect({TokenKind.KEYWORD, TokenKind.IDENT}, "IN after NOT")
+            if following.value != "IN":
+                raise self.fail(following, "expected IN after NOT")
+            op = "NOT IN"
+        allowed = _NUMERIC_OPS if numeric else _STRING_OPS
+        if op not in allowed:
+            raise self.fail(op_token, f"{op_token.text!r} cannot compare {kind} {key!r}; use "
+                            "one of " + ", ".join(sorted(allowed)))
+        value: Any
+        if op in ("IN", "NOT IN"):
+            self.expect({TokenKind.LPAREN}, "'(' after IN")
+            values = [self.text_value(self.expect(_VALUES, "a value in the IN list"))]
+            while self.expect({TokenKind.COMMA, TokenKind.RPAREN},
+                              "',' or ')'").kind is TokenKind.COMMA:
+                values.append(self.text_value(self.expect(_VALUES, "a value in the IN list")))
+            value = tuple(values)
+        else:
+            token = self.expect(_VALUES, "a quoted string or a number")
+            value = self.number(token, kind, key) if numeric else self.text_value(token)
+        return Clause(kind, key, op, value, numeric)
+
+    @staticmethod
+    def text_value(token: Token) -> str:
+        """A string's decoded value; a number as written (``params.n = 5`` is ``'5'``)."""
+        return str(token.value) if token.kind is TokenKind.STRING else token.text
+
+    def number(self, token: Token, kind: str, key: str) -> float:
+        try:
+            return float(str(token.value))
+        except ValueError:
+            raise self.fail(token, f"{kind} {key!r} compares numbers; {token.text} is not a "
+                            "number") from None
+
+
 def parse_entity_filter(text: str | None, fields: EntityFields) -> list[Clause]:
     """The AND-ed clauses of ``text`` (empty for None or blank); ``FilterError`` if bad."""
     if text is None or not text.strip():
         return []
-    tokens = _tokens(text, fields)
-    clauses: list[Clause] = []
-    i = 0
-
-    def expect(kinds: set[str], wanted: str) -> _Token:
-        nonlocal i
-        if i >= len(tokens):
-            raise filter_error(text, len(text), f"expected {wanted} at the end",
-                               what=fields.what)
-        token = tokens[i]
-        if token.kind not in kinds:
-            raise filter_error(text, token.position, f"expected {wanted}, got {token.text!r}",
-                               token=token.text, what=fields.what)
-        i += 1
-        return token
-
-    while True:
-        ident = expect({"ident"}, "an identifier such as params.KEY or metrics.KEY")
-        kind, key, numeric = _identifier(ident, text, fields)
-        op_token = expect({"op", "ident"}, "a comparison operator")
-        op = op_token.text.upper()
-        op = {"==": "=", "<>": "!="}.get(op, op)
-        if op == "NOT":
-            following = expect({"ident"}, "IN after NOT")
-            if following.text.upper() != "IN":
-                raise filter_error(text, following.position, "expected IN after NOT",
-                                   token=following.text, what=fields.what)
-            op = "NOT IN"
-        allowed = _NUMERIC_OPS if numeric else _STRING_OPS
-        if op not in allowed:
-            raise filter_error(text, op_token.position,
-                               f"{op_token.text!r} cannot compare {kind} {key!r}; use one of "
-                               + ", ".join(sorted(allowed)),
-                               token=op_token.text, what=fields.what)
-        if op in ("IN", "NOT IN"):
-            expect({"punct"}, "'(' after IN")
-            values: list[str] = []
-            while True:
-                item = expect({"string", "number"}, "a value in the IN list")
-                values.append(_unquote(item.text))
-                sep = expect({"punct"}, "',' or ')'")
-                if sep.text == ")":
-                    break
-                if sep.text != ",":
-                    raise filter_error(text, sep.position, "expected ',' or ')'",
-                                       token=sep.text, what=fields.what)
-            value: Any = tuple(values)
-        else:
-            token = expect({"string", "number"}, "a quoted string or a number")
-            if numeric:
-                try:
-                    value = float(_unquote(token.text))
-                except ValueError:
-                    raise filter_error(text, token.position,
-                                       f"{kind} {key!r} compares numbers; {token.text} is "
-                                       "not a number", token=token.text,
-                                       what=fields.what) from None
-            else:
-                value = _unquote(token.text) if token.kind == "string" else token.text
-        clauses.append(Clause(kind, key, op, value, numeric))
-        if i == len(tokens):
-            return clauses
-        joiner = expect({"ident"}, "AND")
-        if joiner.text.upper() != "AND":
-            raise filter_error(text, joiner.position,
-                               f"expected AND, got {joiner.text!r} (only AND is supported here)",
-                               token=joiner.text, what=fields.what)
-
-
-def _like(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    parts = ["." if ch == "_" else ".*" if ch == "%" else re.escape(ch) for ch in pattern]
-    return re.compile("".join(parts), flags | re.DOTALL)
+    return _Reader(text, fields).clauses()
 
 
 def _number(value: Any) -> float | None:
@@ -244,9 +216,9 @@ def clause_matches(clause: Clause, actual: Any) -> bool:
     if op == "!=":
         return text != value
     if op == "LIKE":
-        return _like(value).fullmatch(text) is not None
+        return like_matches(value, text)
     if op == "ILIKE":
-        return _like(value, re.IGNORECASE).fullmatch(text) is not None
+        return like_matches(value, text, ignore_case=True)
     if op == "IN":
         return text in value
     return text not in value  # NOT IN
@@ -270,19 +242,11 @@ def parse_entity_order_by(items: Sequence[str] | str | None,
         items = [items]
     parsed = []
     for item in items:
-        words = str(item).strip().rsplit(None, 1)
-        ascending = True
-        if len(words) == 2 and words[1].upper() in ("ASC", "DESC"):
-            ascending = words[1].upper() == "ASC"
-            target = words[0]
-        else:
-            target = str(item).strip()
-        match = _TOKEN.fullmatch(target)
-        if not target or match is None or match.lastgroup != "ident":
-            raise filter_error(str(item), 0, "expected an identifier, optionally followed "
-                               "by ASC or DESC", token=str(item),
-                               what=fields.what.replace("filter", "order_by"))
-        kind, key, numeric = _identifier(_Token("ident", target, 0), str(item), fields)
+        if not isinstance(item, str):
+            raise FilterError(f"order_by items must be strings, got {type(item).__name__}")
+        ident, ascending = split_order_item(item, what=fields.what.replace("filter",
+                                                                           "order_by"))
+        kind, key, numeric = _identifier(ident, item, fields)
         parsed.append(OrderItem(kind, key, ascending, numeric))
     return parsed
 

@@ -1,9 +1,14 @@
-"""The filter tokenizer: text to tokens that remember where they start.
+"""The one tokenizer of every filter: text to tokens that remember where they start.
+
+Trace filters, run and dataset filters, order-by items and single identifiers all read
+their text here, so a string, an escape or a quoted name means the same in each.
 
 Identifiers are read whole, dots included (``tags.`mlflow.traceId` ``), as a tuple of
 segments, so quoting a segment (backticks, or double quotes after a dot) is how a key
-keeps its dots and spaces. A one-segment bare word that is a keyword (``AND``, ``IN``,
-``TRUE`` ...) becomes a keyword token, in any letter case.
+keeps its dots and spaces; a bare segment may also hold ``-``, ``:`` and ``/`` after its
+first character (``metrics.train/loss``, as run keys are written). A one-segment bare
+word that is a keyword (``AND``, ``IN``, ``TRUE`` ...) becomes a keyword token, in any
+letter case.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ _OPERATORS = ("!=", "<>", "<=", ">=", "==", "=", "<", ">")  # longest first
 _OPERATOR_CANONICAL = {"<>": "!=", "==": "="}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "`": "`"}
 _INT64 = 2**63 - 1
+_NAME_PUNCTUATION = "-:/"  # allowed inside a bare name after its first character (run keys)
 
 
 class TokenKind(Enum):
@@ -175,7 +181,7 @@ class _Lexer:
                 segments.append(Segment(self._quoted(ch), True, seg_start))
             elif ch and _is_word(ch):
                 i = seg_start
-                while i < len(text) and (_is_word(text[i]) or text[i] == "-"):
+                while i < len(text) and (_is_word(text[i]) or text[i] in _NAME_PUNCTUATION):
                     i += 1
                 self.pos = i
                 segments.append(Segment(text[seg_start:i], False, seg_start))

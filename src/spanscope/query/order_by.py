@@ -18,9 +18,9 @@ from spanscope.query.ast import Attribute, AttributeName, Metadata, Tag
 from spanscope.query.errors import filter_error
 from spanscope.query.evaluate import field_value
 from spanscope.query.fields import resolve_identifier
-from spanscope.query.lexer import TokenKind, tokenize
+from spanscope.query.lexer import Token, TokenKind, tokenize
 
-__all__ = ["DEFAULT_ORDER", "OrderKey", "parse_order_by", "sort_traces"]
+__all__ = ["DEFAULT_ORDER", "OrderKey", "parse_order_by", "sort_traces", "split_order_item"]
 
 _WHAT = "order_by item"
 
@@ -38,18 +38,18 @@ DEFAULT_ORDER = (OrderKey(Attribute(AttributeName.REQUEST_TIME), False, "request
                  OrderKey(Attribute(AttributeName.TRACE_ID), True, "trace_id ASC"))
 
 
-def _parse_item(item: str) -> OrderKey:
-    tokens = tokenize(item, what=_WHAT)
+def split_order_item(item: str, *, what: str = _WHAT) -> tuple[Token, bool]:
+    """The identifier token of ``KEY [ASC|DESC]`` and whether it sorts ascending.
+
+    The one reading of an order-by item, for traces here and for runs and datasets in
+    ``entity_filter``; ``FilterError`` (position and token set) when it is not that shape.
+    """
+    tokens = tokenize(item, what=what)
     ident = tokens[0]
     if ident.kind is not TokenKind.IDENT:
         found = "an empty item" if ident.kind is TokenKind.END else ident.describe()
         raise filter_error(item, ident.position, f"expected a key such as timestamp or "
-                           f"tags.KEY, found {found}", token=ident.text or None, what=_WHAT)
-    field = resolve_identifier(item, ident, what=_WHAT)
-    if not isinstance(field, (Attribute, Tag, Metadata)):
-        raise filter_error(item, ident.position, f"cannot order by {ident.text}; order by a "
-                           "trace attribute, tags.KEY or metadata.KEY", token=ident.text,
-                           what=_WHAT)
+                           f"tags.KEY, found {found}", token=ident.text or None, what=what)
     ascending = True
     rest = tokens[1:]
     if rest[0].kind is TokenKind.KEYWORD and rest[0].value in ("ASC", "DESC"):
@@ -57,7 +57,17 @@ def _parse_item(item: str) -> OrderKey:
         rest = rest[1:]
     if rest[0].kind is not TokenKind.END:
         raise filter_error(item, rest[0].position, f"expected ASC, DESC or the end of the "
-                           f"item, found {rest[0].describe()}", token=rest[0].text, what=_WHAT)
+                           f"item, found {rest[0].describe()}", token=rest[0].text, what=what)
+    return ident, ascending
+
+
+def _parse_item(item: str) -> OrderKey:
+    ident, ascending = split_order_item(item)
+    field = resolve_identifier(item, ident, what=_WHAT)
+    if not isinstance(field, (Attribute, Tag, Metadata)):
+        raise filter_error(item, ident.position, f"cannot order by {ident.text}; order by a "
+                           "trace attribute, tags.KEY or metadata.KEY", token=ident.text,
+                           what=_WHAT)
     return OrderKey(field, ascending, item.strip())
 
 

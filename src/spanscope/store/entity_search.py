@@ -1,7 +1,7 @@
 """Filtering and ordering runs and datasets, the same way in every store.
 
 Stores read the candidate runs (or datasets) of the requested experiments and pass them
-here: the filter (``spanscope.query.entity_filter``) and order are applied in Python.
+here: the filter (``spanscope.query.parse_entity_filter``) and order are applied in Python.
 Runs and datasets number in the hundreds or thousands per experiment, not millions like
 traces, so this keeps one definition of the semantics without a SQL compiler.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from spanscope.entities.dataset import Dataset
 from spanscope.entities.run import Run
 from spanscope.exceptions import InvalidInputError
-from spanscope.query.entity_filter import (
+from spanscope.query import (
     EntityFields,
     filter_entities,
     parse_entity_filter,

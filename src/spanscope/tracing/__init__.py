@@ -19,7 +19,6 @@ from spanscope.tracing.fluent import (
     get_export_stats,
     get_last_active_trace_id,
     is_enabled,
-    reset_for_tests,
     start_span,
     update_current_trace,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "get_export_stats",
     "get_last_active_trace_id",
     "is_enabled",
-    "reset_for_tests",
     "start_span",
     "trace",
     "update_current_trace",
