@@ -99,6 +99,9 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
 
     orders = split_items(order_by)
     columns = result_columns(filter_string, split_items(extract_fields))
+    from spanscope.cli.key_check import warn_unknown_keys
+
+    warn_unknown_keys(filter_string, list(experiment_ids) or None)
     if include_spans is None:
         include_spans = output in ("json", "jsonl") or any(c.needs_spans for c in columns)
     needing = [c.name for c in columns if c.needs_spans]

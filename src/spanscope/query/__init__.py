@@ -51,7 +51,7 @@ from spanscope.query.entity_filter import (
     parse_entity_order_by,
     sort_entities,
 )
-from spanscope.query.errors import caret_view
+from spanscope.query.errors import caret_view, did_you_mean
 from spanscope.query.evaluate import (
     ReferencedField,
     field_value,
@@ -97,6 +97,7 @@ __all__ = [
     "ValueType",
     "caret_view",
     "comparisons",
+    "did_you_mean",
     "field_value",
     "filter_entities",
     "filter_traces",

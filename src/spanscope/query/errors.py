@@ -6,6 +6,8 @@ The CLI prints ``str(error)`` as one line; ``caret_view`` renders the two-line p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from spanscope.exceptions import FilterError
 
 __all__ = ["caret_view", "filter_error"]
@@ -33,6 +35,16 @@ def _window(text: str, position: int) -> tuple[str, int]:
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(text) else ""
     return prefix + _printable(text[start:end]) + suffix, position - start + len(prefix)
+
+
+def did_you_mean(written: str, known: Iterable[str], *, case: bool = True) -> str:
+    """``did you mean 'x'?`` for the known name closest to ``written``, or ``""``."""
+    import difflib
+
+    choices = {(k if case else k.upper()): k for k in known}
+    close = difflib.get_close_matches(written if case else written.upper(), list(choices),
+                                      n=1, cutoff=0.75)
+    return f"did you mean '{choices[close[0]]}'?" if close else ""
 
 
 def filter_error(text: str, position: int, detail: str, *, token: str | None = None,

@@ -22,7 +22,7 @@ from spanscope.query.ast import (
     SpanPropertyName,
     Tag,
 )
-from spanscope.query.errors import filter_error
+from spanscope.query.errors import did_you_mean, filter_error
 from spanscope.query.lexer import Segment, Token
 
 __all__ = ["ATTRIBUTE_ALIASES", "IDENTIFIER_HELP", "resolve_identifier"]
@@ -67,6 +67,8 @@ _METADATA_PREFIXES = {"metadata", "request_metadata"}
 _ASSESSMENT_PREFIXES = {"assessments", "assessment"}
 _EXPECTATION_PREFIXES = {"expectation", "expectations"}
 _INDEX = re.compile(r"[0-9]+")
+_PREFIXES = (*_ATTRIBUTE_PREFIXES, *_TAG_PREFIXES, *_METADATA_PREFIXES, *_ASSESSMENT_PREFIXES,
+             *_EXPECTATION_PREFIXES, "span", "inputs", "outputs", "feedback")
 
 
 def _attribute_names() -> str:
@@ -122,7 +124,19 @@ class _Resolver:
             return AssessmentValue(self.key(rest, "assessment name"), "feedback")
         if head in _EXPECTATION_PREFIXES:
             return AssessmentValue(self.key(rest, "assessment name"), "expectation")
-        raise self.fail(f"unknown identifier '{self.written}'; {IDENTIFIER_HELP}")
+        raise self.fail(f"unknown identifier '{self.written}'; {self.suggest(head, rest)}"
+                        f"{IDENTIFIER_HELP}")
+
+    def suggest(self, head: str, rest: tuple[Segment, ...]) -> str:
+        """``did you mean 'attributes.status'? `` for a mistyped prefix (and attribute)."""
+        hint = did_you_mean(head, _PREFIXES)
+        if not hint:
+            return ""
+        prefix = hint.split("'")[1]
+        tail = ".".join(s.text for s in rest)
+        if prefix in _ATTRIBUTE_PREFIXES and tail.lower() not in ATTRIBUTE_ALIASES:
+            tail = (did_you_mean(tail.lower(), ATTRIBUTE_ALIASES).split("'")[1:2] or [tail])[0]
+        return f"did you mean '{prefix}.{tail}'? "
 
     def bare(self, head: str) -> Field:
         """A one-segment identifier: ``request``, ``response`` or an attribute (MLflow)."""
@@ -135,13 +149,17 @@ class _Resolver:
         if head in _TAG_PREFIXES | _METADATA_PREFIXES | _ASSESSMENT_PREFIXES | {
                 "span", "inputs", "outputs", "feedback", *_EXPECTATION_PREFIXES}:
             raise self.fail(f"'{self.written}' needs a key, e.g. {head}.KEY")
-        raise self.fail(f"unknown identifier '{self.written}'; {IDENTIFIER_HELP}")
+        hint = did_you_mean(head, (*ATTRIBUTE_ALIASES, "request", "response"))
+        raise self.fail(f"unknown identifier '{self.written}'; {hint + ' ' if hint else ''}"
+                        f"{IDENTIFIER_HELP}")
 
     def attribute(self, rest: tuple[Segment, ...]) -> Field:
         name = ".".join(s.text for s in rest).lower()
         if len(rest) != 1 or name not in ATTRIBUTE_ALIASES:
-            raise self.fail(f"unknown attribute '{self.written}'; attributes are "
-                            f"{_attribute_names()}", rest[0].position)
+            hint = did_you_mean(name, ATTRIBUTE_ALIASES).replace(
+                "'", f"'{self.token.segments[0].text}.", 1)
+            raise self.fail(f"unknown attribute '{self.written}'; {hint + ' ' if hint else ''}"
+                            f"attributes are {_attribute_names()}", rest[0].position)
         return Attribute(ATTRIBUTE_ALIASES[name])
 
     def span(self, rest: tuple[Segment, ...]) -> Field:
@@ -150,7 +168,9 @@ class _Resolver:
             return SpanAttribute(self.key(rest[1:], "span attribute key"))
         if len(rest) == 1 and name in SPAN_PROPERTY_ALIASES:
             return SpanProperty(SPAN_PROPERTY_ALIASES[name])
-        raise self.fail(f"unknown span field '{self.written}'; span fields are span.name, "
+        hint = did_you_mean(name, (*SPAN_PROPERTY_ALIASES, "attributes"))
+        hint = hint.replace("'", "'span.", 1) + " " if hint else ""
+        raise self.fail(f"unknown span field '{self.written}'; {hint}span fields are span.name, "
                         "span.type, span.status, span.duration_ms, span.attributes.KEY",
                         rest[0].position)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from spanscope.exceptions import FilterError
 from spanscope.query.ast import And, Comparison, Node, Not, Op, Or
-from spanscope.query.errors import filter_error
+from spanscope.query.errors import did_you_mean, filter_error
 from spanscope.query.fields import resolve_identifier
 from spanscope.query.grouping import group_spans
 from spanscope.query.lexer import Token, TokenKind, tokenize
@@ -75,7 +75,13 @@ class _Parser:
         if self.token.kind is TokenKind.RPAREN:
             raise self.fail("unbalanced ')': no '(' is open here")
         if self.token.kind is not TokenKind.END:
-            raise self.expected("AND, OR or the end of the filter after a complete condition")
+            error = self.expected("AND, OR or the end of the filter after a complete "
+                                  "condition")
+            if self.token.kind is TokenKind.IDENT:
+                hint = did_you_mean(self.token.text, ("AND", "OR", "NOT"), case=False)
+                if hint:
+                    raise self.fail(f"{error.args[0].split(': ', 1)[1]}; {hint}")
+            raise error
         return node
 
     def expr(self, depth: int) -> Node:
@@ -166,6 +172,9 @@ class _Parser:
         if self.at_keyword("NULL"):
             raise self.fail("NULL is not a value; test for a missing value with IS NULL "
                             "or IS NOT NULL")
+        if token.kind is TokenKind.IDENT:  # status = ERROR: a text value without quotes
+            raise self.fail(f"expected {what}, found identifier {token.text!r}; text values "
+                            f"are quoted: '{token.text}'")
         raise self.expected(what)
 
     def value_list(self, op: Op) -> list[Token]:
