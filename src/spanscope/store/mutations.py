@@ -1,9 +1,11 @@
-"""Rules every store applies to tag, deletion and assessment writes, written once.
+"""Rules every store applies to experiments, traces, tags, deletion and assessments.
 
-``SqlStore`` and ``InMemoryStore`` both call these, so a bad argument gets the same
-``InvalidInputError`` whichever store holds the data, and the history rules of
-``update_assessment`` (override or edit in place) are decided here rather than in SQL.
-Pure entity logic: no I/O, no SQLAlchemy.
+Written once and called by the shared public methods (``store/trace_methods.py``), so a
+bad argument gets the same ``InvalidInputError`` whichever store holds the data, and the
+history rules of assessments (an override invalidates what it overrides, deleting an
+override restores it, ``update_assessment`` overrides or edits in place) are decided here
+rather than in SQL or in dicts. The run and dataset rules are ``run_rules`` and
+``dataset_rules``. Pure entity logic: no I/O, no SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from spanscope.entities import (
     Expectation,
     Feedback,
 )
-from spanscope.exceptions import InvalidInputError
+from spanscope.exceptions import InvalidInputError, NotFoundError
 
 __all__ = [
     "ASSESSMENT_ID_LENGTH",
     "DELETE_BATCH",
+    "EXPERIMENT_NAME_LENGTH",
     "SPAN_ID_LENGTH",
     "TAG_KEY_LENGTH",
     "TAG_VALUE_LENGTH",
@@ -38,15 +41,27 @@ __all__ = [
     "DeleteRequest",
     "Unset",
     "apply_changes",
+    "assessment_not_found",
     "check_assessment",
+    "check_assessment_id_free",
     "check_assessment_ref",
     "check_delete",
+    "check_experiment_id",
+    "check_experiment_ids",
+    "check_experiment_name",
+    "check_filter_string",
+    "check_max_results",
     "check_tag_key",
     "check_tag_value",
     "check_trace_id",
     "check_trace_ids",
     "deletion_order",
+    "experiment_not_found",
+    "invalidated",
     "now_ms",
+    "relinked_after_delete",
+    "tag_not_found",
+    "trace_not_found",
 ]
 
 TAG_KEY_LENGTH = 250  # as MLflow limits tag keys (and the trace_tags.key column)
@@ -54,6 +69,7 @@ TAG_VALUE_LENGTH = 8000  # MLflow's tag value column size, so tags export to MLf
 ASSESSMENT_ID_LENGTH = 64
 SPAN_ID_LENGTH = 32
 NAME_LENGTH = 250
+EXPERIMENT_NAME_LENGTH = 256  # the experiments.name column
 DELETE_BATCH = 1000  # traces per DELETE: short write locks, bounded statements
 
 
@@ -73,6 +89,80 @@ Maybe = T | Literal[Unset.UNSET]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# --- not found: one message per kind of thing, whichever store looked --------------------
+def experiment_not_found(experiment_id: Any) -> NotFoundError:
+    return NotFoundError(f"experiment '{experiment_id}' not found")
+
+
+def trace_not_found(trace_id: Any) -> NotFoundError:
+    return NotFoundError(f"trace {trace_id!r} not found")
+
+
+def tag_not_found(trace_id: str, key: str) -> NotFoundError:
+    return NotFoundError(f"tag {key!r} not found on trace {trace_id!r}")
+
+
+def assessment_not_found(trace_id: str, assessment_id: str) -> NotFoundError:
+    return NotFoundError(f"assessment {assessment_id!r} not found on trace {trace_id!r}")
+
+
+# --- experiments and search arguments ---------------------------------------------------
+def check_experiment_name(name: Any) -> str:
+    """A name to create: a non-blank string of at most 256 characters, without NUL."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"experiment name must be a non-empty string, got {name!r}")
+    if len(name) > EXPERIMENT_NAME_LENGTH:
+        raise InvalidInputError(f"experiment name is {len(name)} characters; "
+                                f"the limit is {EXPERIMENT_NAME_LENGTH}")
+    if "\x00" in name:
+        raise InvalidInputError(f"experiment name {name!r} contains a NUL character")
+    return name
+
+
+def check_experiment_id(value: Any, *, context: str = "") -> str:
+    """The canonical form of an experiment id: an integer written as a string (``'0'``).
+
+    Every store numbers experiments this way; ``5``, ``'5'`` and ``' 5 '`` name the same one.
+    """
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return str(int(str(value).strip()))
+    except ValueError:
+        raise InvalidInputError(
+            f"experiment id {value!r}{context} is not valid: experiment ids are integers "
+            "written as strings, e.g. '0'") from None
+
+
+def check_experiment_ids(experiment_ids: Any) -> list[str] | None:
+    """The experiments a search reads: None (all of them) or distinct canonical ids, sorted.
+
+    A lone string is one id, not its characters.
+    """
+    if experiment_ids is None:
+        return None
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [experiment_ids]
+    return sorted({check_experiment_id(e) for e in experiment_ids}, key=int)
+
+
+def check_max_results(max_results: Any, *, optional: bool = False) -> int | None:
+    """An integer >= 1 (or None when ``optional``: no limit)."""
+    if max_results is None and optional:
+        return None
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise InvalidInputError(f"max_results must be an integer >= 1"
+                                f"{' or None' if optional else ''}, got {max_results!r}")
+    return max_results
+
+
+def check_filter_string(filter_string: Any) -> str | None:
+    if filter_string is not None and not isinstance(filter_string, str):
+        raise InvalidInputError(f"filter_string must be a string, got "
+                                f"{type(filter_string).__name__}")
+    return filter_string
 
 
 # --- tags -------------------------------------------------------------------------------
@@ -249,6 +339,48 @@ def check_assessment(assessment: Any) -> Assessment:
     return assessment
 
 
+def check_assessment_id_free(assessment: Assessment, owner: str | None) -> None:
+    """``owner`` is the trace already holding ``assessment``'s id (None: the id is free)."""
+    if owner is not None:
+        raise InvalidInputError(f"assessment id {assessment.assessment_id!r} is already used "
+                                f"(trace {owner!r})")
+
+
+def _stamp(assessment: Assessment, now: int | None) -> int:
+    """A change time that never goes back before the assessment's last one."""
+    return max(now_ms() if now is None else now, assessment.last_update_time_ms or 0)
+
+
+def invalidated(old: Assessment, *, now: int | None = None) -> Assessment:
+    """``old`` as it is stored once a new assessment overrides it: kept, ``valid=False``.
+
+    Only the current (valid) assessment of a history can be overridden.
+    """
+    if not old.valid:
+        raise InvalidInputError(
+            f"assessment {old.assessment_id!r} is already overridden; override the "
+            "assessment that replaced it")
+    return dataclasses.replace(old, valid=False, last_update_time_ms=_stamp(old, now))
+
+
+def relinked_after_delete(gone: Assessment, successors: list[Assessment],
+                          previous: Assessment | None, *,
+                          now: int | None = None) -> list[Assessment]:
+    """What to rewrite after deleting ``gone``: the undo of its override.
+
+    ``successors`` are the assessments that overrode ``gone``: they now override what
+    ``gone`` overrode, so ``overrides`` never points at a deleted id. When ``gone`` was the
+    current assessment of a history (valid, overriding ``previous``), ``previous`` becomes
+    valid again.
+    """
+    if successors:
+        return [dataclasses.replace(s, overrides=gone.overrides) for s in successors]
+    if gone.valid and previous is not None and previous.assessment_id == gone.overrides:
+        return [dataclasses.replace(previous, valid=True,
+                                    last_update_time_ms=_stamp(previous, now))]
+    return []
+
+
 @dataclass(frozen=True)
 class AssessmentChanges:
     """What ``update_assessment`` was asked to change; ``UNSET`` fields stay as they are."""
@@ -316,7 +448,7 @@ def apply_changes(old: Assessment, changes: AssessmentChanges, *,
     if outcome_given:
         _check_outcome(old.kind, value, new_error, what)
 
-    stamp = max(now if now is not None else now_ms(), old.last_update_time_ms or 0)
+    stamp = _stamp(old, now)
     if outcome_given and not _same_outcome(old, value, new_error):
         outcome = {"value": value} if old.kind == "expectation" else {
             "value": value, "error": new_error}

@@ -25,6 +25,7 @@ from spanscope.entities import (
 )
 from spanscope.entities._codec import dumps
 from spanscope.exceptions import InvalidInputError
+from spanscope.store.mutations import check_experiment_id
 from spanscope.store.sql import schema
 
 __all__ = [
@@ -72,14 +73,7 @@ def parse_experiment_id(value: Any, *, context: str = "") -> int:
     """Experiment ids are strings in the API and integers in the database."""
     if type(value) is str and value.isascii() and value.isdigit():  # the usual "0"
         return int(value)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return int(str(value).strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"experiment id {value!r}{context} is not valid: experiment ids are integers "
-            "written as strings, e.g. '0'") from None
+    return int(check_experiment_id(value, context=context))  # the rule and its message
 
 
 def _check_id(value: Any, limit: int, what: str, trace_id: str | None) -> str:
