@@ -26,6 +26,9 @@ from spanscope.entities import (
     AssessmentSource,
     Expectation,
     Feedback,
+    Span,
+    Trace,
+    TraceInfo,
 )
 from spanscope.exceptions import InvalidInputError, NotFoundError
 
@@ -38,6 +41,7 @@ __all__ = [
     "TAG_VALUE_LENGTH",
     "UNSET",
     "AssessmentChanges",
+    "CheckedTrace",
     "DeleteRequest",
     "Unset",
     "apply_changes",
@@ -53,6 +57,7 @@ __all__ = [
     "check_max_results",
     "check_tag_key",
     "check_tag_value",
+    "check_trace",
     "check_trace_id",
     "check_trace_ids",
     "deletion_order",
@@ -62,12 +67,15 @@ __all__ = [
     "relinked_after_delete",
     "tag_not_found",
     "trace_not_found",
+    "unknown_experiment",
 ]
 
 TAG_KEY_LENGTH = 250  # as MLflow limits tag keys (and the trace_tags.key column)
 TAG_VALUE_LENGTH = 8000  # MLflow's tag value column size, so tags export to MLflow intact
 ASSESSMENT_ID_LENGTH = 64
 SPAN_ID_LENGTH = 32
+TRACE_ID_LENGTH = 64
+KEY_LENGTH = 250  # metadata keys, as MLflow limits them
 NAME_LENGTH = 250
 EXPERIMENT_NAME_LENGTH = 256  # the experiments.name column
 DELETE_BATCH = 1000  # traces per DELETE: short write locks, bounded statements
@@ -163,6 +171,84 @@ def check_filter_string(filter_string: Any) -> str | None:
         raise InvalidInputError(f"filter_string must be a string, got "
                                 f"{type(filter_string).__name__}")
     return filter_string
+
+
+# --- traces to write --------------------------------------------------------------------
+@dataclass
+class CheckedTrace:
+    """A trace fit to write: ids and keys checked, duplicates folded, tag and metadata
+    values strings, the experiment id canonical. What every store stores."""
+
+    trace_id: str
+    experiment_id: str
+    info: TraceInfo
+    spans: list[Span]
+    tags: dict[str, str]
+    metadata: dict[str, str]
+    assessments: list[Assessment]
+
+
+def _check_id(value: Any, limit: int, what: str, trace_id: str | None) -> str:
+    if type(value) is str and 0 < len(value) <= limit:  # the hot path: one cheap test
+        return value
+    where = "" if trace_id is None else f" (trace {trace_id!r})"
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what}{where} must be a non-empty string, got {value!r}")
+    raise InvalidInputError(
+        f"{what} {value[:40]!r}...{where} is {len(value)} characters; the limit is {limit}")
+
+
+def _string_dict(values: dict[Any, Any] | None, what: str, trace_id: str) -> dict[str, str]:
+    """The dict itself when its keys fit and its values are strings (no copy), else fixed."""
+    if not values:
+        return {}
+    limit = KEY_LENGTH
+    if all(type(k) is str and 0 < len(k) <= limit and type(v) is str
+           for k, v in values.items()):
+        return values
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        _check_id(key, limit, f"{what} key", trace_id)
+        out[key] = value if isinstance(value, str) or value is None else str(value)
+    return out
+
+
+def check_trace(trace: Any) -> CheckedTrace:
+    """Validate ``trace`` for ``log_traces``; ``InvalidInputError`` names the bad field.
+
+    A span id given twice keeps its first place and its last content; an assessment id
+    given twice keeps its first copy; tag and metadata values become strings.
+    """
+    if not isinstance(trace, Trace):
+        raise InvalidInputError(f"log_traces expects Trace objects, got {type(trace).__name__}")
+    info = trace.info
+    trace_id = _check_id(info.trace_id, TRACE_ID_LENGTH, "trace id", None)
+    spans: dict[str, Span] = {}
+    for span in trace.data.spans:
+        spans[_check_id(span.span_id, SPAN_ID_LENGTH, "span id", trace_id)] = span
+    assessments: dict[str, Assessment] = {}
+    for assessment in info.assessments:
+        _check_id(assessment.assessment_id, ASSESSMENT_ID_LENGTH, "assessment id", trace_id)
+        _check_id(assessment.name, KEY_LENGTH, "assessment name", trace_id)
+        assessments.setdefault(assessment.assessment_id, assessment)
+    return CheckedTrace(
+        trace_id=trace_id,
+        experiment_id=check_experiment_id(info.experiment_id, context=f" (trace {trace_id!r})"),
+        info=info,
+        spans=list(spans.values()),
+        tags=_string_dict(info.tags, "tag", trace_id),
+        metadata=_string_dict(info.trace_metadata, "metadata", trace_id),
+        assessments=list(assessments.values()),
+    )
+
+
+def unknown_experiment(traces: list[CheckedTrace], missing: set[str]) -> InvalidInputError:
+    """The error for a batch naming experiments that do not exist: the lowest missing id,
+    and the first trace of the batch in a missing experiment."""
+    trace_id = next(t.trace_id for t in traces if t.experiment_id in missing)
+    return InvalidInputError(
+        f"experiment '{min(missing, key=int)}' does not exist (trace {trace_id!r}); "
+        "create it first with create_experiment")
 
 
 # --- tags -------------------------------------------------------------------------------
