@@ -44,6 +44,8 @@ class World:
     trace: Trace
     other: Trace
     current: str  # the id of the assessment that overrides a-1
+    run_id: str  # a run with param p = 1
+    dataset_id: str  # a dataset named "ds" at version 0
 
 
 def _world(store: Store) -> World:
@@ -54,7 +56,10 @@ def _world(store: Store) -> World:
     store.create_assessment(Feedback(name="quality", value=1, trace_id=trace.info.trace_id,
                                      source=JUDGE, assessment_id="a-1"))
     current = store.update_assessment(trace.info.trace_id, "a-1", value=2).assessment_id
-    return World(store, trace, other, current)
+    run = store.create_run("0", run_name="r")
+    store.log_batch(run.info.run_id, params={"p": 1})
+    dataset = store.create_dataset("ds", experiment_ids=["0"])
+    return World(store, trace, other, current, run.info.run_id, dataset.dataset_id)
 
 
 def _feedback(world: World, **kwargs: Any) -> Feedback:
@@ -155,6 +160,21 @@ CASES: dict[str, Case] = {
     "delete an assessment of an unknown trace": lambda w: w.store.delete_assessment(
         TRACE, "a-1"),
     "assessment id empty": lambda w: w.store.delete_assessment(w.trace.info.trace_id, ""),
+    # runs and datasets
+    "run in a non-integer experiment": lambda w: w.store.create_run("abc"),
+    "run in an unknown experiment": lambda w: w.store.create_run("999"),
+    "unknown run": lambda w: w.store.get_run("nope"),
+    "empty run id": lambda w: w.store.get_metric_history("", "m"),
+    "param changed": lambda w: w.store.log_batch(w.run_id, params={"p": 2}),
+    "bad run status": lambda w: w.store.update_run_info(w.run_id, status="DONE-ISH"),
+    "runs of a non-integer experiment": lambda w: w.store.search_runs(["x"]),
+    "dataset name taken": lambda w: w.store.create_dataset("ds"),
+    "dataset in an unknown experiment": lambda w: w.store.create_dataset(
+        "new", experiment_ids=["999"]),
+    "unknown dataset": lambda w: w.store.get_dataset("d-nope"),
+    "dataset version not there": lambda w: w.store.get_dataset_records(w.dataset_id,
+                                                                       version=9),
+    "datasets of a non-integer experiment": lambda w: w.store.search_datasets(["x"]),
     # aggregates
     "bucket_ms 0": lambda w: w.store.trace_stats(Selection(), bucket_ms=0),
     "group_by of a bad kind": lambda w: w.store.model_usage(
@@ -203,7 +223,10 @@ def test_every_store_refuses_alike(worlds: dict[str, World], case: str) -> None:
         message = str(caught.value)
         for name, trace in (("TRACE", world.trace), ("OTHER", world.other)):
             message = message.replace(trace.info.trace_id, name)
-        errors[kind] = (type(caught.value), message.replace(world.current, "CURRENT"))
+        for name, value in (("CURRENT", world.current), ("RUN", world.run_id),
+                            ("DATASET", world.dataset_id)):
+            message = message.replace(value, name)
+        errors[kind] = (type(caught.value), message)
         assert _snapshot(world) == before, f"{kind} changed data while refusing: {case}"
     assert errors["memory"] == errors["sqlite"] == errors["postgresql"], errors
     assert issubclass(errors["memory"][0], (InvalidInputError, NotFoundError, FilterError))

@@ -41,7 +41,7 @@ from spanscope.store.sql import datasets as dataset_sql
 from spanscope.store.sql import delete, schema
 from spanscope.store.sql import runs as run_sql
 from spanscope.store.sql.assessments import SqlAssessmentBook
-from spanscope.store.sql.convert import experiment_from_row, parse_experiment_id
+from spanscope.store.sql.convert import experiment_from_row
 from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
@@ -264,8 +264,7 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                          lambda conn: run_sql.create_run(conn, info, tags),
                          write=True, retry=True)
 
-    def get_run(self, run_id: str) -> Run:
-        run_id = run_rules.check_run_id(run_id)
+    def _get_run(self, run_id: str) -> Run:
         return self._run(f"get run {run_id!r}", lambda conn: run_sql.get_run(conn, run_id))
 
     def _update_run(self, run_id: str, status: str | None, end_time: int | None,
@@ -279,37 +278,34 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         self._run(f"log to run {run_id!r}", lambda conn: run_sql.log_batch(conn, run_id, batch),
                   write=True, retry=True)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        run_id = run_rules.check_run_id(run_id)
+    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self._run(f"get metric history {key!r} of run {run_id!r}",
                          lambda conn: run_sql.metric_history(conn, run_id, key))
 
     def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
-        keys = None if experiment_ids is None else sorted(
-            {parse_experiment_id(e) for e in experiment_ids})
+        keys = None if experiment_ids is None else [int(e) for e in experiment_ids]
         return self._run("search runs", lambda conn: run_sql.search_runs(conn, keys))
 
-    def _create_dataset(self, dataset: Dataset) -> Dataset:
+    def _create_dataset(self, dataset: Dataset) -> Dataset | None:
         return self._run(f"create dataset {dataset.name!r}",
                          lambda conn: dataset_sql.create_dataset(conn, dataset),
                          write=True, retry=True)
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
+    def _get_dataset(self, dataset_id: str) -> Dataset:
         return self._run(f"get dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.get_dataset(conn, str(dataset_id)))
+                         lambda conn: dataset_sql.get_dataset(conn, dataset_id))
 
-    def get_dataset_by_name(self, name: str) -> Dataset | None:
+    def _dataset_named(self, name: str) -> Dataset | None:
         return self._run(f"get dataset {name!r}",
-                         lambda conn: dataset_sql.get_dataset_by_name(conn, str(name)))
+                         lambda conn: dataset_sql.get_dataset_by_name(conn, name))
 
-    def delete_dataset(self, dataset_id: str) -> None:
+    def _delete_dataset(self, dataset_id: str) -> None:
         self._run(f"delete dataset {dataset_id!r}",
-                  lambda conn: dataset_sql.delete_dataset(conn, str(dataset_id)),
+                  lambda conn: dataset_sql.delete_dataset(conn, dataset_id),
                   write=True, retry=True)
 
     def _datasets_of(self, experiment_ids: list[str] | None) -> list[Dataset]:
-        keys = None if experiment_ids is None else sorted(
-            {parse_experiment_id(e) for e in experiment_ids})
+        keys = None if experiment_ids is None else [int(e) for e in experiment_ids]
         return self._run("search datasets", lambda conn: dataset_sql.search_datasets(conn, keys))
 
     def _set_dataset_tags(self, dataset_id: str, tags: dict[str, str | None],
@@ -324,14 +320,13 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                          lambda conn: dataset_sql.merge_records(conn, dataset_id, updates, now),
                          write=True, retry=True)
 
-    def get_dataset_records(self, dataset_id: str, *,
-                            version: int | None = None) -> list[DatasetRecord]:
+    def _records(self, dataset_id: str, version: int | None) -> list[DatasetRecord]:
         return self._run(f"read records of dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.read_records(conn, str(dataset_id), version))
+                         lambda conn: dataset_sql.read_records(conn, dataset_id, version))
 
-    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
+    def _versions(self, dataset_id: str) -> list[DatasetVersion]:
         return self._run(f"list versions of dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.list_versions(conn, str(dataset_id)))
+                         lambda conn: dataset_sql.list_versions(conn, dataset_id))
 
 
     # --- aggregates for analysis (SQL in aggregates.py) ---------------------------------
