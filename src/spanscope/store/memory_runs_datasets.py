@@ -132,9 +132,7 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
     def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         with self._lock:
             self._check_open(f"get metric history {key!r} of run {run_id!r}")
-            history = list(self._stored_run(run_id).history.get(key, []))
-        # the SQL store's order: step, timestamp, then logging order (a stable sort)
-        return sorted(history, key=lambda m: (m.step, m.timestamp))
+            return list(self._stored_run(run_id).history.get(key, []))  # logging order
 
     def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
         with self._lock:
@@ -157,8 +155,6 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
                 return None
             for experiment_id in dataset.experiment_ids:
                 self._require_experiment(experiment_id)
-            dataset = dataclasses.replace(dataset, experiment_ids=sorted(
-                dataset.experiment_ids, key=lambda e: int(e) if e.isdigit() else 0))
             self._state.datasets[dataset.dataset_id] = _StoredDataset(
                 dataset, [DatasetVersion(0, EMPTY_DIGEST, 0, dataset.created_time)], [()])
             return dataset

@@ -45,7 +45,7 @@ class RunsAndDatasets:
         raise NotImplementedError
 
     def _metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of ``key`` by step, timestamp, then logging order."""
+        """Every value of ``key``, in logging order at least within a step and timestamp."""
         raise NotImplementedError
 
     def _update_run(self, run_id: str, status: str | None, end_time: int | None,
@@ -120,8 +120,9 @@ class RunsAndDatasets:
         return self._get_run(run_rules.check_run_id(run_id))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every logged value of a metric, by step then timestamp."""
-        return self._metric_history(run_rules.check_run_id(run_id), key)
+        """Every logged value of a metric, by step, timestamp, then logging order."""
+        history = self._metric_history(run_rules.check_run_id(run_id), key)
+        return sorted(history, key=lambda m: (m.step, m.timestamp))  # stable
 
     def update_run_info(self, run_id: str, *, status: str | None = None,
                         end_time: int | None = None, run_name: str | None = None) -> RunInfo:
@@ -168,9 +169,10 @@ class RunsAndDatasets:
                         if v is not None}
         dataset = Dataset(dataset_id=dataset_rules.new_dataset_id(),
                           name=dataset_rules.check_dataset_name(name),
-                          experiment_ids=list(dict.fromkeys(
+                          experiment_ids=sorted({
                               _existing_experiment(e)
-                              for e in dataset_rules.check_experiment_ids(experiment_ids))),
+                              for e in dataset_rules.check_experiment_ids(experiment_ids)},
+                              key=int),
                           tags=checked_tags, created_time=now, last_update_time=now,
                           created_by=created_by)
         created = self._create_dataset(dataset)
