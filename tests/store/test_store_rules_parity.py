@@ -1,6 +1,6 @@
 """Every store refuses the same bad input with the same error, word for word.
 
-The rules live once (``spanscope.store.mutations``, run by ``trace_methods`` and
+The rules live once (``trace_rules``, ``assessment_rules`` …, run by ``trace_methods`` and
 ``analytics_methods``); the stores implement only storage steps. These tests hold them to
 it: each bad call runs on the in-memory store, SQLite and PostgreSQL, and all three must
 raise the same exception class with the same message and leave the data as it was.
@@ -18,7 +18,7 @@ from mutation_stores import STORE_KINDS, open_any_store
 from factories import make_trace
 from spanscope.entities import AssessmentSource, AssessmentSourceType, Feedback, Trace
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError, SpanscopeError
-from spanscope.store import mutations as rules
+from spanscope.store import trace_rules as rules
 from spanscope.store.aggregates import GroupKey, NumericField, Sample, Selection
 from spanscope.store.base import (
     AnalyticsStore,
@@ -96,6 +96,8 @@ CASES: dict[str, Case] = {
     "experiment name taken": lambda w: w.store.create_experiment("Default"),
     "experiment id not an integer": lambda w: w.store.get_experiment("abc"),
     "unknown experiment": lambda w: w.store.get_experiment("999"),
+    "experiment id beyond 64 bits": lambda w: w.store.get_experiment("9" * 20),
+    "search in an experiment id beyond 64 bits": lambda w: w.store.search_traces(["9" * 20]),
     "experiment name to find not a string": lambda w: w.store.get_experiment_by_name(5),  # type: ignore[arg-type]
     # traces to log
     "log something not a trace": lambda w: w.store.log_traces([make_trace(1), object()]),  # type: ignore[list-item]

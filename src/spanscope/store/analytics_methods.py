@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from spanscope.store import aggregates as agg
-from spanscope.store import mutations as rules
+from spanscope.store import trace_rules
 
 __all__ = ["AnalyticsMethods"]
 
@@ -57,7 +57,7 @@ class AnalyticsMethods:
     def _checked(selection: agg.Selection) -> agg.Selection | None:
         """The selection with canonical experiment ids; None when it names no experiment."""
         agg.check_selection(selection)
-        ids = rules.check_experiment_ids(selection.experiment_ids)
+        ids = trace_rules.check_experiment_ids(selection.experiment_ids)
         if ids == []:
             return None
         if ids is not None and tuple(ids) != selection.experiment_ids:

@@ -56,7 +56,7 @@ from spanscope.store.aggregates import (
     TraceSample,
     TraceStats,
 )
-from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.assessment_rules import UNSET, Unset
 
 __all__ = [
     "AnalyticsStore",
@@ -104,7 +104,7 @@ class ExperimentStore(StoreHandle, Protocol):
 class AssessmentStore(StoreHandle, Protocol):
     """Feedback and expectations on traces (see docs/assessments.md).
 
-    Rules (overrides and their undo, field checks): ``spanscope.store.mutations``.
+    Rules (overrides and their undo, field checks): ``spanscope.store.assessment_rules``.
     """
 
     def create_assessment(self, assessment: Assessment) -> Assessment:
@@ -139,7 +139,7 @@ class AssessmentStore(StoreHandle, Protocol):
         ``valid=False``; ``source`` is who made that new outcome. Name, rationale and
         metadata alone are edited in place and ``last_update_time`` moves. ``UNSET`` leaves
         a field as it is, ``None`` clears it. Overridden (invalid) assessments cannot be
-        updated. Rules: ``spanscope.store.mutations.apply_changes``.
+        updated. Rules: ``spanscope.store.assessment_rules.apply_changes``.
         """
         ...
 

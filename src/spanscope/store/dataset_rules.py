@@ -1,4 +1,4 @@
-"""Rules every store applies to dataset writes, written once (like ``store/mutations.py``).
+"""Rules every store applies to dataset writes, written once (like ``store/trace_rules.py``).
 
 The upsert itself (what a record becomes when merged) is ``DatasetRecord.merged`` in the
 entities; this module validates arguments and folds a batch so each inputs key appears

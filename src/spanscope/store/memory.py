@@ -30,9 +30,8 @@ from spanscope.entities import (
 from spanscope.entities.experiment import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from spanscope.exceptions import StoreError
 from spanscope.store import aggregates as agg
-from spanscope.store import keyset
+from spanscope.store import keyset, trace_rules
 from spanscope.store import memory_aggregates as ref
-from spanscope.store import mutations as rules
 from spanscope.store.analytics_methods import AnalyticsMethods
 from spanscope.store.memory_runs_datasets import InMemoryRunsAndDatasets
 from spanscope.store.trace_methods import AssessmentBook, TraceMethods
@@ -70,7 +69,7 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
         with self._lock:
             self._closed = True
 
-    # --- experiments (rules in store/trace_methods.py and mutations.py) -----------------
+    # --- experiments (rules in store/trace_methods.py and trace_rules.py) --------------
     def _insert_experiment(self, name: str, now: int) -> str | None:
         with self._lock:
             self._check_open(f"create experiment {name!r}")
@@ -98,12 +97,12 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
 
     # --- traces ---------------------------------------------------------------------------
     def _write_traces(self, traces: list[Trace]) -> None:
-        checked = [rules.check_trace(trace) for trace in traces]
+        checked = [trace_rules.check_trace(trace) for trace in traces]
         with self._lock:
             self._check_open(f"log {len(traces)} trace(s)")
             missing = {c.experiment_id for c in checked} - self._experiments.keys()
             if missing:  # checked first: a batch is all or nothing
-                raise rules.unknown_experiment(checked, missing)
+                raise trace_rules.unknown_experiment(checked, missing)
             for c in checked:
                 incoming = _copy(Trace(dataclasses.replace(
                     c.info, experiment_id=c.experiment_id, tags=c.tags,
@@ -148,7 +147,7 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
         """The store's own trace object (callers hold the lock)."""
         found = self._traces.get(trace_id)
         if found is None:
-            raise rules.trace_not_found(trace_id)
+            raise trace_rules.trace_not_found(trace_id)
         return found
 
     def _set_tag(self, trace_id: str, key: str, value: str) -> None:
@@ -180,7 +179,7 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
             older = sorted((t.info for t in self._traces.values()
                             if t.info.experiment_id == experiment_id
                             and t.info.request_time <= max_timestamp_millis),
-                           key=lambda i: rules.deletion_order(i.request_time, i.trace_id))
+                           key=lambda i: trace_rules.deletion_order(i.request_time, i.trace_id))
             return self._drop([info.trace_id for info in older[:max_traces]], dry_run)
 
     def _drop(self, trace_ids: list[str], dry_run: bool) -> int:

@@ -24,8 +24,7 @@ from spanscope.entities.dataset import (
 )
 from spanscope.entities.experiment import Experiment
 from spanscope.entities.run import Metric, Run, RunData, RunInfo, RunTagKey, latest_metric
-from spanscope.store import dataset_rules, run_rules
-from spanscope.store import mutations as trace_rules
+from spanscope.store import dataset_rules, run_rules, trace_rules
 from spanscope.store.runs_datasets import RunsAndDatasets
 
 __all__ = ["InMemoryRunsAndDatasets"]

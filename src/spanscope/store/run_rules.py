@@ -1,4 +1,4 @@
-"""Rules every store applies to run writes, written once (like ``store/mutations.py``).
+"""Rules every store applies to run writes, written once (like ``store/trace_rules.py``).
 
 Keys follow MLflow's rules (letters, digits, ``_ - . / :`` and spaces, at most 250
 characters, no ``..`` path tricks), parameter values are ``str(value)`` up to 6000

@@ -22,8 +22,7 @@ from spanscope.entities.dataset import (
 )
 from spanscope.entities.run import Metric, Run, RunInfo, RunStatus, RunTagKey
 from spanscope.exceptions import InvalidInputError
-from spanscope.store import dataset_rules, run_rules
-from spanscope.store import mutations as trace_rules
+from spanscope.store import dataset_rules, run_rules, trace_rules
 from spanscope.store.artifacts import run_artifact_uri
 from spanscope.store.entity_search import check_max_results, select_datasets, select_runs
 

@@ -4,9 +4,9 @@
 and ``TraceStore`` protocols of ``store/base.py``) and implement only the small storage
 steps declared below them (``_insert_experiment``, ``_write_traces``, ``_set_tag``,
 ``_assessments`` …). Every argument check, every "not found" message and the history
-rules of assessments (``spanscope.store.mutations``) run here, so the stores cannot drift:
-a 257-character experiment name or an override of an overridden assessment is refused by
-the same code whichever store holds the data. Runs and datasets have the same shape in
+rules of assessments (``trace_rules``, ``assessment_rules``) run here, so the stores
+cannot drift: a 257-character experiment name or an override of an overridden assessment
+is refused by the same code whichever store holds the data. Runs and datasets have the same shape in
 ``store/runs_datasets.py``, aggregates in ``store/analytics_methods.py``.
 """
 
@@ -24,8 +24,8 @@ from spanscope.entities import (
     Trace,
 )
 from spanscope.exceptions import InvalidInputError
-from spanscope.store import mutations as rules
-from spanscope.store.mutations import UNSET, Unset
+from spanscope.store import assessment_rules, trace_rules
+from spanscope.store.assessment_rules import UNSET, Unset
 
 __all__ = ["AssessmentBook", "TraceMethods"]
 
@@ -103,7 +103,7 @@ class TraceMethods:
         raise NotImplementedError
 
     def _set_tag(self, trace_id: str, key: str, value: str) -> None:
-        """Set a checked tag; ``rules.trace_not_found`` for an unknown trace."""
+        """Set a checked tag; ``trace_rules.trace_not_found`` for an unknown trace."""
         raise NotImplementedError
 
     def _delete_tag(self, trace_id: str, key: str) -> bool:
@@ -117,20 +117,20 @@ class TraceMethods:
 
     def _delete_older(self, experiment_id: str, max_timestamp_millis: int,
                       max_traces: int | None, dry_run: bool) -> int:
-        """Delete the experiment's traces up to that time, in ``rules.deletion_order``."""
+        """Delete the experiment's traces up to that time, in ``trace_rules.deletion_order``."""
         raise NotImplementedError
 
     def _assessments(self, trace_id: str, action: str, work: Callable[[AssessmentBook], T],
                      *, write: bool) -> T:
         """Run ``work`` on the trace's ``AssessmentBook`` in one transaction (locked for
-        ``write``); ``rules.trace_not_found`` for an unknown trace."""
+        ``write``); ``trace_rules.trace_not_found`` for an unknown trace."""
         raise NotImplementedError
 
     # --- experiments -----------------------------------------------------------------------
     def create_experiment(self, name: str) -> str:
         """Create an experiment and return its id; ``InvalidInputError`` if the name is taken."""
-        name = rules.check_experiment_name(name)
-        experiment_id = self._insert_experiment(name, rules.now_ms())
+        name = trace_rules.check_experiment_name(name)
+        experiment_id = self._insert_experiment(name, trace_rules.now_ms())
         if experiment_id is None:
             raise InvalidInputError(f"experiment {name!r} already exists")
         return experiment_id
@@ -138,12 +138,12 @@ class TraceMethods:
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id; ``NotFoundError`` if there is none (or it is no id)."""
         try:
-            key = rules.check_experiment_id(experiment_id)
+            key = trace_rules.check_experiment_id(experiment_id)
         except InvalidInputError:
-            raise rules.experiment_not_found(experiment_id) from None
+            raise trace_rules.experiment_not_found(experiment_id) from None
         found = self._experiment(key)
         if found is None:
-            raise rules.experiment_not_found(experiment_id)
+            raise trace_rules.experiment_not_found(experiment_id)
         return found
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -164,7 +164,7 @@ class TraceMethods:
     def get_trace(self, trace_id: str) -> Trace:
         found = self._trace(trace_id) if isinstance(trace_id, str) else None
         if found is None:
-            raise rules.trace_not_found(trace_id)
+            raise trace_rules.trace_not_found(trace_id)
         return found
 
     def search_traces(
@@ -177,10 +177,10 @@ class TraceMethods:
         page_token: str | None = None,
         include_spans: bool = True,
     ) -> PagedList[Trace]:
-        limit = rules.check_max_results(max_results)
+        limit = trace_rules.check_max_results(max_results)
         assert limit is not None
-        ids = rules.check_experiment_ids(experiment_ids)
-        filter_string = rules.check_filter_string(filter_string)
+        ids = trace_rules.check_experiment_ids(experiment_ids)
+        filter_string = trace_rules.check_filter_string(filter_string)
         if ids == []:
             return PagedList([], None)
         return self._search(ids, filter_string, order_by, limit, page_token, include_spans)
@@ -192,24 +192,24 @@ class TraceMethods:
         filter_string: str | None = None,
         max_results: int | None = None,
     ) -> list[str]:
-        limit = rules.check_max_results(max_results, optional=True)
-        ids = rules.check_experiment_ids(experiment_ids)
-        filter_string = rules.check_filter_string(filter_string)
+        limit = trace_rules.check_max_results(max_results, optional=True)
+        ids = trace_rules.check_experiment_ids(experiment_ids)
+        filter_string = trace_rules.check_filter_string(filter_string)
         if ids == []:
             return []
         return self._search_ids(ids, filter_string, limit)
 
     # --- tags (see docs/tags-and-deletion.md) -------------------------------------------------
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
-        trace_id = rules.check_trace_id(trace_id)
-        rules.check_tag_value(rules.check_tag_key(key, trace_id), value, trace_id)
+        trace_id = trace_rules.check_trace_id(trace_id)
+        trace_rules.check_tag_value(trace_rules.check_tag_key(key, trace_id), value, trace_id)
         self._set_tag(trace_id, key, value)
 
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
-        trace_id = rules.check_trace_id(trace_id)
-        rules.check_tag_key(key, trace_id)
+        trace_id = trace_rules.check_trace_id(trace_id)
+        trace_rules.check_tag_key(key, trace_id)
         if not self._delete_tag(trace_id, key):
-            raise rules.tag_not_found(trace_id, key)
+            raise trace_rules.tag_not_found(trace_id, key)
 
     # --- deletion ----------------------------------------------------------------------------
     def delete_traces(
@@ -221,7 +221,8 @@ class TraceMethods:
         trace_ids: Sequence[str] | None = None,
         dry_run: bool = False,
     ) -> int:
-        request = rules.check_delete(experiment_id, max_timestamp_millis, max_traces, trace_ids)
+        request = trace_rules.check_delete(experiment_id, max_timestamp_millis, max_traces,
+                                           trace_ids)
         experiment = self.get_experiment(request.experiment_id).experiment_id
         if request.max_timestamp_millis is None:
             return self._delete_ids(request.trace_ids or [], experiment, dry_run)
@@ -229,26 +230,27 @@ class TraceMethods:
                                   request.max_traces, dry_run)
 
     def delete_trace_ids(self, trace_ids: Sequence[str], *, dry_run: bool = False) -> int:
-        return self._delete_ids(rules.check_trace_ids(trace_ids), None, dry_run)
+        return self._delete_ids(trace_rules.check_trace_ids(trace_ids), None, dry_run)
 
     # --- assessments (see docs/assessments.md) ---------------------------------------------
     @staticmethod
     def _found(book: AssessmentBook, trace_id: str, assessment_id: str) -> Assessment:
         found = book.find(assessment_id)
         if found is None:
-            raise rules.assessment_not_found(trace_id, assessment_id)
+            raise assessment_rules.assessment_not_found(trace_id, assessment_id)
         if found.trace_id is None:  # imported without one: it belongs to this trace
             found.trace_id = trace_id
         return found
 
     def create_assessment(self, assessment: Assessment) -> Assessment:
-        rules.check_assessment(assessment)
+        assessment_rules.check_assessment(assessment)
         trace_id = str(assessment.trace_id)
 
         def work(book: AssessmentBook) -> Assessment:
-            rules.check_assessment_id_free(assessment, book.owner_of(assessment.assessment_id))
+            owner = book.owner_of(assessment.assessment_id)
+            assessment_rules.check_assessment_id_free(assessment, owner)
             if assessment.overrides is not None:
-                book.replace(rules.invalidated(
+                book.replace(assessment_rules.invalidated(
                     self._found(book, trace_id, assessment.overrides)))
             book.add(assessment)
             return assessment
@@ -258,7 +260,7 @@ class TraceMethods:
             write=True)
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        trace_id, assessment_id = assessment_rules.check_assessment_ref(trace_id, assessment_id)
         return self._assessments(trace_id, f"get assessment {assessment_id!r}",
                                  lambda book: self._found(book, trace_id, assessment_id),
                                  write=False)
@@ -275,12 +277,12 @@ class TraceMethods:
         error: AssessmentError | BaseException | Unset | None = UNSET,
         source: AssessmentSource | Unset = UNSET,
     ) -> Assessment:
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
-        changes = rules.AssessmentChanges(name=name, value=value, rationale=rationale,
+        trace_id, assessment_id = assessment_rules.check_assessment_ref(trace_id, assessment_id)
+        changes = assessment_rules.AssessmentChanges(name=name, value=value, rationale=rationale,
                                           metadata=metadata, error=error, source=source)
 
         def work(book: AssessmentBook) -> Assessment:
-            edited, new = rules.apply_changes(self._found(book, trace_id, assessment_id),
+            edited, new = assessment_rules.apply_changes(self._found(book, trace_id, assessment_id),
                                               changes)
             book.replace(edited)
             if new is None:
@@ -297,7 +299,7 @@ class TraceMethods:
         Deleting one from the middle of a history (an invalid one) re-links its successor to
         its predecessor, so ``overrides`` never points at a deleted id.
         """
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
+        trace_id, assessment_id = assessment_rules.check_assessment_ref(trace_id, assessment_id)
 
         def work(book: AssessmentBook) -> None:
             gone = self._found(book, trace_id, assessment_id)
@@ -305,7 +307,7 @@ class TraceMethods:
             successors = book.overriding(assessment_id)
             previous = None if successors or gone.overrides is None else book.find(
                 gone.overrides)
-            for changed in rules.relinked_after_delete(gone, successors, previous):
+            for changed in assessment_rules.relinked_after_delete(gone, successors, previous):
                 book.replace(changed)
 
         self._assessments(trace_id, f"delete assessment {assessment_id!r}", work, write=True)

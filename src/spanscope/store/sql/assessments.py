@@ -1,7 +1,7 @@
 """Assessments in SQL: the ``AssessmentBook`` storage steps over one connection.
 
 What a create, update or delete means (overrides, their undo, edits in place) is decided
-by ``spanscope.store.trace_methods`` with the rules of ``spanscope.store.mutations``;
+by ``spanscope.store.trace_methods`` with the rules of ``spanscope.store.assessment_rules``;
 this module only reads and writes rows. Every write rewrites both the row's columns
 (name, kind, ``numeric_value``, ``valid`` … which filters read) and its ``content`` (the
 assessment's JSON, which reads return), from one ``assessment_row`` so the two never

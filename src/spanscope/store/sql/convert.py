@@ -24,8 +24,8 @@ from spanscope.entities import (
     TraceTagKey,
 )
 from spanscope.entities._codec import dumps
-from spanscope.store.mutations import check_experiment_id, check_trace
 from spanscope.store.sql import schema
+from spanscope.store.trace_rules import check_experiment_id, check_trace
 
 __all__ = [
     "PreparedTrace",
@@ -76,7 +76,7 @@ def parse_experiment_id(value: Any, *, context: str = "") -> int:
 
 
 def prepare(trace: Trace) -> PreparedTrace:
-    """Validate ``trace`` for writing (the rule: ``mutations.check_trace``)."""
+    """Validate ``trace`` for writing (the rule: ``trace_rules.check_trace``)."""
     checked = check_trace(trace)
     return PreparedTrace(trace_id=checked.trace_id, experiment_id=int(checked.experiment_id),
                          info=checked.info, spans=checked.spans, tags=checked.tags,

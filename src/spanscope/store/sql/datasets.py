@@ -27,8 +27,7 @@ from spanscope.entities.dataset import (
     RecordUpdate,
     digest_of,
 )
-from spanscope.store import dataset_rules
-from spanscope.store import mutations as trace_rules
+from spanscope.store import dataset_rules, trace_rules
 from spanscope.store.sql import schema
 
 if TYPE_CHECKING:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from spanscope.entities.run import Metric, Run, RunData, RunInfo, RunTagKey, latest_metric
-from spanscope.store import mutations as trace_rules
-from spanscope.store import run_rules
+from spanscope.store import run_rules, trace_rules
 from spanscope.store.sql import schema
 
 if TYPE_CHECKING:

@@ -136,7 +136,7 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
             self._closed = True
             self._engine.dispose()
 
-    # --- experiments (rules in store/trace_methods.py and mutations.py) -----------------
+    # --- experiments (rules in store/trace_methods.py and trace_rules.py) --------------
     def _insert_experiment(self, name: str, now: int) -> str | None:
         table = schema.experiments
 
