@@ -93,6 +93,9 @@ def check_experiment_id(value: Any, *, context: str = "") -> str:
 
     Every store numbers experiments this way; ``5``, ``'5'`` and ``' 5 '`` name the same one.
     """
+    if (type(value) is str and value.isascii() and value.isdigit() and len(value) < 19
+            and (value[0] != "0" or value == "0")):
+        return value  # the usual case, already canonical
     try:
         if isinstance(value, bool):
             raise ValueError
