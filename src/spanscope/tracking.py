@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from spanscope.entities.experiment import DEFAULT_EXPERIMENT_ID
 
 if TYPE_CHECKING:
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import Store
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -34,7 +34,7 @@ EXPERIMENT_ENV = "SPANSCOPE_EXPERIMENT_ID"
 _lock = threading.RLock()
 _tracking_uri: str | None = None
 _experiment_id: str | None = None
-_stores: dict[str, TraceStore] = {}
+_stores: dict[str, Store] = {}
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
@@ -61,7 +61,7 @@ def _normalise(uri: str) -> str:
     return "sqlite:///" + os.path.abspath(uri)
 
 
-def get_store(uri: str | None = None) -> TraceStore:
+def get_store(uri: str | None = None) -> Store:
     """The store for ``uri`` (default: the tracking URI), opened once and then reused."""
     from spanscope.store import open_store
 

@@ -11,16 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from spanscope.store.base import TraceStore
+from spanscope.store.base import Store
 from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore
 
 STORE_KINDS = ["sqlite", "postgresql", "memory"]
 
 
-def open_any_store(request: pytest.FixtureRequest) -> Iterator[TraceStore]:
+def open_any_store(request: pytest.FixtureRequest) -> Iterator[Store]:
     kind = request.param
-    opened: TraceStore
+    opened: Store
     if kind == "memory":
         opened = InMemoryStore()
     else:

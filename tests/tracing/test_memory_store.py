@@ -122,7 +122,9 @@ def test_search_is_newest_first_with_keyset_pages_like_the_sql_store(
     assert [len(p) for p in expected] == [7, 7, 7, 4]
     assert memory.search_traces(max_results=1)[0].info.trace_id == extra.info.trace_id
     assert memory.search_traces([other])[0].info.trace_id == extra.info.trace_id
-    assert memory.search_traces("no-such-experiment") == []
+    assert memory.search_traces("999") == []
+    with pytest.raises(InvalidInputError, match="experiment id 'no-such-experiment'"):
+        memory.search_traces("no-such-experiment")  # as SqlStore: ids are integers
 
 
 def test_search_without_spans_and_bad_arguments(memory: InMemoryStore) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AnalyticsStore
 
 __all__ = ["METRIC_TABLE_COLUMNS", "MIN_CHANGE", "SPAN_TABLE_COLUMNS", "Cohort",
            "CohortComparison", "compare"]
@@ -147,7 +147,7 @@ def compare(
     confidence: float = 0.95,
     seed: int = 0,
     min_spans: int = 20,
-    store: TraceStore | None = None,
+    store: AnalyticsStore | None = None,
 ) -> CohortComparison:
     """Compare cohort A (``filter_a``) with cohort B (``filter_b``): per-metric and
     per-span-name latency, error rate, tokens and feedback, with bootstrap confidence

@@ -28,7 +28,7 @@ from spanscope.exceptions import FilterError, InvalidInputError
 from spanscope.store.aggregates import FieldCoverage, NumericField, Selection, as_dict
 
 if TYPE_CHECKING:
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AnalyticsStore
 
 __all__ = ["Correlation", "correlate", "parse_numeric_field"]
 
@@ -151,7 +151,7 @@ def correlate(
     experiment_ids: Sequence[str] | str | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
-    store: TraceStore | None = None,
+    store: AnalyticsStore | None = None,
 ) -> Correlation:
     """Correlation of two numeric fields over the traces matching ``filter_string``
     (default: every trace of the active experiment), e.g.

@@ -25,7 +25,7 @@ from spanscope.store.aggregates import ErrorSpan, Selection, as_dict
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AnalyticsStore
 
 __all__ = ["NO_MESSAGE", "PATTERN_COLUMNS", "ErrorPatterns", "error_patterns",
            "normalise_message", "patterns_of"]
@@ -163,7 +163,7 @@ def error_patterns(
     end: TimeLike | None = None,
     *,
     top: int | None = None,
-    store: TraceStore | None = None,
+    store: AnalyticsStore | None = None,
 ) -> ErrorPatterns:
     """Failure patterns of the traces matching ``filter_string`` (default: every trace of
     the active experiment) between ``start`` and ``end``; ``top`` keeps the most frequent."""
@@ -171,7 +171,7 @@ def error_patterns(
     return patterns_of(store_for(store), selection, top=top)
 
 
-def patterns_of(reader: TraceStore, selection: Selection, *,
+def patterns_of(reader: AnalyticsStore, selection: Selection, *,
                 top: int | None = None) -> ErrorPatterns:
     """``error_patterns`` over a ready ``Selection``."""
     import pandas as pd

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from spanscope.analysis.cohorts import CohortComparison, compare
 from spanscope.analysis.errors import ErrorPatterns, patterns_of
@@ -30,11 +30,15 @@ from spanscope.analysis.span_profile import TracesProfile, profile_of
 from spanscope.analysis.summary import Summary, bucket_ms, summary_of, utc
 from spanscope.analysis.trace_view import TraceView, trace_views
 from spanscope.store.aggregates import Selection, as_dict
+from spanscope.store.base import AnalyticsStore, TraceStore
 
-if TYPE_CHECKING:
-    from spanscope.store.base import TraceStore
+__all__ = ["LatencyHistogram", "Report", "ReportStore", "SlowTrace", "build_report",
+           "histogram_edges"]
 
-__all__ = ["LatencyHistogram", "Report", "SlowTrace", "build_report", "histogram_edges"]
+
+class ReportStore(AnalyticsStore, TraceStore, Protocol):
+    """What a report reads: the aggregates, and the slowest traces' summaries."""
+
 
 HISTOGRAM_BINS = 24
 
@@ -173,7 +177,7 @@ def build_report(
     slowest: int = 10,
     title: str | None = None,
     trace_details: bool = False,
-    store: TraceStore | None = None,
+    store: ReportStore | None = None,
 ) -> Report:
     """Build the report of the traces matching ``filter_string`` (default: every trace
     of the active experiment) between ``start`` and ``end``.

@@ -18,14 +18,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from spanscope.exceptions import FilterError, InvalidInputError
 from spanscope.query import parse_duration
 from spanscope.store.aggregates import GroupKey, Selection
 
 if TYPE_CHECKING:
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import Store, StoreHandle
+
+    S = TypeVar("S", bound=StoreHandle)
 
 __all__ = ["TimeLike", "describe", "make_selection", "no_traces", "parse_group_by", "parse_time",
            "store_for"]
@@ -120,8 +122,8 @@ def make_selection(filter_string: str | None = None,
                      filter_string=filter_string or None, start_ms=start_ms, end_ms=end_ms)
 
 
-def store_for(store: TraceStore | None = None) -> TraceStore:
-    """The store to read: the one given, else the tracking URI's.
+def store_for(store: S | None = None) -> S | Store:
+    """The store to read: the one given, else the tracking URI's (which has every protocol).
 
     Traces this process finished but has not exported yet are flushed first (bounded
     wait), so an analysis right after traced code sees them.

@@ -1,6 +1,6 @@
 """``profile_traces``: where time goes across many traces, per span type and span name.
 
-Aggregated in the store (``TraceStore.span_stats``): count, errors, total, mean, p50, p95
+Aggregated in the store (``AnalyticsStore.span_stats``): count, errors, total, mean, p50, p95
 and max duration of the spans, and each group's share of the traces' time (its total
 over the sum of the traces' durations; nested spans overlap, so shares add up to more
 than 1, as in ``profile_trace``). Unfinished spans count but have no duration.
@@ -24,7 +24,7 @@ from spanscope.store.aggregates import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AnalyticsStore
 
 __all__ = ["PROFILE_COLUMNS", "TracesProfile", "profile_of", "profile_traces"]
 
@@ -77,7 +77,7 @@ def profile_traces(
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     *,
-    store: TraceStore | None = None,
+    store: AnalyticsStore | None = None,
 ) -> TracesProfile:
     """Per span type and per span name timing over the traces matching ``filter_string``
     (default: every trace of the active experiment) between ``start`` and ``end``."""
@@ -85,7 +85,7 @@ def profile_traces(
     return profile_of(store_for(store), selection)
 
 
-def profile_of(reader: TraceStore, selection: Selection,
+def profile_of(reader: AnalyticsStore, selection: Selection,
                overall: TraceStats | None = None) -> TracesProfile:
     """``profile_traces`` over a ready ``Selection``; ``overall`` is its ``trace_stats``
     row when the caller has it already."""

@@ -1,6 +1,6 @@
 """``summarize``: how many traces, how many failed, how slow, how many tokens, what cost.
 
-Every number is aggregated in the store (``TraceStore.trace_stats`` and
+Every number is aggregated in the store (``AnalyticsStore.trace_stats`` and
 ``model_usage``), so summarising a million traces reads summary columns only. Latency
 percentiles interpolate linearly between ranks (numpy's default, PostgreSQL's
 ``percentile_cont``). Cost is estimated per model from the price table
@@ -34,7 +34,7 @@ from spanscope.store.aggregates import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AnalyticsStore
 
 __all__ = ["BUCKETS", "METRIC_COLUMNS", "Summary", "summarize", "summary_of"]
 
@@ -137,7 +137,7 @@ def summarize(
     group_by: str | None = None,
     bucket: str | None = None,
     *,
-    store: TraceStore | None = None,
+    store: AnalyticsStore | None = None,
 ) -> Summary:
     """Trace count, errors, error rate, latency p50/p95/p99 (ms), tokens and estimated
     cost of the traces matching ``filter_string`` (default: every trace of the active
@@ -151,7 +151,7 @@ def summarize(
     return summary_of(store_for(store), selection, bucket=bucket, group_by=group_by)
 
 
-def summary_of(reader: TraceStore, selection: Selection, *, bucket: str | None = None,
+def summary_of(reader: AnalyticsStore, selection: Selection, *, bucket: str | None = None,
                group_by: str | None = None, overall: Summary | None = None) -> Summary:
     """``summarize`` over a ready ``Selection``; ``overall`` reuses another summary's
     whole-selection numbers instead of computing them again."""

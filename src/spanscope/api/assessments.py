@@ -23,7 +23,7 @@ from spanscope.entities import (
 )
 from spanscope.exceptions import InvalidInputError
 from spanscope.pending import flush_pending_traces
-from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.assessment_rules import UNSET, Unset
 
 __all__ = [
     "delete_assessment",

@@ -24,7 +24,7 @@ from spanscope.entities import Feedback
 from spanscope.exceptions import SpanscopeError
 
 if TYPE_CHECKING:
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import AssessmentStore
 
 __all__ = ["AssessmentWriter"]
 
@@ -73,7 +73,7 @@ class AssessmentWriter:
             if stop:
                 return
 
-    def _write(self, store: TraceStore, items: list[tuple[str, list[Feedback]]]) -> None:
+    def _write(self, store: AssessmentStore, items: list[tuple[str, list[Feedback]]]) -> None:
         if self.flush_traces:
             from spanscope.tracing import flush
 

@@ -24,7 +24,7 @@ from spanscope.exceptions import InvalidInputError, NotFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import DatasetStore
 
 __all__ = [
     "DATAFRAME_COLUMNS",
@@ -57,7 +57,7 @@ class EvaluationDataset:
         self.last_merge: MergeResult | None = None
         self.last_sample: Any = None  # build_dataset_from_traces' SampleResult
 
-    def _store(self) -> TraceStore:
+    def _store(self) -> DatasetStore:
         return tracking.get_store(self._store_uri)
 
     # --- identity and state ---------------------------------------------------------------
@@ -236,7 +236,7 @@ def create_dataset(name: str | None = None, *, uc_table_name: str | None = None,
 
 
 def _resolve(name: str | None, uc_table_name: str | None,
-             dataset_id: str | None) -> tuple[TraceStore, Dataset]:
+             dataset_id: str | None) -> tuple[DatasetStore, Dataset]:
     resolved = _name(name, uc_table_name)
     if (resolved is None) == (dataset_id is None):
         raise InvalidInputError("give exactly one of name (or uc_table_name) and dataset_id")

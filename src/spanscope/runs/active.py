@@ -21,7 +21,7 @@ from spanscope.entities.run import Run, RunStatus
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import RunStore
 
 __all__ = ["ActiveRun", "active_stack", "end", "push", "store_of", "target_run"]
 
@@ -62,7 +62,7 @@ def active_stack() -> list[ActiveRun]:
     return stack
 
 
-def store_of(run: ActiveRun) -> TraceStore:
+def store_of(run: ActiveRun) -> RunStore:
     return tracking.get_store(run.store_uri or None)
 
 
@@ -98,7 +98,7 @@ def last_ended() -> tuple[str, str] | None:
         return _last_ended[0] if _last_ended else None
 
 
-def target_run(run_id: str | None) -> tuple[TraceStore, str]:
+def target_run(run_id: str | None) -> tuple[RunStore, str]:
     """(store, run id) to log to: ``run_id`` in the tracking store, else the active run.
 
     With neither, a run is started (and stays active), as MLflow's ``log_*`` do.

@@ -22,13 +22,13 @@ from spanscope.store import artifacts
 if TYPE_CHECKING:
     import pandas as pd
 
-    from spanscope.store.base import TraceStore
+    from spanscope.store.base import RunStore
 
 __all__ = ["list_artifacts", "load_table", "log_artifact", "log_artifacts", "log_dict",
            "log_table", "log_text"]
 
 
-def _artifact_uri(store: TraceStore, run_id: str) -> str:
+def _artifact_uri(store: RunStore, run_id: str) -> str:
     uri = store.get_run(run_id).info.artifact_uri
     if not uri:
         raise NotFoundError(f"run {run_id!r} has no artifact location")
@@ -54,7 +54,7 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
         artifacts.copy_in(uri, child, artifact_path)
 
 
-def _active(what: str) -> tuple[TraceStore, str]:
+def _active(what: str) -> tuple[RunStore, str]:
     """The active run, for reads (which never start a run)."""
     from spanscope.runs.active import active_stack, store_of
 

@@ -1,14 +1,33 @@
-"""Storage: the ``TraceStore`` protocol and the stores that implement it."""
+"""Storage: the store protocols (one per concern) and the stores that implement them."""
 
 from __future__ import annotations
 
 from spanscope.exceptions import InvalidUriError
-from spanscope.store.base import TraceStore
+from spanscope.store.base import (
+    AnalyticsStore,
+    AssessmentStore,
+    DatasetStore,
+    ExperimentStore,
+    RunStore,
+    Store,
+    StoreHandle,
+    TraceStore,
+)
 
-__all__ = ["TraceStore", "open_store"]
+__all__ = [
+    "AnalyticsStore",
+    "AssessmentStore",
+    "DatasetStore",
+    "ExperimentStore",
+    "RunStore",
+    "Store",
+    "StoreHandle",
+    "TraceStore",
+    "open_store",
+]
 
 
-def open_store(uri: str) -> TraceStore:
+def open_store(uri: str) -> Store:
     """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``, ``memory://``)."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "memory":

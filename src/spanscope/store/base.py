@@ -1,9 +1,24 @@
-"""The ``TraceStore`` protocol: the one seam between capabilities and storage.
+"""The store protocols: the seams between capabilities and storage, one per concern.
 
-Every store (``SqlStore`` for SQLite and PostgreSQL today, ``RestStore`` for a remote
-server later) implements it, and nothing above this layer checks which one it holds.
-Stores raise only ``spanscope.exceptions`` errors: ``NotFoundError`` for unknown ids,
-``InvalidInputError`` for bad arguments, ``StoreError`` when the backend fails.
+A store states what it supports by the protocols it implements, and a capability asks
+(type-hints) only for the one it needs:
+
+- ``ExperimentStore``: create, get, find by name and list experiments;
+- ``AssessmentStore``: feedback and expectations on a trace, with override history;
+- ``TraceStore``: log, get, search, tag and delete traces (and, being the trace store,
+  their assessments: it extends ``AssessmentStore``);
+- ``AnalyticsStore``: the seven aggregates analysis reads, computed in the store;
+- ``RunStore``: runs with params, metrics and tags (lineage of evaluations);
+- ``DatasetStore``: versioned evaluation datasets;
+- ``Store``: all of them, what a tracking URI opens (``spanscope.store.open_store``).
+
+Each has ``uri`` and ``close`` (``StoreHandle``). ``SqlStore`` (SQLite, PostgreSQL) and
+``InMemoryStore`` implement ``Store`` through shared public methods
+(``store/trace_methods.py``, ``analytics_methods.py``, ``runs_datasets.py``) over small
+storage steps, and nothing above this layer checks which store it holds. Stores raise only
+``spanscope.exceptions`` errors: ``NotFoundError`` for unknown ids, ``InvalidInputError``
+for bad arguments, ``StoreError`` when the backend fails. ``docs/architecture.md`` draws
+the protocols and where their rules live.
 """
 
 from __future__ import annotations
@@ -41,18 +56,35 @@ from spanscope.store.aggregates import (
     TraceSample,
     TraceStats,
 )
-from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.assessment_rules import UNSET, Unset
 
-__all__ = ["TraceStore"]
+__all__ = [
+    "AnalyticsStore",
+    "AssessmentStore",
+    "DatasetStore",
+    "ExperimentStore",
+    "RunStore",
+    "Store",
+    "StoreHandle",
+    "TraceStore",
+]
 
 
 @runtime_checkable
-class TraceStore(Protocol):
-    """Where traces and experiments live."""
+class StoreHandle(Protocol):
+    """What every store has: the URI it was opened with, and a way to let go of it."""
 
     uri: str
 
-    # --- experiments ------------------------------------------------------------------
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class ExperimentStore(StoreHandle, Protocol):
+    """Experiments: the named groups traces, runs and datasets belong to."""
+
     def create_experiment(self, name: str) -> str:
         """Create an experiment and return its id; ``InvalidInputError`` if the name is taken."""
         ...
@@ -67,7 +99,59 @@ class TraceStore(Protocol):
     def list_experiments(self) -> list[Experiment]:
         ...
 
-    # --- traces -----------------------------------------------------------------------
+
+@runtime_checkable
+class AssessmentStore(StoreHandle, Protocol):
+    """Feedback and expectations on traces (see docs/assessments.md).
+
+    Rules (overrides and their undo, field checks): ``spanscope.store.assessment_rules``.
+    """
+
+    def create_assessment(self, assessment: Assessment) -> Assessment:
+        """Store a new feedback or expectation on ``assessment.trace_id`` and return it.
+
+        ``NotFoundError`` if the trace does not exist; ``InvalidInputError`` for a bad
+        field or an id already used. An assessment with ``overrides`` set marks the one it
+        overrides (which must be a valid assessment of the same trace) ``valid=False``.
+        """
+        ...
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        """One assessment of a trace; ``NotFoundError`` names what is missing."""
+        ...
+
+    def update_assessment(
+        self,
+        trace_id: str,
+        assessment_id: str,
+        *,
+        name: str | Unset = UNSET,
+        value: Any = UNSET,
+        rationale: str | Unset | None = UNSET,
+        metadata: dict[str, Any] | Unset | None = UNSET,
+        error: AssessmentError | BaseException | Unset | None = UNSET,
+        source: AssessmentSource | Unset = UNSET,
+    ) -> Assessment:
+        """Change an assessment and return its current version.
+
+        A new outcome (``value`` / ``error`` different from the stored ones) creates a new
+        assessment that ``overrides`` the old one, which stays in history with
+        ``valid=False``; ``source`` is who made that new outcome. Name, rationale and
+        metadata alone are edited in place and ``last_update_time`` moves. ``UNSET`` leaves
+        a field as it is, ``None`` clears it. Overridden (invalid) assessments cannot be
+        updated. Rules: ``spanscope.store.assessment_rules.apply_changes``.
+        """
+        ...
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        """Delete an assessment; if it overrode another, that one becomes valid again."""
+        ...
+
+
+@runtime_checkable
+class TraceStore(AssessmentStore, Protocol):
+    """Traces: log, read, search, tag and delete them; assessments come with them."""
+
     def log_traces(self, traces: Sequence[Trace]) -> None:
         """Write a batch of traces in one transaction (all or nothing).
 
@@ -160,52 +244,17 @@ class TraceStore(Protocol):
         """
         ...
 
-    # --- assessments (see docs/assessments.md) -------------------------------------------
-    def create_assessment(self, assessment: Assessment) -> Assessment:
-        """Store a new feedback or expectation on ``assessment.trace_id`` and return it.
 
-        ``NotFoundError`` if the trace does not exist; ``InvalidInputError`` for a bad
-        field or an id already used. An assessment with ``overrides`` set marks the one it
-        overrides (which must be a valid assessment of the same trace) ``valid=False``.
-        """
-        ...
+@runtime_checkable
+class AnalyticsStore(StoreHandle, Protocol):
+    """The aggregates analysis reads (types and percentile rule: ``store/aggregates.py``).
 
-    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
-        """One assessment of a trace; ``NotFoundError`` names what is missing."""
-        ...
+    Computed in the store over the traces of ``selection`` (experiments, filter, time
+    window), never by loading traces into the caller. ``FilterError`` for a bad filter,
+    ``InvalidInputError`` for bad options; rows come in the canonical order of the
+    ``sort_*`` helpers of ``spanscope.store.aggregates``.
+    """
 
-    def update_assessment(
-        self,
-        trace_id: str,
-        assessment_id: str,
-        *,
-        name: str | Unset = UNSET,
-        value: Any = UNSET,
-        rationale: str | Unset | None = UNSET,
-        metadata: dict[str, Any] | Unset | None = UNSET,
-        error: AssessmentError | BaseException | Unset | None = UNSET,
-        source: AssessmentSource | Unset = UNSET,
-    ) -> Assessment:
-        """Change an assessment and return its current version.
-
-        A new outcome (``value`` / ``error`` different from the stored ones) creates a new
-        assessment that ``overrides`` the old one, which stays in history with
-        ``valid=False``; ``source`` is who made that new outcome. Name, rationale and
-        metadata alone are edited in place and ``last_update_time`` moves. ``UNSET`` leaves
-        a field as it is, ``None`` clears it. Overridden (invalid) assessments cannot be
-        updated. Rules: ``spanscope.store.mutations.apply_changes``.
-        """
-        ...
-
-    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
-        """Delete an assessment; if it overrode another, that one becomes valid again."""
-        ...
-
-    # --- aggregates for analysis (types and percentile rule: store/aggregates.py) ---------
-    # Computed in the store over the traces of ``selection`` (experiments, filter, time
-    # window), never by loading traces into the caller. ``FilterError`` for a bad filter,
-    # ``InvalidInputError`` for bad options; rows come in the canonical order of the
-    # ``sort_*`` helpers of ``spanscope.store.aggregates``.
     def trace_stats(self, selection: Selection, *, bucket_ms: int | None = None,
                     group_by: GroupKey | None = None,
                     quantiles: Sequence[float] = TRACE_QUANTILES) -> list[TraceStats]:
@@ -251,7 +300,11 @@ class TraceStore(Protocol):
         and as a number."""
         ...
 
-    # --- runs (see docs/runs.md; shared rules: store/runs_datasets.py, run_rules.py) -----
+
+@runtime_checkable
+class RunStore(StoreHandle, Protocol):
+    """Runs for lineage (see docs/runs.md; rules: ``run_rules``, ``runs_datasets``)."""
+
     def create_run(self, experiment_id: str, *, run_name: str | None = None,
                    start_time: int | None = None, tags: Mapping[str, Any] | None = None,
                    user_id: str | None = None) -> Run:
@@ -284,7 +337,11 @@ class TraceStore(Protocol):
         """Runs of these experiments (None: all), AND-only MLflow filter, newest first."""
         ...
 
-    # --- evaluation datasets (see docs/datasets.md; rules: entities/dataset.py) ----------
+
+@runtime_checkable
+class DatasetStore(StoreHandle, Protocol):
+    """Versioned evaluation datasets (see docs/datasets.md; rules: ``dataset_rules``)."""
+
     def create_dataset(self, name: str, *, experiment_ids: Sequence[str] | str | None = None,
                        tags: Mapping[str, Any] | None = None,
                        created_by: str | None = None) -> Dataset:
@@ -324,6 +381,7 @@ class TraceStore(Protocol):
     def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
         ...
 
-    def close(self) -> None:
-        """Release connections; the store must not be used afterwards."""
-        ...
+
+@runtime_checkable
+class Store(ExperimentStore, TraceStore, AnalyticsStore, RunStore, DatasetStore, Protocol):
+    """Every concern at once: what a tracking URI opens and ``spanscope.tracking`` holds."""

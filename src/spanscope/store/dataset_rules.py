@@ -1,4 +1,4 @@
-"""Rules every store applies to dataset writes, written once (like ``store/mutations.py``).
+"""Rules every store applies to dataset writes, written once (like ``store/trace_rules.py``).
 
 The upsert itself (what a record becomes when merged) is ``DatasetRecord.merged`` in the
 entities; this module validates arguments and folds a batch so each inputs key appears
@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from spanscope.entities.dataset import RecordUpdate
-from spanscope.exceptions import InvalidInputError
+from spanscope.exceptions import InvalidInputError, NotFoundError
 
 __all__ = ["NAME_LENGTH", "check_dataset_name", "check_dataset_tags", "check_version",
-           "fold_updates", "new_dataset_id", "new_record_id", "now_ms"]
+           "dataset_not_found", "fold_updates", "name_taken", "new_dataset_id",
+           "new_record_id", "now_ms"]
 
 NAME_LENGTH = 255
 TAG_KEY_LENGTH = 255
@@ -25,6 +26,14 @@ TAG_VALUE_LENGTH = 5000  # MLflow's evaluation_dataset_tags.value
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def dataset_not_found(dataset_id: str) -> NotFoundError:
+    return NotFoundError(f"dataset {dataset_id!r} not found")
+
+
+def name_taken(name: str) -> InvalidInputError:
+    return InvalidInputError(f"a dataset named {name!r} already exists")
 
 
 def new_dataset_id() -> str:

@@ -24,8 +24,7 @@ from spanscope.entities.dataset import (
 )
 from spanscope.entities.experiment import Experiment
 from spanscope.entities.run import Metric, Run, RunData, RunInfo, RunTagKey, latest_metric
-from spanscope.exceptions import InvalidInputError, NotFoundError
-from spanscope.store import dataset_rules, run_rules
+from spanscope.store import dataset_rules, run_rules, trace_rules
 from spanscope.store.runs_datasets import RunsAndDatasets
 
 __all__ = ["InMemoryRunsAndDatasets"]
@@ -79,12 +78,12 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
     def _stored_run(self, run_id: str) -> _StoredRun:
         found = self._state.runs.get(run_id)
         if found is None:
-            raise NotFoundError(f"run {run_id!r} not found")
+            raise run_rules.run_not_found(run_id)
         return found
 
     def _require_experiment(self, experiment_id: str) -> None:
         if experiment_id not in self._experiments:
-            raise NotFoundError(f"experiment '{experiment_id}' not found")
+            raise trace_rules.experiment_not_found(experiment_id)
 
     # --- runs ------------------------------------------------------------------------------
     def _create_run(self, info: RunInfo, tags: dict[str, str]) -> Run:
@@ -94,8 +93,7 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
             stored = self._state.runs[info.run_id] = _StoredRun(info, tags=dict(tags))
             return stored.run()
 
-    def get_run(self, run_id: str) -> Run:
-        run_id = run_rules.check_run_id(run_id)
+    def _get_run(self, run_id: str) -> Run:
         with self._lock:
             self._check_open(f"get run {run_id!r}")
             return self._stored_run(run_id).run()
@@ -125,18 +123,15 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
             stored.tags.update(batch.tags)
             if RunTagKey.RUN_NAME in batch.tags:
                 stored.info = dataclasses.replace(
-                    stored.info, run_name=batch.tags[RunTagKey.RUN_NAME][:250])
+                    stored.info, run_name=run_rules.run_name_of_tag(batch.tags[RunTagKey.RUN_NAME]))
             for metric in batch.metrics:
                 stored.history.setdefault(metric.key, []).append(metric)
                 stored.latest[metric.key] = latest_metric(stored.latest.get(metric.key), metric)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        run_id = run_rules.check_run_id(run_id)
+    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         with self._lock:
             self._check_open(f"get metric history {key!r} of run {run_id!r}")
-            history = list(self._stored_run(run_id).history.get(key, []))
-        # the SQL store's order: step, timestamp, then logging order (a stable sort)
-        return sorted(history, key=lambda m: (m.step, m.timestamp))
+            return list(self._stored_run(run_id).history.get(key, []))  # logging order
 
     def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
         with self._lock:
@@ -149,38 +144,36 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
     def _stored_dataset(self, dataset_id: str) -> _StoredDataset:
         found = self._state.datasets.get(dataset_id)
         if found is None:
-            raise NotFoundError(f"dataset {dataset_id!r} not found")
+            raise dataset_rules.dataset_not_found(dataset_id)
         return found
 
-    def _create_dataset(self, dataset: Dataset) -> Dataset:
+    def _create_dataset(self, dataset: Dataset) -> Dataset | None:
         with self._lock:
             self._check_open(f"create dataset {dataset.name!r}")
             if any(s.dataset.name == dataset.name for s in self._state.datasets.values()):
-                raise InvalidInputError(f"a dataset named {dataset.name!r} already exists")
+                return None
             for experiment_id in dataset.experiment_ids:
                 self._require_experiment(experiment_id)
-            dataset = dataclasses.replace(dataset, experiment_ids=sorted(
-                dataset.experiment_ids, key=lambda e: int(e) if e.isdigit() else 0))
             self._state.datasets[dataset.dataset_id] = _StoredDataset(
                 dataset, [DatasetVersion(0, EMPTY_DIGEST, 0, dataset.created_time)], [()])
             return dataset
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
+    def _get_dataset(self, dataset_id: str) -> Dataset:
         with self._lock:
             self._check_open(f"get dataset {dataset_id!r}")
-            return self._stored_dataset(str(dataset_id)).dataset
+            return self._stored_dataset(dataset_id).dataset
 
-    def get_dataset_by_name(self, name: str) -> Dataset | None:
+    def _dataset_named(self, name: str) -> Dataset | None:
         with self._lock:
             self._check_open(f"get dataset {name!r}")
             return next((s.dataset for s in self._state.datasets.values()
                          if s.dataset.name == name), None)
 
-    def delete_dataset(self, dataset_id: str) -> None:
+    def _delete_dataset(self, dataset_id: str) -> None:
         with self._lock:
             self._check_open(f"delete dataset {dataset_id!r}")
-            self._stored_dataset(str(dataset_id))
-            del self._state.datasets[str(dataset_id)]
+            self._stored_dataset(dataset_id)
+            del self._state.datasets[dataset_id]
 
     def _datasets_of(self, experiment_ids: list[str] | None) -> list[Dataset]:
         with self._lock:
@@ -237,18 +230,17 @@ class InMemoryRunsAndDatasets(RunsAndDatasets):
                 last_update_time=max(now, stored.dataset.last_update_time))
             return MergeResult(stored.dataset, inserted, updated, unchanged)
 
-    def get_dataset_records(self, dataset_id: str, *,
-                            version: int | None = None) -> list[DatasetRecord]:
+    def _records(self, dataset_id: str, version: int | None) -> list[DatasetRecord]:
         with self._lock:
             self._check_open(f"read records of dataset {dataset_id!r}")
-            stored = self._stored_dataset(str(dataset_id))
+            stored = self._stored_dataset(dataset_id)
             if version is not None:
                 dataset_rules.check_version(version, stored.dataset.version,
                                             stored.dataset.name)
             found = stored.snapshots[-1 if version is None else version]
             return copy.deepcopy(list(found))  # callers may mutate what they get
 
-    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
+    def _versions(self, dataset_id: str) -> list[DatasetVersion]:
         with self._lock:
             self._check_open(f"list versions of dataset {dataset_id!r}")
-            return list(self._stored_dataset(str(dataset_id)).versions)
+            return list(self._stored_dataset(dataset_id).versions)

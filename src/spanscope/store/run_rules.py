@@ -1,4 +1,4 @@
-"""Rules every store applies to run writes, written once (like ``store/mutations.py``).
+"""Rules every store applies to run writes, written once (like ``store/trace_rules.py``).
 
 Keys follow MLflow's rules (letters, digits, ``_ - . / :`` and spaces, at most 250
 characters, no ``..`` path tricks), parameter values are ``str(value)`` up to 6000
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.entities.run import Metric, RunStatus
-from spanscope.exceptions import InvalidInputError
+from spanscope.exceptions import InvalidInputError, NotFoundError
 
 __all__ = [
     "KEY_LENGTH",
@@ -36,6 +36,8 @@ __all__ = [
     "current_user",
     "new_run_id",
     "random_run_name",
+    "run_name_of_tag",
+    "run_not_found",
 ]
 
 KEY_LENGTH = 250
@@ -76,6 +78,15 @@ def check_run_id(run_id: Any) -> str:
         raise InvalidInputError(f"run id must be a non-empty string of at most "
                                 f"{RUN_ID_LENGTH} characters, got {run_id!r}")
     return run_id
+
+
+def run_not_found(run_id: str) -> NotFoundError:
+    return NotFoundError(f"run {run_id!r} not found")
+
+
+def run_name_of_tag(value: str) -> str:
+    """The run name a logged ``mlflow.runName`` tag sets (cut to the name's limit)."""
+    return value[:RUN_NAME_LENGTH]
 
 
 def check_status(status: Any) -> RunStatus:

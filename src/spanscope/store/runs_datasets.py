@@ -3,7 +3,8 @@
 ``SqlStore`` and ``InMemoryStore`` inherit these public methods and implement the small
 private primitives below them (``_create_run``, ``_log_batch``, ``_merge_records`` …), so
 argument checking, default values, filtering and ordering cannot drift between stores.
-The methods are part of the ``TraceStore`` protocol (``store/base.py``).
+The methods are the ``RunStore`` and ``DatasetStore`` protocols (``store/base.py``); the
+trace half is ``store/trace_methods.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from spanscope.entities.dataset import (
     RecordUpdate,
 )
 from spanscope.entities.run import Metric, Run, RunInfo, RunStatus, RunTagKey
-from spanscope.store import dataset_rules, run_rules
+from spanscope.exceptions import InvalidInputError
+from spanscope.store import dataset_rules, run_rules, trace_rules
 from spanscope.store.artifacts import run_artifact_uri
 from spanscope.store.entity_search import check_max_results, select_datasets, select_runs
 
@@ -34,6 +36,15 @@ class RunsAndDatasets:
 
     # --- primitives each store implements ------------------------------------------------
     def _create_run(self, info: RunInfo, tags: dict[str, str]) -> Run:
+        """Store a new run (``trace_rules.experiment_not_found`` if its experiment is not)."""
+        raise NotImplementedError
+
+    def _get_run(self, run_id: str) -> Run:
+        """The run (``run_rules.run_not_found`` if unknown), as every other step reports."""
+        raise NotImplementedError
+
+    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every value of ``key``, in logging order at least within a step and timestamp."""
         raise NotImplementedError
 
     def _update_run(self, run_id: str, status: str | None, end_time: int | None,
@@ -46,7 +57,25 @@ class RunsAndDatasets:
     def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
         raise NotImplementedError
 
-    def _create_dataset(self, dataset: Dataset) -> Dataset:
+    def _create_dataset(self, dataset: Dataset) -> Dataset | None:
+        """Store a new dataset; None if its name is taken."""
+        raise NotImplementedError
+
+    def _get_dataset(self, dataset_id: str) -> Dataset:
+        """The dataset (``dataset_rules.dataset_not_found`` if unknown)."""
+        raise NotImplementedError
+
+    def _dataset_named(self, name: str) -> Dataset | None:
+        raise NotImplementedError
+
+    def _delete_dataset(self, dataset_id: str) -> None:
+        raise NotImplementedError
+
+    def _records(self, dataset_id: str, version: int | None) -> list[DatasetRecord]:
+        """The records of a version (``dataset_rules.check_version`` against the current)."""
+        raise NotImplementedError
+
+    def _versions(self, dataset_id: str) -> list[DatasetVersion]:
         raise NotImplementedError
 
     def _datasets_of(self, experiment_ids: list[str] | None) -> list[Dataset]:
@@ -60,9 +89,6 @@ class RunsAndDatasets:
                        now: int) -> MergeResult:
         raise NotImplementedError
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
-        raise NotImplementedError
-
     # --- runs ------------------------------------------------------------------------------
     def create_run(self, experiment_id: str, *, run_name: str | None = None,
                    start_time: int | None = None, tags: Mapping[str, Any] | None = None,
@@ -73,7 +99,7 @@ class RunsAndDatasets:
         (``spanscope.store.artifacts``). ``run_name`` is also set as the
         ``mlflow.runName`` tag, as MLflow does.
         """
-        experiment_id = str(experiment_id)
+        experiment_id = _existing_experiment(experiment_id)
         run_name = run_rules.check_run_name(run_name)
         checked = run_rules.check_batch(tags=tags).tags
         if run_name is None:
@@ -87,6 +113,15 @@ class RunsAndDatasets:
                        artifact_uri=run_artifact_uri(self.uri, experiment_id, run_id),
                        user_id=user_id)
         return self._create_run(info, checked)
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with params, latest metrics and tags; ``NotFoundError`` if unknown."""
+        return self._get_run(run_rules.check_run_id(run_id))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged value of a metric, by step, timestamp, then logging order."""
+        history = self._metric_history(run_rules.check_run_id(run_id), key)
+        return sorted(history, key=lambda m: (m.step, m.timestamp))  # stable
 
     def update_run_info(self, run_id: str, *, status: str | None = None,
                         end_time: int | None = None, run_name: str | None = None) -> RunInfo:
@@ -119,9 +154,7 @@ class RunsAndDatasets:
         (``params.x = '1' AND metrics.m > 0.5``); the default order is newest first.
         """
         max_results = check_max_results(max_results)
-        if isinstance(experiment_ids, (str, int)):
-            experiment_ids = [experiment_ids]
-        ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+        ids = trace_rules.check_experiment_ids(experiment_ids)
         return select_runs(self._runs_of(ids), filter_string=filter_string,
                            order_by=order_by, max_results=max_results)
 
@@ -135,10 +168,26 @@ class RunsAndDatasets:
                         if v is not None}
         dataset = Dataset(dataset_id=dataset_rules.new_dataset_id(),
                           name=dataset_rules.check_dataset_name(name),
-                          experiment_ids=dataset_rules.check_experiment_ids(experiment_ids),
+                          experiment_ids=sorted({
+                              _existing_experiment(e)
+                              for e in dataset_rules.check_experiment_ids(experiment_ids)},
+                              key=int),
                           tags=checked_tags, created_time=now, last_update_time=now,
                           created_by=created_by)
-        return self._create_dataset(dataset)
+        created = self._create_dataset(dataset)
+        if created is None:
+            raise dataset_rules.name_taken(dataset.name)
+        return created
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return self._get_dataset(str(dataset_id))
+
+    def get_dataset_by_name(self, name: str) -> Dataset | None:
+        return self._dataset_named(str(name))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset with all its versions and records."""
+        self._delete_dataset(str(dataset_id))
 
     def search_datasets(self, experiment_ids: Sequence[str] | str | None = None, *,
                         filter_string: str | None = None,
@@ -146,8 +195,7 @@ class RunsAndDatasets:
                         max_results: int | None = None) -> list[Dataset]:
         """Datasets linked to any of these experiments (None: all), filtered and ordered."""
         max_results = check_max_results(max_results)
-        ids = None if experiment_ids is None else dataset_rules.check_experiment_ids(
-            experiment_ids)
+        ids = trace_rules.check_experiment_ids(experiment_ids)
         return select_datasets(self._datasets_of(ids), filter_string=filter_string,
                                order_by=order_by, max_results=max_results)
 
@@ -169,10 +217,19 @@ class RunsAndDatasets:
             return MergeResult(self.get_dataset(str(dataset_id)), 0, 0, 0)
         return self._merge_records(str(dataset_id), updates, dataset_rules.now_ms())
 
-    # declared here for the protocol's sake; each store implements them
     def get_dataset_records(self, dataset_id: str, *,
                             version: int | None = None) -> list[DatasetRecord]:
-        raise NotImplementedError
+        """The records of a version (default: current), in the order first added."""
+        return self._records(str(dataset_id), version)
 
     def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
-        raise NotImplementedError
+        return self._versions(str(dataset_id))
+
+
+def _existing_experiment(experiment_id: Any) -> str:
+    """The canonical id of an experiment a run or dataset joins; an id that cannot name
+    one is "not found", as ``get_experiment`` says."""
+    try:
+        return trace_rules.check_experiment_id(experiment_id)
+    except InvalidInputError:
+        raise trace_rules.experiment_not_found(experiment_id) from None

@@ -24,8 +24,8 @@ from spanscope.entities import (
     TraceTagKey,
 )
 from spanscope.entities._codec import dumps
-from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema
+from spanscope.store.trace_rules import check_experiment_id, check_trace
 
 __all__ = [
     "PreparedTrace",
@@ -72,66 +72,15 @@ def parse_experiment_id(value: Any, *, context: str = "") -> int:
     """Experiment ids are strings in the API and integers in the database."""
     if type(value) is str and value.isascii() and value.isdigit():  # the usual "0"
         return int(value)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return int(str(value).strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"experiment id {value!r}{context} is not valid: experiment ids are integers "
-            "written as strings, e.g. '0'") from None
-
-
-def _check_id(value: Any, limit: int, what: str, trace_id: str | None) -> str:
-    if type(value) is str and 0 < len(value) <= limit:  # the hot path: one cheap test
-        return value
-    where = "" if trace_id is None else f" (trace {trace_id!r})"
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"{what}{where} must be a non-empty string, got {value!r}")
-    raise InvalidInputError(
-        f"{what} {value[:40]!r}...{where} is {len(value)} characters; the limit is {limit}")
-
-
-def _string_dict(values: dict[Any, Any] | None, what: str, trace_id: str) -> dict[str, str]:
-    """The dict itself when its keys fit and its values are strings (no copy), else fixed."""
-    if not values:
-        return {}
-    limit = schema.KEY_LENGTH
-    if all(type(k) is str and 0 < len(k) <= limit and type(v) is str
-           for k, v in values.items()):
-        return values
-    out: dict[str, str] = {}
-    for key, value in values.items():
-        _check_id(key, limit, f"{what} key", trace_id)
-        out[key] = value if isinstance(value, str) or value is None else str(value)
-    return out
+    return int(check_experiment_id(value, context=context))  # the rule and its message
 
 
 def prepare(trace: Trace) -> PreparedTrace:
-    """Validate ``trace`` for writing; ``InvalidInputError`` names the bad field and trace."""
-    if not isinstance(trace, Trace):
-        raise InvalidInputError(f"log_traces expects Trace objects, got {type(trace).__name__}")
-    info = trace.info
-    trace_id = _check_id(info.trace_id, schema.TRACE_ID_LENGTH, "trace id", None)
-    spans: dict[str, Span] = {}
-    for span in trace.data.spans:
-        spans[_check_id(span.span_id, schema.SPAN_ID_LENGTH, "span id", trace_id)] = span
-    assessments: dict[str, Assessment] = {}
-    for assessment in info.assessments:
-        _check_id(assessment.assessment_id, schema.ASSESSMENT_ID_LENGTH, "assessment id",
-                  trace_id)
-        _check_id(assessment.name, schema.KEY_LENGTH, "assessment name", trace_id)
-        assessments.setdefault(assessment.assessment_id, assessment)
-    return PreparedTrace(
-        trace_id=trace_id,
-        experiment_id=parse_experiment_id(info.experiment_id,
-                                          context=f" (trace {trace_id!r})"),
-        info=info,
-        spans=list(spans.values()),  # a span id logged twice: first place, last content
-        tags=_string_dict(info.tags, "tag", trace_id),
-        metadata=_string_dict(info.trace_metadata, "metadata", trace_id),
-        assessments=list(assessments.values()),
-    )
+    """Validate ``trace`` for writing (the rule: ``trace_rules.check_trace``)."""
+    checked = check_trace(trace)
+    return PreparedTrace(trace_id=checked.trace_id, experiment_id=int(checked.experiment_id),
+                         info=checked.info, spans=checked.spans, tags=checked.tags,
+                         metadata=checked.metadata, assessments=checked.assessments)
 
 
 def _int_or_none(value: Any) -> int | None:

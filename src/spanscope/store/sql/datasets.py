@@ -27,10 +27,8 @@ from spanscope.entities.dataset import (
     RecordUpdate,
     digest_of,
 )
-from spanscope.exceptions import InvalidInputError, NotFoundError
-from spanscope.store import dataset_rules
+from spanscope.store import dataset_rules, trace_rules
 from spanscope.store.sql import schema
-from spanscope.store.sql.convert import parse_experiment_id
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -52,14 +50,11 @@ def _loads(text: str | None) -> Any:
 def _experiment_keys(conn: Connection, experiment_ids: Sequence[str]) -> list[int]:
     keys = []
     table = schema.experiments
-    for experiment_id in experiment_ids:
-        try:
-            key = parse_experiment_id(experiment_id)
-        except InvalidInputError:
-            raise NotFoundError(f"experiment {experiment_id!r} not found") from None
+    for experiment_id in experiment_ids:  # canonical ids
+        key = int(experiment_id)
         if conn.execute(sa.select(table.c.experiment_id)
                         .where(table.c.experiment_id == key)).first() is None:
-            raise NotFoundError(f"experiment '{experiment_id}' not found")
+            raise trace_rules.experiment_not_found(experiment_id)
         keys.append(key)
     return keys
 
@@ -86,15 +81,16 @@ def _row(conn: Connection, dataset_id: str, *, lock: bool = False) -> Any:
     query = sa.select(table).where(table.c.dataset_id == dataset_id)
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFoundError(f"dataset {dataset_id!r} not found")
+        raise dataset_rules.dataset_not_found(dataset_id)
     return row
 
 
-def create_dataset(conn: Connection, dataset: Dataset) -> Dataset:
+def create_dataset(conn: Connection, dataset: Dataset) -> Dataset | None:
+    """Insert a checked dataset at version 0; None if its name is taken."""
     table = schema.datasets
     if conn.execute(sa.select(table.c.dataset_id)
                     .where(table.c.name == dataset.name)).first() is not None:
-        raise InvalidInputError(f"a dataset named {dataset.name!r} already exists")
+        return None
     keys = _experiment_keys(conn, dataset.experiment_ids)
     conn.execute(table.insert().values(
         dataset_id=dataset.dataset_id, name=dataset.name, tags=_dumps(dataset.tags),

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from spanscope.store.mutations import DELETE_BATCH
 from spanscope.store.sql import schema
+from spanscope.store.trace_rules import DELETE_BATCH
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from spanscope.entities.run import Metric, Run, RunData, RunInfo, RunTagKey, latest_metric
-from spanscope.exceptions import InvalidInputError, NotFoundError
-from spanscope.store import run_rules
+from spanscope.store import run_rules, trace_rules
 from spanscope.store.sql import schema
 
 if TYPE_CHECKING:
@@ -29,16 +28,12 @@ _CHUNK = 500  # ids per IN (...) list
 
 
 def _experiment_key(conn: Connection, experiment_id: str) -> int:
-    from spanscope.store.sql.convert import parse_experiment_id
-
-    try:
-        key = parse_experiment_id(experiment_id)
-    except InvalidInputError:
-        raise NotFoundError(f"experiment {experiment_id!r} not found") from None
+    """The key of an existing experiment (``experiment_id`` is canonical)."""
+    key = int(experiment_id)
     table = schema.experiments
     if conn.execute(sa.select(table.c.experiment_id)
                     .where(table.c.experiment_id == key)).first() is None:
-        raise NotFoundError(f"experiment '{experiment_id}' not found")
+        raise trace_rules.experiment_not_found(experiment_id)
     return key
 
 
@@ -60,7 +55,7 @@ def _lock_run(conn: Connection, run_id: str) -> Any:
     row = conn.execute(sa.select(table).where(table.c.run_id == run_id)
                        .with_for_update()).first()
     if row is None:
-        raise NotFoundError(f"run {run_id!r} not found")
+        raise run_rules.run_not_found(run_id)
     return row
 
 
@@ -101,7 +96,7 @@ def get_run(conn: Connection, run_id: str) -> Run:
     table = schema.runs
     row = conn.execute(sa.select(table).where(table.c.run_id == run_id)).first()
     if row is None:
-        raise NotFoundError(f"run {run_id!r} not found")
+        raise run_rules.run_not_found(run_id)
     return _load(conn, [row])[0]
 
 
@@ -153,7 +148,8 @@ def log_batch(conn: Connection, run_id: str, batch: run_rules.Batch) -> None:
         _set_tags(conn, run_id, batch.tags)
         if RunTagKey.RUN_NAME in batch.tags:
             conn.execute(sa.update(schema.runs).where(schema.runs.c.run_id == run_id)
-                         .values(run_name=batch.tags[RunTagKey.RUN_NAME][:250]))
+                         .values(run_name=run_rules.run_name_of_tag(
+                             batch.tags[RunTagKey.RUN_NAME])))
     if batch.metrics:
         _log_metrics(conn, run_id, batch.metrics)
 
@@ -184,7 +180,7 @@ def _log_metrics(conn: Connection, run_id: str, metrics: list[Metric]) -> None:
 def metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:
     table = schema.runs
     if conn.execute(sa.select(table.c.run_id).where(table.c.run_id == run_id)).first() is None:
-        raise NotFoundError(f"run {run_id!r} not found")
+        raise run_rules.run_not_found(run_id)
     metrics = schema.run_metrics
     rows = conn.execute(sa.select(metrics.c.value, metrics.c.timestamp, metrics.c.step)
                         .where(metrics.c.run_id == run_id, metrics.c["key"] == key)

@@ -1,6 +1,8 @@
-"""``SqlStore``: the ``TraceStore`` for SQLite files and PostgreSQL databases.
+"""``SqlStore``: every store protocol (``store/base.py``) for SQLite files and PostgreSQL.
 
-Each public method runs in one transaction on a pooled connection and raises only
+The public methods and their rules are shared with every store (``TraceMethods``,
+``AnalyticsMethods``, ``RunsAndDatasets``); this class implements their storage steps in
+SQL. Each public method runs in one transaction on a pooled connection and raises only
 ``spanscope.exceptions`` errors. Writes on SQLite take the write lock up front
 (``BEGIN IMMEDIATE``) and ``log_traces`` retries with backoff when the file stays locked
 past the busy timeout (or PostgreSQL reports a deadlock or a racing insert), so several
@@ -20,14 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from spanscope.entities import (
-    Assessment,
-    AssessmentError,
-    AssessmentSource,
-    Experiment,
-    PagedList,
-    Trace,
-)
+from spanscope.entities import Experiment, PagedList, Trace
 from spanscope.entities.dataset import (
     Dataset,
     DatasetRecord,
@@ -36,17 +31,17 @@ from spanscope.entities.dataset import (
     RecordUpdate,
 )
 from spanscope.entities.run import Metric, Run, RunInfo
-from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.exceptions import StoreError
 from spanscope.store import aggregates as agg
-from spanscope.store import mutations as rules
 from spanscope.store import run_rules
-from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.analytics_methods import AnalyticsMethods
 from spanscope.store.runs_datasets import RunsAndDatasets
 from spanscope.store.sql import aggregates as sql_agg
-from spanscope.store.sql import assessments, delete, schema
 from spanscope.store.sql import datasets as dataset_sql
+from spanscope.store.sql import delete, schema
 from spanscope.store.sql import runs as run_sql
-from spanscope.store.sql.convert import experiment_from_row, parse_experiment_id
+from spanscope.store.sql.assessments import SqlAssessmentBook
+from spanscope.store.sql.convert import experiment_from_row
 from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
@@ -54,6 +49,7 @@ from spanscope.store.sql.migrate import ensure_schema
 from spanscope.store.sql.read import load_traces
 from spanscope.store.sql.search import SearchQuery
 from spanscope.store.sql.tags import delete_tag, set_tag
+from spanscope.store.trace_methods import AssessmentBook, TraceMethods
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -69,7 +65,7 @@ _BACKOFF_S = 0.05
 _BACKOFF_CAP_S = 2.0
 
 
-class SqlStore(RunsAndDatasets):
+class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
     """Traces and experiments in SQLite or PostgreSQL, through SQLAlchemy Core.
 
     ``uri`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
@@ -140,52 +136,41 @@ class SqlStore(RunsAndDatasets):
             self._closed = True
             self._engine.dispose()
 
-    # --- experiments ------------------------------------------------------------------
-    def create_experiment(self, name: str) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError(f"experiment name must be a non-empty string, got {name!r}")
-        if len(name) > schema.EXPERIMENT_NAME_LENGTH:
-            raise InvalidInputError(f"experiment name is {len(name)} characters; "
-                                    f"the limit is {schema.EXPERIMENT_NAME_LENGTH}")
+    # --- experiments (rules in store/trace_methods.py and trace_rules.py) --------------
+    def _insert_experiment(self, name: str, now: int) -> str | None:
         table = schema.experiments
 
-        def work(conn: Connection) -> str:
-            if self._experiment_by_name(conn, name) is not None:
-                raise InvalidInputError(f"experiment {name!r} already exists")
-            result = conn.execute(table.insert().values(
-                name=name, creation_time=int(time.time() * 1000)))
+        def work(conn: Connection) -> str | None:
+            if self._select_experiment_named(conn, name) is not None:
+                return None
+            result = conn.execute(table.insert().values(name=name, creation_time=now))
             experiment_id = int(result.inserted_primary_key[0])
             self._known_experiments.add(experiment_id)
             return str(experiment_id)
 
         return self._run(f"create experiment {name!r}", work, write=True, retry=True)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        try:
-            key = parse_experiment_id(experiment_id)
-        except InvalidInputError:
-            raise NotFoundError(f"experiment {experiment_id!r} not found") from None
+    def _experiment(self, experiment_id: str) -> Experiment | None:
         table = schema.experiments
+        key = int(experiment_id)
 
-        def work(conn: Connection) -> Experiment:
+        def work(conn: Connection) -> Experiment | None:
             row = conn.execute(sa.select(table).where(table.c.experiment_id == key)).first()
-            if row is None:
-                raise NotFoundError(f"experiment '{experiment_id}' not found")
-            return experiment_from_row(row)
+            return None if row is None else experiment_from_row(row)
 
         return self._run(f"get experiment {experiment_id!r}", work)
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
+    def _experiment_named(self, name: str) -> Experiment | None:
         return self._run(f"get experiment {name!r}",
-                         lambda conn: self._experiment_by_name(conn, name))
+                         lambda conn: self._select_experiment_named(conn, name))
 
     @staticmethod
-    def _experiment_by_name(conn: Connection, name: str) -> Experiment | None:
+    def _select_experiment_named(conn: Connection, name: str) -> Experiment | None:
         table = schema.experiments
         row = conn.execute(sa.select(table).where(table.c.name == name)).first()
         return None if row is None else experiment_from_row(row)
 
-    def list_experiments(self) -> list[Experiment]:
+    def _all_experiments(self) -> list[Experiment]:
         table = schema.experiments
 
         def work(conn: Connection) -> list[Experiment]:
@@ -194,43 +179,25 @@ class SqlStore(RunsAndDatasets):
 
         return self._run("list experiments", work)
 
-    # --- traces -----------------------------------------------------------------------
-    def log_traces(self, traces: Sequence[Trace]) -> None:
-        batch = list(traces)
-        if not batch:
-            return
-        self._run(f"log {len(batch)} trace(s)",
-                  lambda conn: write_traces(conn, batch, self._known_experiments),
+    # --- traces (SQL in ingest.py, search.py, read.py) ------------------------------------
+    def _write_traces(self, traces: list[Trace]) -> None:
+        self._run(f"log {len(traces)} trace(s)",
+                  lambda conn: write_traces(conn, traces, self._known_experiments),
                   write=True, retry=True)
 
-    def get_trace(self, trace_id: str) -> Trace:
+    def _trace(self, trace_id: str) -> Trace | None:
         table = schema.traces
 
-        def work(conn: Connection) -> Trace:
+        def work(conn: Connection) -> Trace | None:
             row = conn.execute(sa.select(table).where(table.c.trace_id == trace_id)).first()
-            if row is None:
-                raise NotFoundError(f"trace {trace_id!r} not found")
-            return load_traces(conn, [row], include_spans=True)[0]
+            return None if row is None else load_traces(conn, [row], include_spans=True)[0]
 
-        if not isinstance(trace_id, str):
-            raise NotFoundError(f"trace {trace_id!r} not found")
         return self._run(f"get trace {trace_id!r}", work)
 
-    def search_traces(
-        self,
-        experiment_ids: Sequence[str] | None = None,
-        *,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 100,
-        page_token: str | None = None,
-        include_spans: bool = True,
-    ) -> PagedList[Trace]:
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-            raise InvalidInputError(f"max_results must be an integer >= 1, got {max_results!r}")
+    def _search(self, experiment_ids: list[str] | None, filter_string: str | None,
+                order_by: Sequence[str] | None, max_results: int, page_token: str | None,
+                include_spans: bool) -> PagedList[Trace]:
         search = self._search_query(experiment_ids, filter_string, order_by)
-        if search is None:
-            return PagedList([], None)
         after = search.decode(page_token) if page_token else None
 
         def work(conn: Connection) -> PagedList[Trace]:
@@ -242,121 +209,54 @@ class SqlStore(RunsAndDatasets):
 
         return self._run("search traces", work)
 
-    def search_trace_ids(
-        self,
-        experiment_ids: Sequence[str] | None = None,
-        *,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-    ) -> list[str]:
-        if max_results is not None and (isinstance(max_results, bool)
-                                        or not isinstance(max_results, int) or max_results < 1):
-            raise InvalidInputError(f"max_results must be an integer >= 1 or None, "
-                                    f"got {max_results!r}")
+    def _search_ids(self, experiment_ids: list[str] | None, filter_string: str | None,
+                    max_results: int | None) -> list[str]:
         search = self._search_query(experiment_ids, filter_string, None)
-        if search is None:
-            return []
         column = schema.traces.c.trace_id
         return self._run("search trace ids", lambda conn: [
             row.trace_id for row in search.rows(conn, max_results, None, columns=[column])])
 
     def _search_query(self, experiment_ids: Sequence[str] | None, filter_string: str | None,
-                      order_by: Sequence[str] | None) -> SearchQuery | None:
-        """The parsed search (``FilterError`` if bad); None when no experiment can match."""
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
-        keys = None
-        if experiment_ids is not None:
-            keys = sorted({parse_experiment_id(e) for e in experiment_ids})
-            if not keys:
-                return None
-        if filter_string is not None and not isinstance(filter_string, str):
-            raise InvalidInputError(f"filter_string must be a string, got "
-                                    f"{type(filter_string).__name__}")
+                      order_by: Sequence[str] | None) -> SearchQuery:
+        """The parsed search over checked arguments (``FilterError`` if the filter is bad)."""
+        keys = None if experiment_ids is None else [int(e) for e in experiment_ids]
         return SearchQuery(self._engine.dialect.name, keys, filter_string, order_by)
 
     # --- tags, deletion, assessments (SQL in tags.py, delete.py, assessments.py) --------
-    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
-        trace_id = rules.check_trace_id(trace_id)
-        rules.check_tag_value(rules.check_tag_key(key, trace_id), value, trace_id)
+    def _set_tag(self, trace_id: str, key: str, value: str) -> None:
         self._run(f"set tag {key!r} on trace {trace_id!r}",
                   lambda conn: set_tag(conn, trace_id, key, value), write=True, retry=True)
 
-    def delete_trace_tag(self, trace_id: str, key: str) -> None:
-        trace_id = rules.check_trace_id(trace_id)
-        rules.check_tag_key(key, trace_id)
-        self._run(f"delete tag {key!r} of trace {trace_id!r}",
-                  lambda conn: delete_tag(conn, trace_id, key), write=True, retry=True)
+    def _delete_tag(self, trace_id: str, key: str) -> bool:
+        return self._run(f"delete tag {key!r} of trace {trace_id!r}",
+                         lambda conn: delete_tag(conn, trace_id, key), write=True, retry=True)
 
-    def delete_traces(
-        self,
-        experiment_id: str,
-        *,
-        max_timestamp_millis: int | None = None,
-        max_traces: int | None = None,
-        trace_ids: Sequence[str] | None = None,
-        dry_run: bool = False,
-    ) -> int:
-        request = rules.check_delete(experiment_id, max_timestamp_millis, max_traces, trace_ids)
-        key = parse_experiment_id(self.get_experiment(request.experiment_id).experiment_id)
-        max_ts, limit = request.max_timestamp_millis, request.max_traces
-        if max_ts is None:
-            return self._delete_ids(request.trace_ids or [], key, dry_run=dry_run)
+    def _delete_ids(self, trace_ids: list[str], experiment_id: str | None,
+                    dry_run: bool) -> int:
+        key = None if experiment_id is None else int(experiment_id)
         if dry_run:
             return self._run("count traces to delete",
-                             lambda conn: delete.count_older(conn, key, max_ts, limit))
-        return delete.delete_older(self._batch_runner(), key, max_ts, limit)
+                             lambda conn: delete.count_ids(conn, trace_ids, key))
+        return delete.delete_ids(self._batch_runner(), trace_ids, key)
 
-    def delete_trace_ids(self, trace_ids: Sequence[str], *, dry_run: bool = False) -> int:
-        return self._delete_ids(rules.check_trace_ids(trace_ids), None, dry_run=dry_run)
-
-    def _delete_ids(self, ids: list[str], experiment_key: int | None, *, dry_run: bool) -> int:
+    def _delete_older(self, experiment_id: str, max_timestamp_millis: int,
+                      max_traces: int | None, dry_run: bool) -> int:
+        key = int(experiment_id)
         if dry_run:
-            return self._run("count traces to delete",
-                             lambda conn: delete.count_ids(conn, ids, experiment_key))
-        return delete.delete_ids(self._batch_runner(), ids, experiment_key)
+            return self._run("count traces to delete", lambda conn: delete.count_older(
+                conn, key, max_timestamp_millis, max_traces))
+        return delete.delete_older(self._batch_runner(), key, max_timestamp_millis,
+                                   max_traces)
 
     def _batch_runner(self) -> Callable[[str, Callable[[Connection], int]], int]:
         """Each deletion batch is its own retried write transaction."""
         return lambda action, work: self._run(action, work, write=True, retry=True)
 
-    def create_assessment(self, assessment: Assessment) -> Assessment:
-        rules.check_assessment(assessment)
-        return self._run(f"create assessment {assessment.name!r} on trace "
-                         f"{assessment.trace_id!r}",
-                         lambda conn: assessments.create(conn, assessment),
-                         write=True, retry=True)
-
-    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
-        return self._run(f"get assessment {assessment_id!r}",
-                         lambda conn: assessments.get(conn, trace_id, assessment_id))
-
-    def update_assessment(
-        self,
-        trace_id: str,
-        assessment_id: str,
-        *,
-        name: str | Unset = UNSET,
-        value: Any = UNSET,
-        rationale: str | Unset | None = UNSET,
-        metadata: dict[str, Any] | Unset | None = UNSET,
-        error: AssessmentError | BaseException | Unset | None = UNSET,
-        source: AssessmentSource | Unset = UNSET,
-    ) -> Assessment:
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
-        changes = rules.AssessmentChanges(name=name, value=value, rationale=rationale,
-                                          metadata=metadata, error=error, source=source)
-        return self._run(f"update assessment {assessment_id!r}",
-                         lambda conn: assessments.update(conn, trace_id, assessment_id,
-                                                         changes),
-                         write=True, retry=True)
-
-    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
-        trace_id, assessment_id = rules.check_assessment_ref(trace_id, assessment_id)
-        self._run(f"delete assessment {assessment_id!r}",
-                  lambda conn: assessments.delete(conn, trace_id, assessment_id),
-                  write=True, retry=True)
+    def _assessments(self, trace_id: str, action: str, work: Callable[[AssessmentBook], T],
+                     *, write: bool) -> T:
+        return self._run(action, lambda conn: work(SqlAssessmentBook(conn, trace_id,
+                                                                     write=write)),
+                         write=write, retry=write)
 
     # --- runs and datasets (rules in store/runs_datasets.py, SQL in runs.py, datasets.py)
     def _create_run(self, info: RunInfo, tags: dict[str, str]) -> Run:
@@ -364,8 +264,7 @@ class SqlStore(RunsAndDatasets):
                          lambda conn: run_sql.create_run(conn, info, tags),
                          write=True, retry=True)
 
-    def get_run(self, run_id: str) -> Run:
-        run_id = run_rules.check_run_id(run_id)
+    def _get_run(self, run_id: str) -> Run:
         return self._run(f"get run {run_id!r}", lambda conn: run_sql.get_run(conn, run_id))
 
     def _update_run(self, run_id: str, status: str | None, end_time: int | None,
@@ -379,37 +278,34 @@ class SqlStore(RunsAndDatasets):
         self._run(f"log to run {run_id!r}", lambda conn: run_sql.log_batch(conn, run_id, batch),
                   write=True, retry=True)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        run_id = run_rules.check_run_id(run_id)
+    def _metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self._run(f"get metric history {key!r} of run {run_id!r}",
                          lambda conn: run_sql.metric_history(conn, run_id, key))
 
     def _runs_of(self, experiment_ids: list[str] | None) -> list[Run]:
-        keys = None if experiment_ids is None else sorted(
-            {parse_experiment_id(e) for e in experiment_ids})
+        keys = None if experiment_ids is None else [int(e) for e in experiment_ids]
         return self._run("search runs", lambda conn: run_sql.search_runs(conn, keys))
 
-    def _create_dataset(self, dataset: Dataset) -> Dataset:
+    def _create_dataset(self, dataset: Dataset) -> Dataset | None:
         return self._run(f"create dataset {dataset.name!r}",
                          lambda conn: dataset_sql.create_dataset(conn, dataset),
                          write=True, retry=True)
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
+    def _get_dataset(self, dataset_id: str) -> Dataset:
         return self._run(f"get dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.get_dataset(conn, str(dataset_id)))
+                         lambda conn: dataset_sql.get_dataset(conn, dataset_id))
 
-    def get_dataset_by_name(self, name: str) -> Dataset | None:
+    def _dataset_named(self, name: str) -> Dataset | None:
         return self._run(f"get dataset {name!r}",
-                         lambda conn: dataset_sql.get_dataset_by_name(conn, str(name)))
+                         lambda conn: dataset_sql.get_dataset_by_name(conn, name))
 
-    def delete_dataset(self, dataset_id: str) -> None:
+    def _delete_dataset(self, dataset_id: str) -> None:
         self._run(f"delete dataset {dataset_id!r}",
-                  lambda conn: dataset_sql.delete_dataset(conn, str(dataset_id)),
+                  lambda conn: dataset_sql.delete_dataset(conn, dataset_id),
                   write=True, retry=True)
 
     def _datasets_of(self, experiment_ids: list[str] | None) -> list[Dataset]:
-        keys = None if experiment_ids is None else sorted(
-            {parse_experiment_id(e) for e in experiment_ids})
+        keys = None if experiment_ids is None else [int(e) for e in experiment_ids]
         return self._run("search datasets", lambda conn: dataset_sql.search_datasets(conn, keys))
 
     def _set_dataset_tags(self, dataset_id: str, tags: dict[str, str | None],
@@ -424,71 +320,57 @@ class SqlStore(RunsAndDatasets):
                          lambda conn: dataset_sql.merge_records(conn, dataset_id, updates, now),
                          write=True, retry=True)
 
-    def get_dataset_records(self, dataset_id: str, *,
-                            version: int | None = None) -> list[DatasetRecord]:
+    def _records(self, dataset_id: str, version: int | None) -> list[DatasetRecord]:
         return self._run(f"read records of dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.read_records(conn, str(dataset_id), version))
+                         lambda conn: dataset_sql.read_records(conn, dataset_id, version))
 
-    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
+    def _versions(self, dataset_id: str) -> list[DatasetVersion]:
         return self._run(f"list versions of dataset {dataset_id!r}",
-                         lambda conn: dataset_sql.list_versions(conn, str(dataset_id)))
+                         lambda conn: dataset_sql.list_versions(conn, dataset_id))
+
 
     # --- aggregates for analysis (SQL in aggregates.py) ---------------------------------
     def _aggregate(self, action: str, selection: agg.Selection,
-                   work: Callable[[Connection, SearchQuery], T], empty: T) -> T:
-        """Run ``work(conn, search)`` over the selection; ``empty`` when it has no experiment."""
-        agg.check_selection(selection)
-        search = self._search_query(selection.experiment_ids, selection.filter_string, None)
-        if search is None:
-            return empty
+                   work: Callable[[Connection, SearchQuery], T]) -> T:
+        """Run ``work(conn, search)`` over a checked, non-empty selection."""
+        experiment_ids = None if selection.experiment_ids is None else list(
+            selection.experiment_ids)
+        search = self._search_query(experiment_ids, selection.filter_string, None)
         return self._run(action, lambda conn: work(conn, search))
 
-    def trace_stats(self, selection: agg.Selection, *, bucket_ms: int | None = None,
-                    group_by: agg.GroupKey | None = None,
-                    quantiles: Sequence[float] = agg.TRACE_QUANTILES) -> list[agg.TraceStats]:
-        agg.check_options(bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
-        return agg.sort_trace_stats(self._aggregate(
-            "trace statistics", selection, lambda conn, search: sql_agg.trace_stats(
-                conn, search, selection, bucket_ms=bucket_ms, group_by=group_by,
-                quantiles=tuple(quantiles)), []))
+    def _trace_stats(self, selection: agg.Selection, bucket_ms: int | None,
+                     group_by: agg.GroupKey | None,
+                     quantiles: tuple[float, ...]) -> list[agg.TraceStats]:
+        return self._aggregate("trace statistics", selection, lambda conn, search:
+                               sql_agg.trace_stats(conn, search, selection, bucket_ms=bucket_ms,
+                                                   group_by=group_by, quantiles=quantiles))
 
-    def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
-                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
-        agg.check_options(bucket_ms=bucket_ms, group_by=group_by)
-        return agg.sort_model_usage(self._aggregate(
-            "model usage", selection, lambda conn, search: sql_agg.model_usage(
-                conn, search, selection, bucket_ms=bucket_ms, group_by=group_by), []))
+    def _model_usage(self, selection: agg.Selection, bucket_ms: int | None,
+                     group_by: agg.GroupKey | None) -> list[agg.ModelUsageRow]:
+        return self._aggregate("model usage", selection, lambda conn, search:
+                               sql_agg.model_usage(conn, search, selection,
+                                                   bucket_ms=bucket_ms, group_by=group_by))
 
-    def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
-        bounds = agg.check_edges(edges)
-        return self._aggregate(
-            "latency histogram", selection, lambda conn, search: sql_agg.latency_histogram(
-                conn, search, selection, bounds), [0] * max(0, len(bounds) - 1))
+    def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
+        return self._aggregate("latency histogram", selection, lambda conn, search:
+                               sql_agg.latency_histogram(conn, search, selection, edges))
 
-    def span_stats(self, selection: agg.Selection, *,
-                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
-        agg.check_options(quantiles=quantiles)
-        return agg.sort_span_stats(self._aggregate(
-            "span statistics", selection, lambda conn, search: sql_agg.span_stats(
-                conn, search, selection, quantiles=tuple(quantiles)), []))
+    def _span_stats(self, selection: agg.Selection,
+                    quantiles: tuple[float, ...]) -> list[agg.SpanStats]:
+        return self._aggregate("span statistics", selection, lambda conn, search:
+                               sql_agg.span_stats(conn, search, selection, quantiles=quantiles))
 
-    def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
+    def _error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return self._aggregate("error spans", selection, lambda conn, search:
-                               sql_agg.error_spans(conn, search, selection), [])
+                               sql_agg.error_spans(conn, search, selection))
 
-    def trace_sample(self, selection: agg.Selection, sample: agg.Sample | None = None, *,
-                     spans: bool = False, assessments: bool = True) -> agg.TraceSample:
-        agg.check_options(sample=sample)
+    def _trace_sample(self, selection: agg.Selection, sample: agg.Sample | None,
+                      spans: bool, assessments: bool) -> agg.TraceSample:
         return self._aggregate("sample traces", selection, lambda conn, search:
                                sql_agg.trace_sample(conn, search, selection, sample=sample,
-                                                    spans=spans, assessments=assessments),
-                               agg.TraceSample(0, []))
+                                                    spans=spans, assessments=assessments))
 
-    def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
-                      y: agg.NumericField) -> agg.NumericPairs:
-        agg.check_field(x)
-        agg.check_field(y)
-        none = agg.FieldCoverage(0, 0)
+    def _numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
+                       y: agg.NumericField) -> agg.NumericPairs:
         return self._aggregate("numeric pairs", selection, lambda conn, search:
-                               sql_agg.numeric_pairs(conn, search, selection, x, y),
-                               agg.NumericPairs([], [], none, none))
+                               sql_agg.numeric_pairs(conn, search, selection, x, y))

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from spanscope.entities import TraceTagKey
-from spanscope.exceptions import NotFoundError
 from spanscope.store.sql import schema
 from spanscope.store.sql.locking import lock_trace, next_position
 
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 __all__ = ["delete_tag", "set_tag"]
-
 
 
 def set_tag(conn: Connection, trace_id: str, key: str, value: str) -> None:
@@ -39,16 +37,17 @@ def set_tag(conn: Connection, trace_id: str, key: str, value: str) -> None:
         _sync_name(conn, trace_id, value)
 
 
-def delete_tag(conn: Connection, trace_id: str, key: str) -> None:
-    """Remove one tag; ``NotFoundError`` if the trace or the tag does not exist."""
+def delete_tag(conn: Connection, trace_id: str, key: str) -> bool:
+    """Remove one tag; False if the trace has no such tag, ``NotFoundError`` if no trace."""
     lock_trace(conn, trace_id)
     table = schema.trace_tags
     result = conn.execute(sa.delete(table).where(table.c.trace_id == trace_id,
                                                  table.c["key"] == key))
     if result.rowcount == 0:
-        raise NotFoundError(f"tag {key!r} not found on trace {trace_id!r}")
+        return False
     if key == TraceTagKey.TRACE_NAME:
         _sync_name(conn, trace_id, None)
+    return True
 
 
 def _sync_name(conn: Connection, trace_id: str, name: str | None) -> None:

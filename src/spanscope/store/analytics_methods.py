@@ -1,0 +1,121 @@
+"""The ``AnalyticsStore`` methods, written once over each store's aggregate steps.
+
+The checks of a selection and of the options, the answer for a selection of no
+experiment, and the canonical row order (``spanscope.store.aggregates``) are decided here;
+a store implements only the computation (``_trace_stats`` … over SQL in
+``store/sql/aggregates.py``, over entities in ``store/memory_aggregates.py``), so two
+stores cannot accept different options or order rows differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spanscope.store import aggregates as agg
+from spanscope.store import trace_rules
+
+__all__ = ["AnalyticsMethods"]
+
+
+class AnalyticsMethods:
+    """Public aggregate methods over a store's private computations.
+
+    Each step gets a checked selection whose ``experiment_ids`` are canonical and never
+    an empty tuple (an empty selection is answered here), and checked options.
+    """
+
+    # --- steps each store implements -----------------------------------------------------
+    def _trace_stats(self, selection: agg.Selection, bucket_ms: int | None,
+                     group_by: agg.GroupKey | None,
+                     quantiles: tuple[float, ...]) -> list[agg.TraceStats]:
+        raise NotImplementedError
+
+    def _model_usage(self, selection: agg.Selection, bucket_ms: int | None,
+                     group_by: agg.GroupKey | None) -> list[agg.ModelUsageRow]:
+        raise NotImplementedError
+
+    def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
+        raise NotImplementedError
+
+    def _span_stats(self, selection: agg.Selection,
+                    quantiles: tuple[float, ...]) -> list[agg.SpanStats]:
+        raise NotImplementedError
+
+    def _error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
+        raise NotImplementedError
+
+    def _trace_sample(self, selection: agg.Selection, sample: agg.Sample | None,
+                      spans: bool, assessments: bool) -> agg.TraceSample:
+        raise NotImplementedError
+
+    def _numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
+                       y: agg.NumericField) -> agg.NumericPairs:
+        raise NotImplementedError
+
+    # --- the protocol ----------------------------------------------------------------------
+    @staticmethod
+    def _checked(selection: agg.Selection) -> agg.Selection | None:
+        """The selection with canonical experiment ids; None when it names no experiment."""
+        agg.check_selection(selection)
+        ids = trace_rules.check_experiment_ids(selection.experiment_ids)
+        if ids == []:
+            return None
+        if ids is not None and tuple(ids) != selection.experiment_ids:
+            return agg.Selection(tuple(ids), selection.filter_string, selection.start_ms,
+                                 selection.end_ms)
+        return selection
+
+    def trace_stats(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None,
+                    quantiles: Sequence[float] = agg.TRACE_QUANTILES) -> list[agg.TraceStats]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
+        checked = self._checked(selection)
+        if checked is None:
+            return []
+        return agg.sort_trace_stats(self._trace_stats(checked, bucket_ms, group_by,
+                                                      tuple(quantiles)))
+
+    def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
+                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
+        agg.check_options(bucket_ms=bucket_ms, group_by=group_by)
+        checked = self._checked(selection)
+        if checked is None:
+            return []
+        return agg.sort_model_usage(self._model_usage(checked, bucket_ms, group_by))
+
+    def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
+        bounds = agg.check_edges(edges)
+        checked = self._checked(selection)
+        if checked is None:
+            return [0] * max(0, len(bounds) - 1)
+        return self._latency_histogram(checked, bounds)
+
+    def span_stats(self, selection: agg.Selection, *,
+                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
+        agg.check_options(quantiles=quantiles)
+        checked = self._checked(selection)
+        if checked is None:
+            return []
+        return agg.sort_span_stats(self._span_stats(checked, tuple(quantiles)))
+
+    def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
+        checked = self._checked(selection)
+        return [] if checked is None else self._error_spans(checked)
+
+    def trace_sample(self, selection: agg.Selection, sample: agg.Sample | None = None, *,
+                     spans: bool = False, assessments: bool = True) -> agg.TraceSample:
+        agg.check_options(sample=sample)
+        checked = self._checked(selection)
+        if checked is None:
+            return agg.TraceSample(0, [])
+        return self._trace_sample(checked, sample, spans, assessments)
+
+    def numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
+                      y: agg.NumericField) -> agg.NumericPairs:
+        agg.check_field(x)
+        agg.check_field(y)
+        checked = self._checked(selection)
+        if checked is None:
+            none = agg.FieldCoverage(0, 0)
+            return agg.NumericPairs([], [], none, none)
+        return self._numeric_pairs(checked, x, y)
