@@ -18,15 +18,18 @@ def _text_blocks() -> list[str]:
 
 
 def test_error_lines_are_what_the_parser_says() -> None:
-    (block,) = [b for b in _text_blocks() if b.startswith("Invalid filter")]
-    lines = block.strip().splitlines()
-    assert len(lines) >= 5
+    blocks = [b for b in _text_blocks() if b.startswith("Invalid filter")]
+    lines = [line for block in blocks for line in block.strip().splitlines()]
+    assert len(blocks) == 2 and len(lines) >= 9
     for line in lines:
         match = re.match(r'Invalid filter "(.*)" at position \d+: ', line)
         assert match, line
         with pytest.raises(FilterError) as info:
             parse_filter(match.group(1))
-        assert str(info.value) == line
+        if line.endswith("…"):  # the page shortens the long list of names
+            assert str(info.value).startswith(line[:-1]), line
+        else:
+            assert str(info.value) == line
 
 
 def test_example_filters_parse() -> None:
