@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLEANED_FIELDS_TAG",
     "CLIENT_REQUEST_ID_LENGTH",
+    "EMPTY_KEY",
     "METADATA_KEY_LENGTH",
     "METADATA_VALUE_LENGTH",
     "NUL_REPLACEMENT",
@@ -45,6 +46,7 @@ METADATA_VALUE_LENGTH = 8000  # MLflow's request metadata value column size
 CLIENT_REQUEST_ID_LENGTH = 10_000  # longer than the 256-character column: kept whole there
 SPAN_NAME_LENGTH = 10_000  # the name column holds 512; the span JSON keeps up to this
 NUL_REPLACEMENT = "\ufffd"
+EMPTY_KEY = "(empty)"  # what an empty tag or metadata key is stored as
 CLEANED_FIELDS_TAG = "spanscope.cleanedFields"
 _CLEANED_TAG_LENGTH = TAG_VALUE_LENGTH
 
@@ -109,7 +111,10 @@ def clean_text(value: str, limit: int) -> tuple[str, str | None]:
 
 def clean_key(key: str, limit: int, taken: set[str] | dict[str, Any]) -> tuple[str, str | None]:
     """Like ``clean_text`` for a key; a cut key that collides with another gets a number."""
-    cleaned, why = clean_text(key, limit)
+    if not key:
+        cleaned, why = EMPTY_KEY, "empty key named " + EMPTY_KEY
+    else:
+        cleaned, why = clean_text(key, limit)
     if why is None:
         return key, None
     base, n = cleaned, 1
@@ -123,8 +128,8 @@ def clean_key(key: str, limit: int, taken: set[str] | dict[str, Any]) -> tuple[s
 def _dict_is_clean(values: dict[str, str], key_limit: int, value_limit: int) -> bool:
     """The hot-path test: every key and value a str within its limit, and no NUL anywhere."""
     for key, value in values.items():
-        if (type(key) is not str or type(value) is not str or len(key) > key_limit
-                or len(value) > value_limit):
+        if (type(key) is not str or type(value) is not str or not key
+                or len(key) > key_limit or len(value) > value_limit):
             return False
     text = "".join(values) + "".join(values.values())
     return "\x00" not in text and valid_unicode(text)

@@ -84,7 +84,8 @@ def _encode_slow(value: Any) -> str:
     try:
         text = dumps(value)  # non-serialisable parts become their repr
         if "<unserialisable " in text:
-            _report_unserialisable(value, "a part of it could not be represented")
+            whole = text.startswith('"<unserialisable ')  # the value itself, not a part
+            _report_unserialisable(value, json.loads(text) if whole else None)
         return text if valid_unicode(text) else _ascii_encode(json.loads(text))
     except Exception as exc:  # e.g. a circular structure, a broken __iter__
         error: BaseException = exc
@@ -110,14 +111,26 @@ def _marker_default(obj: Any) -> str:
     return unserialisable_marker(obj, "not JSON serialisable")
 
 
-def _report_unserialisable(value: Any, error: BaseException | str) -> None:
-    """Count a value stored as a marker and log one line per type (never raises)."""
+def _report_unserialisable(value: Any, error: BaseException | str | None) -> None:
+    """Count a value stored as a marker and log one line per type (never raises).
+
+    ``error``: why, or the marker text itself (``<unserialisable ...>``); None when only
+    parts of ``value`` became markers (they say why themselves).
+    """
     try:
         STATE.unserialisable_values += 1
         name = type(value).__qualname__
-        log_once(logger, f"encode:{name}", "Spanscope stored a %s value as a marker: %s "
-                 "(counted as unserialisable_values in get_export_stats())", name,
-                 unserialisable_marker(value, error), exc_info=False, level=logging.WARNING)
+        what = ("parts of a %s value as markers" if error is None
+                else "a %s value as a marker") % name
+        if error is None:
+            marker = ""
+        elif isinstance(error, str) and error.startswith("<unserialisable "):
+            marker = ": " + error
+        else:
+            marker = ": " + unserialisable_marker(value, error)
+        log_once(logger, f"encode:{name}", "Spanscope stored %s%s (counted as "
+                 "unserialisable_values in get_export_stats())", what, marker,
+                 exc_info=False, level=logging.WARNING)
     except Exception:
         pass
 
@@ -179,7 +192,7 @@ def record_exception(span: OTelSpan, exc: BaseException) -> None:
 def _event_value(value: Any) -> Any:
     """OTel event attributes take primitives only; anything else is kept as JSON text."""
     cls = value.__class__
-    if cls is bool or cls is int or cls is float:
+    if cls is bool or cls is float or (cls is int and -2**63 <= value < 2**63):
         return value
     if cls is str and (value.isascii() or valid_unicode(value)):
         return value
