@@ -101,8 +101,7 @@ def clean_text(value: str, limit: int) -> tuple[str, str | None]:
         value = value.replace("\x00", NUL_REPLACEMENT)
         why.append("NUL replaced")
     if len(value) > limit:
-        marker = cut_marker(0)
-        keep = max(limit - len(marker) - 6, 0)  # room for the digits of the count
+        keep = max(limit - len(cut_marker(len(value))), 0)  # the count has no more digits
         marker = cut_marker(len(value) - keep)
         value = value[:keep] + marker
         why.append("cut")
