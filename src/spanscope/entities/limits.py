@@ -125,13 +125,18 @@ def clean_key(key: str, limit: int, taken: set[str] | dict[str, Any]) -> tuple[s
 
 
 def _dict_is_clean(values: dict[str, str], key_limit: int, value_limit: int) -> bool:
-    """The hot-path test: every key and value a str within its limit, and no NUL anywhere."""
-    for key, value in values.items():
-        if (type(key) is not str or type(value) is not str or not key
-                or len(key) > key_limit or len(value) > value_limit):
-            return False
-    text = "".join(values) + "".join(values.values())
-    return "\x00" not in text and valid_unicode(text)
+    """The hot-path test, in C-level steps: every key and value a str within its limit, no
+    empty key, no NUL and valid Unicode anywhere."""
+    if not values:
+        return True
+    try:
+        keys, texts = "".join(values), "".join(values.values())
+    except TypeError:  # a key or value that is no string
+        return False
+    return (max(map(len, values)) <= key_limit
+            and max(map(len, values.values())) <= value_limit and "" not in values
+            and "\x00" not in keys and "\x00" not in texts
+            and valid_unicode(keys) and valid_unicode(texts))
 
 
 def _clean_dict(values: dict[Any, Any], key_limit: int, value_limit: int, what: str,
@@ -175,9 +180,7 @@ def clean_trace(trace: Trace) -> tuple[Trace, list[str]]:
                 changes[name] = cleaned
                 fixes.append(f"{name}: {why}")
     spans = trace.data.spans
-    if any(type(span.name) is not str or "\x00" in span.name
-           or len(span.name) > SPAN_NAME_LENGTH or not valid_unicode(span.name)
-           for span in spans):
+    if spans and not _names_are_clean([span.name for span in spans]):
         spans = [_clean_span(span, fixes) for span in spans]
     if not fixes:
         return trace, fixes
@@ -186,6 +189,15 @@ def clean_trace(trace: Trace) -> tuple[Trace, list[str]]:
     new_info = dataclasses.replace(info, tags=tags, trace_metadata=metadata, **changes)
     new_data = dataclasses.replace(trace.data, spans=spans)
     return type(trace)(new_info, new_data), fixes
+
+
+def _names_are_clean(names: list[str]) -> bool:
+    try:
+        joined = "".join(names)
+    except TypeError:
+        return False
+    return (max(map(len, names)) <= SPAN_NAME_LENGTH and "\x00" not in joined
+            and valid_unicode(joined))
 
 
 def _clean_span(span: Span, fixes: list[str]) -> Span:
