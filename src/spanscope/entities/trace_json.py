@@ -51,7 +51,9 @@ def load_trace_dict(data: Any) -> Trace:
 
     check_trace_dict(data)
     try:
-        return Trace.from_dict(data)
+        trace = Trace.from_dict(data)
+        trace.info.to_dict()  # what loads must write back (spans hold checked values only)
+        return trace
     except TraceJsonError:
         raise
     except (RecursionError, ValueError, TypeError, KeyError, AttributeError,
@@ -129,7 +131,7 @@ def _check_assessments(assessments: list[Any]) -> None:
         path = f"info.assessments[{i}]"
         _object(item, path)
         try:
-            Assessment.from_dict(item)
+            Assessment.from_dict(item).to_dict()  # reads, and writes back (times in range)
         except Exception as exc:  # the assessment reader knows its own shape best
             raise TraceJsonError(path, f"not an assessment ({type(exc).__name__}: {exc})") \
                 from None
