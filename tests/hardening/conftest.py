@@ -15,13 +15,14 @@ import pytest
 import spanscope.tracing as tracing
 from spanscope import tracking
 from spanscope.entities import Trace
+from spanscope.testing import reset_tracing
 
 
 @pytest.fixture(autouse=True)
 def _fresh_tracing() -> Iterator[None]:
-    tracing.reset_for_tests()
+    reset_tracing()
     yield
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 @pytest.fixture

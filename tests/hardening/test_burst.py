@@ -21,6 +21,7 @@ import spanscope
 import spanscope.tracing as tracing
 from spanscope import tracking
 from spanscope.entities import Trace
+from spanscope.testing import reset_tracing
 from spanscope.tracing.exporter import TraceExporter
 
 
@@ -45,7 +46,7 @@ def work(i: int) -> int:
 
 
 def test_block_mode_keeps_every_trace_of_a_burst(read_sqlite_traces) -> None:
-    tracing.reset_for_tests(TraceExporter(capacity=5, batch_size=5, writer=SlowWriter(0.01),
+    reset_tracing(TraceExporter(capacity=5, batch_size=5, writer=SlowWriter(0.01),
                                           on_full="block", block_timeout=30))
     for i in range(200):  # 40 times the queue
         work(i)
@@ -58,7 +59,7 @@ def test_block_mode_keeps_every_trace_of_a_burst(read_sqlite_traces) -> None:
 def test_block_mode_gives_up_after_its_timeout_and_counts(
         sqlite_traced_uri: str, caplog: pytest.LogCaptureFixture) -> None:
     writer = SlowWriter(gated=True)
-    tracing.reset_for_tests(TraceExporter(capacity=2, batch_size=1, writer=writer, linger=0,
+    reset_tracing(TraceExporter(capacity=2, batch_size=1, writer=writer, linger=0,
                                           on_full="block", block_timeout=0.2))
     with caplog.at_level(logging.WARNING, logger="spanscope"):
         started = time.monotonic()
@@ -76,7 +77,7 @@ def test_block_mode_gives_up_after_its_timeout_and_counts(
 def test_drop_mode_counts_warns_with_the_setting_and_flush_says_so(
         sqlite_traced_uri: str, caplog: pytest.LogCaptureFixture) -> None:
     writer = SlowWriter(gated=True)
-    tracing.reset_for_tests(TraceExporter(capacity=3, writer=writer, linger=0))
+    reset_tracing(TraceExporter(capacity=3, writer=writer, linger=0))
     with caplog.at_level(logging.WARNING, logger="spanscope"):
         for i in range(50):
             work(i)

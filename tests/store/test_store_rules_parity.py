@@ -103,8 +103,6 @@ CASES: dict[str, Case] = {
     "log something not a trace": lambda w: w.store.log_traces([make_trace(1), object()]),  # type: ignore[list-item]
     "trace id of 65 characters": lambda w: _log_bad(w, trace_id="t" * 65),
     "span id of 33 characters": _long_span_id,
-    "trace tag key of 251 characters": lambda w: _log_bad(w, tags={"k" * 251: "v"}),
-    "trace metadata key empty": lambda w: _log_bad(w, trace_metadata={"": "v"}),
     "trace in an unknown experiment": lambda w: _log_bad(w, experiment_id="999"),
     "trace in a non-integer experiment": lambda w: _log_bad(w, experiment_id="abc"),
     # search
@@ -232,6 +230,25 @@ def test_every_store_refuses_alike(worlds: dict[str, World], case: str) -> None:
         assert _snapshot(world) == before, f"{kind} changed data while refusing: {case}"
     assert errors["memory"] == errors["sqlite"] == errors["postgresql"], errors
     assert issubclass(errors["memory"][0], (InvalidInputError, NotFoundError, FilterError))
+
+
+@pytest.mark.parametrize(("field", "value"), [("tags", {"k" * 251: "v"}),
+                                            ("trace_metadata", {"": "v", "n": "a\x00b"})])
+def test_every_store_keeps_a_trace_with_a_bad_field_cleaned_alike(
+        worlds: dict[str, World], field: str, value: dict[str, str]) -> None:
+    """A field over its limit is cut or cleaned, never the cause of a lost trace."""
+    kept = {}
+    for kind, world in worlds.items():
+        trace = make_trace(1)
+        getattr(trace.info, field).update(value)
+        world.store.log_traces([trace])
+        stored = world.store.get_trace(trace.info.trace_id).info
+        kept[kind] = (sorted(stored.tags.items()) if field == "tags"
+                      else sorted(stored.trace_metadata.items()))
+        kept[kind] = [(k, v) for k, v in kept[kind] if not k.startswith("mlflow.")
+                      and k != "spanscope.cleanedFields"]
+    assert kept["memory"] == kept["sqlite"] == kept["postgresql"], kept
+    assert all("\x00" not in k + v and len(k) <= 250 for k, v in kept["memory"])
 
 
 @pytest.fixture(params=STORE_KINDS)

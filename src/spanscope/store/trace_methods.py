@@ -12,6 +12,7 @@ is refused by the same code whichever store holds the data. Runs and datasets ha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +27,8 @@ from spanscope.entities import (
 from spanscope.exceptions import InvalidInputError
 from spanscope.store import assessment_rules, trace_rules
 from spanscope.store.assessment_rules import UNSET, Unset
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["AssessmentBook", "TraceMethods"]
 
@@ -157,9 +160,23 @@ class TraceMethods:
 
     # --- traces ----------------------------------------------------------------------------
     def log_traces(self, traces: Sequence[Trace]) -> None:
-        batch = list(traces)
+        batch = [self._within_limits(trace) for trace in traces]
         if batch:
             self._write_traces(batch)
+
+    @staticmethod
+    def _within_limits(trace: Trace) -> Trace:
+        """``trace_rules.within_limits``, logged once per trace cleaned. The SDK's exporter
+        has already done this (and counted it); traces from OTLP, the REST API or an import
+        are cleaned here, whatever the store."""
+        cleaned, fixes = trace_rules.within_limits(trace)
+        if fixes:
+            from spanscope.entities.limits import CLEANED_FIELDS_TAG
+
+            logger.warning("trace %s: %d field(s) cut or cleaned to fit the limits (%s); the "
+                           "trace is kept and its tag %s lists them", trace.info.trace_id,
+                           len(fixes), "; ".join(fixes)[:300], CLEANED_FIELDS_TAG)
+        return cleaned
 
     def get_trace(self, trace_id: str) -> Trace:
         found = self._trace(trace_id) if isinstance(trace_id, str) else None

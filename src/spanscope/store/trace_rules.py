@@ -177,6 +177,19 @@ def _string_dict(values: dict[Any, Any] | None, what: str, trace_id: str) -> dic
     return out
 
 
+def within_limits(trace: Any) -> tuple[Any, list[str]]:
+    """``trace`` with every field cut or cleaned to its limit (``entities.limits``) and
+    what was changed, so one bad field (a tag key over 250 characters, a NUL that
+    PostgreSQL refuses) never costs the whole trace. Not a trace: returned as it is, for
+    ``check_trace`` to name the mistake."""
+    from spanscope.entities import Trace
+    from spanscope.entities.limits import clean_trace
+
+    if not isinstance(trace, Trace):
+        return trace, []
+    return clean_trace(trace)
+
+
 def check_trace(trace: Any) -> CheckedTrace:
     """Validate ``trace`` for ``log_traces``; ``InvalidInputError`` names the bad field.
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from spanscope.entities import Span, Trace
-from spanscope.entities.limits import CLEANED_FIELDS_TAG, clean_trace
 from spanscope.entities.model_usage import trace_model_usage
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema
@@ -54,7 +53,7 @@ def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: s
     ``known_experiments`` caches experiment ids seen to exist, so a batch only looks up
     experiments it has not met before; it is updated in place.
     """
-    prepared = [prepare(_within_limits(trace)) for trace in traces]
+    prepared = [prepare(trace) for trace in traces]  # cleaned by TraceMethods.log_traces
     if not prepared:
         return
     _check_experiments(conn, prepared, known_experiments)
@@ -70,21 +69,6 @@ def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: s
             _insert(conn, fresh, stored_assessments)
         if known:
             _upsert(conn, known, stored_assessments)
-
-
-def _within_limits(trace: Trace) -> Trace:
-    """The trace with every field cut or cleaned to its limit (``entities.limits``), so one
-    bad field (a tag key over 250 characters, a NUL that PostgreSQL refuses) never costs
-    the whole trace. The SDK's exporter has already done this (and counted it); traces
-    from OTLP, the REST API or an import are cleaned here, logged once."""
-    if not isinstance(trace, Trace):
-        return trace  # prepare() names the mistake
-    cleaned, fixes = clean_trace(trace)
-    if fixes:
-        logger.warning("trace %s: %d field(s) cut or cleaned to fit the limits (%s); the "
-                       "trace is kept and its tag %s lists them", trace.info.trace_id,
-                       len(fixes), "; ".join(fixes)[:300], CLEANED_FIELDS_TAG)
-    return cleaned
 
 
 def _rounds(prepared: list[PreparedTrace]) -> list[dict[str, PreparedTrace]]:
