@@ -47,6 +47,7 @@ def free_port() -> int:
 def make_app(store_uri: str, **ingest_options: Any) -> FastAPI:
     redactor = ingest_options.pop("redactor", None)
     max_request_bytes = ingest_options.pop("max_request_bytes", None)
+    start_ingest = ingest_options.pop("start_ingest", True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +55,8 @@ def make_app(store_uri: str, **ingest_options: Any) -> FastAPI:
         app.state.ingest = IngestQueue(app.state.store, redactor=redactor, **ingest_options)
         if max_request_bytes is not None:
             app.state.max_request_bytes = max_request_bytes
-        await app.state.ingest.start()
+        if start_ingest:
+            await app.state.ingest.start()
         try:
             yield
         finally:
