@@ -108,7 +108,8 @@ def span_type_of(attributes: Mapping[str, Any]) -> str:
     request_type = attributes.get("llm.request.type")
     if isinstance(request_type, str) and request_type in _LLM_REQUEST_TYPES:
         return _LLM_REQUEST_TYPES[request_type]
-    if "gen_ai.request.model" in attributes or "gen_ai.system" in attributes:
+    if any(key in attributes for key in ("gen_ai.request.model", "gen_ai.system",
+                                         "gen_ai.provider.name")):
         return SpanType.LLM
     return SpanType.UNKNOWN
 
@@ -132,8 +133,9 @@ def _inputs(attributes: Mapping[str, Any], indexed: dict[str, dict[int, dict[str
     value = _payload(attributes, "input.value", "input.mime_type")
     if value is not None:
         return value
-    for key in ("traceloop.entity.input", "gen_ai.input.messages", "gen_ai.tool.call.arguments",
-                "tool.parameters"):
+    if "traceloop.entity.input" in attributes:  # always JSON-serialised by OpenLLMetry
+        return _json_text(attributes["traceloop.entity.input"], any_json=True)
+    for key in ("gen_ai.input.messages", "gen_ai.tool.call.arguments", "tool.parameters"):
         if key in attributes:
             return _json_text(attributes[key])
     messages = _messages(indexed.get("gen_ai.prompt")) or _openinference_messages(
@@ -153,7 +155,9 @@ def _outputs(attributes: Mapping[str, Any], indexed: dict[str, dict[int, dict[st
     value = _payload(attributes, "output.value", "output.mime_type")
     if value is not None:
         return value
-    for key in ("traceloop.entity.output", "gen_ai.output.messages", "gen_ai.tool.call.result"):
+    if "traceloop.entity.output" in attributes:
+        return _json_text(attributes["traceloop.entity.output"], any_json=True)
+    for key in ("gen_ai.output.messages", "gen_ai.tool.call.result"):
         if key in attributes:
             return _json_text(attributes[key])
     completions = indexed.get("gen_ai.completion")
@@ -187,11 +191,14 @@ def _payload(attributes: Mapping[str, Any], value_key: str, mime_key: str) -> st
     return _encode(value) if isinstance(value, str) else _json_text(value)
 
 
-def _json_text(value: Any) -> str:
-    """A value as JSON text: strings holding JSON objects/arrays are kept, others encoded."""
+def _json_text(value: Any, *, any_json: bool = False) -> str:
+    """A value as JSON text: strings holding JSON objects/arrays are kept, others encoded.
+
+    With ``any_json`` every string that parses as JSON is kept (a JSON-encoded string too).
+    """
     if isinstance(value, str):
         stripped = value.lstrip()
-        if stripped[:1] in ("{", "[") and _is_json(value):
+        if (any_json or stripped[:1] in ("{", "[")) and _is_json(value):
             return value
         return _encode(value)
     try:
