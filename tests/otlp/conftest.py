@@ -48,6 +48,7 @@ def make_app(store_uri: str, **ingest_options: Any) -> FastAPI:
     redactor = ingest_options.pop("redactor", None)
     max_request_bytes = ingest_options.pop("max_request_bytes", None)
     start_ingest = ingest_options.pop("start_ingest", True)
+    grpc_port = ingest_options.pop("grpc_port", None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,9 +58,16 @@ def make_app(store_uri: str, **ingest_options: Any) -> FastAPI:
             app.state.max_request_bytes = max_request_bytes
         if start_ingest:
             await app.state.ingest.start()
+        receiver = None
+        if grpc_port is not None:
+            from spanscope.server.otlp_grpc import start_grpc_receiver
+
+            receiver = app.state.grpc = await start_grpc_receiver(app, port=grpc_port)
         try:
             yield
         finally:
+            if receiver is not None:
+                await receiver.stop()
             await app.state.ingest.close()
             app.state.store.close()
 

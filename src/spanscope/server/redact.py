@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from spanscope.entities import Span, SpanEvent, Trace, TraceData
 from spanscope.exceptions import InvalidInputError
 
@@ -173,8 +171,13 @@ def load_patterns(path: str | Path) -> dict[str, str]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib  # Python 3.11+; on 3.10 use a .json file
+
+            data = tomllib.loads(text)
+    except (OSError, ValueError, ImportError) as exc:  # TOMLDecodeError is a ValueError
         raise InvalidInputError(f"cannot read redaction patterns from {path}: {exc}") from None
     patterns = data.get("patterns") if isinstance(data, dict) else None
     if not isinstance(patterns, dict) or not all(
