@@ -27,6 +27,7 @@ import click
 from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.keys import keys
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
 from spanscope.cli.traces import traces
@@ -98,3 +99,4 @@ cli.add_command(demo)
 cli.add_command(runs)
 cli.add_command(datasets)
 cli.add_command(report)
+cli.add_command(keys)
