@@ -46,7 +46,7 @@ _STATUS_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
 
 def too_large_message(limit_bytes: int) -> str:
     return (f"the request body is larger than the server's limit of "
-            f"{limit_bytes / 1024 / 1024:g} MB (--max-request-mb); send smaller batches")
+            f"{limit_bytes / 1024 / 1024:.3g} MB (--max-request-mb); send smaller batches")
 
 
 def error_response(status: int, code: str, message: str, *,
