@@ -1,8 +1,9 @@
 """A real OTLP receiver on 127.0.0.1: uvicorn in a thread over a real SQLite/PostgreSQL store.
 
-``otlp_server`` serves ``spanscope.server.otlp.router`` and ``spanscope.server.metrics.router``
-from a FastAPI app whose lifespan opens the store and starts an ``IngestQueue``, the way
-``spanscope.server.app.create_app`` wires them.
+``otlp_server`` / ``sqlite_server`` run the real server app (``create_app``). ``make_app``
+builds a small app with the same wiring (store, ``IngestQueue``, the OTLP and metrics
+routers) for the options the server's flags do not reach yet: a redactor, the gRPC
+receiver, an ingest queue left stopped.
 """
 
 from __future__ import annotations
@@ -97,13 +98,21 @@ def serve(app: FastAPI) -> Iterator[RunningServer]:
         thread.join(20)
 
 
+def real_app(store_uri: str, **config: Any) -> FastAPI:
+    """``spanscope server``'s app over ``store_uri`` (auth off: a loopback test server)."""
+    from spanscope.server.app import create_app
+    from spanscope.server.config import ServerConfig
+
+    return create_app(ServerConfig(store_uri=store_uri, **config))
+
+
 @pytest.fixture
 def otlp_server(store_uri: str) -> Iterator[RunningServer]:
-    with serve(make_app(store_uri)) as running:
+    with serve(real_app(store_uri)) as running:
         yield running
 
 
 @pytest.fixture
 def sqlite_server(sqlite_uri: str) -> Iterator[RunningServer]:
-    with serve(make_app(sqlite_uri)) as running:
+    with serve(real_app(sqlite_uri)) as running:
         yield running

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from tests.otlp.conftest import RunningServer, make_app, serve
+from tests.otlp.conftest import RunningServer, make_app, real_app, serve
 from tests.otlp.otlp_builders import NS, S, new_span_id, new_trace_id, request, tr
 
 from spanscope.entities import TraceState
@@ -205,7 +205,7 @@ def test_random_bytes_never_500_and_store_nothing(sqlite_server: RunningServer) 
 
 
 def test_request_limit_and_gzip_bomb_answer_413(sqlite_uri: str) -> None:
-    with serve(make_app(sqlite_uri, max_request_bytes=10_000)) as server:
+    with serve(real_app(sqlite_uri, max_request_mb=0.01)) as server:
         big = request([S(new_trace_id(), new_span_id(), attributes={"x": "y" * 20_000})])
         response = post(server, big.SerializeToString(), PROTOBUF)
         assert response.status_code == 413

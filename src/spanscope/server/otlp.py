@@ -41,7 +41,8 @@ from spanscope.server.otlp_convert import (
     to_parts,
 )
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ExperimentResolver", "receive", "router"]
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ExperimentResolver", "max_request_bytes", "receive",
+           "router"]
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 EXPERIMENT_HEADERS = ("x-spanscope-experiment-id", "x-mlflow-experiment-id")
@@ -120,6 +121,16 @@ class ReceiverStats:
         self.requests_failed = 0
 
 
+def max_request_bytes(app: Any) -> int:
+    """The app's request limit (``ServerConfig.max_request_bytes``), also for inflated bodies."""
+    state = app.state
+    limit = getattr(state, "max_request_bytes", None)
+    if limit is None:
+        limit = getattr(getattr(state, "config", None), "max_request_bytes",
+                        DEFAULT_MAX_REQUEST_BYTES)
+    return int(limit)
+
+
 def state_of(app: Any) -> tuple[ExperimentResolver, ReceiverStats]:
     """The receiver's per-app helpers, made on first use."""
     state = app.state
@@ -167,7 +178,7 @@ async def export_traces(request: Request) -> Response:
             raise OtlpError(415, code_pb2.INVALID_ARGUMENT,
                             f"unsupported content type {request.headers.get('content-type')!r}; "
                             f"send {PROTOBUF} or {JSON}")
-        limit = int(getattr(request.app.state, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+        limit = max_request_bytes(request.app)
         body = _decoded(await _read(request, limit), request.headers.get("content-encoding"),
                         limit)
         try:

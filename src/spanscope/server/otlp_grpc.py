@@ -28,9 +28,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from spanscope.server.otlp import (
-    DEFAULT_MAX_REQUEST_BYTES,
     EXPERIMENT_HEADERS,
     OtlpError,
+    max_request_bytes,
     receive,
     state_of,
 )
@@ -91,7 +91,7 @@ async def start_grpc_receiver(app: Any, *, host: str = "127.0.0.1",
 
     Call from the app's event loop (the lifespan), after the ingest queue has started.
     """
-    limit = int(getattr(app.state, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+    limit = max_request_bytes(app)
     server = grpc.server(ThreadPoolExecutor(HANDLER_THREADS,
                                             thread_name_prefix="spanscope-otlp-grpc"),
                          options=[("grpc.max_receive_message_length", limit)])
