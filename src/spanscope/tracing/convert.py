@@ -173,7 +173,9 @@ def _plain_attributes(otel: ReadableSpan) -> Mapping[str, Any]:
     Python-level ``__getitem__`` per key on the export thread (it falls back to the
     public mapping interface if that internal ever changes).
     """
-    attributes = otel.attributes
+    attributes = getattr(otel, "_attributes", None)  # .attributes wraps it in a proxy
+    if attributes is None:
+        attributes = otel.attributes
     if not attributes:
         return {}
     backing = getattr(attributes, "_dict", None)
