@@ -41,6 +41,7 @@ __all__ = ["OtlpDecodeError", "Parts", "parse_json", "parse_protobuf", "service_
            "to_parts"]
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_encode_str = json.encoder.encode_basestring  # the C encoder for str, as _encode uses it
 _STATUS = (SpanStatusCode.UNSET, SpanStatusCode.OK, SpanStatusCode.ERROR)
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -193,8 +194,16 @@ class _TraceParts:
         attributes = _attributes(pb.attributes)
         raw: dict[str, str] = {}
         for key, value in attributes.items():
-            if key[:7] == "mlflow." and type(value) is str and _is_json(value):
-                raw[key] = value  # MLflow's exporter sends JSON-encoded values: keep them
+            kind = type(value)
+            if kind is str:
+                if key[:7] == "mlflow." and conventions.is_json(value):
+                    raw[key] = value  # MLflow's exporter sends JSON-encoded values: keep them
+                else:
+                    raw[key] = _encode_str(value)
+            elif kind is int:
+                raw[key] = str(value)
+            elif kind is bool:
+                raw[key] = "true" if value else "false"
             else:
                 raw[key] = _encode(value)
         raw[SpanAttributeKey.REQUEST_ID] = self.request_id
@@ -224,14 +233,6 @@ class _TraceParts:
         info = TraceInfo(self.trace_id, experiment_id=self.experiment_id,
                          trace_metadata=self.metadata)
         return Trace(info, TraceData(self.spans))
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _attributes(key_values: Any) -> dict[str, Any]:

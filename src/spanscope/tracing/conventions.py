@@ -24,11 +24,12 @@ from typing import Any
 
 from spanscope.entities import SpanAttributeKey, SpanEvent, SpanType, TraceMetadataKey
 
-__all__ = ["MODEL_KEY", "span_type_of", "trace_context", "translate"]
+__all__ = ["MODEL_KEY", "is_json", "span_type_of", "trace_context", "translate"]
 
 MODEL_KEY = "mlflow.llm.model"
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_scan = json.JSONDecoder().raw_decode
 
 _OPENINFERENCE_KINDS = {"LLM", "CHAIN", "TOOL", "RETRIEVER", "EMBEDDING", "AGENT", "RERANKER",
                         "GUARDRAIL", "EVALUATOR"}
@@ -187,7 +188,7 @@ def _payload(attributes: Mapping[str, Any], value_key: str, mime_key: str) -> st
     if value is None:
         return None
     if isinstance(value, str) and attributes.get(mime_key) == "application/json":
-        return value if _is_json(value) else _encode(value)
+        return value if is_json(value) else _encode(value)
     return _encode(value) if isinstance(value, str) else _json_text(value)
 
 
@@ -198,7 +199,7 @@ def _json_text(value: Any, *, any_json: bool = False) -> str:
     """
     if isinstance(value, str):
         stripped = value.lstrip()
-        if (any_json or stripped[:1] in ("{", "[")) and _is_json(value):
+        if (any_json or stripped[:1] in ("{", "[")) and is_json(value):
             return value
         return _encode(value)
     try:
@@ -207,12 +208,15 @@ def _json_text(value: Any, *, any_json: bool = False) -> str:
         return json.dumps(value, ensure_ascii=False, default=repr)
 
 
-def _is_json(text: str) -> bool:
+def is_json(text: str) -> bool:
+    """Whether ``text`` is one JSON value (as ``json.loads`` would accept it), cheaply."""
+    if text[:1].isspace():
+        text = text.lstrip()
     try:
-        json.loads(text)
+        _, end = _scan(text)
     except ValueError:
         return False
-    return True
+    return end == len(text) or text[end:].isspace()
 
 
 def _indexed(attributes: Mapping[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
@@ -293,8 +297,10 @@ def _as_int(value: Any) -> int | None:
 
 def _usage(attributes: Mapping[str, Any]) -> dict[str, int] | None:
     for input_key, output_key, total_key in _USAGE_KEYS:
-        i, o = _as_int(attributes.get(input_key)), _as_int(attributes.get(output_key))
-        t = _as_int(attributes.get(total_key))
+        i_raw, o_raw = attributes.get(input_key), attributes.get(output_key)
+        if i_raw is None and o_raw is None:
+            continue
+        i, o, t = _as_int(i_raw), _as_int(o_raw), _as_int(attributes.get(total_key))
         if i is None and o is None:
             continue
         i, o = i or 0, o or 0
