@@ -160,9 +160,16 @@ def post_all(url: str, bodies: list[bytes], concurrency: int,
                 except queue.Empty:
                     return
                 began = time.perf_counter()
+                outcome = ""
                 for _ in range(50):
-                    response = client.post(url, content=body)
+                    try:
+                        response = client.post(url, content=body)
+                    except httpx.HTTPError as exc:  # counted, never retried (no duplicates)
+                        outcome = f"{type(exc).__name__}: {exc}"
+                        break
                     if response.status_code != 503:
+                        if response.status_code != 200:
+                            outcome = f"{response.status_code} {response.text[:200]}"
                         break
                     with lock:
                         retries += 1
@@ -170,8 +177,8 @@ def post_all(url: str, bodies: list[bytes], concurrency: int,
                 elapsed = time.perf_counter() - began
                 with lock:
                     latencies.append(elapsed)
-                    if response.status_code != 200:
-                        failures.append(f"{response.status_code} {response.text[:200]}")
+                    if outcome:
+                        failures.append(outcome)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     began = time.perf_counter()
@@ -296,6 +303,8 @@ def _report(label: str, result: dict[str, Any], n_spans: int) -> None:
           f"p99 {result['p99_ms']:>7.1f} ms  stored {result['stored_spans']:,}/{n_spans:,} "
           f"spans  503-retries {result['retries_503']}  failures {len(result['failures'])}",
           flush=True)
+    for failure in sorted(set(result["failures"]))[:3]:
+        print(f"    failure: {failure}", flush=True)
 
 
 def main() -> None:
