@@ -224,3 +224,24 @@ def test_saturated_writer_answers_503_with_retry_after(sqlite_uri: str) -> None:
         assert int(response.headers["Retry-After"]) >= 1
         assert "spanscope_ingest_traces_rejected_total 1" in httpx.get(
             server.url + "/metrics").text
+
+
+def test_an_unusable_service_name_is_a_clear_400(sqlite_server: RunningServer) -> None:
+    body = request([S(new_trace_id(), new_span_id())], service="s" * 600).SerializeToString()
+    response = post(sqlite_server, body, PROTOBUF)
+    assert response.status_code == 400
+    assert "experiment" in status_pb2.Status.FromString(response.content).message
+    assert sqlite_server.store.search_trace_ids() == []
+
+
+def test_one_trace_over_two_resources_and_a_span_twice_in_one_request(
+        sqlite_server: RunningServer) -> None:
+    trace_id, root = new_trace_id(), new_span_id()
+    message = request([S(trace_id, root, name="root"), S(trace_id, root, name="root")],
+                      service="front")
+    message.resource_spans.extend(request([S(trace_id, new_span_id(), parent_id=root)],
+                                          service="back").resource_spans)
+    assert post(sqlite_server, message.SerializeToString(), PROTOBUF).status_code == 200
+    trace = sqlite_server.store.get_trace(tr(trace_id))
+    assert len(trace.data.spans) == 2  # the repeated span once
+    assert sqlite_server.store.get_experiment(trace.info.experiment_id).name == "front"

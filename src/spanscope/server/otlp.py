@@ -145,11 +145,20 @@ async def receive(app: Any, request: Any, header_experiment: str | None) -> Part
     """Store one decoded request through the app's ingest queue (HTTP and gRPC share it)."""
     resolver, stats = state_of(app)
     stats.requests += 1
-    if header_experiment:
-        experiment = await resolver.by_id(header_experiment)
-        mapping: dict[str | None, str] = {name: experiment for name in service_names(request)}
-    else:
-        mapping = {name: await resolver.by_service(name) for name in service_names(request)}
+    try:
+        if header_experiment:
+            experiment = await resolver.by_id(header_experiment)
+            mapping: dict[str | None, str] = {name: experiment
+                                              for name in service_names(request)}
+        else:
+            mapping = {name: await resolver.by_service(name)
+                       for name in service_names(request)}
+    except InvalidInputError as exc:  # e.g. a service.name too long for an experiment name
+        raise OtlpError(400, code_pb2.INVALID_ARGUMENT,
+                        f"cannot choose the experiment: {exc}") from None
+    except StoreError as exc:
+        raise OtlpError(503, code_pb2.UNAVAILABLE, f"the store failed: {exc}",
+                        {"Retry-After": "5"}) from None
     parts = to_parts(request, mapping.__getitem__)
     stats.spans_received += parts.spans
     stats.spans_rejected += parts.rejected
