@@ -22,18 +22,20 @@ from spanscope.tracing.convert import summarize
 if TYPE_CHECKING:
     from spanscope.store.base import TraceStore
 
-__all__ = ["merge_parts", "stored_ids"]
+__all__ = ["merge_parts", "resettle", "stored_ids"]
 
 ID_CHUNK = 200  # trace ids per existence query
 _COMPUTED_METADATA = (TraceMetadataKey.INPUTS, TraceMetadataKey.OUTPUTS,
                       TraceMetadataKey.TOKEN_USAGE)
 
 
-def merge_parts(store: TraceStore, parts: Sequence[Trace]) -> list[Trace]:
+def merge_parts(store: TraceStore, parts: Sequence[Trace],
+                seen: dict[str, frozenset[str]] | None = None) -> list[Trace]:
     """One trace per trace id, summarised over every span known so far.
 
     Each returned trace carries the spans of ``parts`` only (the stored ones stay where
-    they are) and a summary computed over stored and new spans together.
+    they are) and a summary computed over stored and new spans together; ``seen``, when
+    given, receives the span ids each summary was computed from (see ``resettle``).
     """
     groups: dict[str, list[Trace]] = {}
     for part in parts:
@@ -47,8 +49,35 @@ def merge_parts(store: TraceStore, parts: Sequence[Trace]) -> list[Trace]:
                 previous = store.get_trace(trace_id)
             except NotFoundError:  # deleted meanwhile: the parts start it again
                 previous = None
-        out.append(_merged(trace_id, group, previous))
+        out.append(_merged(trace_id, group, previous, seen))
     return out
+
+
+def resettle(store: TraceStore, seen: dict[str, frozenset[str]],
+             ) -> tuple[list[Trace], dict[str, frozenset[str]]]:
+    """After a commit: summaries to write again because another process added spans.
+
+    Several server processes over one PostgreSQL store may merge parts of one trace at
+    the same moment, each from what it read before the other committed. Whoever commits
+    last then finds more spans stored than its summary saw and recomputes it (no spans
+    rewritten); repeated until stable, the last writer always leaves the summary whole.
+    Returns the summaries to write and the span ids each was computed from.
+    """
+    ids = sorted(seen)
+    again: list[Trace] = []
+    now_seen: dict[str, frozenset[str]] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start:start + ID_CHUNK]
+        listed = ", ".join("'" + trace_id + "'" for trace_id in chunk if "'" not in trace_id)
+        page = store.search_traces(filter_string=f"trace_id IN ({listed})",
+                                   max_results=len(chunk), include_spans=True)
+        for stored in page:
+            trace_id = stored.info.trace_id
+            if frozenset(s.span_id for s in stored.data.spans) != seen.get(trace_id):
+                whole = _merged(trace_id, [Trace(stored.info, TraceData([]))], stored,
+                                now_seen)
+                again.append(Trace(whole.info, TraceData([])))
+    return again, now_seen
 
 
 def stored_ids(store: TraceStore, trace_ids: list[str]) -> set[str]:
@@ -64,7 +93,8 @@ def stored_ids(store: TraceStore, trace_ids: list[str]) -> set[str]:
     return found
 
 
-def _merged(trace_id: str, group: list[Trace], previous: Trace | None) -> Trace:
+def _merged(trace_id: str, group: list[Trace], previous: Trace | None,
+            seen: dict[str, frozenset[str]] | None) -> Trace:
     new_spans: dict[str, Span] = {}
     metadata: dict[str, str] = {}
     tags: dict[str, str] = {}
@@ -89,4 +119,6 @@ def _merged(trace_id: str, group: list[Trace], previous: Trace | None) -> Trace:
     if root is not None:
         tags.pop(TraceTagKey.TRACE_NAME, None)  # the root's name, set by summarize
     info = summarize(trace_id, experiment_id, spans, root, metadata=metadata, tags=tags)
+    if seen is not None:
+        seen[trace_id] = frozenset(every_span)
     return Trace(info, TraceData(list(new_spans.values())))

@@ -20,7 +20,10 @@ Traces that arrive in parts (OTLP: spans of one trace over several requests, in 
 order) are written with ``partial=True``: the writer thread merges them with each other
 and with what is stored before committing (``spanscope.server.assemble``), so the
 summary is recomputed from every span known so far, and merging inside the single
-writer makes concurrent parts of one trace take turns.
+writer makes concurrent parts of one trace take turns. Where other processes write the
+same store (``shared_store``, by default any store but SQLite: ``--workers N`` or several
+servers over one PostgreSQL), each commit of parts re-reads those traces and rewrites a
+summary another process made stale meanwhile (``assemble.resettle``).
 """
 
 from __future__ import annotations
@@ -70,13 +73,17 @@ class IngestQueue:
 
     def __init__(self, store: TraceStore, *, max_pending_traces: int = 20_000,
                  redactor: Redactor | None = None,
-                 max_batch_traces: int = MAX_BATCH_TRACES) -> None:
+                 max_batch_traces: int = MAX_BATCH_TRACES,
+                 shared_store: bool | None = None) -> None:
         if max_pending_traces < 1 or max_batch_traces < 1:
             raise ValueError("max_pending_traces and max_batch_traces must be at least 1")
         self.store = store
         self.max_pending_traces = max_pending_traces
         self.max_batch_traces = max_batch_traces
         self.redactor = redactor if redactor is not None else Redactor()  # truncation only
+        if shared_store is None:  # a SQLite file has one server process; a database may not
+            shared_store = not str(getattr(store, "uri", "")).startswith("sqlite")
+        self.shared_store = shared_store
         self._waiting: list[_Write] = []
         self._pending = 0  # traces accepted and not yet committed or failed
         self._wake: asyncio.Event | None = None
@@ -192,32 +199,45 @@ class IngestQueue:
 
     def _commit(self, batch: list[_Write]) -> list[BaseException | None]:
         """Writer thread: commit the batch in one transaction, else each write alone."""
-        self._counts["batches"] += 1
         try:
-            self.store.log_traces(self._prepare(batch))
+            self._log(batch)
             return [None] * len(batch)
         except Exception as exc:  # the thread boundary; retried one by one
             if len(batch) == 1:
                 return [self._reported(exc)]
         outcomes: list[BaseException | None] = []
         for write in batch:
-            self._counts["batches"] += 1
             try:
-                self.store.log_traces(self._prepare([write]))
+                self._log([write])
                 outcomes.append(None)
             except Exception as exc:  # goes back to this writer's caller
                 outcomes.append(self._reported(exc))
         return outcomes
 
-    def _prepare(self, batch: list[_Write]) -> list[Trace]:
-        """The traces to log: parts merged with stored traces, then redacted/truncated."""
-        whole = [t for w in batch if not w.partial for t in w.traces]
+    def _log(self, batch: list[_Write]) -> None:
+        """One commit: parts merged with stored traces, then redacted/truncated, then logged.
+
+        With a shared store, summaries another process made stale meanwhile are rewritten
+        (``assemble.resettle``) before the writers are answered.
+        """
+        from spanscope.server.assemble import merge_parts, resettle
+
+        self._counts["batches"] += 1
+        traces = [t for w in batch if not w.partial for t in w.traces]
         parts = [t for w in batch if w.partial for t in w.traces]
+        seen: dict[str, frozenset[str]] | None = {} if self.shared_store else None
         if parts:
-            from spanscope.server.assemble import merge_parts
-            whole.extend(merge_parts(self.store, parts))
+            traces.extend(merge_parts(self.store, parts, seen))
         redactor = self.redactor
-        return [redactor.apply(trace) for trace in whole]
+        self.store.log_traces([redactor.apply(trace) for trace in traces])
+        for _ in range(3):  # converges at once unless processes keep racing on one trace
+            if not seen:
+                return
+            again, seen = resettle(self.store, seen)
+            if not again:
+                return
+            self._counts["batches"] += 1
+            self.store.log_traces(again)
 
     @staticmethod
     def _reported(exc: Exception) -> BaseException:
