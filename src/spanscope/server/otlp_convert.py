@@ -191,20 +191,25 @@ class _TraceParts:
         self.metadata: dict[str, str] = {}
 
     def add(self, pb: Any) -> None:
-        attributes = _attributes(pb.attributes)
-        raw: dict[str, str] = {}
-        for key, value in attributes.items():
-            kind = type(value)
-            if kind is str:
-                if key[:7] == "mlflow." and conventions.is_json(value):
-                    raw[key] = value  # MLflow's exporter sends JSON-encoded values: keep them
+        attributes: dict[str, Any] = {}  # decoded, for the conventions
+        raw: dict[str, str] = {}  # JSON-encoded, as spans store them
+        for kv in pb.attributes:  # the hot loop: one pass, the common kinds inline
+            key, any_value = kv.key, kv.value
+            kind = any_value.WhichOneof("value")
+            if kind == "string_value":
+                text = attributes[key] = any_value.string_value
+                if key[:7] == "mlflow." and conventions.is_json(text):
+                    raw[key] = text  # MLflow's exporter sends JSON-encoded values: keep them
                 else:
-                    raw[key] = _encode_str(value)
-            elif kind is int:
-                raw[key] = str(value)
-            elif kind is bool:
-                raw[key] = "true" if value else "false"
+                    raw[key] = _encode_str(text)
+            elif kind == "int_value":
+                number = attributes[key] = any_value.int_value
+                raw[key] = str(number)
+            elif kind == "bool_value":
+                flag = attributes[key] = any_value.bool_value
+                raw[key] = "true" if flag else "false"
             else:
+                value = attributes[key] = _value(any_value)
                 raw[key] = _encode(value)
         raw[SpanAttributeKey.REQUEST_ID] = self.request_id
         events = [SpanEvent(event.name, event.time_unix_nano, _attributes(event.attributes))
