@@ -159,7 +159,8 @@ async def receive(app: Any, request: Any, header_experiment: str | None) -> Part
     except StoreError as exc:
         raise OtlpError(503, code_pb2.UNAVAILABLE, f"the store failed: {exc}",
                         {"Retry-After": "5"}) from None
-    parts = to_parts(request, mapping.__getitem__)
+    # in a thread: a large request's conversion must not stall the event loop (/health)
+    parts = await asyncio.to_thread(to_parts, request, mapping.__getitem__)
     stats.spans_received += parts.spans
     stats.spans_rejected += parts.rejected
     if parts.traces:
@@ -191,7 +192,8 @@ async def export_traces(request: Request) -> Response:
         body = _decoded(await _read(request, limit), request.headers.get("content-encoding"),
                         limit)
         try:
-            message = parse_protobuf(body) if media == PROTOBUF else parse_json(body)
+            message = (parse_protobuf(body) if media == PROTOBUF  # C, fast
+                       else await asyncio.to_thread(parse_json, body))  # Python, slower
         except OtlpDecodeError as exc:
             raise OtlpError(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
         header = next((value for name in EXPERIMENT_HEADERS
