@@ -12,11 +12,13 @@ Until its root arrives a trace is ``IN_PROGRESS``, dated by its earliest span.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from spanscope.entities import Span, Trace, TraceData, TraceMetadataKey, TraceTagKey
 from spanscope.exceptions import NotFoundError
+from spanscope.store.aggregates import Selection
 from spanscope.tracing.convert import summarize
 
 if TYPE_CHECKING:
@@ -66,17 +68,21 @@ def resettle(store: TraceStore, seen: dict[str, frozenset[str]],
     ids = sorted(seen)
     again: list[Trace] = []
     now_seen: dict[str, frozenset[str]] = {}
-    for start in range(0, len(ids), ID_CHUNK):
+    for start in range(0, len(ids), ID_CHUNK):  # span counts only: no span content read
         chunk = ids[start:start + ID_CHUNK]
         listed = ", ".join("'" + trace_id + "'" for trace_id in chunk if "'" not in trace_id)
-        page = store.search_traces(filter_string=f"trace_id IN ({listed})",
-                                   max_results=len(chunk), include_spans=True)
-        for stored in page:
-            trace_id = stored.info.trace_id
-            if frozenset(s.span_id for s in stored.data.spans) != seen.get(trace_id):
-                whole = _merged(trace_id, [Trace(stored.info, TraceData([]))], stored,
-                                now_seen)
-                again.append(Trace(whole.info, TraceData([])))
+        sample = store.trace_sample(Selection(filter_string=f"trace_id IN ({listed})"),
+                                    spans=True, assessments=False)
+        counts = Counter(span.trace_id for span in sample.spans)
+        for trace_id in chunk:
+            if counts.get(trace_id, 0) <= len(seen[trace_id]):
+                continue  # spans are only ever added: nothing new since the summary
+            try:
+                stored = store.get_trace(trace_id)
+            except NotFoundError:
+                continue
+            whole = _merged(trace_id, [Trace(stored.info, TraceData([]))], stored, now_seen)
+            again.append(Trace(whole.info, TraceData([])))
     return again, now_seen
 
 
