@@ -58,6 +58,8 @@ _MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "us
 _DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 _INDEXED = re.compile(r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|"
                       r"llm\.output_messages|retrieval\.documents)\.(\d+)\.(.+)$")
+_INDEXED_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.input_messages.",
+                     "llm.output_messages.", "retrieval.documents.")
 _FOREIGN_PREFIXES = ("gen_ai.", "llm.", "openinference.", "input.", "output.", "retrieval.",
                      "traceloop.", "tool.", "embedding.")
 
@@ -223,7 +225,7 @@ def _indexed(attributes: Mapping[str, Any]) -> dict[str, dict[int, dict[str, Any
     """``gen_ai.prompt.0.role`` style keys as ``{"gen_ai.prompt": {0: {"role": ...}}}``."""
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for key, value in attributes.items():
-        if key[:1] not in ("g", "l", "r") or "." not in key:
+        if not key.startswith(_INDEXED_PREFIXES):
             continue
         match = _INDEXED.match(key)
         if match is not None:
