@@ -245,3 +245,25 @@ def test_one_trace_over_two_resources_and_a_span_twice_in_one_request(
     trace = sqlite_server.store.get_trace(tr(trace_id))
     assert len(trace.data.spans) == 2  # the repeated span once
     assert sqlite_server.store.get_experiment(trace.info.experiment_id).name == "front"
+
+
+def test_before_the_store_is_open_the_answer_is_503() -> None:
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from spanscope.server import otlp
+
+    app = FastAPI()
+    app.include_router(otlp.router)
+    app.state.store = None  # what create_app holds until its lifespan opened the store
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = request([S(new_trace_id(), new_span_id())]).SerializeToString()
+            return await client.post("/v1/traces", content=body, headers=PROTOBUF)
+
+    response = asyncio.run(main())
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert app.state.otlp_stats.requests_failed == 1

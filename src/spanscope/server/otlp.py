@@ -41,8 +41,8 @@ from spanscope.server.otlp_convert import (
     to_parts,
 )
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ExperimentResolver", "max_request_bytes", "receive",
-           "router"]
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ExperimentResolver", "count_failure",
+           "max_request_bytes", "receive", "router"]
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 EXPERIMENT_HEADERS = ("x-spanscope-experiment-id", "x-mlflow-experiment-id")
@@ -136,9 +136,22 @@ def state_of(app: Any) -> tuple[ExperimentResolver, ReceiverStats]:
     state = app.state
     resolver = getattr(state, "otlp_experiments", None)
     if resolver is None:
-        resolver = state.otlp_experiments = ExperimentResolver(state.store)
-        state.otlp_stats = ReceiverStats()
+        if getattr(state, "otlp_stats", None) is None:
+            state.otlp_stats = ReceiverStats()
+        store = getattr(state, "store", None)
+        if store is None:  # the lifespan has not opened the store yet (or closed it)
+            raise OtlpError(503, code_pb2.UNAVAILABLE, "the server is starting; retry shortly",
+                            {"Retry-After": "1"})
+        resolver = state.otlp_experiments = ExperimentResolver(store)
     return resolver, state.otlp_stats
+
+
+def count_failure(app: Any) -> None:
+    """Count a request answered with an error status (for ``/metrics``)."""
+    stats = getattr(app.state, "otlp_stats", None)
+    if stats is None:
+        stats = app.state.otlp_stats = ReceiverStats()
+    stats.requests_failed += 1
 
 
 async def receive(app: Any, request: Any, header_experiment: str | None) -> Parts:
@@ -200,8 +213,7 @@ async def export_traces(request: Request) -> Response:
                        if (value := request.headers.get(name))), None)
         parts = await receive(request.app, message, header)
     except OtlpError as exc:
-        _, stats = state_of(request.app)
-        stats.requests_failed += 1
+        count_failure(request.app)
         return _status_response(exc, answer_as)
     response = ExportTraceServiceResponse()
     if parts.rejected:

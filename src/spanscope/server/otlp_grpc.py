@@ -30,9 +30,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from spanscope.server.otlp import (
     EXPERIMENT_HEADERS,
     OtlpError,
+    count_failure,
     max_request_bytes,
     receive,
-    state_of,
 )
 
 __all__ = ["GrpcReceiver", "start_grpc_receiver"]
@@ -58,7 +58,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         try:
             parts = future.result(COMMIT_TIMEOUT)
         except OtlpError as exc:
-            state_of(self.app)[1].requests_failed += 1
+            count_failure(self.app)
             retry = exc.headers.get("Retry-After")
             message = exc.message + (f" (retry after {retry} s)" if retry else "")
             context.abort(_CODES.get(exc.code, grpc.StatusCode.INTERNAL), message)
