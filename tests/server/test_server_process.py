@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.server.conftest import ServerProcess, free_port, server_env
 
 
