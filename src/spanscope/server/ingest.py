@@ -34,7 +34,6 @@ from spanscope.exceptions import SpanscopeError
 
 if TYPE_CHECKING:
     from spanscope.server.redact import Redactor
-
     from spanscope.store.base import TraceStore
 
 __all__ = ["IngestQueue", "Saturated"]
