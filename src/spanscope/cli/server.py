@@ -9,6 +9,7 @@ already accepted before the process exits 0.
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
 
     uri = backend_store_uri or get_tracking_uri()
     _check_backend(uri, workers)
+    if otlp_grpc_port is not None and importlib.util.find_spec("grpc") is None:
+        raise click.UsageError("--otlp-grpc-port needs gRPC: pip install 'spanscope[grpc]'")
     if auth is None:
         auth = not is_loopback(host)
     kinds = tuple(k.strip() for k in (redact or "").split(",") if k.strip())
