@@ -10,7 +10,7 @@ PERMISSION_DENIED      403     ``PermissionDeniedError``: the key's role may not
 RESOURCE_DOES_NOT_...  404     ``NotFoundError``, an unknown route
 METHOD_NOT_ALLOWED     405     a known route with another method
 REQUEST_TOO_LARGE      413     a body over ``--max-request-mb`` (``RequestTooLargeError``)
-RESOURCE_EXHAUSTED     429     (rate limits; with ``Retry-After``)
+RESOURCE_EXHAUSTED     429     (not sent by this server; clients treat it as 503)
 TEMPORARILY_UNAVAIL..  503     ingest ``Saturated``, ``StoreUnavailableError``
 INTERNAL_ERROR         500     ``StoreError``, or a bug (logged with its traceback)
 =====================  ======  ====================================================
