@@ -92,7 +92,6 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
             store.close()
     else:
         store.close()
-        _announce(config, host, port, workers)
         _serve_many(config, host, port, workers, log_level)
     click.echo("Spanscope server stopped.", err=True)
 
@@ -185,16 +184,24 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _serve_many(config: ServerConfig, host: str, port: int, workers: int,
                 log_level: str) -> None:
+    """uvicorn's supervisor over ``workers`` processes sharing one socket bound here."""
     import os
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from spanscope.server.config import CONFIG_ENV
 
+    sock = _bind(host, port)
     os.environ[CONFIG_ENV] = config.to_env()  # what each worker's create_app() reads
-    with _signals_stop_cleanly():
-        uvicorn.run("spanscope.server.app:create_app", factory=True, workers=workers,
-                    **_uvicorn_options(host, port, log_level))
+    uvicorn_config = uvicorn.Config("spanscope.server.app:create_app", factory=True,
+                                    workers=workers, **_uvicorn_options(host, port, log_level))
+    _announce(config, host, sock.getsockname()[1], workers)
+    try:
+        with _signals_stop_cleanly():
+            Multiprocess(uvicorn_config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 class _signals_stop_cleanly:
