@@ -21,6 +21,7 @@ reach the run's artifacts over HTTP (``spanscope.store.artifacts``).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -113,8 +114,8 @@ class RestStore:
         if not traces:
             return
         # an upsert: resending after a broken connection cannot duplicate anything
-        self._call("POST", "/api/traces/batch",
-                   body={"traces": [t.to_dict() for t in traces]}, idempotent=True)
+        self._http.request("POST", "/api/traces/batch", content=_batch_body(traces),
+                           headers={"Content-Type": "application/json"}, idempotent=True)
 
     def get_trace(self, trace_id: str) -> Trace:
         return wire.decode(Trace, self._call("GET", f"/api/traces/{segment(trace_id)}"),
@@ -368,6 +369,21 @@ class RestStore:
     def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
         body = self._call("GET", f"/api/datasets/{segment(dataset_id)}/versions")
         return wire.decode(list[DatasetVersion], body.get("versions") or [], "versions")
+
+
+def _batch_body(traces: Sequence[Trace]) -> bytes:
+    """``{"traces": [trace JSON, ...]}``, encoded one trace at a time.
+
+    Between traces the encoder lets other threads run (``sleep(0)`` releases the GIL):
+    the SDK's exporter calls this in the background, and a long batch encoded in one go
+    would hold the GIL for whole switch intervals at a time, delaying the application's
+    own threads; yielding per trace keeps them first, as waiting on I/O would.
+    """
+    parts = []
+    for trace in traces:
+        parts.append(wire.dumps(trace.to_dict()))
+        time.sleep(0)
+    return ('{"traces":[' + ",".join(parts) + "]}").encode("utf-8")
 
 
 def _plain_update(update: RecordUpdate) -> RecordUpdate:
