@@ -6,6 +6,7 @@
      ├── FilterError (also a ValueError)   a filter string that does not parse or validate
      ├── NotFoundError (also a KeyError)   a trace, experiment or assessment that does not exist
      ├── InvalidInputError (a ValueError)  an argument the caller got wrong
+     │    └── TraceJsonError                trace JSON that is malformed; names the field
      ├── InvalidUriError (a ValueError)    a tracking URI no store understands
      ├── StoreError                        the storage backend failed; carries the cause
      │    └── StoreUnavailableError        a server that is down or saturated (retry later)
@@ -30,6 +31,7 @@ __all__ = [
     "SpanscopeError",
     "StoreError",
     "StoreUnavailableError",
+    "TraceJsonError",
     "UnauthenticatedError",
 ]
 
@@ -40,6 +42,15 @@ class SpanscopeError(Exception):
 
 class InvalidInputError(SpanscopeError, ValueError):
     """An argument the caller passed is not acceptable; the message says which and why."""
+
+
+class TraceJsonError(InvalidInputError):
+    """Trace JSON that is not a trace; ``path`` names the bad field (``info.trace_id``,
+    ``data.spans[2].status``, ``$`` for the whole document)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"malformed trace JSON at {path}: {message}")
 
 
 class InvalidUriError(SpanscopeError, ValueError):

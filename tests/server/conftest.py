@@ -71,7 +71,8 @@ def asgi_api(store_uri: str, *, auth: bool = False, headers: dict[str, str] | No
     with start_blocking_portal() as portal:
         lifespan = app.router.lifespan_context(app)
         portal.call(lifespan.__aenter__)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # see the 500s
+        client = httpx.AsyncClient(transport=transport,
                                    base_url="http://testserver", headers=headers)
         try:
             yield Api(portal, client, app)

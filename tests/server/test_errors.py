@@ -93,6 +93,14 @@ def test_malformed_requests_are_400_and_store_nothing(
         api.post("/api/aggregates/trace_stats", json={"selection": {}, "bucket_ms": "x"}),
         api.post("/api/analysis/summarize", json={"bucket": "fortnight"}),
         api.post("/api/analysis/compare", json={"confidence": 2}),
+        # found by the fuzzer: numbers no database or datetime holds, missing options
+        api.post("/api/runs", json={"experiment_id": "0", "start_time": 10**20}),
+        api.get("/api/experiments/99999999999999999999999"),
+        api.post("/api/aggregates/trace_stats", json={"selection": {"start_ms": 10**20}}),
+        api.post("/api/analysis/compare", json={"start": 5.4e16}),
+        api.post("/api/analysis/summarize", content=b'{"start": Infinity}',
+                 headers={"content-type": "application/json"}),
+        api.post("/api/aggregates/numeric_pairs", json={"selection": {}}),
     ]
     for response in cases:
         _error(response, 400, "INVALID_PARAMETER_VALUE" if "filter" not in response.text

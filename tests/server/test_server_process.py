@@ -176,3 +176,52 @@ def test_a_server_cannot_serve_another_server(uri: str) -> None:
         [sys.executable, "-m", "spanscope", "server", "--backend-store-uri", uri],
         env=server_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "needs a database to serve" in result.stderr
+
+
+def test_redaction_flags_apply_to_rest_writes(
+        tmp_path: Path, make_trace: Callable[..., dict[str, Any]]) -> None:
+    patterns = tmp_path / "patterns.json"
+    patterns.write_text('{"patterns": {"employee": "EMP-[0-9]{6}"}}')
+    uri = f"sqlite:///{tmp_path}/redacted.db"
+    trace = make_trace(question="mail bob@example.com about EMP-123456", payload_chars=3_000)
+    with ServerProcess(uri, "--redact", "emails", "--redact-patterns", str(patterns),
+                       "--max-value-chars", "1000") as server, server.client() as client:
+        assert client.post("/api/traces/batch", json={"traces": [trace]}).status_code == 200
+        stored = client.get(f"/api/traces/{trace['info']['trace_id']}").json()
+    text = str(stored)
+    assert "bob@example.com" not in text and "EMP-123456" not in text
+    assert "[REDACTED:email]" in text and "[REDACTED:employee]" in text
+    assert "spanscope: truncated" in text
+
+
+def test_bad_redaction_options_and_grpc_with_auth_are_refused(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "spanscope", "server", "--backend-store-uri",
+             f"sqlite:///{tmp_path}/x.db", "--port", str(free_port()), *args],
+            env=server_env(), capture_output=True, text=True, timeout=60)
+
+    unknown = run("--redact", "emails,addresses")
+    assert unknown.returncode == 3 and "unknown redaction 'addresses'" in unknown.stderr
+    grpc = run("--auth", "--otlp-grpc-port", str(free_port()))
+    assert grpc.returncode == 3 and "gRPC receiver does not check API keys" in grpc.stderr
+
+
+def test_otlp_grpc_port_flag_receives_traces(sqlite_uri: str) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    grpc_port = free_port()
+    with ServerProcess(sqlite_uri, "--otlp-grpc-port", str(grpc_port)) as server:
+        provider = TracerProvider(resource=Resource.create({"service.name": "grpc-app"}))
+        provider.add_span_processor(SimpleSpanProcessor(
+            OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True)))
+        with provider.get_tracer("app").start_as_current_span("root") as root:
+            trace_id = "tr-" + format(root.get_span_context().trace_id, "032x")
+        provider.shutdown()
+        with server.client() as client:
+            got = client.get(f"/api/traces/{trace_id}")
+        assert got.status_code == 200, got.text
+        assert got.json()["info"]["tags"]["mlflow.traceName"] == "root"

@@ -14,6 +14,7 @@ Shared by ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -34,9 +35,23 @@ _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
+# Times a datetime can hold (years 1 to 9999), so any accepted time can also be shown.
+_MIN_MS = -62_135_596_800_000
+_MAX_MS = 253_402_300_799_999
+
+
 def parse_time(value: TimeLike | None, *, name: str = "time",
                now_ms: int | None = None) -> int | None:
     """Epoch milliseconds for any accepted time form; ``InvalidInputError`` otherwise."""
+    ms = _parse_time(value, name=name, now_ms=now_ms)
+    if ms is not None and not _MIN_MS <= ms <= _MAX_MS:
+        raise InvalidInputError(f"{name} {value!r} is out of range: times go from year 1 "
+                                "to 9999")
+    return ms
+
+
+def _parse_time(value: TimeLike | None, *, name: str = "time",
+               now_ms: int | None = None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -47,6 +62,8 @@ def parse_time(value: TimeLike | None, *, name: str = "time",
         return int(datetime(value.year, value.month, value.day,
                             tzinfo=timezone.utc).timestamp() * 1000)
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
         return int(value)
     if isinstance(value, str):
         relative = _RELATIVE.match(value)

@@ -36,12 +36,24 @@ GRACEFUL_SHUTDOWN_S = 30  # longest a stop waits for in-flight requests
                    "the host is a loopback address]")
 @click.option("--max-request-mb", type=click.FloatRange(min=0, min_open=True), default=32.0,
               show_default=True, help="Larger request bodies are refused with 413.")
+@click.option("--redact", metavar="KINDS",
+              help="Replace PII before it is stored: a comma list of emails, phones, cards.")
+@click.option("--redact-patterns", type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="Also redact these regular expressions (a TOML or JSON "
+                                   "file with a [patterns] table of name = regex).")
+@click.option("--max-value-chars", type=click.IntRange(min=100), default=1_000_000,
+              show_default=True, help="Span values longer than this are cut, with a marker.")
+@click.option("--otlp-grpc-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="Also receive OTLP over gRPC on this port (e.g. 4317; the grpc extra). "
+                   "[default: off]")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
                                                  "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: "
                                                          "one line per request).")
 def server(backend_store_uri: str | None, host: str, port: int, workers: int,
-           auth: bool | None, max_request_mb: float, log_level: str) -> None:
+           auth: bool | None, max_request_mb: float, redact: str | None,
+           redact_patterns: str | None, max_value_chars: int, otlp_grpc_port: int | None,
+           log_level: str) -> None:
     """Serve traces over HTTP: the REST API under /api/, OTLP at /v1/traces, /health.
 
     \b
@@ -60,7 +72,13 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
     _check_backend(uri, workers)
     if auth is None:
         auth = not is_loopback(host)
-    config = ServerConfig(store_uri=uri, auth=auth, max_request_mb=max_request_mb)
+    kinds = tuple(k.strip() for k in (redact or "").split(",") if k.strip())
+    config = ServerConfig(store_uri=uri, host=host, auth=auth, max_request_mb=max_request_mb,
+                          redact=kinds, redact_patterns=redact_patterns,
+                          max_value_chars=max_value_chars, otlp_grpc_port=otlp_grpc_port)
+    from spanscope.server.redact import Redactor
+
+    Redactor.from_options(kinds, config_path=redact_patterns)  # a bad option: one Error line
     store = _open(config)
     if workers > 1:
         store.close()

@@ -50,6 +50,11 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
     owner closes them); otherwise the lifespan opens them on ``config.store_uri``.
     """
     config = config or ServerConfig.from_env()
+    from spanscope.server.redact import Redactor
+
+    # Built now, so a bad pattern or option fails here rather than in a worker's startup.
+    redactor = Redactor.from_options(config.redact, config_path=config.redact_patterns,
+                                     max_value_chars=config.max_value_chars)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,15 +71,24 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
             if key_store is None:
                 key_store = await run_in_threadpool(open_key_store, config.store_uri)
                 owned.callback(key_store.close)
-            ingest = IngestQueue(served, max_pending_traces=config.max_pending_traces)
+            ingest = IngestQueue(served, max_pending_traces=config.max_pending_traces,
+                                 redactor=redactor)
             await ingest.start()
             app.state.keys = key_store
             app.state.ingest = ingest
+            grpc = None
+            if config.otlp_grpc_port is not None:
+                from spanscope.server.otlp_grpc import start_grpc_receiver
+
+                grpc = app.state.grpc = await start_grpc_receiver(
+                    app, host=config.host, port=config.otlp_grpc_port)
             app.state.store = served  # last: /health answers 200 from here on
             try:
                 yield
             finally:
                 app.state.store = None
+                if grpc is not None:
+                    await grpc.stop()
                 await ingest.close()
 
     app = FastAPI(title="Spanscope", version=__version__, description=_DESCRIPTION,

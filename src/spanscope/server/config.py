@@ -14,25 +14,37 @@ from dataclasses import asdict, dataclass, fields
 
 from spanscope.exceptions import InvalidInputError
 
-__all__ = ["CONFIG_ENV", "DEFAULT_MAX_REQUEST_MB", "ServerConfig", "is_loopback"]
+__all__ = ["CONFIG_ENV", "DEFAULT_MAX_REQUEST_MB", "DEFAULT_MAX_VALUE_CHARS", "ServerConfig",
+           "is_loopback"]
 
 CONFIG_ENV = "SPANSCOPE_SERVER_CONFIG"
 DEFAULT_MAX_REQUEST_MB = 32.0
+DEFAULT_MAX_VALUE_CHARS = 1_000_000  # as spanscope.server.redact's default
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """One server's settings: its store, whether keys are required, the body size limit."""
+    """One server's settings: its store, whether keys are required, limits, what ingest
+    redacts, and the optional gRPC receiver's port."""
 
     store_uri: str
+    host: str = "127.0.0.1"
     auth: bool = False
     max_request_mb: float = DEFAULT_MAX_REQUEST_MB
     max_pending_traces: int = 20_000
+    redact: tuple[str, ...] = ()  # emails, phones, cards (spanscope.server.redact)
+    redact_patterns: str | None = None  # a TOML/JSON file of custom patterns
+    max_value_chars: int | None = DEFAULT_MAX_VALUE_CHARS  # longer span values are cut
+    otlp_grpc_port: int | None = None  # OTLP over gRPC on this port (needs the grpc extra)
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_request_mb, (int, float)) or not self.max_request_mb > 0:
             raise InvalidInputError(
                 f"max_request_mb must be a positive number, not {self.max_request_mb!r}")
+        if self.auth and self.otlp_grpc_port is not None:
+            raise InvalidInputError(
+                "the OTLP gRPC receiver does not check API keys: with auth on, send OTLP over "
+                "HTTP (/v1/traces, which does), or turn auth off explicitly (--no-auth)")
         if not isinstance(self.max_pending_traces, int) or self.max_pending_traces < 1:
             raise InvalidInputError(
                 f"max_pending_traces must be a positive integer, not {self.max_pending_traces!r}")
@@ -54,7 +66,10 @@ class ServerConfig:
             return cls(store_uri=get_tracking_uri())
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "redact" in values:
+            values["redact"] = tuple(values["redact"])
+        return cls(**values)
 
 
 def is_loopback(host: str) -> bool:

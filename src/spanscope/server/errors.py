@@ -121,6 +121,12 @@ def install_error_handlers(app: FastAPI) -> None:
                               str(error) or "the writer is saturated; retry later",
                               headers=_retry_after(getattr(error, "retry_after", None)))
 
+    async def on_overflow(request: Request, error: Exception) -> JSONResponse:
+        # A number too large for the database (e.g. SQLite's 64-bit integers), raised by
+        # the driver before anything is written: the caller's input, not a server fault.
+        return error_response(400, "INVALID_PARAMETER_VALUE",
+                              f"a number in the request is too large to store ({error})")
+
     async def on_bug(request: Request, error: Exception) -> JSONResponse:
         logger.error("unhandled error in %s %s", request.method, request.url.path,
                      exc_info=error)
@@ -131,6 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Saturated, on_saturated)
+    app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_bug)
 
 

@@ -7,6 +7,10 @@ writer thread; each writer awaits the commit of its own batch, so a 2xx answered
 ``await queue.write(...)`` means the data is committed. Group commit keeps that promise
 cheap: one transaction per batch, whatever the number of concurrent requests.
 
+Before a commit the ``Redactor`` (``server/redact.py``) removes PII when asked to and
+always truncates oversized span values with an explicit marker (``redactor=None`` means
+truncation only).
+
 Memory is bounded: when the traces waiting for a commit would exceed
 ``max_pending_traces``, ``write`` raises ``Saturated`` at once (HTTP 503 + Retry-After)
 instead of queueing. If a combined batch fails, each writer's traces are committed on
@@ -31,10 +35,9 @@ from typing import TYPE_CHECKING
 
 from spanscope.entities import Trace
 from spanscope.exceptions import SpanscopeError
+from spanscope.server.redact import Redactor
 
 if TYPE_CHECKING:
-    from spanscope.server.redact import Redactor
-
     from spanscope.store.base import TraceStore
 
 __all__ = ["IngestQueue", "Saturated"]
@@ -73,7 +76,7 @@ class IngestQueue:
         self.store = store
         self.max_pending_traces = max_pending_traces
         self.max_batch_traces = max_batch_traces
-        self.redactor = redactor
+        self.redactor = redactor if redactor is not None else Redactor()  # truncation only
         self._waiting: list[_Write] = []
         self._pending = 0  # traces accepted and not yet committed or failed
         self._wake: asyncio.Event | None = None
@@ -213,9 +216,8 @@ class IngestQueue:
         if parts:
             from spanscope.server.assemble import merge_parts
             whole.extend(merge_parts(self.store, parts))
-        if self.redactor is not None:
-            whole = [self.redactor.apply(trace) for trace in whole]
-        return whole
+        redactor = self.redactor
+        return [redactor.apply(trace) for trace in whole]
 
     @staticmethod
     def _reported(exc: Exception) -> BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from spanscope.server.auth import requires
@@ -18,7 +18,8 @@ from spanscope.store import wire
 from spanscope.store.base import TraceStore
 from spanscope.store.keys import Role
 
-__all__ = ["ADMIN", "EDITOR", "VIEWER", "Body", "Id", "WireResponse", "reply", "store_of"]
+__all__ = ["ADMIN", "EDITOR", "INT64_MAX", "VIEWER", "Body", "Id", "Int64", "WireResponse",
+           "reply", "store_of"]
 
 
 def _role(role: Role) -> dict[str, Any]:
@@ -38,6 +39,9 @@ def _id_text(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_id_text)]
+INT64_MAX = 2**63 - 1
+# Integers the databases can hold (64-bit): larger ones are refused with 400 up front.
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 
 
 class Body(BaseModel):

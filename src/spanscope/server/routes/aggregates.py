@@ -8,10 +8,12 @@ analysis functions of a remote client still aggregate on the server.
 from __future__ import annotations
 
 import enum
+import inspect
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
+from spanscope.exceptions import InvalidInputError
 from spanscope.server.routes._common import VIEWER, WireResponse, reply, store_of
 from spanscope.store import wire
 
@@ -30,4 +32,9 @@ def aggregate(name: AggregateName, request: Request,
     """One of trace_stats, model_usage, latency_histogram, span_stats, error_spans,
     trace_sample, numeric_pairs over ``selection``."""
     selection, options = wire.decode_aggregate_call(name.value, body)
-    return reply(getattr(store_of(request), name.value)(selection, **options))
+    method = getattr(store_of(request), name.value)
+    try:
+        inspect.signature(method).bind(selection, **options)
+    except TypeError as exc:  # e.g. numeric_pairs without x and y
+        raise InvalidInputError(f"{name.value}: {exc}") from None
+    return reply(method(selection, **options))

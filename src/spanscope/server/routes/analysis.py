@@ -13,7 +13,16 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from spanscope import analysis
-from spanscope.server.routes._common import VIEWER, Body, Id, WireResponse, reply, store_of
+from spanscope.server.routes._common import (
+    INT64_MAX,
+    VIEWER,
+    Body,
+    Id,
+    Int64,
+    WireResponse,
+    reply,
+    store_of,
+)
 
 __all__ = ["router"]
 
@@ -38,7 +47,7 @@ class Summarize(Over):
 
 
 class ErrorPatterns(Over):
-    top: int | None = Field(default=None, ge=1)
+    top: int | None = Field(default=None, ge=1, le=INT64_MAX)
 
 
 class Compare(Body):
@@ -51,8 +60,8 @@ class Compare(Body):
     sample_size: int = Field(default=5_000, ge=1, le=100_000)
     resamples: int = Field(default=1000, ge=1, le=10_000)
     confidence: float = Field(default=0.95, gt=0, lt=1)
-    seed: int = 0
-    min_spans: int = Field(default=20, ge=1)
+    seed: Int64 = 0
+    min_spans: int = Field(default=20, ge=1, le=INT64_MAX)
 
 
 @router.get("/traces/{trace_id}/health", **VIEWER)

@@ -12,6 +12,7 @@ from spanscope.exceptions import NotFoundError
 from spanscope.server.routes._common import (
     ADMIN,
     EDITOR,
+    INT64_MAX,
     VIEWER,
     Body,
     Id,
@@ -37,7 +38,7 @@ class SearchDatasets(Body):
     experiment_ids: list[Id] | None = None
     filter_string: str | None = None
     order_by: list[str] | None = None
-    max_results: int | None = Field(default=None, ge=1)
+    max_results: int | None = Field(default=None, ge=1, le=INT64_MAX)
 
 
 class DatasetTags(Body):
@@ -96,7 +97,7 @@ def merge_records(dataset_id: str, body: MergeRecords, request: Request) -> Wire
 
 @router.get("/datasets/{dataset_id}/records", **VIEWER)
 def get_records(dataset_id: str, request: Request,
-                version: Annotated[int | None, Query(ge=0)] = None) -> WireResponse:
+                version: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None) -> WireResponse:
     return reply({"records": store_of(request).get_dataset_records(dataset_id,
                                                                    version=version)})
 

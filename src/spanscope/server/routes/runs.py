@@ -18,9 +18,11 @@ from spanscope.entities.run import Metric
 from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.server.routes._common import (
     EDITOR,
+    INT64_MAX,
     VIEWER,
     Body,
     Id,
+    Int64,
     WireResponse,
     reply,
     store_of,
@@ -35,14 +37,14 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 class CreateRun(Body):
     experiment_id: Id
     run_name: str | None = None
-    start_time: int | None = None
+    start_time: Int64 | None = None
     tags: dict[str, Any] | None = None
     user_id: str | None = None
 
 
 class UpdateRun(Body):
     status: str | None = None
-    end_time: int | None = None
+    end_time: Int64 | None = None
     run_name: str | None = None
 
 
@@ -57,7 +59,7 @@ class SearchRuns(Body):
     experiment_ids: list[Id] | None = None
     filter_string: str | None = None
     order_by: list[str] | None = None
-    max_results: int | None = Field(default=1000, ge=1)
+    max_results: int | None = Field(default=1000, ge=1, le=INT64_MAX)
 
 
 @router.post("", **EDITOR)

@@ -19,9 +19,11 @@ from spanscope.exceptions import NotFoundError
 from spanscope.server.routes._common import (
     ADMIN,
     EDITOR,
+    INT64_MAX,
     VIEWER,
     Body,
     Id,
+    Int64,
     WireResponse,
     reply,
     store_of,
@@ -47,7 +49,7 @@ class SearchTraces(Body):
     experiment_ids: list[Id] | None = None
     filter_string: str | None = None
     order_by: list[str] | None = None
-    max_results: int = Field(default=100, ge=1)
+    max_results: int = Field(default=100, ge=1, le=INT64_MAX)
     page_token: str | None = None
     include_spans: bool = True
 
@@ -55,7 +57,7 @@ class SearchTraces(Body):
 class SearchTraceIds(Body):
     experiment_ids: list[Id] | None = None
     filter_string: str | None = None
-    max_results: int | None = Field(default=None, ge=1)
+    max_results: int | None = Field(default=None, ge=1, le=INT64_MAX)
 
 
 class SetTag(Body):
@@ -65,8 +67,8 @@ class SetTag(Body):
 
 class DeleteTraces(Body):
     experiment_id: Id
-    max_timestamp_millis: int | None = None
-    max_traces: int | None = Field(default=None, ge=1)
+    max_timestamp_millis: Int64 | None = None
+    max_traces: int | None = Field(default=None, ge=1, le=INT64_MAX)
     trace_ids: list[str] | None = None
     dry_run: bool = False
 
@@ -122,7 +124,7 @@ def list_traces(
     experiment_id: Annotated[list[str] | None, Query()] = None,
     filter: Annotated[str | None, Query()] = None,
     order_by: Annotated[list[str] | None, Query()] = None,
-    max_results: Annotated[int, Query(ge=1)] = 100,
+    max_results: Annotated[int, Query(ge=1, le=INT64_MAX)] = 100,
     page_token: Annotated[str | None, Query()] = None,
     include_spans: Annotated[bool, Query()] = True,
 ) -> WireResponse:
