@@ -52,7 +52,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spanscope", "server", "--backend-store-uri",
              self.store_uri, "--host", "127.0.0.1", "--port", str(self.port), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=child_env())
+            stdout=log, stderr=subprocess.STDOUT, env=child_env(),
+            cwd=self.log_path.parent)  # artifacts of a PostgreSQL store land in its cwd
         log.close()
         self.wait_healthy(timeout)
         return self
