@@ -110,6 +110,27 @@ def test_search_pages_filters_and_orders(experiment: str) -> None:
     assert store.search_trace_ids([experiment], filter_string="tags.i IN ('3', '4')") == [
         ids[4], ids[3]]
     assert sorted(store.search_trace_ids([experiment], max_results=None)) == sorted(ids)
+    found, missing = store.get_traces([ids[2], "tr-unknown", ids[0]])
+    assert [t.info.trace_id for t in found] == [ids[2], ids[0]] and missing == ["tr-unknown"]
+    assert all(len(t.data.spans) == 3 for t in found)
+
+
+def _count_in_child(store: RestStore, experiment: str, out: Any) -> None:
+    out.put(len(store.search_trace_ids([experiment])))
+
+
+def test_a_forked_child_uses_its_own_connections(experiment: str) -> None:
+    import multiprocessing
+
+    store = tracking.get_store()
+    _log(store, 3, experiment)
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_count_in_child, args=(store, experiment, out))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and out.get(timeout=5) == 3
+    assert len(store.search_trace_ids([experiment])) == 3  # the parent's pool still works
 
 
 @pytest.mark.parametrize("bad", ["tags.x = ", "colour = 'red'", "attributes.status ~ 'OK'"])
