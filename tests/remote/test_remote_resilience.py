@@ -4,6 +4,7 @@ SIGKILLed and restarted while an app keeps tracing. Nothing may be lost or dupli
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -11,8 +12,9 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
-from remote_server import ServerProcess, child_env
+from remote_server import ServerProcess, child_env, free_port
 
 from spanscope.store.rest import RestStore
 
@@ -96,3 +98,45 @@ def test_server_killed_and_restarted_while_tracing_loses_nothing(
         server.stop()
     assert set(seen) == {("app", str(s)) for s in range(count)}
     assert max(seen.values()) == 1
+
+
+def test_a_saturated_server_is_waited_for_not_dropped(tmp_path: Path) -> None:
+    """A server whose writer takes 5 pending traces answers 503 + Retry-After to the
+    concurrent apps; their exporters wait and resend until everything is in."""
+    from spanscope.server.config import CONFIG_ENV, ServerConfig
+
+    port = free_port()
+    config = ServerConfig(store_uri=f"sqlite:///{tmp_path}/saturated.db", max_pending_traces=5)
+    log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 (the child owns it)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "spanscope.server.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=child_env(**{CONFIG_ENV: config.to_env()}), cwd=tmp_path, stdout=log,
+        stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                (tmp_path / "uvicorn.log").read_text())
+            time.sleep(0.1)
+        store = RestStore(url)
+        experiment_id = store.create_experiment("saturated")
+        apps = [start_app(url, experiment_id, str(c), 200) for c in range(4)]
+        results = [finish(app) for app in apps]
+        assert all(r["flushed"] and r["stats"]["dropped"] == 0 for r in results), results
+        seen = stored(store, experiment_id)
+        assert set(seen) == {(str(c), str(s)) for c in range(4) for s in range(200)}
+        assert max(seen.values()) == 1
+        metrics = httpx.get(url + "/metrics", timeout=10).text
+        rejected = re.search(r"^spanscope_ingest_traces_rejected_total (\d+)", metrics, re.M)
+        assert rejected is not None and int(rejected.group(1)) > 0  # 503s did happen
+    finally:
+        proc.terminate()
+        proc.wait(30)
