@@ -317,3 +317,28 @@ def test_analysis_matches_a_local_store(experiment: str, tmp_path: Any) -> None:
                         experiment_ids=[local_exp], resamples=200, store=local)
     same(remote_cmp.to_dict(), local_cmp.to_dict())
     local.close()
+
+
+def test_batches_over_the_body_limit_go_in_parts(sqlite_uri: str, tmp_path: Any) -> None:
+    from remote_server import ServerProcess
+
+    from spanscope.exceptions import RequestTooLargeError
+    from spanscope.store import rest
+
+    assert rest._chunks(["a" * 4, "b" * 4, "c" * 9, "d"], 10) == [
+        ["a" * 4, "b" * 4], ["c" * 9], ["d"]]
+    server = ServerProcess(sqlite_uri, tmp_path, args=("--max-request-mb", "1")).start()
+    try:
+        store = RestStore(server.url)
+        experiment = store.create_experiment("big")
+        traces = [make_trace(2, experiment_id=experiment, payload_chars=200_000)
+                  for _ in range(12)]  # ~2.4 MB in all: refused whole (413), sent in halves
+        store.log_traces(traces)
+        assert sorted(store.search_trace_ids([experiment])) == sorted(
+            t.info.trace_id for t in traces)
+        huge = make_trace(1, experiment_id=experiment, payload_chars=1_500_000)
+        with pytest.raises(RequestTooLargeError):
+            store.log_traces([huge])
+        store.close()
+    finally:
+        server.stop()

@@ -41,13 +41,16 @@ from spanscope.entities.dataset import (
     RecordUpdate,
 )
 from spanscope.entities.run import Metric, Run, RunInfo
-from spanscope.exceptions import InvalidInputError, NotFoundError
+from spanscope.exceptions import InvalidInputError, NotFoundError, RequestTooLargeError
 from spanscope.store import aggregates as agg
 from spanscope.store import dataset_rules, run_rules, wire
 from spanscope.store.http import HttpSession, segment
 from spanscope.store.mutations import UNSET, Unset
 
-__all__ = ["RestStore"]
+__all__ = ["MAX_REQUEST_BYTES", "RestStore"]
+
+# JSON per trace-batch request: well under a server's default 32 MB body limit.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 def _ids(experiment_ids: Sequence[str] | str | None) -> list[str] | None:
@@ -109,13 +112,30 @@ class RestStore:
 
     # --- traces -----------------------------------------------------------------------
     def log_traces(self, traces: Sequence[Trace]) -> None:
-        """One request, answered once the server committed the batch (all or nothing)."""
-        traces = list(traces)
-        if not traces:
-            return
-        # an upsert: resending after a broken connection cannot duplicate anything
-        self._http.request("POST", "/api/traces/batch", content=_batch_body(traces),
-                           headers={"Content-Type": "application/json"}, idempotent=True)
+        """Write traces; returns once the server committed them.
+
+        A batch goes in one request (one transaction) up to ``MAX_REQUEST_BYTES`` of JSON;
+        a bigger one, or one the server refuses as too large (413), is sent in parts, each
+        committed on its own. Traces are upserted, so sending a batch again after a
+        failure stores nothing twice. ``RequestTooLargeError`` if one trace alone is over
+        the server's limit.
+        """
+        parts = _encoded(list(traces))
+        for chunk in _chunks(parts, MAX_REQUEST_BYTES):
+            self._send_traces(chunk)
+
+    def _send_traces(self, parts: list[str]) -> None:
+        try:
+            # an upsert: resending after a broken connection cannot duplicate anything
+            self._http.request("POST", "/api/traces/batch", content=_batch_body(parts),
+                               headers={"Content-Type": "application/json"},
+                               idempotent=True)
+        except RequestTooLargeError:
+            if len(parts) == 1:
+                raise
+            half = len(parts) // 2
+            self._send_traces(parts[:half])
+            self._send_traces(parts[half:])
 
     def get_trace(self, trace_id: str) -> Trace:
         return wire.decode(Trace, self._call("GET", f"/api/traces/{segment(trace_id)}"),
@@ -371,8 +391,8 @@ class RestStore:
         return wire.decode(list[DatasetVersion], body.get("versions") or [], "versions")
 
 
-def _batch_body(traces: Sequence[Trace]) -> bytes:
-    """``{"traces": [trace JSON, ...]}``, encoded one trace at a time.
+def _encoded(traces: Sequence[Trace]) -> list[str]:
+    """Each trace's JSON text, encoded one trace at a time.
 
     Between traces the encoder lets other threads run (``sleep(0)`` releases the GIL):
     the SDK's exporter calls this in the background, and a long batch encoded in one go
@@ -383,6 +403,25 @@ def _batch_body(traces: Sequence[Trace]) -> bytes:
     for trace in traces:
         parts.append(wire.dumps(trace.to_dict()))
         time.sleep(0)
+    return parts
+
+
+def _chunks(parts: list[str], limit: int) -> list[list[str]]:
+    """Consecutive runs of ``parts`` of at most ``limit`` characters each (a part longer
+    than that alone)."""
+    chunks: list[list[str]] = []
+    size = 0
+    for part in parts:
+        if not chunks or (size + len(part) > limit and chunks[-1]):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(part)
+        size += len(part) + 1
+    return chunks
+
+
+def _batch_body(parts: Sequence[str]) -> bytes:
+    """``{"traces": [trace JSON, ...]}`` from encoded traces."""
     return ('{"traces":[' + ",".join(parts) + "]}").encode("utf-8")
 
 
