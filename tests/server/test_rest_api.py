@@ -36,6 +36,9 @@ def test_experiments(api: Api) -> None:
     assert missing["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     taken = _ok(api.post("/api/experiments", json={"name": "chatbot"}), 400)
     assert taken["error_code"] == "INVALID_PARAMETER_VALUE"
+    # names may hold slashes (a client quotes them as one path segment, %2F)
+    nested = _ok(api.post("/api/experiments", json={"name": "team/app v2"}))["experiment_id"]
+    assert _ok(api.get("/api/experiments-by-name/team%2Fapp%20v2"))["experiment_id"] == nested
 
 
 def test_trace_write_read_search_and_page(api: Api,
@@ -193,6 +196,9 @@ def test_datasets(api: Api) -> None:
     assert _ok(api.get(f"/api/datasets/{dataset_id}"))["tags"] == {"owner": "qa"}
     assert _ok(api.get("/api/datasets-by-name/golden"))["dataset_id"] == dataset_id
     assert _ok(api.get("/api/datasets-by-name/nope"), 404)
+    slashed = _ok(api.post("/api/datasets", json={"name": "qa/golden"}))["dataset_id"]
+    assert _ok(api.get("/api/datasets-by-name/qa%2Fgolden"))["dataset_id"] == slashed
+    assert _ok(api.delete(f"/api/datasets/{slashed}")) == {}
     merged = _ok(api.post(f"/api/datasets/{dataset_id}/records", json={"records": [
         {"inputs": {"q": "capital of France?"}, "expectations": {"answer": "Paris"}},
         {"inputs": {"q": "2+2?"}, "expectations": {"answer": "4"}}]}))

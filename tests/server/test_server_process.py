@@ -225,3 +225,17 @@ def test_otlp_grpc_port_flag_receives_traces(sqlite_uri: str) -> None:
             got = client.get(f"/api/traces/{trace_id}")
         assert got.status_code == 200, got.text
         assert got.json()["info"]["tags"]["mlflow.traceName"] == "root"
+
+
+def test_a_port_in_use_is_one_error_line(sqlite_uri: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "spanscope", "server", "--backend-store-uri", sqlite_uri,
+             "--port", str(port)], env=server_env(), capture_output=True, text=True,
+            timeout=120)
+    assert result.returncode == 7
+    assert result.stderr.strip() == (f"Error: cannot listen on 127.0.0.1:{port}: "
+                                     "Address already in use")

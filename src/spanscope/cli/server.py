@@ -9,7 +9,9 @@ already accepted before the process exits 0.
 
 from __future__ import annotations
 
+import importlib.util
 import signal
+import socket
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["server"]
 
 GRACEFUL_SHUTDOWN_S = 30  # longest a stop waits for in-flight requests
+EXIT_NOT_SERVED = 7  # "any other Spanscope error" (cli/main.py): e.g. the port is taken
 
 
 @click.command()
@@ -70,6 +73,8 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
 
     uri = backend_store_uri or get_tracking_uri()
     _check_backend(uri, workers)
+    if otlp_grpc_port is not None and importlib.util.find_spec("grpc") is None:
+        raise click.UsageError("--otlp-grpc-port needs gRPC: pip install 'spanscope[grpc]'")
     if auth is None:
         auth = not is_loopback(host)
     kinds = tuple(k.strip() for k in (redact or "").split(",") if k.strip())
@@ -80,15 +85,14 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
 
     Redactor.from_options(kinds, config_path=redact_patterns)  # a bad option: one Error line
     store = _open(config)
-    if workers > 1:
-        store.close()
-    _announce(config, host, port, workers)
     if workers == 1:
         try:
             _serve_one(config, store, host, port, log_level)
         finally:
             store.close()
     else:
+        store.close()
+        _announce(config, host, port, workers)
         _serve_many(config, host, port, workers, log_level)
     click.echo("Spanscope server stopped.", err=True)
 
@@ -118,8 +122,8 @@ def _open(config: ServerConfig) -> Any:
         try:
             if not keys.list_keys():
                 click.echo("Warning: auth is on and this store has no API keys yet; create "
-                           "one with: spanscope keys create --role admin "
-                           f"--tracking-uri '{config.store_uri}'", err=True)
+                           f"one with: spanscope --tracking-uri '{config.store_uri}' keys "
+                           "create --role admin", err=True)
         finally:
             keys.close()
     return store
@@ -141,17 +145,42 @@ def _uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
 
 
 def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level: str) -> None:
+    """Serve in this process on a socket bound here, so a port in use is one ``Error:``
+    line and the announcement names the real port (``--port 0`` picks a free one)."""
+    import asyncio
+
     import uvicorn
 
     from spanscope.server.app import create_app
 
+    sock = _bind(host, port)
     app = create_app(config, store=store)
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(host, port,
-                                                                           log_level)))
-    with _signals_stop_cleanly():
-        uvicorn_server.run()
-    if not uvicorn_server.started:
-        raise click.ClickException(f"could not serve on {host}:{port} (see the log above)")
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(host, port, log_level)))
+    _announce(config, host, sock.getsockname()[1], 1)
+    # Until uvicorn takes the signals over (and after it gives them back, when it raises
+    # the one that stopped it again), a signal asks it to stop rather than killing us.
+    previous = {sig: signal.signal(sig, server.handle_exit)
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        click.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise click.exceptions.Exit(EXIT_NOT_SERVED) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _serve_many(config: ServerConfig, host: str, port: int, workers: int,

@@ -75,7 +75,7 @@ def delete_dataset(dataset_id: str, request: Request) -> WireResponse:
     return reply()
 
 
-@router.get("/datasets-by-name/{name}", **VIEWER)
+@router.get("/datasets-by-name/{name:path}", **VIEWER)
 def get_dataset_by_name(name: str, request: Request) -> WireResponse:
     found = store_of(request).get_dataset_by_name(name)
     if found is None:

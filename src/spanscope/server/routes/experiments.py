@@ -33,7 +33,7 @@ def get_experiment(experiment_id: str, request: Request) -> WireResponse:
     return reply(store_of(request).get_experiment(experiment_id))
 
 
-@router.get("/experiments-by-name/{name}", **VIEWER)
+@router.get("/experiments-by-name/{name:path}", **VIEWER)
 def get_experiment_by_name(name: str, request: Request) -> WireResponse:
     found = store_of(request).get_experiment_by_name(name)
     if found is None:
