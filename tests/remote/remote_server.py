@@ -29,7 +29,9 @@ def free_port() -> int:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child process that imports this worktree's Spanscope."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = env.get("PYTHONPATH") or SRC  # the tests' own import path
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] or [SRC]
+    # the tests' own import path, absolute: children may run in another directory
+    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in paths)
     env.pop("SPANSCOPE_TRACKING_URI", None)
     env.update(extra)
     return env
