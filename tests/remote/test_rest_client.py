@@ -25,6 +25,7 @@ from spanscope.exceptions import (
     FilterError,
     InvalidUriError,
     PermissionDeniedError,
+    StoreError,
     StoreUnavailableError,
     UnauthenticatedError,
 )
@@ -194,3 +195,16 @@ def test_exporter_counts_what_the_full_queue_drops_while_waiting() -> None:
     while exporter.stats()["dropped"] < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert exporter.stats()["dropped"] + exporter.stats()["queue_depth"] == 20
+
+
+def test_a_success_that_is_not_json_is_a_store_error(canned: ThreadingHTTPServer) -> None:
+    canned.reply = (200, {}, b"<html>captive portal</html>")  # type: ignore[attr-defined]
+    with pytest.raises(StoreError, match="not JSON"):
+        RestStore(url_of(canned)).list_experiments()
+
+
+def test_a_closed_store_says_so(canned: ThreadingHTTPServer) -> None:
+    store = RestStore(url_of(canned))
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.list_experiments()

@@ -22,7 +22,12 @@ from urllib.parse import quote
 
 import httpx
 
-from spanscope.exceptions import InvalidUriError, StoreUnavailableError
+from spanscope.exceptions import (
+    InvalidInputError,
+    InvalidUriError,
+    StoreError,
+    StoreUnavailableError,
+)
 from spanscope.store import wire
 
 __all__ = ["API_KEY_ENV", "TIMEOUT_ENV", "HttpSession", "segment"]
@@ -71,8 +76,6 @@ class HttpSession:
     def client(self) -> httpx.Client:
         with self._lock:
             if self._closed:
-                from spanscope.exceptions import StoreError
-
                 raise StoreError(f"the store {self.base_url} is closed")
             if self._client is None or self._pid != os.getpid():
                 # a forked child must not share the parent's sockets
@@ -125,7 +128,11 @@ class HttpSession:
         response = self.request(method, path, **kwargs)
         if not response.content:
             return None
-        return wire.loads(response.content)
+        try:
+            return wire.loads(response.content)
+        except InvalidInputError:  # the server's fault (or a proxy's), not the caller's
+            raise StoreError(f"{self.base_url}{path} answered {response.status_code} with a "
+                             f"body that is not JSON: {response.content[:80]!r}") from None
 
     def _unavailable(self, exc: httpx.TransportError) -> StoreUnavailableError:
         return StoreUnavailableError(
