@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from remote_server import ServerProcess, child_env
@@ -44,6 +45,9 @@ def test_trace_commands(server: ServerProcess, seeded: tuple[str, list[str]]) ->
     assert got["info"]["trace_id"] == ids[1] and len(got["data"]["spans"]) == 3
     cli(server, "traces", "tag", ids[1], "reviewed", "yes")
     cli(server, "traces", "feedback", ids[1], "quality", "0.8", "--rationale", "fine")
+    cli(server, "traces", "expectation", ids[1], "answer", '"Paris"')
+    assessed = RestStore(server.url).get_trace(ids[1]).info.assessments
+    assert {(a.name, a.value) for a in assessed} == {("quality", 0.8), ("answer", "Paris")}
     found = cli(server, "traces", "search", "-x", experiment_id, "-f",
                 "tags.reviewed = 'yes'", "-o", "json").stdout
     assert [t["info"]["trace_id"] for t in json.loads(found)["traces"]] == [ids[1]]
@@ -60,8 +64,8 @@ def test_trace_commands(server: ServerProcess, seeded: tuple[str, list[str]]) ->
     assert ids[3] not in {t["trace_id"] for t in remaining}
 
 
-def test_report_datasets_runs_and_demo(server: ServerProcess,
-                                       seeded: tuple[str, list[str]]) -> None:
+def test_report_datasets_runs_and_demo(server: ServerProcess, seeded: tuple[str, list[str]],
+                                       tmp_path: Path) -> None:
     experiment_id, _ = seeded
     report = cli(server, "report", "-x", experiment_id, "--json").stdout
     assert json.loads(report)["summary"]["traces"] == 4
@@ -69,9 +73,17 @@ def test_report_datasets_runs_and_demo(server: ServerProcess,
     cli(server, "datasets", "build", name, "-x", experiment_id)
     assert name in cli(server, "datasets", "list").stdout
     assert name in cli(server, "datasets", "show", name).stdout
+    exported = tmp_path / "records.jsonl"
+    cli(server, "datasets", "export", name, str(exported))
+    copy = f"{name}-copy"
+    cli(server, "datasets", "import", copy, str(exported))
+    store = RestStore(server.url)
+    original, copied = store.get_dataset_by_name(name), store.get_dataset_by_name(copy)
+    assert original is not None and copied is not None
+    assert copied.record_count == original.record_count == 1  # the 4 traces ask alike
+    assert copied.digest == original.digest
     demo_experiment = f"demo-{uuid.uuid4().hex[:6]}"
     cli(server, "demo", "--traces", "20", "--experiment", demo_experiment, "--no-progress")
-    store = RestStore(server.url)
     demo = store.get_experiment_by_name(demo_experiment)
     assert demo is not None
     assert len(store.search_trace_ids([demo.experiment_id])) == 20
