@@ -16,7 +16,15 @@ import pytest
 import spanscope
 from factories import make_trace
 from spanscope import tracking
-from spanscope.analysis import compare, diagnose, error_patterns, health, summarize
+from spanscope.analysis import (
+    compare,
+    correlate,
+    diagnose,
+    error_patterns,
+    health,
+    profile_traces,
+    summarize,
+)
 from spanscope.entities import AssessmentSource, Feedback, SpanType, TraceState
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
 from spanscope.genai import datasets, evaluate
@@ -316,6 +324,11 @@ def test_analysis_matches_a_local_store(experiment: str, tmp_path: Any) -> None:
     local_cmp = compare("tags.variant = 'a'", "tags.variant = 'b'",
                         experiment_ids=[local_exp], resamples=200, store=local)
     same(remote_cmp.to_dict(), local_cmp.to_dict())
+    same(profile_traces(experiment_ids=[experiment]).to_dict(),
+         profile_traces(experiment_ids=[local_exp], store=local).to_dict())
+    same(correlate("latency_ms", "total_tokens", experiment_ids=[experiment]).to_dict(),
+         correlate("latency_ms", "total_tokens", experiment_ids=[local_exp],
+                   store=local).to_dict())
     local.close()
 
 
