@@ -2,8 +2,10 @@
 
 Resolution order for the tracking URI: ``set_tracking_uri()``, then the environment
 variable ``SPANSCOPE_TRACKING_URI``, then ``sqlite:///spanscope.db`` in the working
-directory. Stores are opened lazily and cached per URI, so importing Spanscope and
-decorating functions touches no file and no database.
+directory. ``sqlite:///PATH`` and ``postgresql://…`` name a database, ``http(s)://HOST``
+a Spanscope server (``spanscope.store.rest.RestStore``; ``SPANSCOPE_API_KEY`` is its
+key). Stores are opened lazily and cached per URI, so importing Spanscope and decorating
+functions touches no file, no database and no network.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ _stores: dict[str, Store] = {}
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     """Send traces to ``uri`` from now on (``None`` returns to the default).
 
-    A plain file path means a SQLite file at that path.
+    A plain file path means a SQLite file at that path; ``http://host:port`` a server.
     """
     global _tracking_uri, _experiment_id
     with _lock:

@@ -94,8 +94,9 @@ def _misplaced_global_option(exc: click.NoSuchOption) -> click.UsageError:
 @click.group(cls=_SpanscopeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tracking-uri", envvar="SPANSCOPE_TRACKING_URI", show_envvar=True,
               metavar="URI",
-              help="Where traces are read and written: sqlite:///PATH, postgresql://USER@HOST/DB "
-                   "or a file path. [default: sqlite:///spanscope.db]")
+              help="Where traces are read and written: sqlite:///PATH, postgresql://USER@HOST/DB, "
+                   "a file path, or http://HOST:PORT (a Spanscope server; SPANSCOPE_API_KEY "
+                   "is its key). [default: sqlite:///spanscope.db]")
 @click.version_option(__version__, "--version", prog_name="spanscope")
 def cli(tracking_uri: str | None) -> None:
     """Spanscope: trace observability for GenAI applications.

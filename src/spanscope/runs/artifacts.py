@@ -1,7 +1,8 @@
 """Run artifacts: ``log_artifact``, ``log_dict``, ``log_text``, ``log_table``, ``load_table``.
 
-Files go to the run's ``artifact_uri`` (a local directory beside the store, see
-``spanscope.store.artifacts``). ``log_table`` writes MLflow's table JSON,
+Files go to the run's ``artifact_uri`` (a local directory beside the store, or a tracking
+server's artifact routes; ``spanscope.store.artifacts.repository`` reaches either).
+``log_table`` writes MLflow's table JSON,
 ``{"columns": [...], "data": [[...], ...]}``, and appends rows when the file exists, as
 MLflow does; ``load_table`` reads such files back from one or several runs.
 """
@@ -39,7 +40,7 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
                  run_id: str | None = None) -> None:
     """Copy a local file (or directory) into the run's artifacts, under ``artifact_path``."""
     store, target = target_run(run_id)
-    artifacts.copy_in(_artifact_uri(store, target), local_path, artifact_path)
+    artifacts.repository(_artifact_uri(store, target)).copy_in(local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, *,
@@ -49,9 +50,9 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     if not source.is_dir():
         raise InvalidInputError(f"log_artifacts: {str(source)!r} is not a directory")
     store, target = target_run(run_id)
-    uri = _artifact_uri(store, target)
+    repository = artifacts.repository(_artifact_uri(store, target))
     for child in sorted(source.iterdir()):
-        artifacts.copy_in(uri, child, artifact_path)
+        repository.copy_in(child, artifact_path)
 
 
 def _active(what: str) -> tuple[RunStore, str]:
@@ -66,7 +67,7 @@ def _active(what: str) -> tuple[RunStore, str]:
 
 def _write(artifact_file: str, data: bytes, run_id: str | None) -> None:
     store, target = target_run(run_id)
-    artifacts.write_artifact(_artifact_uri(store, target), artifact_file, data)
+    artifacts.repository(_artifact_uri(store, target)).write(artifact_file, data)
 
 
 def log_text(text: str, artifact_file: str, *, run_id: str | None = None) -> None:
@@ -155,28 +156,27 @@ def log_table(data: Any, artifact_file: str, *, run_id: str | None = None) -> No
                                 f"got {artifact_file!r}")
     columns, rows = _table(data)
     store, target = target_run(run_id)
-    uri = _artifact_uri(store, target)
-    path = artifacts.resolve_artifact(uri, artifact_file, what="artifact_file")
-    if path.is_file():
-        old_columns, old_rows = _read_table(path)
+    repository = artifacts.repository(_artifact_uri(store, target))
+    existing = repository.read(artifact_file)
+    if existing is not None:
+        old_columns, old_rows = _read_table(existing, artifact_file)
         merged = list(dict.fromkeys([*old_columns, *columns]))
         rows = ([[dict(zip(old_columns, r, strict=True)).get(c) for c in merged]
                  for r in old_rows]
                 + [[dict(zip(columns, r, strict=True)).get(c) for c in merged] for r in rows])
         columns = merged
     body = {"columns": columns, "data": _plain(rows)}
-    artifacts.write_artifact(uri, artifact_file,
-                             json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    repository.write(artifact_file, json.dumps(body, ensure_ascii=False).encode("utf-8"))
 
 
-def _read_table(path: Path) -> tuple[list[str], list[list[Any]]]:
+def _read_table(data: bytes, name: str) -> tuple[list[str], list[list[Any]]]:
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(data.decode("utf-8"))
     except ValueError as exc:
-        raise InvalidInputError(f"{path} is not a table JSON file ({exc})") from None
+        raise InvalidInputError(f"{name} is not a table JSON file ({exc})") from None
     if not (isinstance(body, dict) and isinstance(body.get("columns"), list)
             and isinstance(body.get("data"), list)):
-        raise InvalidInputError(f"{path} is not a table JSON file: expected "
+        raise InvalidInputError(f"{name} is not a table JSON file: expected "
                                 '{"columns": [...], "data": [...]}')
     return [str(c) for c in body["columns"]], [list(r) for r in body["data"]]
 
@@ -197,11 +197,10 @@ def load_table(artifact_file: str, run_ids: Sequence[str] | None = None,
         pairs = [(tracking.get_store(), r) for r in run_ids]
     frames = []
     for store, run_id in pairs:
-        path = artifacts.resolve_artifact(_artifact_uri(store, run_id), artifact_file,
-                                          what="artifact_file")
-        if not path.is_file():
+        data = artifacts.repository(_artifact_uri(store, run_id)).read(artifact_file)
+        if data is None:
             raise NotFoundError(f"run {run_id!r} has no artifact {artifact_file!r}")
-        columns, rows = _read_table(path)
+        columns, rows = _read_table(data, f"artifact {artifact_file!r} of run {run_id!r}")
         frame = pd.DataFrame(rows, columns=columns)
         for extra in extra_columns or ():
             if extra != "run_id":
@@ -220,4 +219,4 @@ def list_artifacts(run_id: str | None = None, path: str | None = None) -> list[
         store, run_id = _active("list_artifacts")
     else:
         store = tracking.get_store()
-    return artifacts.list_artifacts(_artifact_uri(store, run_id), path)
+    return artifacts.repository(_artifact_uri(store, run_id)).list(path)

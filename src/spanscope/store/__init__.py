@@ -28,7 +28,8 @@ __all__ = [
 
 
 def open_store(uri: str) -> Store:
-    """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``, ``memory://``)."""
+    """Open the store a tracking URI names (``sqlite:///…``, ``postgresql://…``,
+    ``http(s)://server``, ``memory://``)."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "memory":
         from spanscope.store.memory import InMemoryStore
@@ -38,5 +39,10 @@ def open_store(uri: str) -> Store:
         from spanscope.store.sql.store import SqlStore
 
         return SqlStore(uri)
+    if scheme in ("http", "https"):
+        from spanscope.store.rest import RestStore
+
+        return RestStore(uri)
     raise InvalidUriError(
-        f"unsupported tracking URI {uri!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        f"unsupported tracking URI {uri!r}: use sqlite:///PATH, postgresql://USER@HOST/DB "
+        "or http://HOST:PORT (a Spanscope server)")

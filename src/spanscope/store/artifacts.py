@@ -10,6 +10,10 @@ Where the root is, first match wins:
 A run's artifacts live in ``<root>/<experiment_id>/<run_id>/artifacts`` and its
 ``artifact_uri`` is that directory as a ``file://`` URI, fixed when the run is created.
 Artifact paths inside a run are relative and may not climb out of it (``..``).
+
+``repository(artifact_uri)`` is how callers reach a run's artifacts whatever their
+location: a ``file://`` directory (the functions of this module) or, for a run of a remote
+tracking server, ``http(s)://server/api/runs/<id>/artifacts`` (``store/http_artifacts.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -25,10 +30,14 @@ from spanscope.exceptions import InvalidInputError, NotFoundError
 
 __all__ = [
     "ARTIFACT_ROOT_ENV",
+    "ArtifactRepository",
     "FileInfo",
+    "LocalArtifacts",
     "artifact_dir",
     "artifact_root",
     "list_artifacts",
+    "read_artifact",
+    "repository",
     "resolve_artifact",
     "run_artifact_uri",
 ]
@@ -76,6 +85,11 @@ def artifact_dir(artifact_uri: str) -> Path:
         raise InvalidInputError(f"artifact URI {artifact_uri!r} is not local; only file:// "
                                 "artifact locations are supported")
     return _path_of(artifact_uri)
+
+
+def relative_path(artifact_path: str | None, what: str = "artifact path") -> PurePosixPath:
+    """``artifact_path`` checked to stay inside the run's artifacts."""
+    return _relative(artifact_path, what)
 
 
 def _relative(artifact_path: str | None, what: str) -> PurePosixPath:
@@ -148,3 +162,53 @@ def list_artifacts(artifact_uri: str, path: str | None = None) -> list[FileInfo]
         found.append(FileInfo(relative, child.is_dir(),
                               None if child.is_dir() else child.stat().st_size))
     return found
+
+
+def read_artifact(artifact_uri: str, artifact_file: str) -> bytes | None:
+    """The bytes of ``artifact_file`` in the run's artifacts, None if there is no such file."""
+    path = resolve_artifact(artifact_uri, artifact_file, what="artifact_file")
+    return path.read_bytes() if path.is_file() else None
+
+
+class ArtifactRepository(Protocol):
+    """A run's artifacts, wherever they are kept."""
+
+    def write(self, artifact_file: str, data: bytes) -> None: ...
+
+    def read(self, artifact_file: str) -> bytes | None: ...
+
+    def copy_in(self, local_path: str | os.PathLike[str],
+                artifact_path: str | None = None) -> None: ...
+
+    def list(self, path: str | None = None) -> list[FileInfo]: ...
+
+
+@dataclass(frozen=True)
+class LocalArtifacts:
+    """Artifacts in a local directory (a ``file://`` artifact URI)."""
+
+    artifact_uri: str
+
+    def write(self, artifact_file: str, data: bytes) -> None:
+        write_artifact(self.artifact_uri, artifact_file, data)
+
+    def read(self, artifact_file: str) -> bytes | None:
+        return read_artifact(self.artifact_uri, artifact_file)
+
+    def copy_in(self, local_path: str | os.PathLike[str],
+                artifact_path: str | None = None) -> None:
+        copy_in(self.artifact_uri, local_path, artifact_path)
+
+    def list(self, path: str | None = None) -> list[FileInfo]:
+        return list_artifacts(self.artifact_uri, path)
+
+
+def repository(artifact_uri: str) -> ArtifactRepository:
+    """The artifacts at ``artifact_uri``: local for ``file://`` and paths, over HTTP for a
+    run of a tracking server."""
+    scheme = artifact_uri.split("://", 1)[0].lower() if "://" in artifact_uri else ""
+    if scheme in ("http", "https"):
+        from spanscope.store.http_artifacts import HttpArtifacts
+
+        return HttpArtifacts(artifact_uri)
+    return LocalArtifacts(artifact_uri)

@@ -11,7 +11,9 @@ entities, cuts or cleans fields over their limits (``entities.limits``; counted 
 with ``TraceStore.log_traces`` in batches of up to ``batch_size`` traces (or whatever
 arrived within ``linger`` seconds; a ``flush`` makes it write at once). A failing write
 is retried with backoff, then dropped, counted and logged once per distinct error: the
-application never sees an exception from here.
+application never sees an exception from here. A store that is unavailable
+(``StoreUnavailableError``: a tracking server down or saturated) is retried until it
+answers, while the bounded queue holds what arrives meanwhile.
 
 ``writer`` and ``convert`` are seams: the defaults write through
 ``spanscope.tracking.get_store(uri)`` and convert with ``convert.to_trace``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections import deque
@@ -31,7 +34,7 @@ from opentelemetry import context as otel_context
 
 from spanscope.entities import Trace
 from spanscope.entities.limits import CLEANED_FIELDS_TAG, clean_trace
-from spanscope.exceptions import InvalidInputError
+from spanscope.exceptions import InvalidInputError, StoreUnavailableError
 from spanscope.tracing._state import log_once
 
 __all__ = ["BLOCK_TIMEOUT_ENV", "EXIT_FLUSH_TIMEOUT_ENV", "ON_FULL_ENV", "QUEUE_SIZE_ENV",
@@ -47,7 +50,15 @@ DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_EXIT_FLUSH_TIMEOUT = 10.0
 DEFAULT_BLOCK_TIMEOUT = 60.0
 
+MAX_UNAVAILABLE_BACKOFF = 5.0  # seconds between attempts while the store is unavailable
+
 Writer = Callable[[str, Sequence[Trace]], None]
+
+
+def _backoff(delay: float, retry_after: float | None) -> float:
+    """``delay`` with full jitter in its upper half, but never before ``retry_after``."""
+    jittered = delay * (0.5 + random.random() / 2)
+    return max(jittered, retry_after or 0.0)
 
 
 def _write_to_store(uri: str, traces: Sequence[Trace]) -> None:
@@ -314,9 +325,18 @@ class TraceExporter:
             self._write(uri, traces)
 
     def _write(self, uri: str, traces: list[Trace]) -> None:
-        """Write one group; retry what may pass later, isolate what never will."""
+        """Write one group; retry what may pass later, isolate what never will.
+
+        A store that is unavailable (a tracking server down, restarting or saturated:
+        ``StoreUnavailableError``) is waited for as long as it takes, with exponential
+        backoff, jitter and its ``retry_after``: the batch stays in flight and new traces
+        wait in the bounded queue, dropped (and counted) only when it is full. Only
+        ``shutdown`` ends the wait. Other failures are retried ``max_retries`` times.
+        """
         delay = self.retry_backoff
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        unavailable_delay = self.retry_backoff
+        while True:
             try:
                 self._writer(uri, traces)
             except InvalidInputError as exc:  # e.g. an experiment that does not exist
@@ -326,18 +346,40 @@ class TraceExporter:
                     return
                 self._give_up(uri, traces, exc, attempt + 1)
                 return
+            except StoreUnavailableError as exc:
+                attempt += 1
+                if self._shutdown:
+                    self._give_up(uri, traces, exc, attempt)
+                    return
+                wait = _backoff(unavailable_delay, exc.retry_after)
+                unavailable_delay = min(unavailable_delay * 2, MAX_UNAVAILABLE_BACKOFF)
+                log_once(logger, f"exporter.unavailable:{uri}",
+                         "Spanscope's tracking store %s is unavailable (%s); traces wait in "
+                         "the export queue and are retried", uri, exc)
+                self._sleep(wait)
+                continue
             except Exception as exc:
-                if attempt < self.max_retries:
+                attempt += 1
+                if attempt <= self.max_retries:
                     logger.debug("writing %d traces to %s failed (%s); retrying in %.2fs",
                                  len(traces), uri, exc, delay)
                     time.sleep(delay)
                     delay *= 2
                     continue
-                self._give_up(uri, traces, exc, attempt + 1)
+                self._give_up(uri, traces, exc, attempt)
                 return
             with self._cond:
                 self.exported += len(traces)
             return
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early when the exporter shuts down."""
+        deadline = time.monotonic() + seconds
+        while not self._shutdown:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.1))
 
     def _give_up(self, uri: str, traces: list[Trace], exc: Exception, attempts: int) -> None:
         with self._cond:
