@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in an empty directory with no tracking settings from the environment.
+    """Run in an empty directory with no tracking settings from the environment, and no
+    terminal size (pytest-xdist's workers set ``COLUMNS=80``; tables honour it when piped).
 
     After the test, drain the SDK's export queue so no trace from this test lands in the
     next test's store (the shared ``_reset_tracking`` fixture then closes the stores).
     """
     monkeypatch.chdir(tmp_path)
-    for name in ("SPANSCOPE_TRACKING_URI", "SPANSCOPE_EXPERIMENT_ID"):
+    for name in ("SPANSCOPE_TRACKING_URI", "SPANSCOPE_EXPERIMENT_ID", "COLUMNS", "LINES"):
         monkeypatch.delenv(name, raising=False)
     yield
     import spanscope

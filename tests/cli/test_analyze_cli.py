@@ -149,3 +149,19 @@ def test_help_has_examples(runner: CliRunner) -> None:
     assert result.exit_code == 0
     assert "spanscope traces analyze" in result.stdout and "--json" in result.stdout
     assert "analyze" in runner.invoke(cli, ["traces", "--help"]).stdout
+
+
+def test_analyze_writes_a_self_contained_trace_page(demo_db: tuple[str, str],
+                                                    runner: CliRunner, tmp_path: Path) -> None:
+    uri, _ = demo_db
+    listed = runner.invoke(cli, ["--tracking-uri", uri, "traces", "search", "-f",
+                                 "attributes.status = 'ERROR'", "-n", "1", "-o", "jsonl"])
+    trace_id = json.loads(listed.stdout.splitlines()[0])["info"]["trace_id"]
+    page = tmp_path / "trace.html"
+    result = runner.invoke(cli, ["--tracking-uri", uri, "traces", "analyze", trace_id,
+                                 "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and f'id="trace-{trace_id}"' in html
+    assert "error_origin" in html and 'class="culprit"' in html
+    assert "<script" not in html and "http" not in html.split("<body>", 1)[1]

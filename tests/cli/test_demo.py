@@ -136,7 +136,8 @@ def test_summary_is_computed_from_the_store(demo_db: tuple[str, str],
     assert re.search(r"Dropped by the SDK\s+0\b", out)
     assert "1.4.0" in out and "What to run next" in out
     assert f"--tracking-uri {uri} traces list" in out
-    suggested = re.search(r"traces get --trace-id (tr-[0-9a-f]{32})", out)
+    assert f"--tracking-uri {uri} report --group-by tags.app_version" in out
+    suggested = re.search(r"traces analyze (tr-[0-9a-f]{32})", out)
     if errors:
         assert suggested is not None
         assert spanscope.get_trace(suggested.group(1)).info.state == TraceState.ERROR

@@ -138,6 +138,9 @@ def test_list_pages_with_the_token_from_the_caption(demo_db: tuple[str, str],
 
 def test_list_of_an_empty_store(tmp_path: Path, runner: CliRunner) -> None:
     uri = f"sqlite:///{tmp_path}/empty.db"
+    from spanscope.store.sql import SqlStore
+
+    SqlStore(uri).close()  # an empty store, migrated
     table = runner.invoke(cli, ["--tracking-uri", uri, "traces", "list"])
     assert table.exit_code == 0 and "No traces" in table.stdout and "spanscope demo" in table.stdout
     as_json = runner.invoke(cli, ["--tracking-uri", uri, "traces", "list", "-o", "json"])

@@ -118,7 +118,8 @@ def test_table_shows_matches_and_extra_columns(traces_db: tuple[str, list[Trace]
         assert trace_id in result.stdout
     assert expected[2] not in result.stdout
     assert "tags.env" in result.stdout and "ERROR" in result.stdout
-    assert "2 traces, execution_time DESC; more with --page-token" in result.stdout
+    assert "2 traces, execution_time DESC" in result.stdout
+    assert "continue with --page-token" in result.stdout
     empty = _run(runner, uri, "-f", "tags.env = 'nowhere'")
     assert empty.exit_code == 0 and "No traces match." in empty.stdout
 

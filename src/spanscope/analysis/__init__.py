@@ -21,10 +21,16 @@ from spanscope.analysis.findings import SEVERITIES, Finding, Severity
 from spanscope.analysis.health import TraceHealth, health
 from spanscope.analysis.pricing import get_model_prices, set_model_prices
 from spanscope.analysis.report import Report, build_report
-from spanscope.analysis.report_html import render_html, write_html
+from spanscope.analysis.report_html import (
+    render_html,
+    render_trace_html,
+    write_html,
+    write_trace_html,
+)
 from spanscope.analysis.span_profile import TracesProfile, profile_traces
 from spanscope.analysis.summary import Summary, summarize
 from spanscope.analysis.trace_profile import ProfileRow, TraceProfile, profile_trace
+from spanscope.analysis.trace_view import TraceView, trace_view, trace_views
 from spanscope.analysis.tree import render_tree, tree_lines
 
 if TYPE_CHECKING:
@@ -43,6 +49,7 @@ __all__ = [
     "Thresholds",
     "TraceHealth",
     "TraceProfile",
+    "TraceView",
     "TracesProfile",
     "build_report",
     "compare",
@@ -56,11 +63,15 @@ __all__ = [
     "profile_trace",
     "profile_traces",
     "render_html",
+    "render_trace_html",
     "render_tree",
     "set_model_prices",
     "summarize",
+    "trace_view",
+    "trace_views",
     "tree_lines",
     "write_html",
+    "write_trace_html",
 ]
 
 

@@ -5,14 +5,17 @@ children failed: an exception propagating up through its ancestors is counted on
 its origin). Each origin's message (the exception event's message, else the span status
 description) is normalised, replacing what varies between occurrences of the same
 failure (``normalise_message``), and occurrences are grouped by the result. A pattern's
-``count`` is the number of traces in which it occurs.
+``count`` is the number of traces in which it occurs; of those, ``failed`` traces ended in
+ERROR and ``recovered`` ones ended OK (a retry or a fallback handled the failure). The
+summary's error count is the failed traces; these two figures say how the patterns'
+traces relate to it, and a pattern's examples are failed traces first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence, Set
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.selection import TimeLike, make_selection, store_for
@@ -28,8 +31,9 @@ __all__ = ["NO_MESSAGE", "PATTERN_COLUMNS", "ErrorPatterns", "error_patterns",
            "normalise_message", "patterns_of"]
 
 NO_MESSAGE = "(no message)"
-PATTERN_COLUMNS = ("pattern", "count", "spans", "share", "exception_types", "span_names",
-                   "first_seen", "last_seen", "example_trace_ids", "example_message")
+PATTERN_COLUMNS = ("pattern", "count", "failed", "recovered", "spans", "share",
+                   "exception_types", "span_names", "first_seen", "last_seen",
+                   "example_trace_ids", "example_message")
 EXAMPLES = 3
 _MAX_MESSAGE = 2_000
 
@@ -72,18 +76,26 @@ def _message(span: ErrorSpan) -> str | None:
 @dataclass
 class ErrorPatterns:
     """Patterns, most frequent first (``PATTERN_COLUMNS``), over ``error_traces`` traces
-    that have at least one failure."""
+    that have at least one failure: ``failed_traces`` of them ended in ERROR, the others
+    recovered."""
 
     table: pd.DataFrame
     selection: Selection
     error_traces: int
     origin_spans: int
     patterns: list[dict[str, Any]] = field(default_factory=list)
+    failed_traces: int = 0
+
+    @property
+    def recovered_traces(self) -> int:
+        return self.error_traces - self.failed_traces
 
     def to_dict(self) -> dict[str, Any]:
         from spanscope.analysis._frames import frame_records
 
         return {"selection": as_dict(self.selection), "error_traces": self.error_traces,
+                "failed_traces": self.failed_traces,
+                "recovered_traces": self.recovered_traces,
                 "origin_spans": self.origin_spans, "patterns": frame_records(self.table)}
 
 
@@ -109,8 +121,10 @@ def _by_frequency(counts: dict[str, int]) -> list[str]:
     return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def group_error_spans(spans: Sequence[ErrorSpan]) -> tuple[list[dict[str, Any]], int]:
-    """Pattern rows (most traces first) and the number of traces with a failure."""
+def group_error_spans(spans: Sequence[ErrorSpan],
+                      failed: Set[str] = frozenset()) -> tuple[list[dict[str, Any]], int]:
+    """Pattern rows (most traces first) and the number of traces with a failure;
+    ``failed`` holds the ids of the traces that ended in ERROR."""
     groups: dict[str, _Group] = {}
     cache: dict[str | None, str] = {}
     for span in spans:
@@ -124,10 +138,14 @@ def group_error_spans(spans: Sequence[ErrorSpan]) -> tuple[list[dict[str, Any]],
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1].traces),
                                                      -max(kv[1].traces.values()), kv[0]))
     for pattern, group in ordered:
-        newest = sorted(group.traces.items(), key=lambda kv: (-kv[1], kv[0]))
+        # failed traces first, newest first: the examples show what the row counts
+        newest = sorted(group.traces.items(),
+                        key=lambda kv: (kv[0] not in failed, -kv[1], kv[0]))
         times = group.traces.values()
+        n_failed = sum(trace_id in failed for trace_id in group.traces)
         rows.append({
-            "pattern": pattern, "count": len(group.traces), "spans": group.spans,
+            "pattern": pattern, "count": len(group.traces), "failed": n_failed,
+            "recovered": len(group.traces) - n_failed, "spans": group.spans,
             "share": len(group.traces) / error_traces if error_traces else None,
             "exception_types": _by_frequency(group.types),
             "span_names": _by_frequency(group.names),
@@ -159,9 +177,17 @@ def patterns_of(reader: TraceStore, selection: Selection, *,
     import pandas as pd
 
     spans = reader.error_spans(selection)
-    rows, error_traces = group_error_spans(spans)
+    failed = {s.trace_id for s in reader.error_spans(_failed_only(selection))} if spans else set()
+    rows, error_traces = group_error_spans(spans, failed)
     if top is not None:
         rows = rows[:max(0, int(top))]
     table = pd.DataFrame.from_records(rows, columns=list(PATTERN_COLUMNS))
     return ErrorPatterns(table=table, selection=selection, error_traces=error_traces,
-                         origin_spans=len(spans), patterns=rows)
+                         origin_spans=len(spans), patterns=rows, failed_traces=len(failed))
+
+
+def _failed_only(selection: Selection) -> Selection:
+    """The traces of ``selection`` that ended in ERROR."""
+    failed = "attributes.status = 'ERROR'"
+    text = f"({selection.filter_string}) AND {failed}" if selection.filter_string else failed
+    return replace(selection, filter_string=text)

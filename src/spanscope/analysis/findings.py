@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spanscope.entities.text import one_line
+
 __all__ = ["KIND_PRIORITY", "SEVERITIES", "Finding", "Severity", "rank_findings"]
 
 Severity = Literal["high", "medium", "low"]
@@ -36,7 +38,7 @@ KIND_PRIORITY: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Finding:
     """Something ``diagnose`` noticed: what, how bad, where, why (message) and the numbers.
 
@@ -57,6 +59,11 @@ class Finding:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, "
                              f"not {self.severity!r}")
+
+    def __repr__(self) -> str:  # one readable line; the evidence is in to_dict()
+        where = f" in {self.span_name!r}" if self.span_name else ""
+        return (f"<Finding {self.severity} {self.kind}{where}: "
+                f"{one_line(self.message, 80)}>")
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "severity": self.severity, "span_id": self.span_id,

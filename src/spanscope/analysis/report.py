@@ -20,6 +20,7 @@ from spanscope.analysis.cohorts import CohortComparison, compare
 from spanscope.analysis.errors import ErrorPatterns, patterns_of
 from spanscope.analysis.selection import (
     TimeLike,
+    describe,
     make_selection,
     no_traces,
     parse_group_by,
@@ -27,6 +28,7 @@ from spanscope.analysis.selection import (
 )
 from spanscope.analysis.span_profile import TracesProfile, profile_of
 from spanscope.analysis.summary import Summary, bucket_ms, summary_of, utc
+from spanscope.analysis.trace_view import TraceView, trace_views
 from spanscope.store.aggregates import Selection, as_dict
 
 if TYPE_CHECKING:
@@ -78,6 +80,13 @@ class Report:
     groups: Summary | None = None
     comparison: CohortComparison | None = None
     notes: list[str] = field(default_factory=list)
+    traces: list[TraceView] = field(default_factory=list)  # with ``trace_details=True``
+
+    def __repr__(self) -> str:  # the DataFrames inside would fill a screen
+        overall = self.summary.overall
+        return (f"<Report {self.title!r}: {overall.get('traces', 0):,} traces, "
+                f"{overall.get('errors', 0):,} failed, {len(self.errors.patterns)} error "
+                f"patterns, {describe(self.selection)}>")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +172,7 @@ def build_report(
     top_errors: int = 10,
     slowest: int = 10,
     title: str | None = None,
+    trace_details: bool = False,
     store: TraceStore | None = None,
 ) -> Report:
     """Build the report of the traces matching ``filter_string`` (default: every trace
@@ -170,6 +180,8 @@ def build_report(
 
     ``bucket`` defaults to minutes, hours or days by the time the traces span;
     ``compare_filters=(A, B)`` adds ``compare(A, B)`` within the same selection.
+    ``trace_details=True`` adds a ``TraceView`` (findings and span tree) of each slowest
+    trace and each error pattern's example, so an HTML report can link its ids to them.
     ``InvalidInputError`` when no trace matches.
     """
     reader = store_for(store)
@@ -203,14 +215,18 @@ def build_report(
                      + ": their tokens are not in the cost (set_model_prices adds prices)")
     if summary.overall.get("total_tokens") and summary.overall.get("cost_usd") is None:
         notes.append("traces report tokens but no model name, so cost is unknown")
+    slow = slowest_traces(reader, selection, slowest) if slowest else []
+    views = []
+    if trace_details:
+        examples = [row["example_trace_ids"][0] for row in errors.patterns]
+        views = trace_views(reader, [t.trace_id for t in slow] + examples)
     return Report(
         title=title or "Spanscope report", generated_at=utc(int(time.time() * 1000)) or "",
         selection=selection, summary=summary, timeseries=timeseries,
         histogram=LatencyHistogram(edges=[_round(e) for e in edges], counts=counts,
                                    log_scale=log_scale),
-        profile=profile, errors=errors,
-        slowest=slowest_traces(reader, selection, slowest) if slowest else [],
-        groups=groups, comparison=comparison, notes=notes)
+        profile=profile, errors=errors, slowest=slow,
+        groups=groups, comparison=comparison, notes=notes, traces=views)
 
 
 def _and(base: str | None, extra: str | None) -> str | None:

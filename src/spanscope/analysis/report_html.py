@@ -5,23 +5,29 @@ Everything is inline: CSS in a ``<style>`` element, charts as SVG drawn in Pytho
 so the file opens anywhere, offline, and can be mailed or attached to a ticket. Text
 from traces is escaped by Jinja2's autoescaping. ``trace_url`` (e.g.
 ``"http://localhost:5000/#/traces/{trace_id}"``) turns trace ids into links to a
-Spanscope server; without it each id links to its own row.
+Spanscope server; without it each id links to the trace's own section of the file (with
+``build_report(trace_details=True)``). ``render_trace_html`` draws one trace alone, with the
+same section, for ``spanscope traces analyze --html``.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis import charts
+from spanscope.analysis.summary import utc
+from spanscope.entities.text import one_line
 
 if TYPE_CHECKING:
     import os
 
     from spanscope.analysis.report import Report
+    from spanscope.analysis.trace_view import TraceView
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_html", "render_trace_html", "write_html", "write_trace_html"]
 
 
 def _bucket_label(value: Any, bucket: str | None) -> str:
@@ -96,7 +102,28 @@ def _or_dash(format_value: Any) -> Any:
     return lambda v, *args: charts.DASH if _none(v) is None else format_value(v, *args)
 
 
+def _when(iso: str | None) -> str:
+    """An ISO UTC time as ``2026-05-01 14:03:09\u00a0UTC`` (the zone kept with the time)."""
+    return charts.DASH if not iso else iso[:19].replace("T", " ") + "\u00a0UTC"
+
+
+def _preview(text: str | None, limit: int = 120) -> str:
+    return one_line(text, limit)
+
+
+def _seen(first: str | None, last: str | None) -> str:
+    """A first-to-last time range, the day said once when both fall on it."""
+    if not first or not last or first[:19] == last[:19]:
+        return _when(first or last)
+    if first[:10] == last[:10]:
+        return f"{first[:10]} {first[11:19]}\u2013{last[11:19]}\u00a0UTC"
+    return f"{_when(first)} \u2013 {_when(last)}"
+
+
 _FILTERS = {
+    "when": _when,
+    "seen": _seen,
+    "preview": _preview,
     "compact": charts.compact,
     "pct": _or_dash(lambda v: f"{float(v) * 100:.1f}%"),
     "num": _or_dash(lambda v: f"{v:,.0f}"),
@@ -107,17 +134,30 @@ _FILTERS = {
 }
 
 
-def render_html(report: Report, *, trace_url: str | None = None) -> str:
-    """The report as a complete HTML document (a string)."""
+def _template(name: str) -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from spanscope.analysis.selection import describe
 
     env = Environment(loader=PackageLoader("spanscope.analysis", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters.update(_FILTERS)
-    template = env.get_template("report.html.j2")
+    return env.get_template(name)
+
+
+def render_trace_html(view: TraceView) -> str:
+    """One trace (``TraceView``) as a complete, self-contained HTML document."""
+    return _template("trace.html.j2").render(view=view, generated_at=utc(int(time.time() * 1000)))
+
+
+def render_html(report: Report, *, trace_url: str | None = None) -> str:
+    """The report as a complete HTML document (a string).
+
+    Trace ids link to ``trace_url`` when given, else to the report's own per-trace
+    sections (``build_report(trace_details=True)``); an id with neither is plain text.
+    """
+    from spanscope.analysis.selection import describe
+
+    template = _template("report.html.j2")
     comparison = report.comparison
     return template.render(
         report=report, overall=report.summary.overall, selection=describe(report.selection),
@@ -129,7 +169,8 @@ def render_html(report: Report, *, trace_url: str | None = None) -> str:
         comparison=comparison,
         comparison_metrics=None if comparison is None else _records(comparison.metrics),
         comparison_spans=None if comparison is None else _records(comparison.spans.head(20)),
-        trace_url=trace_url)
+        trace_url=trace_url, single_bucket=len(report.timeseries.table) == 1,
+        detailed={view.trace_id for view in report.traces})
 
 
 def write_html(report: Report, path: str | os.PathLike[str], *,
@@ -137,4 +178,11 @@ def write_html(report: Report, path: str | os.PathLike[str], *,
     """Write ``render_html(report)`` to ``path`` (UTF-8) and return the path."""
     target = Path(path)
     target.write_text(render_html(report, trace_url=trace_url), encoding="utf-8")
+    return target
+
+
+def write_trace_html(view: TraceView, path: str | os.PathLike[str]) -> Path:
+    """Write ``render_trace_html(view)`` to ``path`` (UTF-8) and return the path."""
+    target = Path(path)
+    target.write_text(render_trace_html(view), encoding="utf-8")
     return target

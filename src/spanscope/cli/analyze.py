@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spanscope.cli.stores import require_store
+
 if TYPE_CHECKING:
     from spanscope.analysis import Finding, TraceHealth, TraceProfile
     from spanscope.entities import Trace
@@ -34,9 +36,12 @@ _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "dim"}
               help="Flag retrievals whose documents all score below this. [default: 0.1]")
 @click.option("--ascii", "ascii_tree", is_flag=True,
               help="Draw the span tree with ASCII characters only.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              metavar="PATH", help="Also write the findings and span tree as a "
+                                   "self-contained HTML page to PATH.")
 def analyze_command(trace_id_arg: str | None, trace_id_opt: str | None, as_json: bool,
                     token_baseline: int | None, min_retrieval_score: float | None,
-                    ascii_tree: bool) -> None:
+                    ascii_tree: bool, html_path: str | None) -> None:
     """Diagnose one trace: health, findings (most severe first), time profile, span tree.
 
     Findings name the span where a failure started, retries, agent loops, the bottleneck
@@ -47,12 +52,14 @@ def analyze_command(trace_id_arg: str | None, trace_id_opt: str | None, as_json:
     Examples:
       spanscope traces analyze tr-0123456789abcdef0123456789abcdef
       spanscope traces analyze --trace-id tr-0123… --json | jq '.findings[0]'
+      spanscope traces analyze tr-0123… --html trace.html
     """
     if trace_id_arg and trace_id_opt and trace_id_arg != trace_id_opt:
         raise click.UsageError("give the trace id once, as the argument or with --trace-id")
     trace_id = trace_id_opt or trace_id_arg
     if not trace_id:
         raise click.UsageError("missing trace id: spanscope traces analyze --trace-id ID")
+    require_store()
 
     import spanscope
     from spanscope.exceptions import NotFoundError
@@ -67,6 +74,11 @@ def analyze_command(trace_id_arg: str | None, trace_id_opt: str | None, as_json:
     findings = diagnose(trace, token_baseline=token_baseline,
                         min_retrieval_score=min_retrieval_score)
     profile = profile_trace(trace)
+    if html_path:
+        from spanscope.analysis.report_html import write_trace_html
+        from spanscope.analysis.trace_view import trace_view
+
+        write_trace_html(trace_view(trace, findings), html_path)
     if as_json:
         report = analysis_report(trace, check, findings, profile, ascii_tree=ascii_tree)
         click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
@@ -82,6 +94,8 @@ def analyze_command(trace_id_arg: str | None, trace_id_opt: str | None, as_json:
     console.print(_profile_table(profile, by="name"))
     console.print()
     console.print(_tree_text(trace, findings, ascii_tree=ascii_tree))
+    if html_path:
+        console.print(f"Wrote the trace page to {html_path}", soft_wrap=True)
 
 
 def analysis_report(trace: Trace, check: TraceHealth, findings: list[Finding],

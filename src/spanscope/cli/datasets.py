@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 __all__ = ["datasets"]
 
 
@@ -38,6 +40,7 @@ def datasets() -> None:
               help="e.g. \"name LIKE 'support%' AND tags.team = 'qa'\".")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="A table for people or a JSON array for programs.")
+@reads_store(listing=True)
 def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
                  output: str) -> None:
     """List datasets, newest first: name, id, version, records, digest, last update.
@@ -84,6 +87,7 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
               show_default=True, help="How many records to show (table output).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Tables for people or one JSON object for programs.")
+@reads_store(listing=False)
 def show_command(name: str, version: int | None, max_records: int, output: str) -> None:
     """Show a dataset: its versions and its records.
 
@@ -145,6 +149,7 @@ def show_command(name: str, version: int | None, max_records: int, output: str) 
               help="File format. [default: from PATH's extension]")
 @click.option("--version", type=click.IntRange(min=0), metavar="N",
               help="Export this version. [default: the current one]")
+@reads_store(listing=False)
 def export_command(name: str, path: str, format_: str | None, version: int | None) -> None:
     """Write a dataset's records to a CSV, JSONL or Parquet file.
 

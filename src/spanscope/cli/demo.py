@@ -37,10 +37,12 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
     """
     import spanscope
     from spanscope.cli import render
+    from spanscope.cli.stores import check_directory
     from spanscope.demo.runner import DEMO_RUN_TAG, run_demo
     from spanscope.demo.summary import find_run_traces, summarize
     from spanscope.exceptions import StoreError
 
+    check_directory(spanscope.get_tracking_uri())  # before set_experiment opens the store
     experiment_ids = None
     if experiment_name:
         found = spanscope.set_experiment(experiment_name)
@@ -79,7 +81,10 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
         list_cmd += f" --experiment-id {experiment_ids[0]}"
     steps = [(list_cmd, "the newest traces")]
     if summary.error_trace_ids:
-        steps.append((f"{prefix} traces get --trace-id {summary.error_trace_ids[0]}",
-                      "a failed request: which span raised what"))
+        steps.append((f"{prefix} traces analyze {summary.error_trace_ids[0]}",
+                      "why did this request fail? the span where it started, and what else "
+                      "went wrong"))
+    steps.append((f"{prefix} report --group-by tags.app_version --html spanscope-report.html",
+                  "how the two app versions compare, as tables and an HTML page"))
     for line in render.next_steps(steps):
         console.print(line, soft_wrap=True)

@@ -63,15 +63,32 @@ class SpanscopeCliError(click.ClickException):
         self.exit_code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
+GLOBAL_OPTIONS = ("--tracking-uri", "--version")
+
+
 class _SpanscopeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except SpanscopeError as exc:
             raise SpanscopeCliError(exc) from exc
+        except click.NoSuchOption as exc:
+            if exc.option_name not in GLOBAL_OPTIONS:
+                raise
+            raise _misplaced_global_option(exc) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def _misplaced_global_option(exc: click.NoSuchOption) -> click.UsageError:
+    """``traces list --tracking-uri X``: say where the option goes instead of "no such
+    option"."""
+    path = exc.ctx.command_path.split()[1:] if exc.ctx else []
+    where = " ".join(path) or "the command"
+    example = f"spanscope {exc.option_name} … {' '.join(path)}".rstrip()
+    return click.UsageError(f"{exc.option_name} is a global option: it goes before "
+                            f"{where}, e.g. {example}", exc.ctx)
 
 
 @click.group(cls=_SpanscopeGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,31 +6,42 @@ the commands with ``click.echo``, never through Rich, so it is never wrapped or 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from spanscope.cli.fit import Column, fit_table
 
 if TYPE_CHECKING:
     from spanscope.demo.runner import DemoRecord, DemoResult
     from spanscope.demo.summary import DemoSummary, GroupStats
     from spanscope.entities import TraceInfo
 
-__all__ = ["demo_progress", "demo_summary", "next_steps", "stdout_console", "trace_table"]
+__all__ = [
+    "demo_progress",
+    "demo_summary",
+    "next_steps",
+    "print_more",
+    "stdout_console",
+    "trace_table",
+]
 
 _STATE_STYLE = {"ERROR": "bold red", "OK": "green", "IN_PROGRESS": "yellow"}
 _PIPE_WIDTH = 200  # a table piped to a file or pager is not cut at 80 columns
 
 
 def stdout_console() -> Console:
+    """A console on stdout: the terminal's width, or ``COLUMNS`` when set, else 200 columns
+    for a pipe (a table piped to a file or pager is not cut at 80)."""
     console = Console(highlight=False)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
         console.width = _PIPE_WIDTH
     return console
 
@@ -40,53 +51,49 @@ def local_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).isoformat(sep=" ", timespec="seconds")
 
 
-def _one_line(text: str | None, limit: int = 80) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def trace_name(info: TraceInfo) -> str:
     return info.tags.get("mlflow.traceName") or "-"
 
 
 def trace_table(infos: Sequence[TraceInfo], *, width: int = _PIPE_WIDTH,
-                next_page_token: str | None = None) -> Table:
-    """One row per trace: time, id, name, state, duration, tokens, request preview.
+                extra: Sequence[Column] = (), order: str = "newest first") -> Table:
+    """One row per trace: time, id, name, state, duration, tokens, then ``extra`` columns
+    (or, without them, the request preview).
 
-    The request column gets what ``width`` leaves after the other columns, so in a narrow
-    terminal the preview is cut short instead of squeezing the ids and times.
+    Ids, times and numbers are never cut (``cli/fit.py``): in a narrow terminal the
+    request and the name give way first, then the time loses its year.
     """
-    caption = f"{len(infos)} trace{'s' if len(infos) != 1 else ''}, newest first"
-    if next_page_token:
-        caption += f"; more with --page-token {next_page_token}"
-    rows = []
-    for info in infos:
-        usage = info.token_usage or {}
-        rows.append((
-            local_time(info.request_time),
-            info.trace_id,
-            trace_name(info),
-            str(info.state),
-            "-" if info.execution_duration is None else f"{info.execution_duration} ms",
-            str(usage["total_tokens"]) if "total_tokens" in usage else "-",
-        ))
-    headers = ("Time (local)", "Trace ID", "Name", "State", "Duration", "Tokens")
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    widths[2] = min(widths[2], 24)
-    request_width = max(12, width - sum(w + 3 for w in widths) - 3)
-    table = Table(caption=caption, caption_justify="left", header_style="bold",
-                  box=box.SIMPLE_HEAD)
-    for header, column_width in zip(headers, widths, strict=True):
-        table.add_column(header, no_wrap=True, min_width=column_width, max_width=column_width,
-                         overflow="ellipsis",
-                         justify="right" if header in ("Duration", "Tokens") else "left")
-    table.add_column("Request", no_wrap=True, overflow="ellipsis", max_width=request_width)
-    for info, row in zip(infos, rows, strict=True):
-        time_, trace_id, name, state, duration, tokens = row
-        table.add_row(  # Text, not markup: names and previews may contain [brackets]
-            time_, Text(trace_id), Text(name), Text(state, style=_STATE_STYLE.get(state, "")),
-            duration, tokens, Text(_one_line(info.request_preview, request_width)))
-    return table
+    states = [str(info.state) for info in infos]
+    columns = [
+        Column("Time (local)", [local_time(i.request_time) for i in infos],
+               short=[local_time(i.request_time)[5:] for i in infos], optional=True),
+        Column("Trace ID", [i.trace_id for i in infos]),
+        Column("Name", [trace_name(i) for i in infos], whole=False, max_width=24,
+               min_width=8),
+        Column("State", [Text(s, style=_STATE_STYLE.get(s, "")) for s in states]),
+        Column("Duration", ["-" if i.execution_duration is None
+                            else f"{i.execution_duration:,} ms" for i in infos], numeric=True),
+        Column("Tokens", [_tokens(i) for i in infos], numeric=True),
+        *extra,
+    ]
+    if not extra:
+        columns.append(Column("Request", [i.request_preview or "" for i in infos],
+                              whole=False, min_width=12))
+    caption = f"{len(infos)} trace{'s' if len(infos) != 1 else ''}, {order}"
+    return fit_table(columns, width=width, caption=caption)
+
+
+def _tokens(info: TraceInfo) -> str:
+    usage = info.token_usage or {}
+    return f"{usage['total_tokens']:,}" if "total_tokens" in usage else "-"
+
+
+def print_more(console: Console, token: str | None) -> None:
+    """Where the next page starts, on a line of its own that the terminal may wrap but
+    nothing cuts, so the token can be copied whole."""
+    if token:
+        console.print(f"More traces match; continue with --page-token {token}",
+                      soft_wrap=True, style="dim", highlight=False)
 
 
 @contextmanager

@@ -12,6 +12,8 @@ import json
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 __all__ = ["report"]
 
 
@@ -35,8 +37,10 @@ __all__ = ["report"]
               metavar="PATH", help="Also write a self-contained HTML report to PATH.")
 @click.option("--trace-url", metavar="TEMPLATE",
               help="In the HTML, link trace ids to TEMPLATE with {trace_id} replaced, e.g. "
-                   "http://localhost:5000/#/traces/{trace_id}.")
+                   "http://localhost:5000/#/traces/{trace_id}. [default: to a section of "
+                   "the file with each linked trace's findings and span tree]")
 @click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
+@reads_store(listing=False)
 def report(filter_string: str | None, since: str | None, until: str | None,
            experiment_ids: tuple[str, ...], group_by: str | None,
            compare_filters: tuple[str, str] | None, bucket: str | None, top: int,
@@ -55,7 +59,8 @@ def report(filter_string: str | None, since: str | None, until: str | None,
 
     built = build_report(filter_string, list(experiment_ids) or None, since, until,
                          group_by=group_by, compare_filters=compare_filters or None,
-                         bucket=bucket, top_errors=top, slowest=top)
+                         bucket=bucket, top_errors=top, slowest=top,
+                         trace_details=bool(html_path) and not trace_url)
     if html_path:
         from spanscope.analysis.report_html import write_html
 

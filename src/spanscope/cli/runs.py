@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 __all__ = ["runs"]
 
 
@@ -60,6 +62,7 @@ def runs() -> None:
               show_default=True, help="How many runs to show.")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="A table for people or a JSON array for programs.")
+@reads_store(listing=True)
 def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
                  order_by: tuple[str, ...], max_results: int, output: str) -> None:
     """List runs, newest first: name, id, status, start, duration and metrics.
@@ -111,6 +114,7 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
 @click.argument("run_id")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Sections for people or one JSON object for programs.")
+@reads_store(listing=False)
 def show_command(run_id: str, output: str) -> None:
     """Show one run: its info, params, metrics, tags and artifact files.
 

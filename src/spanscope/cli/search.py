@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from spanscope.cli.stores import reads_store
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -75,6 +77,7 @@ def split_items(values: Iterable[str]) -> list[str]:
               default="table", show_default=True,
               help="A table for people; JSON ({\"traces\": [...], \"next_page_token\": ...}), "
                    "one trace JSON per line, or CSV for programs.")
+@reads_store(listing=True)
 def search_command(filter_string: str | None, order_by: tuple[str, ...], max_results: int,
                    extract_fields: tuple[str, ...], experiment_ids: tuple[str, ...],
                    page_token: str | None, include_spans: bool | None, output: str) -> None:
@@ -118,8 +121,8 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
         if not traces:
             console.print("No traces match.", soft_wrap=True)
             return
-        console.print(_table(traces, columns, orders, getattr(page, "token", None),
-                             console.width))
+        console.print(_table(traces, columns, orders, console.width))
+        render.print_more(console, getattr(page, "token", None))
         return
     pages = _Pages(search, max_results, page_token)
     with_fields = bool(extract_fields)
@@ -231,43 +234,12 @@ def _more_on_stderr(token: str | None) -> None:
 
 
 def _table(traces: Sequence[Trace], columns: Sequence[ResultColumn], orders: Sequence[str],
-           token: str | None, width: int) -> Table:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
+           width: int) -> Table:
     from spanscope.cli import render
+    from spanscope.cli.fit import Column
 
-    order = ", ".join(orders) if orders else "newest first"
-    caption = f"{len(traces)} trace{'s' if len(traces) != 1 else ''}, {order}"
-    if token:
-        caption += f"; more with --page-token {token}"
-    table = Table(caption=caption, caption_justify="left", header_style="bold",
-                  box=box.SIMPLE_HEAD)
-    rows = []
-    for trace in traces:
-        info = trace.info
-        rows.append((render.local_time(info.request_time), info.trace_id,
-                     render.trace_name(info), str(info.state),
-                     "-" if info.execution_duration is None else f"{info.execution_duration} ms"))
-    headers = ("Time (local)", "Trace ID", "Name", "State", "Duration")
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    widths[2] = min(widths[2], 24)
-    for header, column_width in zip(headers, widths, strict=True):
-        table.add_column(header, no_wrap=True, overflow="ellipsis", min_width=column_width,
-                         max_width=column_width,
-                         justify="right" if header == "Duration" else "left")
-    room = max(12, width - sum(w + 3 for w in widths) - 3)
-    for column in columns:
-        table.add_column(column.name, overflow="ellipsis", no_wrap=True,
-                         justify="right" if column.numeric else "left",
-                         max_width=max(12, room // len(columns) - 3))
-    if not columns:
-        table.add_column("Request", no_wrap=True, overflow="ellipsis", max_width=room)
-    for trace, row in zip(traces, rows, strict=True):
-        info = trace.info
-        extra = [Text(_cell(c.value_of(trace))) for c in columns] or [
-            Text(" ".join((info.request_preview or "").split()))]
-        time_, trace_id, name, state, duration = row
-        table.add_row(time_, Text(trace_id), Text(name), Text(state), duration, *extra)
-    return table
+    extra = [Column(c.name, [_cell(c.value_of(t)) for t in traces], whole=c.numeric,
+                    numeric=c.numeric, min_width=max(8, len(c.name)), keep=1)
+             for c in columns]
+    return render.trace_table([t.info for t in traces], width=width, extra=extra,
+                              order=", ".join(orders) if orders else "newest first")

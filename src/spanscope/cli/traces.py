@@ -10,6 +10,8 @@ import json
 
 import click
 
+from spanscope.cli.stores import reads_store, require_store
+
 __all__ = ["traces"]
 
 
@@ -37,6 +39,7 @@ def get_command(trace_id_arg: str | None, trace_id_opt: str | None) -> None:
     trace_id = trace_id_opt or trace_id_arg
     if not trace_id:
         raise click.UsageError("missing trace id: spanscope traces get --trace-id ID")
+    require_store()
 
     import spanscope
     from spanscope.exceptions import NotFoundError
@@ -55,6 +58,7 @@ def get_command(trace_id_arg: str | None, trace_id_opt: str | None) -> None:
 @click.option("--page-token", metavar="TOKEN", help="Continue from a previous listing.")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="A table for people or a JSON array for programs.")
+@reads_store(listing=True)
 def list_command(max_results: int, experiment_ids: tuple[str, ...], page_token: str | None,
                  output: str) -> None:
     """List the newest traces (summary columns only; spans are not loaded).
@@ -87,8 +91,8 @@ def list_command(max_results: int, experiment_ids: tuple[str, ...], page_token: 
         console.print(f"No traces in {escape(spanscope.get_tracking_uri())}{escape(scope)}. "
                       "Run [cyan]spanscope demo[/] to create some.", soft_wrap=True)
         return
-    console.print(render.trace_table(infos, width=console.width,
-                                     next_page_token=getattr(page, "token", None)))
+    console.print(render.trace_table(infos, width=console.width))
+    render.print_more(console, getattr(page, "token", None))
 
 
 def _add_curation_commands() -> None:
