@@ -1,4 +1,5 @@
-"""``spanscope server``: serve a store over HTTP (REST API, OTLP receiver, /health).
+"""``spanscope server``: serve a store over HTTP (web UI, REST API, OTLP receiver, /health);
+``spanscope ui``: the same on 127.0.0.1 for the tracking store, with a browser opened.
 
 Thin: check the flags, open the store once (which migrates it, so a bad URI is one
 ``Error:`` line rather than a worker's traceback), then run uvicorn on
@@ -10,6 +11,7 @@ already accepted before the process exits 0.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,7 +19,7 @@ import click
 if TYPE_CHECKING:
     from spanscope.server.config import ServerConfig
 
-__all__ = ["server"]
+__all__ = ["server", "ui"]
 
 GRACEFUL_SHUTDOWN_S = 30  # longest a stop waits for in-flight requests
 
@@ -140,7 +142,8 @@ def _uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
             "server_header": False}
 
 
-def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level: str) -> None:
+def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level: str,
+               on_started: Callable[[], None] | None = None) -> None:
     import uvicorn
 
     from spanscope.server.app import create_app
@@ -148,10 +151,70 @@ def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level
     app = create_app(config, store=store)
     uvicorn_server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(host, port,
                                                                            log_level)))
+    if on_started is not None:
+        _when_started(uvicorn_server, on_started)
     with _signals_stop_cleanly():
         uvicorn_server.run()
     if not uvicorn_server.started:
         raise click.ClickException(f"could not serve on {host}:{port} (see the log above)")
+
+
+def _when_started(uvicorn_server: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` in a thread once uvicorn accepts connections."""
+    import threading
+    import time
+
+    def wait() -> None:
+        for _ in range(600):
+            if uvicorn_server.started:
+                action()
+                return
+            if uvicorn_server.should_exit:
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=wait, name="spanscope-ui-open", daemon=True).start()
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="Open the UI in the web browser once the server is up.")
+def ui(port: int, browser: bool) -> None:
+    """Open the web UI on the tracking store: a local server on 127.0.0.1 and a browser.
+
+    \b
+    Examples:
+      spanscope demo && spanscope ui     # the demo's traces in the browser
+      spanscope --tracking-uri sqlite:///other.db ui --port 5050 --no-browser
+    """
+    from spanscope.cli.stores import require_store
+    from spanscope.server.config import ServerConfig
+    from spanscope.tracking import get_tracking_uri
+
+    require_store()  # opening the UI never creates a store
+    config = ServerConfig(store_uri=get_tracking_uri(), host="127.0.0.1", auth=False)
+    store = _open(config)
+    address = f"http://127.0.0.1:{port}/"
+
+    def open_browser() -> None:
+        import webbrowser
+
+        opened = False
+        if browser:
+            try:
+                opened = webbrowser.open(address)
+            except webbrowser.Error:
+                opened = False
+        click.echo(f"The Spanscope UI is at {address}"
+                   + ("" if opened else " (open it in your browser)"), err=True)
+
+    _announce(config, "127.0.0.1", port, 1)
+    try:
+        _serve_one(config, store, "127.0.0.1", port, "warning", on_started=open_browser)
+    finally:
+        store.close()
+    click.echo("Spanscope UI stopped.", err=True)
 
 
 def _serve_many(config: ServerConfig, host: str, port: int, workers: int,
