@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
+from spanscope.query import parse_filter
 from spanscope.server.auth import KEY_COOKIE, requires
 from spanscope.server.ui import views
 from spanscope.store.keys import Role
@@ -82,6 +83,8 @@ async def trace_list(
     order_by = ["execution_time DESC"] if order == "duration" else None
     error, rows, token = None, [], None
     try:
+        if filter.strip():
+            parse_filter(filter)  # errors point into the text as typed, not the combined one
         found = await run_in_threadpool(
             store.search_traces, [experiment_id] if experiment_id else None,
             filter_string=combined, order_by=order_by, max_results=PAGE_SIZE,
