@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from spanscope.analysis.report import Report
     from spanscope.analysis.trace_view import TraceView
 
-__all__ = ["render_html", "render_trace_html", "write_html", "write_trace_html"]
+__all__ = ["FILTERS", "render_html", "render_trace_html", "write_html", "write_trace_html"]
 
 
 def _bucket_label(value: Any, bucket: str | None) -> str:
@@ -120,7 +120,7 @@ def _seen(first: str | None, last: str | None) -> str:
     return f"{_when(first)} \u2013 {_when(last)}"
 
 
-_FILTERS = {
+FILTERS = {
     "when": _when,
     "seen": _seen,
     "preview": _preview,
@@ -140,7 +140,7 @@ def _template(name: str) -> Any:
     env = Environment(loader=PackageLoader("spanscope.analysis", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(_FILTERS)
+    env.filters.update(FILTERS)
     return env.get_template(name)
 
 

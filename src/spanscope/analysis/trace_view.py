@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.diagnose import diagnose
 from spanscope.analysis.findings import Finding
+from spanscope.analysis.structure import TraceIndex
 from spanscope.analysis.summary import utc
-from spanscope.analysis.tree import TreeLine, tree_lines
+from spanscope.analysis.tree import TreeLine, error_label, tree_lines
 
 if TYPE_CHECKING:
     from spanscope.entities import Trace
     from spanscope.store.base import TraceStore
 
-__all__ = ["TraceView", "trace_view", "trace_views"]
+__all__ = ["TraceView", "WaterfallRow", "trace_view", "trace_views", "waterfall_rows"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,58 @@ def trace_views(reader: TraceStore, trace_ids: Sequence[str]) -> list[TraceView]
         except NotFoundError:  # deleted since the report's queries ran
             continue
     return views
+
+
+@dataclass(frozen=True)
+class WaterfallRow:
+    """One span as a row of the span tree with its timeline bar.
+
+    ``path`` is the chain of span ids from the root (``/``-joined), so a subtree can be
+    folded by prefix; ``start_pct``/``width_pct`` place the bar on the trace's extent.
+    """
+
+    span_id: str
+    path: str
+    depth: int
+    name: str
+    span_type: str
+    duration_ms: float | None
+    offset_ms: float
+    start_pct: float
+    width_pct: float
+    error: str | None
+    children: int
+    marks: tuple[str, ...] = ()
+
+
+def waterfall_rows(trace: Trace, findings: Sequence[Finding] = ()) -> list[WaterfallRow]:
+    """The span tree in display order (children by start time), with timeline bars."""
+    index = TraceIndex(trace)
+    extent = index.extent_ns or (0, 0)
+    origin, total = extent[0], max(extent[1] - extent[0], 1)
+    marks: dict[str, list[str]] = {}
+    for finding in findings:
+        if finding.span_id and finding.kind not in marks.get(finding.span_id, []):
+            marks.setdefault(finding.span_id, []).append(finding.kind)
+    rows: list[WaterfallRow] = []
+    stack = [(root, root.span_id, 0) for root in reversed(index.roots)]
+    seen: set[str] = set()
+    while stack:  # an explicit stack: deep agent traces must not hit the recursion limit
+        span, path, depth = stack.pop()
+        if span.span_id in seen:  # a cycle in bad data
+            continue
+        seen.add(span.span_id)
+        children = index.children_of(span)
+        end = span.end_time_ns if span.end_time_ns is not None else extent[1]
+        start = span.start_time_ns - origin
+        rows.append(WaterfallRow(
+            span_id=span.span_id, path=path, depth=depth, name=span.name,
+            span_type=str(span.span_type), offset_ms=start / 1e6,
+            duration_ms=None if span.end_time_ns is None else (end - span.start_time_ns) / 1e6,
+            start_pct=round(100 * start / total, 3),
+            width_pct=round(max(100 * (end - span.start_time_ns) / total, 0.2), 3),
+            error=error_label(span), children=len(children),
+            marks=tuple(marks.get(span.span_id, ()))))
+        for child in reversed(children):
+            stack.append((child, f"{path}/{child.span_id}", depth + 1))
+    return rows

@@ -13,7 +13,7 @@ from spanscope.analysis.detectors.exception_info import exception_info
 from spanscope.analysis.structure import TraceIndex
 from spanscope.entities import Span, SpanStatusCode, Trace
 
-__all__ = ["TreeLine", "render_tree", "tree_lines"]
+__all__ = ["TreeLine", "error_label", "render_tree", "tree_lines"]
 
 _UNICODE = ("├── ", "└── ", "│   ", "    ")
 _ASCII = ("|-- ", "`-- ", "|   ", "    ")
@@ -48,7 +48,8 @@ def _duration(span: Span) -> str:
     return f"{ms:,.1f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
 
 
-def _error(span: Span, limit: int) -> str | None:
+def error_label(span: Span, limit: int = 100) -> str | None:
+    """``ERROR Type: message`` (cut to ``limit``) for a failed span, else None."""
     if span.status.status_code != SpanStatusCode.ERROR:
         return None
     info = exception_info(span)
@@ -79,7 +80,7 @@ def tree_lines(trace: Trace, *, ascii: bool = False,
             span_id=span.span_id, depth=depth, prefix=prefix,
             label=f"{span.name} [{span.span_type}]",
             detail=f"{_duration(span)} @ +{offset:,.1f} ms",
-            error=_error(span, error_width), marks=tuple(marks.get(span.span_id, ()))))
+            error=error_label(span, error_width), marks=tuple(marks.get(span.span_id, ()))))
         children = index.children_of(span)
         for i in reversed(range(len(children))):
             is_last = i == len(children) - 1

@@ -30,7 +30,7 @@ from spanscope.cli.demo import demo
 from spanscope.cli.keys import keys
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
-from spanscope.cli.server import server
+from spanscope.cli.server import server, ui
 from spanscope.cli.traces import traces
 from spanscope.exceptions import (
     FilterError,
@@ -120,3 +120,4 @@ cli.add_command(datasets)
 cli.add_command(report)
 cli.add_command(keys)
 cli.add_command(server)
+cli.add_command(ui)

@@ -1,4 +1,5 @@
-"""``spanscope server``: serve a store over HTTP (REST API, OTLP receiver, /health).
+"""``spanscope server``: serve a store over HTTP (web UI, REST API, OTLP receiver, /health);
+``spanscope ui``: the same on 127.0.0.1 for the tracking store, with a browser opened.
 
 Thin: check the flags, open the store once (which migrates it, so a bad URI is one
 ``Error:`` line rather than a worker's traceback), then run uvicorn on
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,7 +21,7 @@ import click
 if TYPE_CHECKING:
     from spanscope.server.config import ServerConfig
 
-__all__ = ["server"]
+__all__ = ["server", "ui"]
 
 GRACEFUL_SHUTDOWN_S = 30  # longest a stop waits for in-flight requests
 EXIT_NOT_SERVED = 7  # "any other Spanscope error" (cli/main.py): e.g. the port is taken
@@ -143,9 +145,11 @@ def _uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
             "server_header": False}
 
 
-def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level: str) -> None:
+def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level: str,
+               on_started: Callable[[int], None] | None = None) -> None:
     """Serve in this process on a socket bound here, so a port in use is one ``Error:``
-    line and the announcement names the real port (``--port 0`` picks a free one)."""
+    line and the announcement names the real port (``--port 0`` picks a free one).
+    ``on_started(port)`` runs once the server accepts connections (``spanscope ui``)."""
     import asyncio
 
     import uvicorn
@@ -155,7 +159,10 @@ def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level
     sock = _bind(host, port)
     app = create_app(config, store=store)
     server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(host, port, log_level)))
-    _announce(config, host, sock.getsockname()[1], 1)
+    bound = sock.getsockname()[1]
+    _announce(config, host, bound, 1)
+    if on_started is not None:
+        _when_started(server, lambda: on_started(bound))
     # Until uvicorn takes the signals over (and after it gives them back, when it raises
     # the one that stopped it again), a signal asks it to stop rather than killing us.
     previous = {sig: signal.signal(sig, server.handle_exit)
@@ -180,6 +187,62 @@ def _bind(host: str, port: int) -> socket.socket:
         raise click.exceptions.Exit(EXIT_NOT_SERVED) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _when_started(uvicorn_server: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` in a thread once uvicorn accepts connections."""
+    import threading
+    import time
+
+    def wait() -> None:
+        for _ in range(600):
+            if uvicorn_server.started:
+                action()
+                return
+            if uvicorn_server.should_exit:
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=wait, name="spanscope-ui-open", daemon=True).start()
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="Open the UI in the web browser once the server is up.")
+def ui(port: int, browser: bool) -> None:
+    """Open the web UI on the tracking store: a local server on 127.0.0.1 and a browser.
+
+    \b
+    Examples:
+      spanscope demo && spanscope ui     # the demo's traces in the browser
+      spanscope --tracking-uri sqlite:///other.db ui --port 5050 --no-browser
+    """
+    from spanscope.cli.stores import require_store
+    from spanscope.server.config import ServerConfig
+    from spanscope.tracking import get_tracking_uri
+
+    require_store()  # opening the UI never creates a store
+    config = ServerConfig(store_uri=get_tracking_uri(), host="127.0.0.1", auth=False)
+    store = _open(config)
+    def open_browser(bound: int) -> None:
+        import webbrowser
+
+        address = f"http://127.0.0.1:{bound}/"
+        opened = False
+        if browser:
+            try:
+                opened = webbrowser.open(address)
+            except webbrowser.Error:
+                opened = False
+        click.echo(f"The Spanscope UI is at {address}"
+                   + ("" if opened else " (open it in your browser)"), err=True)
+
+    try:
+        _serve_one(config, store, "127.0.0.1", port, "warning", on_started=open_browser)
+    finally:
+        store.close()
+    click.echo("Spanscope UI stopped.", err=True)
 
 
 def _serve_many(config: ServerConfig, host: str, port: int, workers: int,

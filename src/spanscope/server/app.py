@@ -103,6 +103,9 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
     for router in ROUTERS:
         app.include_router(router)
     _include_receivers(app)
+    from spanscope.server.ui import install_ui
+
+    install_ui(app)
     return app
 
 

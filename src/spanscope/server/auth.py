@@ -8,6 +8,8 @@ With auth on (``spanscope server --auth``, and always on a non-loopback host unl
 - ``ADMIN`` also deletes (traces, assessments, datasets) and manages keys.
 
 A missing, malformed, unknown or revoked key is 401; a key whose role is too low is 403.
+A browser sends its key as the ``spanscope_key`` cookie instead (set by the UI's
+``/login``; ``SameSite=Strict``, so another site cannot make the browser use it).
 Routes declare their role with ``dependencies=[requires(Role.EDITOR)]``; a route that
 declares none is a bug, which ``tests/server`` checks by enumerating the OpenAPI spec.
 """
@@ -23,7 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from spanscope.exceptions import PermissionDeniedError, UnauthenticatedError
 from spanscope.store.keys import ApiKey, KeyStore, Role
 
-__all__ = ["Role", "authenticate", "requires"]
+__all__ = ["KEY_COOKIE", "Role", "authenticate", "requires"]
+
+KEY_COOKIE = "spanscope_key"
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: spanscope keys create")
 
@@ -33,6 +37,9 @@ async def authenticate(request: Request, role: Role,
     """The caller's key, checked to allow ``role``; None when auth is off."""
     if not request.app.state.config.auth:
         return None
+    if credentials is None and request.cookies.get(KEY_COOKIE):
+        credentials = HTTPAuthorizationCredentials(scheme="bearer",
+                                                   credentials=request.cookies[KEY_COOKIE])
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthenticatedError(
             "this server requires an API key: send 'Authorization: Bearer <key>' "

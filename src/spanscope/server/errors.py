@@ -89,6 +89,13 @@ def _validation_message(errors: list[Any]) -> str:
     return "invalid request: " + "; ".join(parts) + more
 
 
+def _is_page(request: Request) -> bool:
+    """A browser asking for a UI page (not the REST API, OTLP or metrics)."""
+    path = request.url.path
+    return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            and not path.startswith(("/api/", "/v1/", "/metrics", "/health")))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every exception into the JSON error body."""
     from fastapi.exceptions import RequestValidationError
@@ -96,8 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     from spanscope.server.ingest import Saturated
 
-    async def on_spanscope_error(request: Request, error: Exception) -> JSONResponse:
+    async def on_spanscope_error(request: Request, error: Exception) -> Any:
         assert isinstance(error, exc.SpanscopeError)
+        if isinstance(error, exc.UnauthenticatedError) and _is_page(request):
+            from starlette.responses import RedirectResponse
+
+            return RedirectResponse("/login", status_code=303)  # a person: ask for the key
         return spanscope_error(error)
 
     async def on_validation_error(request: Request, error: Exception) -> JSONResponse:

@@ -1,0 +1,258 @@
+"""The web UI's pages: the trace list, a trace, a span's details, and the review forms.
+
+Server-rendered with Jinja2 (the templates beside this file, plus the report's filters),
+enhanced by htmx (vendored in ``static/``) where a page loads a piece of itself: a
+span's details load on demand, so a 10,000-span trace sends its tree but no payloads.
+Handlers are thin: they read the store the REST API reads (``app.state.store``), call the
+analysis functions, and hand plain view objects (``views.py``) to the templates. Reads
+need the viewer role, the forms the editor role (``server/auth.py``; a browser sends its
+key as the ``spanscope_key`` cookie, set by ``/login``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
+from spanscope.query import parse_filter
+from spanscope.server.auth import KEY_COOKIE, requires
+from spanscope.server.ui import views
+from spanscope.store.keys import Role
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50  # traces per list page
+TREE_CHUNK = 1000  # span rows per piece of a trace's tree
+_TEMPLATES = Path(__file__).parent / "templates"
+_env: Any = None
+
+
+def _templates() -> Any:
+    global _env
+    if _env is None:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        from spanscope.analysis.report_html import FILTERS
+
+        env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
+                          autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                          lstrip_blocks=True)
+        env.filters.update(FILTERS)
+        env.filters["local_ms"] = lambda ms: time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000)) if ms else "-"
+        env.globals["urlencode"] = urlencode
+        _env = env
+    return _env
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_templates().get_template(name).render(**context), status_code=status)
+
+
+def _store(request: Request) -> Any:
+    return request.app.state.store
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[requires(Role.VIEWER)])
+async def trace_list(
+    request: Request,
+    experiment_id: Annotated[str | None, Query()] = None,
+    filter: Annotated[str, Query()] = "",
+    state: Annotated[str, Query()] = "",
+    since: Annotated[str, Query()] = "",
+    span_type: Annotated[str, Query()] = "",
+    order: Annotated[str, Query()] = "time",
+    page: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    """The traces of one experiment, newest (or slowest) first, 50 a page."""
+    store = _store(request)
+    experiments = await run_in_threadpool(store.list_experiments)
+    experiments.sort(key=lambda e: (e.experiment_id != "0", e.name.lower()))
+    if experiment_id is None and experiments:
+        experiment_id = experiments[0].experiment_id
+    combined = views.combine_filters(filter, state=state, since=since, span_type=span_type,
+                                     now_ms=int(time.time() * 1000))
+    order_by = ["execution_time DESC"] if order == "duration" else None
+    error, rows, token = None, [], None
+    try:
+        if filter.strip():
+            parse_filter(filter)  # errors point into the text as typed, not the combined one
+        found = await run_in_threadpool(
+            store.search_traces, [experiment_id] if experiment_id else None,
+            filter_string=combined, order_by=order_by, max_results=PAGE_SIZE,
+            page_token=page or None, include_spans=False)
+        rows = [views.list_row(t.info) for t in found]
+        token = found.token
+    except FilterError as exc:
+        error = {"message": str(exc).splitlines()[0], "position": exc.position,
+                 "token": exc.token}
+    except InvalidInputError as exc:  # a stale page token
+        error = {"message": str(exc), "position": None, "token": None}
+    params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
+              "since": since, "span_type": span_type, "order": order}
+    return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
+                 experiments=experiments, experiment_id=experiment_id, params=params,
+                 next_page=token, assessment_names=views.assessment_columns(rows),
+                 query=urlencode(params))
+
+
+async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
+    try:
+        return await run_in_threadpool(_store(request).get_trace, trace_id)
+    except NotFoundError as exc:
+        return _page(page, status=404, message=str(exc))
+
+
+@router.get("/traces/{trace_id}", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def trace_page(request: Request, trace_id: str, back: str = "") -> HTMLResponse:
+    """One trace: header, span tree with timeline, assessments, review forms.
+
+    A big trace opens fast: the tree arrives ``TREE_CHUNK`` rows at a time (the rest as
+    the reader scrolls, ``trace_tree``), the findings of ``diagnose`` load beside it
+    (``trace_findings``), and span payloads only when a span is opened.
+    """
+    from spanscope.analysis.trace_view import waterfall_rows
+
+    trace = await _trace_or_page(request, trace_id, "missing.html")
+    if isinstance(trace, HTMLResponse):
+        return trace
+    rows = await run_in_threadpool(waterfall_rows, trace)
+    assessments = sorted(trace.info.assessments, key=lambda a: a.create_time_ms)
+    return _page("trace.html", facts=views.trace_facts(trace), rows=rows[:TREE_CHUNK],
+                 total=len(rows), next_start=TREE_CHUNK if len(rows) > TREE_CHUNK else None,
+                 assessments=assessments, back=back if back.startswith("/") else "/",
+                 spans={s.span_id: s.name for s in trace.data.spans},
+                 span_choices=rows[:500])
+
+
+@router.get("/traces/{trace_id}/tree", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def trace_tree(request: Request, trace_id: str,
+                     start: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    """The span tree's rows from ``start`` on, ``TREE_CHUNK`` of them (an htmx fragment)."""
+    from spanscope.analysis.trace_view import waterfall_rows
+
+    trace = await _trace_or_page(request, trace_id, "_message.html")
+    if isinstance(trace, HTMLResponse):
+        return trace
+    rows = await run_in_threadpool(waterfall_rows, trace)
+    end = start + TREE_CHUNK
+    return _page("_rows.html", rows=rows[start:end], trace_id=trace_id,
+                 next_start=end if end < len(rows) else None)
+
+
+@router.get("/traces/{trace_id}/findings", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def trace_findings(request: Request, trace_id: str) -> HTMLResponse:
+    """What ``diagnose`` found (an htmx fragment); the page marks the culprit spans."""
+    from spanscope.analysis import diagnose
+
+    trace = await _trace_or_page(request, trace_id, "_message.html")
+    if isinstance(trace, HTMLResponse):
+        return trace
+    findings = await run_in_threadpool(diagnose, trace)
+    return _page("_findings.html", findings=findings)
+
+
+@router.get("/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def span_detail(request: Request, trace_id: str, span_id: str) -> HTMLResponse:
+    """One span's inputs, outputs, attributes and events (an htmx fragment)."""
+    trace = await _trace_or_page(request, trace_id, "_message.html")
+    if isinstance(trace, HTMLResponse):
+        return trace
+    span = next((s for s in trace.data.spans if s.span_id == span_id), None)
+    if span is None:
+        return _page("_message.html", status=404,
+                     message=f"trace {trace_id} has no span {span_id}")
+    hidden = ("mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.spanType",
+              "mlflow.traceRequestId")
+    attributes = {k: v for k, v in span.attributes.items() if k not in hidden}
+    return _page("_span.html", span=span, trace_id=trace_id,
+                 inputs=views.payload_view(span.inputs),
+                 outputs=views.payload_view(span.outputs), attributes=attributes)
+
+
+def _parse_value(raw: str, kind: str) -> Any:
+    """A feedback value typed as the form says: yes/no, number or text."""
+    text = raw.strip()
+    if kind == "bool":
+        if text.lower() in ("yes", "true", "1", "pass"):
+            return True
+        if text.lower() in ("no", "false", "0", "fail"):
+            return False
+        raise InvalidInputError(f"a yes/no value must be yes or no, not {raw!r}")
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise InvalidInputError(f"{raw!r} is not a number") from None
+        return int(number) if number.is_integer() else number
+    if not text:
+        raise InvalidInputError("the value is empty")
+    return text
+
+
+@router.post("/traces/{trace_id}/feedback", dependencies=[requires(Role.EDITOR)])
+async def save_feedback(
+    request: Request, trace_id: str,
+    name: Annotated[str, Form()], value: Annotated[str, Form()],
+    value_type: Annotated[str, Form()] = "bool", rationale: Annotated[str, Form()] = "",
+    span_id: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "feedback",
+    overrides: Annotated[str, Form()] = "",
+) -> Response:
+    """Log feedback (or an expectation) from the review form, then show the trace again."""
+    from spanscope.entities import AssessmentSource, Expectation, Feedback
+
+    key = getattr(request.state, "api_key", None)
+    source = AssessmentSource("HUMAN", getattr(key, "name", None) or "ui")
+    try:
+        parsed = _parse_value(value, value_type)
+        fields = {"name": name.strip(), "trace_id": trace_id, "span_id": span_id or None,
+                  "rationale": rationale.strip() or None, "source": source}
+        if not fields["name"]:
+            raise InvalidInputError("the name is empty")
+        if kind == "expectation":
+            assessment: Any = Expectation(value=parsed, **fields)
+        else:
+            assessment = Feedback(value=parsed, overrides=overrides or None, **fields)
+        await run_in_threadpool(_store(request).create_assessment, assessment)
+    except (InvalidInputError, NotFoundError) as exc:
+        return _page("_message.html", status=400, message=str(exc))
+    return RedirectResponse(f"/traces/{trace_id}#assessments", status_code=303)
+
+
+@router.post("/traces/{trace_id}/tags", dependencies=[requires(Role.EDITOR)])
+async def save_tag(request: Request, trace_id: str, key: Annotated[str, Form()],
+                   value: Annotated[str, Form()] = "") -> Response:
+    """Set a tag from the trace page's form."""
+    try:
+        await run_in_threadpool(_store(request).set_trace_tag, trace_id, key.strip(), value)
+    except (InvalidInputError, NotFoundError) as exc:
+        return _page("_message.html", status=400, message=str(exc))
+    return RedirectResponse(f"/traces/{trace_id}", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(error: str = "") -> HTMLResponse:
+    return _page("login.html", error=error)
+
+
+@router.post("/login")
+async def login(request: Request, key: Annotated[str, Form()]) -> Response:
+    """Check an API key and keep it in a cookie, so the browser's requests carry it."""
+    keys = request.app.state.keys
+    if keys is None or await run_in_threadpool(keys.authenticate, key.strip()) is None:
+        return _page("login.html", status=401, error="That key is not valid.")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(KEY_COOKIE, key.strip(), httponly=True, samesite="strict")
+    return response

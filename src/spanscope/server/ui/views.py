@@ -1,0 +1,196 @@
+"""What the UI's pages show, built from entities: pure functions, no I/O, no HTML.
+
+The page handlers (``pages.py``) fetch; the templates draw; in between, these decide what a
+payload is (a chat, retrieved documents, or plain JSON), which columns a list has and how
+a filter is built from the quick filters, so each can be tested without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spanscope.entities import Trace, TraceInfo
+
+__all__ = [
+    "QUICK_SINCE",
+    "ListRow",
+    "Message",
+    "Payload",
+    "combine_filters",
+    "list_row",
+    "payload_view",
+]
+
+QUICK_SINCE = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000}
+_TEXT_KEYS = ("page_content", "content", "doc", "text")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+    tool_calls: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A span's inputs or outputs, as people read them: ``kind`` is ``chat``,
+    ``documents``, ``text`` or ``json`` (the JSON text is always there to copy)."""
+
+    kind: str
+    json: str
+    messages: list[Message] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    text: str | None = None
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI/Anthropic content parts
+        parts = [p.get("text") or p.get("content") or "" for p in content if isinstance(p, dict)]
+        return "\n".join(str(p) for p in parts if p) or json.dumps(content, default=str)
+    return "" if content is None else json.dumps(content, default=str)
+
+
+def _tool_calls(message: Mapping[str, Any]) -> list[str]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        if isinstance(call, Mapping):
+            function = call.get("function") or call
+            calls.append(f"{function.get('name', '?')}({function.get('arguments', '')})")
+    return calls
+
+
+def _messages(value: Any) -> list[Message] | None:
+    """Chat messages in the common shapes: ``{"messages": [...]}``, a list of messages,
+    an OpenAI chat completion (``choices[].message``) or an Anthropic message."""
+    if isinstance(value, Mapping):
+        if isinstance(value.get("messages"), list):
+            value = value["messages"]
+        elif isinstance(value.get("choices"), list):
+            value = [c.get("message") for c in value["choices"] if isinstance(c, Mapping)]
+        elif value.get("role") and "content" in value:
+            value = [value]
+        else:
+            return None
+    if not isinstance(value, list) or not value:
+        return None
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping) or not isinstance(item.get("role"), str):
+            return None
+        out.append(Message(item["role"], _content_text(item.get("content")), _tool_calls(item)))
+    return out
+
+
+def _documents(value: Any) -> list[dict[str, Any]] | None:
+    """Retrieved documents: a list of dicts each with a text field (``page_content``,
+    ``content``, ``doc`` or ``text``), with their score, id and metadata when present."""
+    if isinstance(value, Mapping) and isinstance(value.get("documents"), list):
+        value = value["documents"]
+    if not isinstance(value, list) or not value:
+        return None
+    docs = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return None
+        text = next((item[k] for k in _TEXT_KEYS if isinstance(item.get(k), str)), None)
+        if text is None:
+            return None
+        metadata = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
+        docs.append({"text": text, "score": item.get("score"),
+                     "id": item.get("id") or metadata.get("doc_uri") or metadata.get("id")})
+    return docs
+
+
+def payload_view(value: Any) -> Payload | None:
+    """How to show a span's inputs or outputs; None when there are none."""
+    if value is None:
+        return None
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if (messages := _messages(value)) is not None:
+        return Payload("chat", text, messages=messages)
+    if (documents := _documents(value)) is not None:
+        return Payload("documents", text, documents=documents)
+    if isinstance(value, str):
+        return Payload("text", text, text=value)
+    return Payload("json", text)
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """One row of the trace list."""
+
+    trace_id: str
+    name: str
+    state: str
+    request_time: int
+    duration_ms: int | None
+    tokens: int | None
+    request: str
+    response: str
+    user: str | None
+    session: str | None
+    tags: dict[str, str]
+    assessments: dict[str, str]
+
+
+def list_row(info: TraceInfo) -> ListRow:
+    usage = info.token_usage or {}
+    latest: dict[str, str] = {}
+    for assessment in info.assessments:
+        if assessment.valid is False:
+            continue
+        if getattr(assessment, "error", None) is not None:
+            latest[assessment.name] = "error"
+        else:
+            value = assessment.value
+            latest[assessment.name] = (json.dumps(value) if not isinstance(value, str)
+                                       else value)
+    metadata = info.trace_metadata
+    return ListRow(
+        trace_id=info.trace_id, name=info.tags.get("mlflow.traceName") or "-",
+        state=str(info.state), request_time=info.request_time,
+        duration_ms=info.execution_duration, tokens=usage.get("total_tokens"),
+        request=info.request_preview or "", response=info.response_preview or "",
+        user=metadata.get("mlflow.trace.user"), session=metadata.get("mlflow.trace.session"),
+        tags={k: v for k, v in info.tags.items() if not k.startswith("mlflow.")},
+        assessments=latest)
+
+
+def assessment_columns(rows: Sequence[ListRow]) -> list[str]:
+    """One column per assessment name on the page, in first-seen order."""
+    return list(dict.fromkeys(name for row in rows for name in row.assessments))
+
+
+def combine_filters(text: str | None, *, state: str | None = None, since: str | None = None,
+                    span_type: str | None = None, now_ms: int) -> str | None:
+    """The filter a list page runs: the typed filter AND the quick filters."""
+    parts = [f"({text.strip()})"] if text and text.strip() else []
+    if state in ("OK", "ERROR", "IN_PROGRESS"):
+        parts.append(f"attributes.status = '{state}'")
+    if since in QUICK_SINCE:
+        parts.append(f"attributes.timestamp_ms >= {now_ms - QUICK_SINCE[since]}")
+    if span_type and span_type.replace("_", "").isalnum():
+        parts.append(f"span.type = '{span_type}'")
+    return " AND ".join(parts) or None
+
+
+def trace_facts(trace: Trace) -> dict[str, Any]:
+    """The header facts of a trace page."""
+    info = trace.info
+    usage = info.token_usage or {}
+    metadata = info.trace_metadata
+    return {"trace_id": info.trace_id, "name": info.tags.get("mlflow.traceName") or "-",
+            "state": str(info.state), "duration_ms": info.execution_duration,
+            "request_time": info.request_time, "tokens": usage.get("total_tokens"),
+            "input_tokens": usage.get("input_tokens"),
+            "output_tokens": usage.get("output_tokens"),
+            "user": metadata.get("mlflow.trace.user"),
+            "session": metadata.get("mlflow.trace.session"),
+            "tags": {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")},
+            "experiment_id": info.experiment_id}

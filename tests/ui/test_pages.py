@@ -1,0 +1,180 @@
+"""The web UI, clicked through in a real Chromium against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from tests.server.conftest import ServerProcess
+from tests.ui.conftest import BIG_TRACE_SPANS, Page
+
+from spanscope.store.sql import SqlStore
+
+
+def _ids(page: Page) -> list[str]:
+    return page.page.locator("table.list a.id").all_inner_texts()
+
+
+def test_the_list_filters_with_the_filter_language(server: ServerProcess, page: Page,
+                                                   demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/")
+    assert p.locator("h1").inner_text() == "Traces"
+    assert len(_ids(page)) == 50  # a page; the demo wrote 61 traces
+    assert p.get_by_role("link", name="Next page").count() == 1
+    p.get_by_label("Filter").fill("attributes.status = 'ERROR' OR tags.size = 'big'")
+    p.get_by_label("Filter").press("Enter")
+    p.wait_for_load_state()
+    query = parse_qs(urlparse(p.url).query)
+    assert query["filter"] == ["attributes.status = 'ERROR' OR tags.size = 'big'"]
+    shown = set(_ids(page))
+    with SqlStore(demo_store) as store:
+        expected = set(store.search_trace_ids(
+            ["0"], filter_string="attributes.status = 'ERROR' OR tags.size = 'big'"))
+    assert shown == expected and len(shown) >= 2
+    page.shot("list-filtered")
+
+
+def test_a_bad_filter_is_explained_next_to_the_box(server: ServerProcess, page: Page) -> None:
+    p = page.page
+    response = p.goto(server.url + "/?filter=" + "atributes.status%20%3D%20'OK'")
+    assert response is not None and response.status == 400  # a page, not an error page
+    alert = p.get_by_role("alert")
+    assert "position" in alert.inner_text() or "^" in alert.inner_text()
+    assert p.get_by_label("Filter").input_value() == "atributes.status = 'OK'"
+    assert p.get_by_label("Filter").get_attribute("aria-invalid") == "true"
+    page.errors.clear()  # the browser logs the 400 status itself
+    page.shot("list-bad-filter")
+
+
+def test_keyboard_opens_a_trace_and_findings_lead_to_the_span(server: ServerProcess,
+                                                               page: Page) -> None:
+    p = page.page
+    p.goto(server.url + "/?state=ERROR")
+    p.keyboard.press("j")
+    p.keyboard.press("Enter")
+    p.wait_for_url(re.compile(r"/traces/tr-[0-9a-f]{32}"))
+    assert p.locator(".badge.state-ERROR").first.is_visible()
+    finding = p.locator("ol.findings li").first
+    assert "error_origin" in finding.inner_text()
+    finding.locator("a[data-span]").click()
+    detail = p.locator("#detail .span-detail")
+    detail.wait_for()
+    assert "Inputs" in detail.inner_text() and "Outputs" in detail.inner_text()
+    assert p.locator(".waterfall .row.culprit").count() >= 1
+    page.shot("trace-error")
+
+
+def test_chat_messages_read_as_a_conversation(server: ServerProcess, page: Page) -> None:
+    p = page.page
+    p.goto(server.url + "/?span_type=CHAT_MODEL")
+    p.locator("table.list a.id").first.click()
+    p.locator(".waterfall .row", has_text="CHAT_MODEL").first.click()
+    p.locator("#detail ol.chat").first.wait_for()
+    roles = p.locator("#detail ol.chat .role").all_inner_texts()
+    assert "SYSTEM" in [r.upper() for r in roles] and "USER" in [r.upper() for r in roles]
+
+
+def test_feedback_saved_in_the_browser_is_in_the_store(server: ServerProcess, page: Page,
+                                                       demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/")
+    trace_id = _ids(page)[3]
+    p.goto(f"{server.url}/traces/{trace_id}")
+    p.get_by_label("Name", exact=True).fill("helpful")
+    p.get_by_label("Value", exact=True).fill("no")
+    p.get_by_label("Rationale").fill("answers about shipping, asked about refunds")
+    p.get_by_role("button", name="Save feedback").click()
+    p.wait_for_url(f"**/traces/{trace_id}#assessments")
+    assert "helpful" in p.locator("#assessments table").inner_text()
+    with SqlStore(demo_store) as store:
+        stored = [a for a in store.get_trace(trace_id).info.assessments if a.name == "helpful"]
+    assert len(stored) == 1 and stored[0].value is False
+    assert stored[0].rationale == "answers about shipping, asked about refunds"
+    assert str(stored[0].source.source_type) == "HUMAN"
+    p.get_by_label("Tag key").fill("reviewed")
+    p.get_by_label("Tag value").fill("yes")
+    p.get_by_role("button", name="Save tag").click()
+    p.wait_for_load_state()
+    assert "reviewed=yes" in p.locator("dl.facts").inner_text()
+    with SqlStore(demo_store) as store:
+        assert store.get_trace(trace_id).info.tags["reviewed"] == "yes"
+    page.shot("trace-feedback")
+
+
+def test_a_bad_feedback_value_says_what_is_wrong(server: ServerProcess, page: Page) -> None:
+    p = page.page
+    p.goto(server.url + "/")
+    p.locator("table.list a.id").first.click()
+    p.get_by_label("Type").select_option("number")
+    p.get_by_label("Value", exact=True).fill("lots")
+    p.get_by_role("button", name="Save feedback").click()
+    assert "is not a number" in p.get_by_role("alert").inner_text()
+    page.errors.clear()  # the 400 response is logged by the browser
+
+
+def test_a_10000_span_trace_opens_and_folds(server: ServerProcess, page: Page,
+                                            demo_store: str) -> None:
+    """The tree arrives 1,000 rows at a time (more as the reader scrolls); the findings
+    and a span's payloads load on their own."""
+    with SqlStore(demo_store) as store:
+        (trace_id,) = store.search_trace_ids(["0"], filter_string="tags.size = 'big'")
+    p = page.page
+    started = time.perf_counter()
+    p.goto(f"{server.url}/traces/{trace_id}")
+    p.locator(".waterfall .row").first.wait_for()
+    seconds = time.perf_counter() - started
+    print(f"10,000-span trace page usable in {seconds:.2f} s")
+    rows = p.locator(".waterfall .row")
+    assert rows.count() == 1000
+    assert f"{BIG_TRACE_SPANS:,}" in p.locator("#tree-h").inner_text()
+    p.locator("#findings ol.findings, #findings p.empty").first.wait_for()
+    for expected in (2000, 3000):  # scrolling to the end loads the next rows
+        p.locator(".waterfall .more").scroll_into_view_if_needed()
+        p.wait_for_function(f"document.querySelectorAll('.waterfall .row').length >= {expected}")
+    root = rows.first
+    root.focus()
+    p.keyboard.press("ArrowLeft")
+    assert root.get_attribute("aria-expanded") == "false"
+    assert p.locator(".waterfall .row:not(.hidden)").count() == 1
+    p.keyboard.press("ArrowRight")
+    assert p.locator(".waterfall .row:not(.hidden)").count() == rows.count()
+    rows.nth(2500).click()
+    p.locator("#detail .span-detail").wait_for()
+    assert rows.nth(2500).get_attribute("id")[5:] in p.locator("#detail").inner_text()
+
+
+@pytest.mark.parametrize("width", [800, 1400])
+def test_pages_read_at_800_and_1400_px(server: ServerProcess, page: Page, width: int) -> None:
+    p = page.page
+    p.set_viewport_size({"width": width, "height": 900})
+    p.goto(server.url + "/?state=ERROR")
+    page.shot(f"list-{width}")
+    p.locator("table.list a.id").first.click()
+    p.wait_for_url(re.compile(r"/traces/tr-[0-9a-f]{32}"))
+    assert p.evaluate("document.documentElement.scrollWidth") <= width
+    page.shot(f"trace-{width}")
+
+
+def test_with_auth_the_browser_signs_in_with_a_key(demo_store: str, page: Page) -> None:
+    from spanscope.store.keys import Role, open_key_store
+
+    keys = open_key_store(demo_store)
+    try:
+        secret = keys.create_key(Role.VIEWER, name="ui-test").token
+    finally:
+        keys.close()
+    with ServerProcess(demo_store, "--auth") as secured:
+        p = page.page
+        p.goto(secured.url + "/")
+        assert urlparse(p.url).path == "/login"
+        p.get_by_label("API key").fill("not-a-key")
+        p.get_by_role("button", name="Sign in").click()
+        assert "not valid" in p.get_by_role("alert").inner_text()
+        p.get_by_label("API key").fill(secret)
+        p.get_by_role("button", name="Sign in").click()
+        p.wait_for_url(secured.url + "/")
+        assert len(_ids(page)) == 50
+    page.errors.clear()  # the browser logs the 401 of the bad key

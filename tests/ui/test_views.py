@@ -1,0 +1,61 @@
+"""The UI's view decisions, without a browser: payload kinds, list rows, quick filters."""
+
+from __future__ import annotations
+
+from tests.factories import make_trace
+
+from spanscope.entities import Feedback
+from spanscope.query import parse_filter
+from spanscope.server.ui import views
+
+
+def test_chat_messages_in_every_common_shape() -> None:
+    plain = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    for value in (plain, {"messages": plain}):
+        payload = views.payload_view(value)
+        assert payload is not None and payload.kind == "chat"
+        assert [m.role for m in payload.messages] == ["system", "user"]
+    completion = {"choices": [{"message": {"role": "assistant", "content": None,
+                                           "tool_calls": [{"function": {
+                                               "name": "lookup", "arguments": "{\"id\": 1}"}}]}}]}
+    payload = views.payload_view(completion)
+    assert payload is not None and payload.kind == "chat"
+    assert payload.messages[0].tool_calls == ['lookup({"id": 1})']
+    parts = {"role": "assistant", "content": [{"type": "text", "text": "Refunds take 5 days."}]}
+    assert views.payload_view(parts).messages[0].content == "Refunds take 5 days."
+
+
+def test_documents_with_scores_and_plain_json() -> None:
+    docs = views.payload_view([{"doc": "Shipping takes 3-5 days", "score": 0.82},
+                               {"page_content": "Refunds", "metadata": {"doc_uri": "faq-7"}}])
+    assert docs is not None and docs.kind == "documents"
+    assert docs.documents[0] == {"text": "Shipping takes 3-5 days", "score": 0.82, "id": None}
+    assert docs.documents[1]["id"] == "faq-7"
+    other = views.payload_view({"query": "refund policy", "k": 3})
+    assert other is not None and other.kind == "json" and '"k": 3' in other.json
+    assert views.payload_view("a plain answer").kind == "text"
+    assert views.payload_view(None) is None
+    assert views.payload_view([{"role": 1}]).kind == "json"  # not messages after all
+
+
+def test_quick_filters_combine_with_the_typed_filter() -> None:
+    text = views.combine_filters("tags.env = 'prod' OR tags.env = 'dev'", state="ERROR",
+                                 since="1h", span_type="RETRIEVER", now_ms=10_000_000)
+    assert text == ("(tags.env = 'prod' OR tags.env = 'dev') AND attributes.status = 'ERROR' "
+                    "AND attributes.timestamp_ms >= 6400000 AND span.type = 'RETRIEVER'")
+    parse_filter(text)  # it is a valid filter
+    assert views.combine_filters("  ", now_ms=0) is None
+    assert views.combine_filters(None, state="BOGUS", since="1y", span_type="x' OR '1",
+                                 now_ms=0) is None  # unknown choices are ignored, never pasted
+
+
+def test_a_list_row_has_the_columns_the_list_shows() -> None:
+    trace = make_trace(tags={"env": "prod"}, user_id="u-1", session_id="s-1")
+    trace.info.assessments = [
+        Feedback(name="correctness", value=False, trace_id=trace.info.trace_id),
+        Feedback(name="old", value=True, trace_id=trace.info.trace_id, valid=False)]
+    row = views.list_row(trace.info)
+    assert row.trace_id == trace.info.trace_id and row.tags["env"] == "prod"
+    assert (row.user, row.session) == ("u-1", "s-1")
+    assert row.assessments == {"correctness": "false"}  # overridden ones are not shown
+    assert views.assessment_columns([row, row]) == ["correctness"]
