@@ -374,7 +374,18 @@ def retrievals(spans: Iterable[Span], *,
         docs = span_documents(span)
         if docs is not None:
             found.append(Retrieval(span, span_query(span), docs))
-    return found
+    return _without_echoes(found)
+
+
+def _without_echoes(found: list[Retrieval]) -> list[Retrieval]:
+    """Drop a non-RETRIEVER span passing on documents a RETRIEVER span returned (a chain
+    step whose output carries ``{"context": [...]}``): one retrieval, reported once."""
+    retrieved = {tuple(d.text for d in r.documents) for r in found
+                 if r.documents and r.span.span_type == SpanType.RETRIEVER}
+    if not retrieved:
+        return found
+    return [r for r in found if r.span.span_type == SpanType.RETRIEVER or not r.documents
+            or tuple(d.text for d in r.documents) not in retrieved]
 
 
 # --- model outputs and answers -----------------------------------------------------------
