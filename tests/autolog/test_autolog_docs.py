@@ -18,7 +18,7 @@ def test_the_python_examples_run_and_print_what_they_say(
     monkeypatch.chdir(tmp_path)  # the examples write ./autolog-demo.db
     text = DOC.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) >= 6
+    assert len(blocks) >= 7
     namespace: dict[str, Any] = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -34,4 +34,5 @@ def test_the_python_examples_run_and_print_what_they_say(
     assert any("'cache_read_input_tokens': 300" in line for line in out)
     assert "True" in out[out.index("search_knowledge_base") + 1]  # the tools attribute
     assert out.count("True") == 4  # streamed text, first token, tools attribute, restore
+    assert out[-3:] == ["['CHAIN', 'CHAT_MODEL', 'RETRIEVER']", "51", "KnowledgeBase"]
 
