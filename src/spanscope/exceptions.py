@@ -6,8 +6,14 @@
      ├── FilterError (also a ValueError)   a filter string that does not parse or validate
      ├── NotFoundError (also a KeyError)   a trace, experiment or assessment that does not exist
      ├── InvalidInputError (a ValueError)  an argument the caller got wrong
+     │    └── TraceJsonError                trace JSON that is malformed; names the field
      ├── InvalidUriError (a ValueError)    a tracking URI no store understands
-     └── StoreError                        the storage backend failed; carries the cause
+     ├── StoreError                        the storage backend failed; carries the cause
+     │    └── StoreUnavailableError        a server that is down or saturated (retry later)
+     ├── UnauthenticatedError              a tracking server wants an API key (HTTP 401)
+     └── PermissionDeniedError             the API key's role may not do this (HTTP 403)
+
+``RequestTooLargeError`` (HTTP 413) is an ``InvalidInputError``: send less at once.
 
 Errors from libraries below us (SQLAlchemy, the database drivers) are translated into
 these inside the store, so callers never need to import them.
@@ -20,8 +26,13 @@ __all__ = [
     "InvalidInputError",
     "InvalidUriError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "RequestTooLargeError",
     "SpanscopeError",
     "StoreError",
+    "StoreUnavailableError",
+    "TraceJsonError",
+    "UnauthenticatedError",
 ]
 
 
@@ -31,6 +42,15 @@ class SpanscopeError(Exception):
 
 class InvalidInputError(SpanscopeError, ValueError):
     """An argument the caller passed is not acceptable; the message says which and why."""
+
+
+class TraceJsonError(InvalidInputError):
+    """Trace JSON that is not a trace; ``path`` names the bad field (``info.trace_id``,
+    ``data.spans[2].status``, ``$`` for the whole document)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"malformed trace JSON at {path}: {message}")
 
 
 class InvalidUriError(SpanscopeError, ValueError):
@@ -46,6 +66,33 @@ class NotFoundError(SpanscopeError, KeyError):
 
 class StoreError(SpanscopeError):
     """The storage backend failed (database unreachable, locked too long, ...)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot take the request now but may soon: a tracking server that is
+    unreachable, restarting or saturated (HTTP 429/503).
+
+    ``retry_after`` is how many seconds the server asked the client to wait (its
+    ``Retry-After``), None when it did not say. The SDK's exporter keeps such traces
+    queued and retries them rather than dropping them.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class UnauthenticatedError(SpanscopeError):
+    """A tracking server refused the request for want of a valid API key
+    (set ``SPANSCOPE_API_KEY``)."""
+
+
+class PermissionDeniedError(SpanscopeError):
+    """The API key is valid but its role may not do this (e.g. a viewer writing)."""
+
+
+class RequestTooLargeError(InvalidInputError):
+    """A request body over the server's size limit; send fewer or smaller traces at once."""
 
 
 class FilterError(SpanscopeError, ValueError):

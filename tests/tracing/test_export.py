@@ -96,6 +96,7 @@ def test_full_queue_drops_new_traces_counts_and_warns_once(
     assert stats["dropped"] == 3
     assert caplog.text.count("export queue is full") == 1
     writer.gate.set()
+    assert tracing.flush(timeout=30) is False  # traces were dropped since the last flush
     assert sorted(t.data.spans[0].inputs["i"] for t in read_traces()) == [0, 1, 2]
     assert tracing.get_export_stats()["exported"] == 3
 

@@ -27,8 +27,10 @@ import click
 from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.keys import keys
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
+from spanscope.cli.server import server
 from spanscope.cli.traces import traces
 from spanscope.exceptions import (
     FilterError,
@@ -98,3 +100,5 @@ cli.add_command(demo)
 cli.add_command(runs)
 cli.add_command(datasets)
 cli.add_command(report)
+cli.add_command(keys)
+cli.add_command(server)

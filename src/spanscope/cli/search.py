@@ -2,16 +2,19 @@
 
 A thin layer over ``spanscope.search_traces`` (``return_type="list"``) and the result
 columns of ``spanscope.api.extract``. Tables go through Rich; JSON, JSONL and CSV are
-written with ``click.echo`` so they pipe intact. A bad filter is a ``FilterError``, which
+written with ``click.echo`` so they pipe intact, a page of traces at a time (memory stays
+flat however large ``-n`` is). A bad filter is a ``FilterError``, which
 ``main.py`` prints as one line and exits with code 4.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -102,32 +105,84 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
     if needing and not include_spans:
         raise click.UsageError(f"--extract-fields {', '.join(needing)} read spans; "
                                "drop --no-include-spans")
-    page = spanscope.search_traces(
-        experiment_ids=list(experiment_ids) or None, filter_string=filter_string,
-        order_by=orders or None, max_results=max_results, page_token=page_token,
-        return_type="list", include_spans=include_spans)
-    token = getattr(page, "token", None)
-    traces = list(page)
-    if output == "json":
-        click.echo(json.dumps({"traces": [_trace_dict(t, columns, bool(extract_fields))
-                                          for t in traces],
-                               "next_page_token": token}, indent=2, ensure_ascii=False))
-    elif output == "jsonl":
-        for trace in traces:
-            click.echo(json.dumps(_trace_dict(trace, columns, bool(extract_fields)),
-                                  ensure_ascii=False))
-        _more_on_stderr(token)
-    elif output == "csv":
-        click.echo(_csv(traces, columns), nl=False)
-        _more_on_stderr(token)
-    else:
+    search = functools.partial(
+        spanscope.search_traces, experiment_ids=list(experiment_ids) or None,
+        filter_string=filter_string, order_by=orders or None, return_type="list",
+        include_spans=include_spans)
+    if output == "table":
+        page = search(max_results=max_results, page_token=page_token)
+        traces = list(page)
         from spanscope.cli import render
 
         console = render.stdout_console()
         if not traces:
             console.print("No traces match.", soft_wrap=True)
             return
-        console.print(_table(traces, columns, orders, token, console.width))
+        console.print(_table(traces, columns, orders, getattr(page, "token", None),
+                             console.width))
+        return
+    pages = _Pages(search, max_results, page_token)
+    with_fields = bool(extract_fields)
+    if output == "json":
+        _echo_json(pages, columns, with_fields)
+    elif output == "jsonl":
+        for traces in pages:
+            click.echo("".join(json.dumps(_trace_dict(trace, columns, with_fields),
+                                          ensure_ascii=False) + "\n" for trace in traces),
+                       nl=False)
+        _more_on_stderr(pages.token)
+    else:
+        header = True
+        for traces in pages:
+            click.echo(_csv(traces, columns, header=header), nl=False)
+            header = False
+        if header:  # no trace matched: the header alone
+            click.echo(_csv([], columns), nl=False)
+        _more_on_stderr(pages.token)
+
+
+class _Pages:
+    """``max_results`` traces fetched and handed out ``PAGE_SIZE`` at a time, so JSON,
+    JSONL and CSV output hold one page in memory however many traces are printed.
+    ``token`` is then the page token that continues after the last trace printed."""
+
+    PAGE_SIZE = 200
+
+    def __init__(self, search: Callable[..., Any], max_results: int,
+                 page_token: str | None) -> None:
+        self._search = search
+        self._left = max_results
+        self.token = page_token
+
+    def __iter__(self) -> Iterator[list[Trace]]:
+        while self._left > 0:
+            page = self._search(max_results=min(self.PAGE_SIZE, self._left),
+                                page_token=self.token)
+            traces = list(page)
+            self.token = getattr(page, "token", None)
+            self._left -= len(traces)
+            if traces:
+                yield traces
+            if not self.token or not traces:
+                self.token = self.token if traces else None
+                return
+
+
+def _echo_json(pages: _Pages, columns: Sequence[ResultColumn], with_fields: bool) -> None:
+    """``{"traces": [...], "next_page_token": ...}`` as ``json.dumps(indent=2)`` writes it,
+    written one page at a time."""
+    first = True
+    for traces in pages:
+        parts = []
+        for trace in traces:
+            text = json.dumps(_trace_dict(trace, columns, with_fields), indent=2,
+                              ensure_ascii=False)
+            parts.append(("{\n  \"traces\": [\n" if first else ",\n")
+                         + textwrap.indent(text, "    ", lambda line: True))
+            first = False
+        click.echo("".join(parts), nl=False)
+    head = '{\n  "traces": [],' if first else "\n  ],"
+    click.echo(f"{head}\n  \"next_page_token\": {json.dumps(pages.token)}\n}}")
 
 
 def _plain(value: Any) -> Any:
@@ -154,10 +209,12 @@ def _cell(value: Any) -> str:
     return dumps(value)
 
 
-def _csv(traces: Sequence[Trace], columns: Sequence[ResultColumn]) -> str:
+def _csv(traces: Sequence[Trace], columns: Sequence[ResultColumn], *,
+         header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*_CSV_COLUMNS, *(c.name for c in columns)])
+    if header:
+        writer.writerow([*_CSV_COLUMNS, *(c.name for c in columns)])
     for trace in traces:
         info = trace.info
         name = info.tags.get("mlflow.traceName")

@@ -20,7 +20,12 @@ _RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
 def dumps(value: Any) -> str:
-    """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``."""
+    """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``.
+
+    A part whose ``repr`` raises becomes ``unserialisable_marker`` text. Errors raised
+    while walking a container (a broken ``__iter__``, a key that is no string) still
+    propagate: callers that must never fail (the SDK) catch them.
+    """
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -28,14 +33,19 @@ def dumps(value: Any) -> str:
 
 
 def _repr_default(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):  # pydantic models (e.g. OpenAI responses) carry real data
-        try:
-            return obj.model_dump()
-        except Exception:
-            pass
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return repr(obj)
+    try:
+        if hasattr(obj, "model_dump"):  # pydantic models (e.g. OpenAI responses) carry data
+            try:
+                return obj.model_dump()
+            except Exception:
+                pass
+        if isinstance(obj, (set, frozenset, tuple)):
+            return list(obj)
+        return repr(obj)
+    except Exception as exc:  # a hostile __repr__, __iter__ or __getattr__
+        from spanscope.entities.limits import unserialisable_marker
+
+        return unserialisable_marker(obj, exc)
 
 
 def loads_attribute(raw: Any) -> Any:

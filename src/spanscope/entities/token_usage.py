@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from spanscope.entities._codec import loads_attribute
 from spanscope.entities.span import Span, SpanAttributeKey
 
 __all__ = ["TokenUsage", "span_token_usage", "sum_token_usage", "trace_token_usage"]
@@ -83,10 +84,29 @@ def _may_report_usage(span: Span) -> bool:
 
 
 def span_token_usage(span: Span) -> TokenUsage | None:
-    """The token usage a span reports, or None when it reports none."""
-    if not _may_report_usage(span):
-        return None
-    return usage_from_attributes(span.attributes) or usage_from_openai(span.outputs)
+    """The token usage a span reports, or None when it reports none.
+
+    Remembered on the span (spans are immutable): ingest asks twice per span, once for
+    the trace's usage and once for its usage per model.
+    """
+    fields = span.__dict__
+    if "_token_usage" in fields:
+        return fields["_token_usage"]
+    usage = _read_usage(span) if _may_report_usage(span) else None
+    fields["_token_usage"] = usage
+    return usage
+
+
+def _read_usage(span: Span) -> TokenUsage | None:
+    """Decode only the attributes usage can come from, not every attribute of the span."""
+    raw = span.raw_attributes
+    wanted = {key: loads_attribute(value) for key, value in raw.items()
+              if key == SpanAttributeKey.CHAT_USAGE or key.startswith(_USAGE_PREFIXES)}
+    usage = usage_from_attributes(wanted) if wanted else None
+    if usage:
+        return usage
+    outputs = raw.get(SpanAttributeKey.OUTPUTS)
+    return usage_from_openai(loads_attribute(outputs)) if outputs is not None else None
 
 
 def trace_token_usage(spans: Sequence[Span]) -> TokenUsage | None:

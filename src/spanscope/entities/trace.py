@@ -89,7 +89,11 @@ class Trace:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Trace:
-        return cls.from_dict(json.loads(text))
+        """Read trace JSON text, checked: any malformed input raises ``TraceJsonError``
+        (a ``ValueError``) naming the path of the bad field."""
+        from spanscope.entities.trace_json import load_trace
+
+        return load_trace(text)
 
     def __repr__(self) -> str:
         return (f"Trace(trace_id={self.info.trace_id!r}, state={str(self.info.state)!r}, "

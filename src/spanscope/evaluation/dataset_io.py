@@ -26,6 +26,7 @@ __all__ = ["COLUMNS", "FORMATS", "format_of", "read_records", "write_records"]
 
 COLUMNS = ["record_id", "inputs", "expectations", "outputs", "tags", "source",
            "source_trace_id", "created_time", "last_update_time"]
+MAX_DEPTH = 100  # nesting levels of a record's values; deeper is refused, not crashed on
 JSON_COLUMNS = ("inputs", "expectations", "outputs", "tags", "source")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".pq": "parquet"}
@@ -109,6 +110,25 @@ def read_records(path: str | os.PathLike[str], format: str | None = None) -> lis
     source = Path(path)
     if not source.is_file():
         raise InvalidInputError(f"no such file: {str(source)!r}")
+    try:
+        rows = _read_rows(source, kind)
+        for i, row in enumerate(rows):
+            _check_depth(row, source, i)
+        return record_updates(rows)
+    except InvalidInputError:
+        raise
+    except RecursionError:
+        raise InvalidInputError(f"{source}: a value is nested too deeply (at most "
+                                f"{MAX_DEPTH} levels)") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{source}: not UTF-8 text ({exc.reason}); is it a "
+                                f"{kind.upper()} file?") from None
+    except csv.Error as exc:
+        raise InvalidInputError(f"{source}: not a readable CSV file ({exc})") from None
+
+
+def _read_rows(source: Path, kind: str) -> list[dict[str, Any]]:
+    """The file's rows with JSON cells decoded; errors name the line or row."""
     if kind == "jsonl":
         rows = []
         with source.open(encoding="utf-8") as lines:
@@ -116,22 +136,51 @@ def read_records(path: str | os.PathLike[str], format: str | None = None) -> lis
                 if not line.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
+                except RecursionError:
+                    raise InvalidInputError(f"{source}: line {number} is nested too deeply "
+                                            f"(at most {MAX_DEPTH} levels)") from None
                 except ValueError as exc:
                     raise InvalidInputError(f"{source}: line {number} is not JSON ({exc})") \
                         from None
-        return record_updates(rows)
+                if not isinstance(row, dict):
+                    raise InvalidInputError(f"{source}: line {number} is not a JSON object "
+                                            "with an 'inputs' key")
+                rows.append(row)
+        return rows
     if kind == "csv":
         with source.open(encoding="utf-8", newline="") as cells:
             raw = list(csv.DictReader(cells))
         where = "line"
         offset = 2  # the header is line 1
     else:
-        pa = _pyarrow()
-        raw = pa.parquet.read_table(source).to_pylist()
+        raw = _read_parquet(source)
         where, offset = "row", 0
-    return record_updates([_decoded(row, source, f"{where} {i + offset}")
-                           for i, row in enumerate(raw)])
+    return [_decoded(row, source, f"{where} {i + offset}") for i, row in enumerate(raw)]
+
+
+def _read_parquet(source: Path) -> list[dict[str, Any]]:
+    pa = _pyarrow()
+    try:
+        return pa.parquet.read_table(source).to_pylist()
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ArrowInvalid: not Parquet
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"{source}: not a readable Parquet file ({message[:200]})") \
+            from None
+
+
+def _check_depth(value: Any, source: Path, index: int) -> None:
+    """Refuse records nested deeper than ``MAX_DEPTH`` (no recursion: any depth is safe)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInputError(f"{source}: record {index + 1} is nested more than "
+                                    f"{MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _decoded(row: dict[str, Any], source: Path, where: str) -> dict[str, Any]:
@@ -143,7 +192,10 @@ def _decoded(row: dict[str, Any], source: Path, where: str) -> dict[str, Any]:
                 continue
             try:
                 out[key] = json.loads(value)
-            except ValueError:
+            except RecursionError:
+                raise InvalidInputError(f"{source}: {where}: column {key!r} is nested too "
+                                        f"deeply (at most {MAX_DEPTH} levels)") from None
+            except (ValueError, TypeError):
                 raise InvalidInputError(f"{source}: {where}: column {key!r} is not JSON "
                                         f"({str(value)[:60]!r})") from None
         elif key == "source_trace_id":

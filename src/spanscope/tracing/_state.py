@@ -20,10 +20,11 @@ __all__ = ["STATE", "forget_logged", "get_tracer", "log_once"]
 class _TracingState:
     """Mutable process state: the on/off switch, the tracer once built, the last trace id."""
 
-    __slots__ = ("enabled", "last_trace_id", "tracer")
+    __slots__ = ("enabled", "last_trace_id", "tracer", "unserialisable_values")
 
     def __init__(self) -> None:
         self.enabled = True
+        self.unserialisable_values = 0  # values stored as a marker (see live_span.encode)
         self.last_trace_id: int | None = None  # OTel trace id of the last finished root
         self.tracer: Tracer | None = None  # set by provider.ensure_provider()
 

@@ -2,17 +2,17 @@
 
 Spans made by Spanscope already carry JSON-encoded attribute values, which are kept as
 they are. Spans from other instrumentations carry raw OTel values (str, int, float, bool,
-sequences); those are JSON-encoded, and the GenAI conventions they speak are mapped onto
-MLflow's attributes: span type from OpenInference ``openinference.span.kind`` or GenAI
-semconv ``gen_ai.operation.name``, inputs and outputs from ``input.value`` /
-``output.value`` (or ``gen_ai.input.messages`` / ``gen_ai.output.messages``), token usage
-from ``gen_ai.usage.*`` / ``llm.token_count.*``.
+sequences); those are JSON-encoded, and the conventions they speak (OTel GenAI,
+OpenInference, OpenLLMetry, MLflow) are mapped onto MLflow's attributes by
+``spanscope.tracing.conventions``, the one module that knows them.
+
+``summarize`` computes a trace's summary (state, times, previews, token usage, name)
+from its spans; the OTLP receiver uses it too, for traces that arrive in parts.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,7 +24,6 @@ from spanscope.entities import (
     SpanEvent,
     SpanStatus,
     SpanStatusCode,
-    SpanType,
     Trace,
     TraceData,
     TraceInfo,
@@ -34,22 +33,16 @@ from spanscope.entities import (
     trace_token_usage,
 )
 from spanscope.entities._codec import dumps
-from spanscope.entities.token_usage import usage_from_attributes
+from spanscope.tracing import conventions
 from spanscope.tracing.live_span import JSON_KEYS_ATTRIBUTE, SCOPE_NAME
 from spanscope.tracing.processor import PendingTrace, TraceContext
 
-__all__ = ["to_span", "to_trace"]
+__all__ = ["summarize", "to_span", "to_trace"]
 
 PREVIEW_LENGTH = 1000
 METADATA_PREVIEW_LENGTH = 250
 TRACE_SCHEMA_VERSION = "3"
 
-_OPENINFERENCE_KINDS = {"LLM", "CHAIN", "TOOL", "RETRIEVER", "EMBEDDING", "AGENT", "RERANKER",
-                        "GUARDRAIL", "EVALUATOR"}
-_GENAI_OPERATIONS = {"chat": SpanType.CHAT_MODEL, "text_completion": SpanType.LLM,
-                     "generate_content": SpanType.CHAT_MODEL, "embeddings": SpanType.EMBEDDING,
-                     "execute_tool": SpanType.TOOL, "invoke_agent": SpanType.AGENT,
-                     "create_agent": SpanType.AGENT}
 _STATUS = {StatusCode.UNSET: SpanStatusCode.UNSET, StatusCode.OK: SpanStatusCode.OK,
            StatusCode.ERROR: SpanStatusCode.ERROR}
 
@@ -64,37 +57,70 @@ def to_trace(pending: PendingTrace) -> Trace:
     root_id = format(root_otel.context.span_id, "016x")
     root = next(s for s in spans if s.span_id == root_id)
     context = pending.context or TraceContext()
+    metadata: dict[str, str] = {}
+    for otel in pending.spans:  # session and user named by foreign instrumentations
+        scope = otel.instrumentation_scope
+        if otel.attributes and (scope is None or scope.name != SCOPE_NAME):
+            for key, value in conventions.trace_context(_plain_attributes(otel)).items():
+                metadata.setdefault(key, value)
+    metadata.update(context.metadata)
+    info = summarize(trace_id, pending.experiment_id, spans, root, metadata=metadata,
+                     tags=context.tags, request_preview=context.request_preview,
+                     response_preview=context.response_preview)
+    info.client_request_id = context.client_request_id
+    return Trace(info, TraceData(spans))
 
-    inputs = root.raw_attributes.get(SpanAttributeKey.INPUTS)
-    outputs = root.raw_attributes.get(SpanAttributeKey.OUTPUTS)
-    metadata: dict[str, str] = {TraceMetadataKey.SCHEMA_VERSION: TRACE_SCHEMA_VERSION}
-    if inputs is not None:
-        metadata[TraceMetadataKey.INPUTS] = _truncate(inputs, METADATA_PREVIEW_LENGTH)
-    if outputs is not None:
-        metadata[TraceMetadataKey.OUTPUTS] = _truncate(outputs, METADATA_PREVIEW_LENGTH)
+
+def summarize(trace_id: str, experiment_id: str, spans: Sequence[Span], root: Span | None, *,
+              metadata: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+              request_preview: str | None = None,
+              response_preview: str | None = None) -> TraceInfo:
+    """A trace's summary from its spans: state, times, previews, token usage, name.
+
+    ``root`` is the trace's root span, or None while it has not arrived (a trace sent in
+    parts): the trace is then ``IN_PROGRESS`` from its earliest span, with no duration.
+    Given ``metadata`` and ``tags`` win over the computed ones; given previews win over
+    the root's inputs and outputs.
+    """
+    computed: dict[str, str] = {TraceMetadataKey.SCHEMA_VERSION: TRACE_SCHEMA_VERSION}
+    inputs = outputs = None
+    if root is not None:
+        inputs = root.raw_attributes.get(SpanAttributeKey.INPUTS)
+        outputs = root.raw_attributes.get(SpanAttributeKey.OUTPUTS)
+        if inputs is not None:
+            computed[TraceMetadataKey.INPUTS] = _truncate(inputs, METADATA_PREVIEW_LENGTH)
+        if outputs is not None:
+            computed[TraceMetadataKey.OUTPUTS] = _truncate(outputs, METADATA_PREVIEW_LENGTH)
     usage = trace_token_usage(spans)
     if usage:
-        metadata[TraceMetadataKey.TOKEN_USAGE] = dumps(usage)
-    metadata.update(context.metadata)
-
-    start = root.start_time_ns
-    end = root.end_time_ns if root.end_time_ns is not None else start
-    info = TraceInfo(
+        computed[TraceMetadataKey.TOKEN_USAGE] = dumps(usage)
+    if metadata:
+        computed.update(metadata)
+    if root is not None:
+        start = root.start_time_ns
+        end = root.end_time_ns if root.end_time_ns is not None else start
+        duration: int | None = round((end - start) / 1_000_000)  # nearest ms, not floor
+        state = (TraceState.ERROR if root.status.status_code == SpanStatusCode.ERROR
+                 else TraceState.OK)
+    else:
+        start = min((span.start_time_ns for span in spans), default=0)
+        duration, state = None, TraceState.IN_PROGRESS
+    all_tags = {TraceTagKey.TRACE_NAME: root.name} if root is not None else {}
+    if tags:
+        all_tags.update(tags)
+    return TraceInfo(
         trace_id=trace_id,
-        experiment_id=pending.experiment_id,
+        experiment_id=experiment_id,
         request_time=start // 1_000_000,
-        execution_duration=round((end - start) / 1_000_000),  # nearest ms, not floor
-        state=TraceState.ERROR if root.status.status_code == SpanStatusCode.ERROR
-        else TraceState.OK,
-        request_preview=context.request_preview if context.request_preview is not None
+        execution_duration=duration,
+        state=state,
+        request_preview=request_preview if request_preview is not None
         else _truncate(inputs, PREVIEW_LENGTH),
-        response_preview=context.response_preview if context.response_preview is not None
+        response_preview=response_preview if response_preview is not None
         else _truncate(outputs, PREVIEW_LENGTH),
-        client_request_id=context.client_request_id,
-        trace_metadata=metadata,
-        tags={TraceTagKey.TRACE_NAME: root.name, **context.tags},
+        trace_metadata=computed,
+        tags=all_tags,
     )
-    return Trace(info, TraceData(spans))
 
 
 def to_span(otel: ReadableSpan, trace_id: str, request_id: str | None = None, *,
@@ -115,13 +141,17 @@ def to_span(otel: ReadableSpan, trace_id: str, request_id: str | None = None, *,
             if key == JSON_KEYS_ATTRIBUTE:
                 continue
             raw[key] = value if key in already_json and isinstance(value, str) else dumps(value)
-        _translate_conventions(raw, attributes)
+    events = [SpanEvent(event.name, event.timestamp,
+                        {k: list(v) if isinstance(v, tuple) else v
+                         for k, v in (event.attributes or {}).items()})
+              for event in otel.events] if otel.events else []
+    if not ours:
+        conventions.translate(raw, attributes, events)
     parent = otel.parent
     status = otel.status
     code = _STATUS[status.status_code]
     if ours and code is SpanStatusCode.UNSET:
         code = SpanStatusCode.OK  # a Spanscope span that ended without error
-    events = otel.events
     return Span(
         trace_id,
         format(otel.context.span_id, "016x"),
@@ -132,10 +162,7 @@ def to_span(otel: ReadableSpan, trace_id: str, request_id: str | None = None, *,
         otel.end_time,
         SpanStatus(code, status.description or ""),
         raw,
-        [SpanEvent(event.name, event.timestamp,
-                   {k: list(v) if isinstance(v, tuple) else v
-                    for k, v in (event.attributes or {}).items()})
-         for event in events] if events else [],
+        events,
     )
 
 
@@ -146,63 +173,13 @@ def _plain_attributes(otel: ReadableSpan) -> Mapping[str, Any]:
     Python-level ``__getitem__`` per key on the export thread (it falls back to the
     public mapping interface if that internal ever changes).
     """
-    attributes = otel.attributes
+    attributes = getattr(otel, "_attributes", None)  # .attributes wraps it in a proxy
+    if attributes is None:
+        attributes = otel.attributes
     if not attributes:
         return {}
     backing = getattr(attributes, "_dict", None)
     return backing if isinstance(backing, dict) else dict(attributes)
-
-
-def _translate_conventions(raw: dict[str, str], attributes: Mapping[str, Any]) -> None:
-    """Fill MLflow's keys from OpenInference / GenAI semconv attributes when missing."""
-    if SpanAttributeKey.SPAN_TYPE not in raw:
-        raw[SpanAttributeKey.SPAN_TYPE] = dumps(str(_foreign_span_type(attributes)))
-    if SpanAttributeKey.INPUTS not in raw:
-        value = _json_payload(attributes, "input.value", "input.mime_type",
-                              "gen_ai.input.messages")
-        if value is not None:
-            raw[SpanAttributeKey.INPUTS] = value
-    if SpanAttributeKey.OUTPUTS not in raw:
-        value = _json_payload(attributes, "output.value", "output.mime_type",
-                              "gen_ai.output.messages")
-        if value is not None:
-            raw[SpanAttributeKey.OUTPUTS] = value
-    if SpanAttributeKey.CHAT_USAGE not in raw:
-        usage = usage_from_attributes(attributes)
-        if usage:
-            raw[SpanAttributeKey.CHAT_USAGE] = dumps(usage)
-
-
-def _foreign_span_type(attributes: Mapping[str, Any]) -> str:
-    kind = attributes.get("openinference.span.kind")
-    if isinstance(kind, str) and kind.upper() in _OPENINFERENCE_KINDS:
-        return kind.upper()
-    operation = attributes.get("gen_ai.operation.name")
-    if isinstance(operation, str) and operation in _GENAI_OPERATIONS:
-        return _GENAI_OPERATIONS[operation]
-    return SpanType.UNKNOWN
-
-
-def _json_payload(attributes: Mapping[str, Any], value_key: str, mime_key: str,
-                  messages_key: str) -> str | None:
-    """A payload as JSON text: JSON strings kept (when they parse), plain text encoded."""
-    value = attributes.get(value_key)
-    if value is not None:
-        if isinstance(value, str) and attributes.get(mime_key) == "application/json":
-            return value if _is_json(value) else dumps(value)
-        return dumps(value)
-    messages = attributes.get(messages_key)
-    if messages is None:
-        return None
-    return messages if isinstance(messages, str) and _is_json(messages) else dumps(messages)
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _truncate(text: str | None, limit: int) -> str | None:

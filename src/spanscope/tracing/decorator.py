@@ -22,7 +22,7 @@ from opentelemetry.trace import set_span_in_context
 
 from spanscope.entities import SpanAttributeKey, SpanType
 from spanscope.tracing._state import STATE, get_tracer, log_once
-from spanscope.tracing.live_span import encode, record_exception
+from spanscope.tracing.live_span import attribute_items, encode, record_exception, safe_key
 
 __all__ = ["trace"]
 
@@ -118,7 +118,11 @@ def _start(name: str, base: dict[str, str], binder: _Binder, args: tuple[Any, ..
     span = (STATE.tracer or get_tracer()).start_span(name)
     if span.is_recording():
         attributes = base.copy()
-        attributes[_INPUTS] = encode(binder.bind(args, kwargs))
+        try:
+            inputs = binder.bind(args, kwargs)
+        except Exception:  # a hostile argument (e.g. an __eq__ that raises): record as passed
+            inputs = {"args": list(args), "kwargs": dict(kwargs)}
+        attributes[_INPUTS] = encode(inputs)
         span.set_attributes(attributes)
     return span
 
@@ -180,12 +184,15 @@ def trace(func: Callable[..., Any] | None = None, *, name: str | None = None,
 
 def _wrap(fn: Callable[..., Any], name: str | None, span_type: str,
           attributes: dict[str, Any] | None) -> Callable[..., Any]:
-    fn_name = getattr(fn, "__name__", None) or type(fn).__name__
-    span_name = name or fn_name
-    base = {SpanAttributeKey.SPAN_TYPE: encode(str(span_type)),
+    try:
+        fn_name = safe_key(getattr(fn, "__name__", None) or type(fn).__name__)
+    except Exception:
+        fn_name = type(fn).__name__
+    span_name = safe_key(name) if name else fn_name
+    base = {SpanAttributeKey.SPAN_TYPE: encode(safe_key(span_type)),
             SpanAttributeKey.FUNCTION_NAME: encode(fn_name)}
-    for key, value in (attributes or {}).items():
-        base[str(key)] = encode(value)
+    for key, value in attribute_items(attributes):
+        base[safe_key(key)] = encode(value)
     binder = _Binder(fn)
 
     if inspect.isasyncgenfunction(fn):

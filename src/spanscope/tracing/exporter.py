@@ -2,11 +2,16 @@
 
 The application thread only ever enqueues (``enqueue`` takes a lock for a few
 instructions and never waits on storage). When the queue is full the new trace is dropped
-and counted. One daemon worker converts queued traces to entities, groups them by
-tracking URI and writes each group with ``TraceStore.log_traces`` in batches of up to
-``batch_size`` traces (or whatever arrived within ``linger`` seconds; a ``flush`` makes
-it write at once). A failing write is retried with backoff, then dropped, counted and
-logged once per distinct error: the application never sees an exception from here.
+and counted, unless ``SPANSCOPE_EXPORT_ON_FULL=block``: then the producer waits for room
+(batch jobs, backfills, evaluations), at most ``SPANSCOPE_EXPORT_BLOCK_TIMEOUT`` seconds,
+after which the trace is dropped and counted. ``flush()`` returns False when any trace
+was dropped since the previous flush. One daemon worker converts queued traces to
+entities, cuts or cleans fields over their limits (``entities.limits``; counted as
+``cleaned_fields``, the trace kept), groups them by tracking URI and writes each group
+with ``TraceStore.log_traces`` in batches of up to ``batch_size`` traces (or whatever
+arrived within ``linger`` seconds; a ``flush`` makes it write at once). A failing write
+is retried with backoff, then dropped, counted and logged once per distinct error: the
+application never sees an exception from here.
 
 ``writer`` and ``convert`` are seams: the defaults write through
 ``spanscope.tracking.get_store(uri)`` and convert with ``convert.to_trace``.
@@ -25,17 +30,22 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from spanscope.entities import Trace
+from spanscope.entities.limits import CLEANED_FIELDS_TAG, clean_trace
 from spanscope.exceptions import InvalidInputError
 from spanscope.tracing._state import log_once
 
-__all__ = ["EXIT_FLUSH_TIMEOUT_ENV", "QUEUE_SIZE_ENV", "TraceExporter"]
+__all__ = ["BLOCK_TIMEOUT_ENV", "EXIT_FLUSH_TIMEOUT_ENV", "ON_FULL_ENV", "QUEUE_SIZE_ENV",
+           "TraceExporter"]
 
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE_ENV = "SPANSCOPE_EXPORT_QUEUE_SIZE"
 EXIT_FLUSH_TIMEOUT_ENV = "SPANSCOPE_EXIT_FLUSH_TIMEOUT"
+ON_FULL_ENV = "SPANSCOPE_EXPORT_ON_FULL"  # "drop" (default) or "block"
+BLOCK_TIMEOUT_ENV = "SPANSCOPE_EXPORT_BLOCK_TIMEOUT"
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_EXIT_FLUSH_TIMEOUT = 10.0
+DEFAULT_BLOCK_TIMEOUT = 60.0
 
 Writer = Callable[[str, Sequence[Trace]], None]
 
@@ -66,13 +76,22 @@ def _env_number(name: str, default: float, kind: type) -> Any:
     return default
 
 
+def _env_on_full() -> str:
+    raw = (os.environ.get(ON_FULL_ENV) or "drop").strip().lower()
+    if raw in ("drop", "block"):
+        return raw
+    logger.warning("%s=%r is not 'drop' or 'block'; using 'drop'", ON_FULL_ENV, raw)
+    return "drop"
+
+
 class TraceExporter:
     """Bounded queue + one writer thread; see the module docstring for the contract."""
 
     def __init__(self, *, capacity: int | None = None, writer: Writer | None = None,
                  convert: Callable[[Any], Trace] | None = None, batch_size: int = 500,
                  linger: float = 0.05, max_retries: int = 3, retry_backoff: float = 0.1,
-                 exit_timeout: float | None = None) -> None:
+                 exit_timeout: float | None = None, on_full: str | None = None,
+                 block_timeout: float | None = None) -> None:
         self.capacity = capacity or _env_number(QUEUE_SIZE_ENV, DEFAULT_QUEUE_SIZE, int)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -82,6 +101,11 @@ class TraceExporter:
         self.retry_backoff = retry_backoff
         self.exit_timeout = exit_timeout if exit_timeout is not None else _env_number(
             EXIT_FLUSH_TIMEOUT_ENV, DEFAULT_EXIT_FLUSH_TIMEOUT, float)
+        self.on_full = on_full or _env_on_full()
+        if self.on_full not in ("drop", "block"):
+            raise ValueError("on_full must be 'drop' or 'block'")
+        self.block_timeout = block_timeout if block_timeout is not None else _env_number(
+            BLOCK_TIMEOUT_ENV, DEFAULT_BLOCK_TIMEOUT, float)
         self._writer = writer or _write_to_store
         self._convert = convert or _default_convert
         self._init_state()
@@ -99,22 +123,26 @@ class TraceExporter:
         self.dropped = 0
         self.failed = 0  # traces lost to conversion or write errors (part of dropped)
         self.failed_batches = 0
+        self.cleaned_fields = 0  # fields cut or cleaned to fit the limits (traces kept)
+        self.blocked = 0  # enqueues that had to wait for room (block mode)
+        self._dropped_at_flush = 0  # ``dropped`` when the last flush returned
         self._warned_full = False
 
     # --- application side ---------------------------------------------------------------
     def enqueue(self, item: Any) -> bool:
-        """Queue a finished trace; False (and counted) when it was dropped. Never blocks."""
+        """Queue a finished trace; False (and counted) when it was dropped.
+
+        Never blocks in the default ``drop`` mode; in ``block`` mode waits for room up to
+        ``block_timeout`` seconds (never on the worker thread itself, which makes room).
+        """
         with self._cond:
             if self._shutdown:
                 self.dropped += 1
                 logger.debug("Spanscope exporter is shut down; trace dropped")
                 return False
-            if len(self._queue) >= self.capacity:
+            if len(self._queue) >= self.capacity and not self._wait_for_room():
                 self.dropped += 1
-                if not self._warned_full:
-                    self._warned_full = True
-                    logger.warning("Spanscope's export queue is full (%d traces); new traces "
-                                   "are dropped and counted (get_export_stats())", self.capacity)
+                self._warn_full()
                 return False
             self._queue.append(item)
             self._enqueued += 1
@@ -124,17 +152,47 @@ class TraceExporter:
                 self._cond.notify_all()  # (flushers share the condition)
             return True
 
+    def _wait_for_room(self) -> bool:
+        """Block mode, lock held: wait until the queue has room; False on timeout."""
+        if (self.on_full != "block" or self._thread is None
+                or threading.current_thread() is self._thread):
+            return False
+        self.blocked += 1
+        deadline = time.monotonic() + self.block_timeout
+        self._cond.notify_all()  # the worker must not linger while a producer waits
+        while len(self._queue) >= self.capacity:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._shutdown or not self._thread.is_alive():
+                return False
+            self._cond.wait(remaining)
+        return True
+
+    def _warn_full(self) -> None:
+        if self._warned_full:
+            return
+        self._warned_full = True
+        if self.on_full == "block":
+            logger.warning("Spanscope's export queue stayed full (%d traces) for %s=%ss; the "
+                           "trace is dropped and counted (get_export_stats())", self.capacity,
+                           BLOCK_TIMEOUT_ENV, self.block_timeout)
+        else:
+            logger.warning("Spanscope's export queue is full (%d traces); new traces are "
+                           "dropped and counted (get_export_stats()). Set %s=block to make "
+                           "producers wait for room (batch jobs, backfills), or raise %s",
+                           self.capacity, ON_FULL_ENV, QUEUE_SIZE_ENV)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every trace queued before this call is written (or given up on).
 
-        True when all of them were written; False on timeout or when some could not be
-        written. ``timeout=None`` waits as long as it takes.
+        True when all of them were written and no trace was dropped since the previous
+        flush (queue full, conversion or write errors); False otherwise or on timeout.
+        ``timeout=None`` waits as long as it takes.
         """
         if threading.current_thread() is self._thread:
             return False  # the worker itself (e.g. a traced store) cannot wait for itself
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         with self._cond:
-            target, failed_before = self._enqueued, self.failed
+            target = self._enqueued
             self._flushers += 1
             try:
                 self._cond.notify_all()
@@ -145,7 +203,9 @@ class TraceExporter:
                     if remaining is not None and remaining <= 0:
                         return False
                     self._cond.wait(remaining)
-                return self.failed == failed_before
+                clean = self.dropped == self._dropped_at_flush
+                self._dropped_at_flush = self.dropped
+                return clean
             finally:
                 self._flushers -= 1
 
@@ -162,7 +222,8 @@ class TraceExporter:
             return {"queue_depth": len(self._queue), "queue_capacity": self.capacity,
                     "dropped": self.dropped, "exported": self.exported,
                     "failed_batches": self.failed_batches,
-                    "in_flight": self._enqueued - self._handled - len(self._queue)}
+                    "in_flight": self._enqueued - self._handled - len(self._queue),
+                    "cleaned_fields": self.cleaned_fields, "blocked": self.blocked}
 
     def reinit_after_fork(self) -> None:
         """In a child process: the parent's queue and thread are the parent's business."""
@@ -217,11 +278,15 @@ class TraceExporter:
                     break
                 self._cond.wait(remaining)
             count = min(self.batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(count)]
+            batch = [self._queue.popleft() for _ in range(count)]
+            if self.blocked:
+                self._cond.notify_all()  # room for producers waiting in block mode
+            return batch
 
     def _export(self, batch: list[Any]) -> None:
         groups: dict[str, list[Trace]] = {}
         lost = 0
+        cleaned = 0
         for item in batch:
             try:
                 trace = self._convert(item)
@@ -230,11 +295,21 @@ class TraceExporter:
                 log_once(logger, "exporter.convert", "Spanscope could not convert a trace; "
                          "it is dropped")
                 continue
+            trace, fixes = clean_trace(trace)
+            if fixes:
+                cleaned += len(fixes)
+                log_once(logger, "exporter.cleaned", "Spanscope cut or cleaned %d field(s) of "
+                         "trace %s to fit the limits (%s); the trace is kept, the fields are "
+                         "listed in its tag %s and counted as cleaned_fields in "
+                         "get_export_stats()", len(fixes), trace.info.trace_id,
+                         "; ".join(fixes)[:300], CLEANED_FIELDS_TAG, exc_info=False,
+                         level=logging.WARNING)
             groups.setdefault(getattr(item, "tracking_uri", ""), []).append(trace)
-        if lost:
+        if lost or cleaned:
             with self._cond:
                 self.failed += lost
                 self.dropped += lost
+                self.cleaned_fields += cleaned
         for uri, traces in groups.items():
             self._write(uri, traces)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -21,8 +22,10 @@ from spanscope.tracing.live_span import (
     NO_OP_SPAN,
     LiveSpan,
     NoOpSpan,
+    attribute_items,
     encode,
     record_exception,
+    safe_key,
 )
 
 __all__ = [
@@ -58,14 +61,14 @@ class _SpanContextManager:
         if not STATE.enabled:
             return NO_OP_SPAN
         try:
-            span = get_tracer().start_span(self._name)
+            span = get_tracer().start_span(safe_key(self._name))
             self._token = attach(set_span_in_context(span))
             self._span = span
             if not span.is_recording():  # sampled out
                 return NO_OP_SPAN
-            values = {SpanAttributeKey.SPAN_TYPE: encode(str(self._span_type))}
-            for key, value in (self._attributes or {}).items():
-                values[str(key)] = encode(value)
+            values = {SpanAttributeKey.SPAN_TYPE: encode(safe_key(self._span_type))}
+            for key, value in attribute_items(self._attributes):
+                values[safe_key(key)] = encode(value)
             span.set_attributes(values)
             return LiveSpan(span)
         except Exception:
@@ -138,37 +141,54 @@ def update_current_trace(tags: dict[str, Any] | None = None,
 
         processor = SETUP.processor
         context = processor.context_for(span_context.trace_id) if processor else None
-        if context is None:
-            logger.warning("update_current_trace(): the current trace is not recorded by "
-                           "Spanscope; nothing to update")
-            return
-        if tags:
-            context.tags.update({str(k): _text(v) for k, v in tags.items()})
-        if metadata:
-            context.metadata.update({str(k): _text(v) for k, v in metadata.items()})
-        if session_id is not None:
-            context.metadata[TraceMetadataKey.SESSION] = _text(session_id)
-        if user_id is not None:
-            context.metadata[TraceMetadataKey.USER] = _text(user_id)
-        if client_request_id is not None:
-            context.client_request_id = _text(client_request_id)
-        if request_preview is not None:
-            context.request_preview = _text(request_preview)
-        if response_preview is not None:
-            context.response_preview = _text(response_preview)
     except Exception:
         log_once(logger, "update_current_trace", "Spanscope could not update the trace")
+        return
+    if context is None:
+        logger.warning("update_current_trace(): the current trace is not recorded by "
+                       "Spanscope; nothing to update")
+        return
+    # Each argument on its own: one bad argument is reported and the others still apply.
+    # Limits (key and value lengths, NUL) are applied when the trace is exported, where
+    # they are counted (get_export_stats()["cleaned_fields"]) and marked on the trace.
+    _apply(context.tags, "tags", tags)
+    _apply(context.metadata, "metadata", metadata)
+    for key, value in ((TraceMetadataKey.SESSION, session_id),
+                       (TraceMetadataKey.USER, user_id)):
+        if value is not None:
+            context.metadata[key] = _text(value)
+    if client_request_id is not None:
+        context.client_request_id = _text(client_request_id)
+    if request_preview is not None:
+        context.request_preview = _text(request_preview)
+    if response_preview is not None:
+        context.response_preview = _text(response_preview)
+
+
+def _apply(target: dict[str, str], name: str, values: Any) -> None:
+    """Merge a ``tags=`` or ``metadata=`` argument; anything but a dict is reported."""
+    if values is None:
+        return
+    if not isinstance(values, Mapping):
+        log_once(logger, f"update_current_trace.{name}", "update_current_trace(%s=...) "
+                 "expects a dict, got %s; that argument is ignored", name,
+                 type(values).__name__, exc_info=False, level=logging.WARNING)
+        return
+    for key, value in attribute_items(values):
+        target[safe_key(key)] = _text(value)
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else encode(value)
+    """A trace field's text: strings as they are (made valid Unicode), others as JSON."""
+    return safe_key(value) if isinstance(value, str) else encode(value)
 
 
 def flush(timeout: float | None = None) -> bool:
     """Wait until every trace finished so far is written to its store.
 
-    True when all were written; False when ``timeout`` (seconds) ran out first or some
-    could not be written (they are counted in ``get_export_stats()``).
+    True when all were written; False when ``timeout`` (seconds) ran out first, or when
+    any trace was dropped since the previous flush (queue full, or it could not be
+    written; counted in ``get_export_stats()``).
     """
     if STATE.tracer is None:
         return True  # nothing was ever traced
@@ -216,11 +236,15 @@ def get_export_stats() -> dict[str, int]:
     ``queue_depth``/``queue_capacity`` (traces waiting), ``exported``, ``dropped`` (queue
     full or lost to errors), ``failed_batches``, ``in_flight`` (being written now),
     ``dropped_incomplete_traces`` (evicted before their root ended) and
-    ``dropped_late_spans`` (ended after their root).
+    ``dropped_late_spans`` (ended after their root), ``cleaned_fields`` (tag, metadata
+    and other trace fields cut or cleaned to fit the limits; their traces are kept),
+    ``unserialisable_values`` (values stored as an ``<unserialisable ...>`` marker) and
+    ``blocked`` (producers that waited for room with ``SPANSCOPE_EXPORT_ON_FULL=block``).
     """
     stats = {"queue_depth": 0, "queue_capacity": 0, "dropped": 0, "exported": 0,
              "failed_batches": 0, "in_flight": 0, "dropped_incomplete_traces": 0,
-             "dropped_late_spans": 0}
+             "dropped_late_spans": 0, "cleaned_fields": 0, "blocked": 0,
+             "unserialisable_values": STATE.unserialisable_values}
     if STATE.tracer is None:
         from spanscope.tracing.exporter import DEFAULT_QUEUE_SIZE, QUEUE_SIZE_ENV
 
@@ -246,6 +270,7 @@ def reset_for_tests(exporter: Any = None) -> None:
     flush(timeout=10.0)
     STATE.enabled = True
     STATE.last_trace_id = None
+    STATE.unserialisable_values = 0
     forget_logged()
     from spanscope.tracing.provider import reset
 

@@ -8,10 +8,12 @@ JSON keeps them (``mlflow.spanInputs`` is the JSON text of the inputs).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +21,14 @@ from opentelemetry.trace import Status, StatusCode
 
 from spanscope.entities import SpanAttributeKey, SpanEvent, SpanStatus, SpanStatusCode
 from spanscope.entities._codec import dumps, loads_attribute
+from spanscope.entities.limits import fix_surrogates, unserialisable_marker, valid_unicode
+from spanscope.tracing._state import STATE, log_once
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Span as OTelSpan
 
-__all__ = ["JSON_KEYS_ATTRIBUTE", "SCOPE_NAME", "LiveSpan", "NoOpSpan", "encode"]
+__all__ = ["JSON_KEYS_ATTRIBUTE", "SCOPE_NAME", "LiveSpan", "NoOpSpan", "attribute_items", "encode",
+           "safe_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,37 +54,108 @@ _py_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def encode(value: Any) -> str:
-    """JSON text of ``value``; never raises (unencodable parts become their ``repr``)."""
+    """JSON text of ``value``; never raises.
+
+    Parts JSON cannot encode become their ``repr``; a value that cannot be represented at
+    all (its ``__repr__``, ``__iter__``, ``__eq__``... raise) becomes an explicit marker
+    naming its type and the error, counted in ``get_export_stats()`` and logged once per
+    type. The text is always valid UTF-8 (lone surrogates are escaped).
+    """
     cls = value.__class__
     try:
         if cls is str:
-            return encode_basestring(value)
-        if cls is int:
+            text = encode_basestring(value)
+        elif cls is int:
             return int.__repr__(value)  # (ValueError past Python's digit limit, as json's)
-        if value is None:
+        elif value is None:
             return "null"
-        if _c_encoder is not None:
-            return "".join(_c_encoder(value, 0))
-        return _py_encode(value)
-    except (TypeError, ValueError, RecursionError):
-        pass
-    try:
-        return dumps(value)  # non-serialisable parts become their repr
-    except (TypeError, ValueError, RecursionError):  # e.g. a circular structure
-        return encode_basestring(_safe_repr(value))
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)
+        elif _c_encoder is not None:
+            text = "".join(_c_encoder(value, 0))
+        else:
+            text = _py_encode(value)
+        return text if text.isascii() or valid_unicode(text) else _ascii_encode(value)
     except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
+        pass
+    return _encode_slow(value)
+
+
+def _encode_slow(value: Any) -> str:
+    """``encode`` for values the C encoder refused: repr for odd parts, else a marker."""
+    try:
+        text = dumps(value)  # non-serialisable parts become their repr
+        if "<unserialisable " in text:
+            _report_unserialisable(value, "a part of it could not be represented")
+        return text if valid_unicode(text) else _ascii_encode(json.loads(text))
+    except Exception as exc:  # e.g. a circular structure, a broken __iter__
+        error: BaseException = exc
+    try:
+        text = repr(value)
+        if text.__class__ is str:
+            return _ascii_encode(text)
+    except Exception as exc:
+        error = exc
+    _report_unserialisable(value, error)
+    return _ascii_encode(unserialisable_marker(value, error))
+
+
+def _ascii_encode(value: Any) -> str:
+    """JSON with every non-ASCII character escaped: valid even for lone surrogates."""
+    try:
+        return json.dumps(value, ensure_ascii=True, default=_marker_default)
+    except Exception as exc:
+        return json.dumps(unserialisable_marker(value, exc))
+
+
+def _marker_default(obj: Any) -> str:
+    return unserialisable_marker(obj, "not JSON serialisable")
+
+
+def _report_unserialisable(value: Any, error: BaseException | str) -> None:
+    """Count a value stored as a marker and log one line per type (never raises)."""
+    try:
+        STATE.unserialisable_values += 1
+        name = type(value).__qualname__
+        log_once(logger, f"encode:{name}", "Spanscope stored a %s value as a marker: %s "
+                 "(counted as unserialisable_values in get_export_stats())", name,
+                 unserialisable_marker(value, error), exc_info=False, level=logging.WARNING)
+    except Exception:
+        pass
+
+
+def safe_key(key: Any) -> str:
+    """An attribute or event key as valid text, whatever ``key`` is; never raises."""
+    if key.__class__ is str and (key.isascii() or valid_unicode(key)):
+        return key
+    try:
+        text = str.__str__(key) if isinstance(key, str) else str(key)
+        if text.__class__ is not str:
+            raise TypeError("__str__ did not return a str")
+        return text if valid_unicode(text) else fix_surrogates(text)
+    except Exception as exc:
+        _report_unserialisable(key, exc)
+        return unserialisable_marker(key, exc)
+
+
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """A ``LiveSpan`` writer that never raises into the app: a failure is logged once."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception:
+            log_once(logger, f"live_span.{name}", "Spanscope could not %s on a span; the "
+                     "call is ignored", name, level=logging.WARNING)
+
+    return wrapper
 
 
 def exception_event_attributes(exc: BaseException) -> dict[str, str]:
     """The attributes of an ``exception`` event, as MLflow writes them."""
     try:
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        stack = stack if valid_unicode(stack) else fix_surrogates(stack)
     except Exception:  # a broken __str__ in a user exception must not escape
         stack = ""
     return {"exception.type": type(exc).__name__, "exception.message": _safe_str(exc),
@@ -88,7 +164,8 @@ def exception_event_attributes(exc: BaseException) -> dict[str, str]:
 
 def _safe_str(exc: BaseException) -> str:
     try:
-        return str(exc)
+        text = str(exc)
+        return text if valid_unicode(text) else fix_surrogates(text)
     except Exception:
         return repr(type(exc))
 
@@ -101,9 +178,23 @@ def record_exception(span: OTelSpan, exc: BaseException) -> None:
 
 def _event_value(value: Any) -> Any:
     """OTel event attributes take primitives only; anything else is kept as JSON text."""
-    if isinstance(value, (str, bool, int, float)):
+    cls = value.__class__
+    if cls is bool or cls is int or cls is float:
+        return value
+    if cls is str and (value.isascii() or valid_unicode(value)):
         return value
     return encode(value)
+
+
+def attribute_items(mapping: Any) -> list[tuple[Any, Any]]:
+    """The pairs of a dict-like argument; anything else is reported and taken as empty."""
+    if mapping is None:
+        return []
+    try:
+        return list(mapping.items())
+    except Exception as exc:
+        _report_unserialisable(mapping, f"expected a dict of attributes ({exc})")
+        return []
 
 
 class LiveSpan:
@@ -184,51 +275,74 @@ class LiveSpan:
                                                                  if k not in known)}
         self._span.set_attributes(items)
 
+    # Every writer below is guarded: no value, however hostile, raises into the app.
+    @_guarded
     def set_inputs(self, inputs: Any) -> None:
         self._set_encoded({SpanAttributeKey.INPUTS: encode(inputs)})
 
+    @_guarded
     def set_outputs(self, outputs: Any) -> None:
         self._set_encoded({SpanAttributeKey.OUTPUTS: encode(outputs)})
 
+    @_guarded
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one attribute; any JSON-serialisable value (dicts and lists too)."""
-        self._set_encoded({str(key): encode(value)})
+        self._set_encoded({safe_key(key): encode(value)})
 
+    @_guarded
     def set_attributes(self, attributes: dict[str, Any]) -> None:
-        self._set_encoded({str(k): encode(v) for k, v in attributes.items()})
+        self._set_encoded({safe_key(k): encode(v) for k, v in attribute_items(attributes)})
 
+    @_guarded
     def set_span_type(self, span_type: str) -> None:
-        self._set_encoded({SpanAttributeKey.SPAN_TYPE: encode(str(span_type))})
+        self._set_encoded({SpanAttributeKey.SPAN_TYPE: encode(safe_key(span_type))})
 
+    @_guarded
     def set_status(self, status: str | SpanStatusCode | SpanStatus,
                    description: str = "") -> None:
-        """Set ``OK``, ``ERROR`` (or ``UNSET``); as in OpenTelemetry, ``OK`` is final."""
+        """Set ``OK``, ``ERROR`` (or ``UNSET``); as in OpenTelemetry, ``OK`` is final.
+
+        An unknown status (``"WHATEVER"``) is ignored with one logged warning.
+        """
         if isinstance(status, SpanStatus):
             status, description = status.status_code, description or status.description
-        code = _OTEL_CODES[SpanStatusCode.parse(status)]
+        try:
+            code = _OTEL_CODES[SpanStatusCode.parse(safe_key(status))]
+        except ValueError:
+            log_once(logger, "live_span.set_status.unknown", "span.set_status(%r): not a "
+                     "status (use OK, ERROR or UNSET); ignored", safe_key(status),
+                     exc_info=False, level=logging.WARNING)
+            return
         if code is StatusCode.ERROR:
-            self._span.set_status(Status(code, description or None))
+            self._span.set_status(Status(code, safe_key(description or "") or None))
         else:
             self._span.set_status(Status(code))
 
+    @_guarded
     def add_event(self, event: SpanEvent | str, attributes: dict[str, Any] | None = None,
                   timestamp_ns: int | None = None) -> None:
         """Add an event (a ``SpanEvent`` or a name with attributes) at its time or now."""
         if isinstance(event, SpanEvent):
             name, attributes, timestamp_ns = event.name, event.attributes, event.timestamp_ns
         else:
-            name = str(event)
-        values = {str(k): _event_value(v) for k, v in (attributes or {}).items()}
-        self._span.add_event(name, values, timestamp_ns or time.time_ns())
+            name = safe_key(event)
+        values = {safe_key(k): _event_value(v) for k, v in attribute_items(attributes)}
+        if timestamp_ns is not None and (timestamp_ns.__class__ is not int
+                                         or not 0 <= timestamp_ns < 2**63):
+            timestamp_ns = None
+        self._span.add_event(safe_key(name), values, timestamp_ns or time.time_ns())
 
+    @_guarded
     def record_exception(self, exception: BaseException | str) -> None:
         """Add an ``exception`` event and mark the span ERROR."""
         if isinstance(exception, BaseException):
             record_exception(self._span, exception)
         else:
-            self._span.add_event("exception", {"exception.message": str(exception)})
-            self._span.set_status(Status(StatusCode.ERROR, str(exception)))
+            message = safe_key(exception)
+            self._span.add_event("exception", {"exception.message": message})
+            self._span.set_status(Status(StatusCode.ERROR, message))
 
+    @_guarded
     def end(self) -> None:
         """End the span now (OK unless a status was set); later calls do nothing."""
         if self._span.end_time is None:

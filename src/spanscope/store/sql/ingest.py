@@ -10,6 +10,7 @@ is handled as two rounds, the second an upsert on the first, all in one transact
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from spanscope.entities import Span, Trace
+from spanscope.entities.limits import CLEANED_FIELDS_TAG, clean_trace
 from spanscope.entities.model_usage import trace_model_usage
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["IN_CHUNK", "chunks", "write_traces"]
 
+logger = logging.getLogger(__name__)
+
 IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and psycopg's parameter limits
 T = TypeVar("T")
 
@@ -50,7 +54,7 @@ def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: s
     ``known_experiments`` caches experiment ids seen to exist, so a batch only looks up
     experiments it has not met before; it is updated in place.
     """
-    prepared = [prepare(trace) for trace in traces]
+    prepared = [prepare(_within_limits(trace)) for trace in traces]
     if not prepared:
         return
     _check_experiments(conn, prepared, known_experiments)
@@ -66,6 +70,21 @@ def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: s
             _insert(conn, fresh, stored_assessments)
         if known:
             _upsert(conn, known, stored_assessments)
+
+
+def _within_limits(trace: Trace) -> Trace:
+    """The trace with every field cut or cleaned to its limit (``entities.limits``), so one
+    bad field (a tag key over 250 characters, a NUL that PostgreSQL refuses) never costs
+    the whole trace. The SDK's exporter has already done this (and counted it); traces
+    from OTLP, the REST API or an import are cleaned here, logged once."""
+    if not isinstance(trace, Trace):
+        return trace  # prepare() names the mistake
+    cleaned, fixes = clean_trace(trace)
+    if fixes:
+        logger.warning("trace %s: %d field(s) cut or cleaned to fit the limits (%s); the "
+                       "trace is kept and its tag %s lists them", trace.info.trace_id,
+                       len(fixes), "; ".join(fixes)[:300], CLEANED_FIELDS_TAG)
+    return cleaned
 
 
 def _rounds(prepared: list[PreparedTrace]) -> list[dict[str, PreparedTrace]]:

@@ -33,6 +33,7 @@ __all__ = [
     "SPAN_ID_LENGTH",
     "TRACE_ID_LENGTH",
     "VALUE_PREFIX_LENGTH",
+    "api_keys",
     "assessments",
     "dataset_experiments",
     "dataset_records",
@@ -322,4 +323,15 @@ trace_model_usage = Table(
     Column("output_tokens", BigInteger, nullable=False, server_default="0"),
     Column("total_tokens", BigInteger, nullable=False, server_default="0"),
     Index("ix_trace_model_usage_experiment_time", "experiment_id", "request_time"),
+)
+
+# --- API keys of the server (migration 0006): hashes only, see spanscope.store.keys -----
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("name", String(256)),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("revoked_time", BigInteger),
 )

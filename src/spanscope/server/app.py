@@ -1,0 +1,111 @@
+"""``create_app``: the FastAPI application of ``spanscope server``.
+
+Usable in-process (tests drive it over ``httpx.ASGITransport`` inside
+``app.router.lifespan_context(app)``) and by uvicorn as a factory
+(``uvicorn.run("spanscope.server.app:create_app", factory=True, workers=N)``), in which
+case each worker process reads its ``ServerConfig`` from the environment.
+
+The lifespan opens what the app serves and closes it in reverse: the store
+(``app.state.store``), the API keys beside it (``app.state.keys``) and the ingest queue
+(``app.state.ingest``), whose ``close`` commits every write already accepted, so a server
+stopped with SIGTERM finishes its in-flight writes before it exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from spanscope import __version__
+from spanscope.server.config import ServerConfig
+from spanscope.server.errors import install_error_handlers
+from spanscope.server.limits import BodyLimit
+
+if TYPE_CHECKING:
+    from spanscope.store.base import TraceStore
+    from spanscope.store.keys import KeyStore
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Spanscope's REST API: traces, tags, assessments, experiments, runs, datasets and
+analysis over the server's store. Errors are `{"error_code": ..., "message": ...}`.
+With auth on, send `Authorization: Bearer <key>` (`spanscope keys create`).
+"""
+
+
+def create_app(config: ServerConfig | None = None, *, store: TraceStore | None = None,
+               keys: KeyStore | None = None) -> FastAPI:
+    """The server app for ``config`` (default: ``ServerConfig.from_env()``).
+
+    ``store`` / ``keys`` given are used as they are and left open at shutdown (their
+    owner closes them); otherwise the lifespan opens them on ``config.store_uri``.
+    """
+    config = config or ServerConfig.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from spanscope.server.ingest import IngestQueue
+        from spanscope.store import open_store
+        from spanscope.store.keys import open_key_store
+
+        with contextlib.ExitStack() as owned:
+            served = store
+            if served is None:
+                served = await run_in_threadpool(open_store, config.store_uri)
+                owned.callback(served.close)
+            key_store = keys
+            if key_store is None:
+                key_store = await run_in_threadpool(open_key_store, config.store_uri)
+                owned.callback(key_store.close)
+            ingest = IngestQueue(served, max_pending_traces=config.max_pending_traces)
+            await ingest.start()
+            app.state.keys = key_store
+            app.state.ingest = ingest
+            app.state.store = served  # last: /health answers 200 from here on
+            try:
+                yield
+            finally:
+                app.state.store = None
+                await ingest.close()
+
+    app = FastAPI(title="Spanscope", version=__version__, description=_DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.config = config
+    app.state.store = None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
+
+    from spanscope.server.routes import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router)
+    _include_receivers(app)
+    return app
+
+
+def _include_receivers(app: FastAPI) -> None:
+    """The OTLP receiver (``/v1/traces``, editor) and ``/metrics`` (viewer), from
+    ``spanscope.server.otlp`` and ``spanscope.server.metrics``; imported here, and skipped
+    with a warning on a build where those modules are absent."""
+    from spanscope.server.auth import requires
+    from spanscope.store.keys import Role
+
+    for module, role in (("spanscope.server.otlp", Role.EDITOR),
+                         ("spanscope.server.metrics", Role.VIEWER)):
+        try:
+            receiver = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            logger.warning("%s is not available on this build: its routes are off", module)
+            continue
+        app.include_router(receiver.router, dependencies=[requires(role)])

@@ -1,0 +1,20 @@
+"""The REST API's routers, one module per resource; ``ROUTERS`` in the order served."""
+
+from __future__ import annotations
+
+from spanscope.server.routes import (
+    aggregates,
+    analysis,
+    assessments,
+    datasets,
+    experiments,
+    health,
+    keys,
+    runs,
+    traces,
+)
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (health.router, experiments.router, traces.router, assessments.router,
+           aggregates.router, runs.router, datasets.router, analysis.router, keys.router)
