@@ -15,7 +15,8 @@ things in many shapes:
 - the query: the span's ``query`` / ``question`` / ``input`` ... input, a single string
   argument, a bare string, or OpenInference ``input.value``;
 - the question and the answer: ``{"question": ...}``, chat ``messages`` (OpenAI and
-  Anthropic, string or content-part lists), the Responses API ``input``, plain strings;
+  Anthropic, string or content-part lists; OpenTelemetry GenAI ``parts``), the
+  Responses API ``input``, plain strings;
   answers from OpenAI chat completions, Responses, Anthropic messages or plain strings.
 
 Every function returns None rather than guess when the shape holds no such thing.
@@ -142,7 +143,8 @@ def _user_messages(messages: Any) -> list[str]:
     found = []
     for message in messages:
         if isinstance(message, Mapping) and message.get("role") in ("user", "human"):
-            found.append(flatten_text(message.get("content")))
+            # OpenAI / Anthropic ``content``; OpenTelemetry GenAI messages carry ``parts``
+            found.append(flatten_text(message.get("content", message.get("parts"))))
     return [text for text in found if text]
 
 
