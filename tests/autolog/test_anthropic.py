@@ -7,10 +7,12 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic import _base_client
 from anthropic.resources import messages
 
 import spanscope
 import spanscope.anthropic
+from spanscope.analysis import diagnose
 from spanscope.entities import SpanStatusCode, SpanType, Trace
 from spanscope.testing.fake_anthropic import FakeAnthropic, Reply
 
@@ -36,6 +38,7 @@ def test_disable_restores_the_very_functions(anthropic_client: anthropic.Anthrop
     assert (messages.Messages.__dict__["create"],
             messages.AsyncMessages.__dict__["create"]) == before
     assert messages.Messages.__dict__["create"] is before[0]
+    assert not spanscope.anthropic.is_autologged()
     anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=50,
                                      messages=QUESTION)
     assert all(s.name != "Messages" for t in read_traces() for s in t.data.spans)
@@ -71,9 +74,25 @@ def test_message_with_tool_use_and_cache_tokens_inside_a_traced_function(
     assert span.attributes["mlflow.chat.tokenUsage"] == {
         "input_tokens": 370, "output_tokens": 9, "total_tokens": 379,
         "cache_read_input_tokens": 300, "cache_creation_input_tokens": 50}
-    # The anthropic SDK's own OpenTelemetry span may sit under ours; tokens count once.
     assert trace.info.token_usage == {"input_tokens": 370, "output_tokens": 9,
                                       "total_tokens": 379}
+    # the client's own OpenTelemetry span is not opened inside the autologged call
+    assert [s.name for s in trace.data.spans] == ["agent", "Messages"]
+    assert not [f for f in diagnose(trace) if f.kind == "empty_output"]
+
+
+def test_without_autolog_the_clients_own_span_is_left_alone(
+        anthropic_client: anthropic.Anthropic, read_trace: Any) -> None:
+    spanscope.enable()  # the global provider is Spanscope's: the client's span lands
+    original = _base_client.__dict__["start_api_call_span"]
+    spanscope.anthropic.autolog()
+    assert _base_client.__dict__["start_api_call_span"] is not original
+    spanscope.anthropic.autolog(disable=True)
+    assert _base_client.__dict__["start_api_call_span"] is original
+    anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=50,
+                                     messages=QUESTION)
+    [span] = read_trace().data.spans
+    assert (span.name, span.span_type) == ("anthropic.messages.create", SpanType.CHAT_MODEL)
 
 
 def test_streamed_message_is_rebuilt_with_usage_and_first_token(

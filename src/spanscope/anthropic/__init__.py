@@ -7,7 +7,9 @@ blocks included), the tool definitions under ``mlflow.chat.tools``, the model un
 ``mlflow.llm.model`` and the token usage under ``mlflow.chat.tokenUsage`` with
 ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` (``input_tokens``
 includes both; see ``_record``). Span names are the client classes' names (``Messages``,
-``AsyncMessages``), as MLflow's autolog writes them.
+``AsyncMessages``), as MLflow's autolog writes them. The client's own OpenTelemetry span
+(``anthropic.messages.create``, in recent clients) is not opened inside an autologged
+call: the autolog span already records that call.
 
     import spanscope.anthropic
     spanscope.anthropic.autolog()        # autolog(disable=True) puts the client back
@@ -15,9 +17,13 @@ includes both; see ``_record``). Span names are the client classes' names (``Mes
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from spanscope.anthropic._record import MessageStream, read_message
 from spanscope.entities import SpanType
-from spanscope.tracing.autolog import CallKind, Patches
+from spanscope.tracing.autolog import CallKind, Patches, current_span_is
 
 __all__ = ["autolog", "is_autologged"]
 
@@ -34,6 +40,32 @@ def _targets() -> list[tuple[type, str, CallKind, bool]]:
                                     (messages.AsyncMessages, True))]
 
 
+_SPAN_NAMES = frozenset({"Messages", "AsyncMessages"})
+
+
+def _replacements() -> list[tuple[Any, str, Callable[[Any], Any]]]:
+    """Recent clients open an OpenTelemetry span of their own per call; inside an
+    autologged call it would be a second, output-less CHAT_MODEL span of the same call,
+    so the client is told there is no span to start there (its ``None`` path)."""
+    try:
+        from anthropic import _base_client
+    except ImportError:
+        return []
+    if not hasattr(_base_client, "start_api_call_span"):
+        return []
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def start_api_call_span(*args: Any, **kwargs: Any) -> Any:
+            if current_span_is(_SPAN_NAMES, "anthropic"):
+                return None
+            return original(*args, **kwargs)
+
+        return start_api_call_span
+
+    return [(_base_client, "start_api_call_span", make)]
+
+
 def autolog(disable: bool = False, log_traces: bool = True) -> None:
     """Trace every Anthropic ``messages.create`` from now on; ``disable=True`` undoes it.
 
@@ -42,7 +74,7 @@ def autolog(disable: bool = False, log_traces: bool = True) -> None:
     if disable or not log_traces:
         _PATCHES.restore()
         return
-    _PATCHES.apply(_targets())
+    _PATCHES.apply(_targets(), _replacements())
 
 
 def is_autologged() -> bool:

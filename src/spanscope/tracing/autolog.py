@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.context import attach, detach
-from opentelemetry.trace import set_span_in_context
+from opentelemetry.trace import get_current_span, set_span_in_context
 
 from spanscope.entities import SpanAttributeKey
 from spanscope.tracing._state import STATE, get_tracer, log_once
 from spanscope.tracing.live_span import encode, record_exception
 
-__all__ = ["FIRST_TOKEN_EVENT", "INCOMPLETE_STREAM_ATTRIBUTE", "MODEL_ATTRIBUTE", "TOOLS_ATTRIBUTE",
-           "CallKind", "Patches", "StreamAccumulator"]
+__all__ = ["FIRST_TOKEN_EVENT", "INCOMPLETE_STREAM_ATTRIBUTE", "MODEL_ATTRIBUTE",
+           "PROVIDER_ATTRIBUTE", "TOOLS_ATTRIBUTE", "CallKind", "Patches", "StreamAccumulator",
+           "current_span_is"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +316,15 @@ def async_wrapper(original: Callable[..., Any], kind: CallKind) -> Callable[...,
     return traced
 
 
+def current_span_is(kind_names: frozenset[str], provider: str) -> bool:
+    """Whether the current span is one of this autolog's call spans (by name and provider)."""
+    span = get_current_span()
+    if getattr(span, "name", None) not in kind_names:
+        return False
+    attributes = getattr(span, "attributes", None) or {}
+    return attributes.get(PROVIDER_ATTRIBUTE) == encode(provider)
+
+
 @dataclass
 class Patches:
     """The methods one autolog replaced, so they can be put back exactly."""
@@ -327,8 +337,11 @@ class Patches:
     def active(self) -> bool:
         return bool(self._applied)
 
-    def apply(self, targets: list[tuple[type, str, CallKind, bool]]) -> None:
-        """Patch each ``(class, method name, kind, is_async)``; a no-op when already on."""
+    def apply(self, targets: list[tuple[type, str, CallKind, bool]],
+              replacements: list[tuple[Any, str, Callable[[Any], Any]]] = ()) -> None:
+        """Patch each ``(class, method name, kind, is_async)`` target, and set each
+        ``(class or module, name, make)`` replacement to ``make(original)``; a no-op when
+        already on."""
         with self._lock:
             if self._applied:
                 return
@@ -339,6 +352,11 @@ class Patches:
                 wrap = async_wrapper if is_async else sync_wrapper
                 setattr(owner, method, wrap(original, kind))
                 self._applied.append((owner, method, original))
+            for owner, name, make in replacements:
+                original = owner.__dict__.get(name)
+                if original is not None:
+                    setattr(owner, name, make(original))
+                    self._applied.append((owner, name, original))
 
     def restore(self) -> None:
         """Put every original method back (the same objects), newest patch first."""
