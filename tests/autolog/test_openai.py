@@ -250,6 +250,24 @@ def test_responses_api_sync_async_and_streamed(
     assert any(e.name == "first_token" for e in third.events)
 
 
+def test_async_streamed_responses(async_openai_client: openai.AsyncOpenAI,
+                                  read_trace: Any) -> None:
+    spanscope.openai.autolog()
+
+    async def run() -> list[str]:
+        stream = await async_openai_client.responses.create(
+            model="gpt-4o-mini", input="Refund policy?", stream=True)
+        assert isinstance(stream, openai.AsyncStream)
+        return [event.type async for event in stream]
+
+    assert asyncio.run(run())[-1] == "response.completed"
+    span = read_trace().data.spans[0]
+    assert (span.name, span.span_type) == ("AsyncResponses", SpanType.CHAT_MODEL)
+    assert span.outputs["output"][0]["content"][0]["text"].endswith("delivery.")
+    assert span.attributes["mlflow.chat.tokenUsage"]["total_tokens"] == 15
+    assert any(e.name == "first_token" for e in span.events)
+
+
 def test_responses_tool_calls_are_kept(openai_server: FakeOpenAI,
                                        openai_client: openai.OpenAI, read_trace: Any) -> None:
     spanscope.openai.autolog()
