@@ -171,3 +171,35 @@ def test_timeout_is_an_error_span(anthropic_server: FakeAnthropic,
             model="claude-sonnet-4-5", max_tokens=50, messages=QUESTION)
     span = _autolog_span(read_trace())
     assert span.status.status_code == SpanStatusCode.ERROR
+
+
+def test_the_stream_helper_is_traced_sync_and_async(
+        anthropic_server: FakeAnthropic, anthropic_client: anthropic.Anthropic,
+        async_anthropic_client: anthropic.AsyncAnthropic, read_traces: Any) -> None:
+    spanscope.anthropic.autolog()
+    anthropic_server.script(Reply(content="Refunds take five days.", usage=CACHED))
+    with anthropic_client.messages.stream(model="claude-sonnet-4-5", max_tokens=100,
+                                          messages=QUESTION) as stream:
+        assert "".join(stream.text_stream) == "Refunds take five days."
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+
+    async def run() -> str:
+        async with async_anthropic_client.messages.stream(
+                model="claude-sonnet-4-5", max_tokens=100, messages=QUESTION) as stream:
+            return "".join([text async for text in stream.text_stream])
+
+    assert asyncio.run(run()).endswith("delivery.")
+    sync_trace, async_trace = read_traces()
+    [span] = sync_trace.data.spans
+    assert (span.name, span.span_type) == ("Messages", SpanType.CHAT_MODEL)
+    assert span.inputs == {"model": "claude-sonnet-4-5", "max_tokens": 100,
+                           "messages": QUESTION}
+    assert span.outputs["content"] == [{"type": "text", "text": "Refunds take five days."}]
+    assert span.attributes["mlflow.chat.tokenUsage"]["input_tokens"] == 370
+    assert any(e.name == "first_token" for e in span.events)
+    [async_span] = async_trace.data.spans
+    assert async_span.name == "AsyncMessages"
+    assert async_span.outputs["content"][0]["text"].endswith("delivery.")
+    spanscope.anthropic.autolog(disable=True)
+    assert not hasattr(messages.Messages.__dict__["stream"], "__spanscope_original__")

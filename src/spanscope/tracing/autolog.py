@@ -21,7 +21,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from spanscope.tracing.live_span import encode, record_exception
 
 __all__ = ["FIRST_TOKEN_EVENT", "INCOMPLETE_STREAM_ATTRIBUTE", "MODEL_ATTRIBUTE",
            "PROVIDER_ATTRIBUTE", "TOOLS_ATTRIBUTE", "CallKind", "Patches", "StreamAccumulator",
-           "current_span_is"]
+           "current_span_is", "traced_request", "traced_request_async"]
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +266,45 @@ async def _traced_async(inner: AsyncIterator[Any], state: _StreamState
             if close is not None:
                 await close()
         state.end(error, complete)
+
+
+def traced_request(kind: CallKind, kwargs: dict[str, Any],
+                   request: Callable[[], Any]) -> Any:
+    """``request()`` (a client helper's deferred HTTP call) traced as one ``kind`` call
+    with ``kwargs`` as its inputs: for helpers that do not go through ``create``."""
+    if not STATE.enabled:
+        return request()
+    span = _open_span(kind, kwargs)
+    if span is None:
+        return request()
+    token = attach(set_span_in_context(span))
+    try:
+        result = request()
+    except BaseException as exc:
+        detach(token)
+        _fail(kind, span, exc)
+        raise
+    detach(token)
+    return _finish(kind, span, result, is_async=False)
+
+
+async def traced_request_async(kind: CallKind, kwargs: dict[str, Any],
+                               request: Awaitable[Any]) -> Any:
+    """``traced_request`` for an awaitable made ahead of time."""
+    if not STATE.enabled:
+        return await request
+    span = _open_span(kind, kwargs)
+    if span is None:
+        return await request
+    token = attach(set_span_in_context(span))
+    try:
+        result = await request
+    except BaseException as exc:
+        detach(token)
+        _fail(kind, span, exc)
+        raise
+    detach(token)
+    return _finish(kind, span, result, is_async=True)
 
 
 def sync_wrapper(original: Callable[..., Any], kind: CallKind) -> Callable[..., Any]:
