@@ -35,7 +35,9 @@ def _only(trace: Trace, name: str) -> Any:
 def test_nothing_is_patched_until_autolog_and_disable_restores_the_very_functions(
         openai_client: openai.OpenAI, read_traces: Any) -> None:
     methods = [(completions.Completions, "create"), (completions.AsyncCompletions, "create"),
+               (completions.Completions, "parse"), (completions.AsyncCompletions, "parse"),
                (responses.Responses, "create"), (responses.AsyncResponses, "create"),
+               (responses.Responses, "parse"), (responses.AsyncResponses, "parse"),
                (embeddings.Embeddings, "create"), (embeddings.AsyncEmbeddings, "create")]
     before = [owner.__dict__[name] for owner, name in methods]
     openai_client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
@@ -266,6 +268,29 @@ def test_async_streamed_responses(async_openai_client: openai.AsyncOpenAI,
     assert span.outputs["output"][0]["content"][0]["text"].endswith("delivery.")
     assert span.attributes["mlflow.chat.tokenUsage"]["total_tokens"] == 15
     assert any(e.name == "first_token" for e in span.events)
+
+
+def test_the_stream_and_parse_helpers_are_traced(openai_client: openai.OpenAI,
+                                                 read_traces: Any) -> None:
+    spanscope.openai.autolog()
+    with openai_client.chat.completions.stream(model="gpt-4o-mini",
+                                               messages=QUESTION) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion().choices[0].message.content
+    with openai_client.responses.stream(model="gpt-4o-mini", input="Refunds?") as events:
+        for _ in events:
+            pass
+        answer = events.get_final_response().output_text
+    parsed = openai_client.chat.completions.parse(model="gpt-4o-mini", messages=QUESTION)
+    assert final == answer == parsed.choices[0].message.content
+    chat, resp, parse = (t.data.spans[0] for t in read_traces())
+    assert chat.name == "Completions" and chat.outputs["choices"][0]["message"]["content"] \
+        == final
+    assert resp.name == "Responses" and resp.outputs["status"] == "completed"
+    assert parse.name == "Completions" and parse.outputs["choices"][0]["message"][
+        "content"] == final
+    assert parse.attributes["mlflow.chat.tokenUsage"]["total_tokens"] == 15
 
 
 def test_responses_tool_calls_are_kept(openai_server: FakeOpenAI,

@@ -1,7 +1,8 @@
 """``spanscope.openai.autolog()``: every call of the official ``openai`` client becomes a span.
 
-Traced: ``chat.completions.create`` (CHAT_MODEL), ``responses.create`` (CHAT_MODEL) and
-``embeddings.create`` (EMBEDDING), sync and async, streamed or not. Each span records the
+Traced: ``chat.completions.create`` and ``.parse`` (CHAT_MODEL), ``responses.create`` and
+``.parse`` (CHAT_MODEL) and ``embeddings.create`` (EMBEDDING), sync and async, streamed
+or not (the ``stream()`` helpers go through ``create``). Each span records the
 request's arguments as inputs (``extra_headers`` left out: they may carry credentials),
 the response as outputs, the tool definitions under ``mlflow.chat.tools``, the model
 under ``mlflow.llm.model`` and the token usage under ``mlflow.chat.tokenUsage``
@@ -37,21 +38,26 @@ def _targets() -> list[tuple[type, str, CallKind, bool]]:
     targets: list[tuple[type, str, CallKind, bool]] = []
 
     def add(owner: type, span_type: str, read: object, stream: object, is_async: bool,
-            message_format: str | None = "openai") -> None:
+            message_format: str | None = "openai", methods: tuple[str, ...] = ("create",)
+            ) -> None:
         kind = CallKind(owner.__name__, span_type, "openai", read,  # type: ignore[arg-type]
                         stream, message_format)  # type: ignore[arg-type]
-        targets.append((owner, "create", kind, is_async))
+        targets.extend((owner, method, kind, is_async) for method in methods)
 
-    add(completions.Completions, SpanType.CHAT_MODEL, read_chat, ChatStream, False)
-    add(completions.AsyncCompletions, SpanType.CHAT_MODEL, read_chat, ChatStream, True)
+    # ``parse`` (structured outputs) posts without ``create``; ``stream()`` goes through it
+    add(completions.Completions, SpanType.CHAT_MODEL, read_chat, ChatStream, False,
+        methods=("create", "parse"))
+    add(completions.AsyncCompletions, SpanType.CHAT_MODEL, read_chat, ChatStream, True,
+        methods=("create", "parse"))
     try:
         from openai.resources import responses
     except ImportError:  # a client older than the Responses API
         pass
     else:
-        add(responses.Responses, SpanType.CHAT_MODEL, read_responses, ResponsesStream, False)
+        add(responses.Responses, SpanType.CHAT_MODEL, read_responses, ResponsesStream, False,
+            methods=("create", "parse"))
         add(responses.AsyncResponses, SpanType.CHAT_MODEL, read_responses, ResponsesStream,
-            True)
+            True, methods=("create", "parse"))
     add(embeddings.Embeddings, SpanType.EMBEDDING, read_embeddings, None, False, None)
     add(embeddings.AsyncEmbeddings, SpanType.EMBEDDING, read_embeddings, None, True, None)
     return targets

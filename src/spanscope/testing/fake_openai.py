@@ -157,11 +157,16 @@ def _responses(request: dict[str, Any], reply: Reply) -> str | Events:
         if item["type"] == "message":
             event("response.output_item.added", output_index=index,
                   item={**item, "status": "in_progress", "content": []})
+            event("response.content_part.added", item_id=item["id"], output_index=index,
+                  content_index=0, part={"type": "output_text", "text": "",
+                                         "annotations": []})
             for piece in pieces(reply.content):
                 event("response.output_text.delta", item_id=item["id"], output_index=index,
                       content_index=0, delta=piece, logprobs=[])
             event("response.output_text.done", item_id=item["id"], output_index=index,
                   content_index=0, text=reply.content, logprobs=[])
+            event("response.content_part.done", item_id=item["id"], output_index=index,
+                  content_index=0, part=item["content"][0])
         else:
             event("response.output_item.added", output_index=index,
                   item={**item, "status": "in_progress", "arguments": ""})
