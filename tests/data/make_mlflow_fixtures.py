@@ -2,7 +2,7 @@
 
 Run with the peer venv python (created by ``python bench/_peer.py``, which prints its path)::
 
-    "$(python bench/_peer.py)" tests/data/make_mlflow_fixtures.py tests/data/mlflow
+    "$(python bench/_peer.py)" tests/data/make_mlflow_fixtures.py tests/data/mlflow [NAME,...]
 
 Each fixture is ``mlflow.get_trace(id).to_json(pretty=True)`` after flushing async logging, so
 the files are exactly what MLflow writes. Tracking goes to ``$MLFLOW_TRACKING_URI`` if set, else
@@ -143,10 +143,79 @@ def rag(query: str) -> str:
     return "".join(stream_answer(rerank(retrieve(query))))
 
 
-def main(out_dir: pathlib.Path) -> None:
-    """Produce all fixtures into ``out_dir``."""
+# --- retrieval in other shapes (the wrong-answer example of docs/analysis.md) ---------------
+
+SHIPPING = "Shipping takes 3-5 business days from the day your order leaves our warehouse."
+
+
+@mlflow.trace(name="search_knowledge_base", span_type="TOOL")
+def search_knowledge_base(query: str) -> list[dict]:
+    """A hand-written search tool: a TOOL span returning ``[{"doc", "score"}]``."""
+    return [{"doc": SHIPPING, "score": 0.82}]
+
+
+@mlflow.trace(name="generate_answer", span_type="CHAT_MODEL")
+def generate_answer(messages: list[dict]) -> dict:
+    """The model call that answers from the (wrong) documents."""
+    return {
+        "id": "chatcmpl-2",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Shipping takes 3-5 business days."},
+            }
+        ],
+        "usage": {"prompt_tokens": 64, "completion_tokens": 9, "total_tokens": 73},
+    }
+
+
+@mlflow.trace(name="customer_support_agent", span_type="AGENT")
+def customer_support_agent(question: str) -> str:
+    """Root: searches for "refund policy", gets the shipping FAQ, answers about shipping."""
+    docs = search_knowledge_base(query="refund policy")
+    context = "\n".join(d["doc"] for d in docs)
+    out = generate_answer(
+        messages=[
+            {"role": "system", "content": f"Answer from: {context}"},
+            {"role": "user", "content": question},
+        ]
+    )
+    return out["choices"][0]["message"]["content"]
+
+
+def openinference_retrieval(question: str) -> None:
+    """A RETRIEVER span in OpenInference's convention: ``input.value`` and
+    ``retrieval.documents.N.document.*`` attributes, no MLflow inputs or outputs."""
+    with mlflow.start_span(name="support_bot", span_type="CHAIN") as root:
+        root.set_inputs({"question": question})
+        with mlflow.start_span(name="vector_search", span_type="RETRIEVER") as span:
+            span.set_attributes(
+                {
+                    "openinference.span.kind": "RETRIEVER",
+                    "input.value": "refund policy",
+                    "retrieval.documents.0.document.id": "faq-shipping",
+                    "retrieval.documents.0.document.content": SHIPPING,
+                    "retrieval.documents.0.document.score": 0.82,
+                }
+            )
+        root.set_outputs("Shipping takes 3-5 business days.")
+
+
+def main(out_dir: pathlib.Path, only: set[str] | None = None) -> None:
+    """Produce the fixtures (``only`` those named) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_experiment("fixtures")
+    if only is None or "tool_retrieval" in only:
+        customer_support_agent(question="What is your refund policy?")
+        _save(mlflow.get_last_active_trace_id(), out_dir, "tool_retrieval")
+    if only is None or "openinference_retrieval" in only:
+        openinference_retrieval(question="What is your refund policy?")
+        _save(mlflow.get_last_active_trace_id(), out_dir, "openinference_retrieval")
+    if only is not None:
+        return
 
     simple_agent(question="Capital of France?")
     _save(mlflow.get_last_active_trace_id(), out_dir, "simple")
@@ -194,7 +263,8 @@ def main(out_dir: pathlib.Path) -> None:
 if __name__ == "__main__":
     default = pathlib.Path(__file__).parent / "mlflow"
     target = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else default).resolve()
+    names = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None  # e.g. tool_retrieval
     with tempfile.TemporaryDirectory(prefix="spanscope-fixtures-") as tmp:
         os.chdir(tmp)
         mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db"))
-        main(target)
+        main(target, names)

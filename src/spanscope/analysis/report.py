@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spanscope.analysis.cohorts import CohortComparison, compare
+from spanscope.analysis.documents import preview_text
 from spanscope.analysis.errors import ErrorPatterns, patterns_of
 from spanscope.analysis.selection import (
     TimeLike,
@@ -160,7 +161,7 @@ def slowest_traces(reader: TraceStore, selection: Selection, limit: int) -> list
             latency_ms=None if info.execution_duration is None
             else float(info.execution_duration),
             state=str(info.state), name=info.tags.get("mlflow.traceName"),
-            request_preview=(info.request_preview or "")[:200] or None))
+            request_preview=(preview_text(info.request_preview) or "")[:200] or None))
     return out
 
 

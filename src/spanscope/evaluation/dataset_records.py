@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spanscope.entities import Assessment, Expectation, Trace
+from spanscope.analysis.documents import span_inputs, span_outputs, trace_question
+from spanscope.entities import Assessment, Expectation, Span, Trace
 from spanscope.entities._codec import loads_attribute
 from spanscope.entities.dataset import (
     NotJsonError,
@@ -110,10 +111,20 @@ def _from_trace(index: int, trace: Trace) -> RecordUpdate:
         raise InvalidInputError(f"record {index}: trace {trace_id!r} has no root span to "
                                 "take inputs from")
     return _from_dict(index, {
-        "inputs": root.inputs, "outputs": root.outputs,
+        "inputs": _trace_inputs(trace, root), "outputs": span_outputs(root),
         "expectations": _expectations(list(trace.info.assessments)),
         "source": trace_source(trace_id), "source_trace_id": trace_id},
         what=f"trace {trace_id!r}")
+
+
+def _trace_inputs(trace: Trace, root: Span) -> Any:
+    """The root's inputs; a root that recorded a bare string (or only OpenInference's
+    ``input.value``) gives ``{"question": ...}`` as ``analysis.documents`` reads it."""
+    inputs = span_inputs(root)
+    if inputs is None or isinstance(inputs, Mapping):
+        return inputs
+    question = trace_question(trace)
+    return {"question": question} if question else inputs
 
 
 def _field(index: int, name: str, value: Any, what: str) -> Any:

@@ -1,9 +1,11 @@
 """A local OpenAI-compatible HTTP server with scripted answers, for tests and benchmarks.
 
-LLM judges talk to providers through the official ``openai`` client; faking the provider
-at the HTTP edge (rather than mocking the client) exercises the real client, its
-timeouts and its error mapping. The server speaks ``POST /v1/chat/completions`` and
-answers from a script:
+LLM judges and autologged apps talk to providers through the official ``openai`` client;
+faking the provider at the HTTP edge (rather than mocking the client) exercises the real
+client, its streaming, its timeouts and its error mapping. The server speaks
+``POST /v1/chat/completions`` (plain and streamed as server-sent events, with the usage
+chunk when ``stream_options={"include_usage": true}``), ``POST /v1/responses`` (plain and
+streamed) and ``POST /v1/embeddings``, and answers from a script:
 
 - ``FakeOpenAI(responder)``: the default answer, used whenever the queue is empty: a
   string (the assistant's message), a ``Reply`` or a callable taking the request body
@@ -11,12 +13,13 @@ answers from a script:
 - ``server.script(a, b, ...)``: a queue of answers, one per request, consumed first.
 
 A ``Reply`` can be an HTTP error (``Reply.error(429, retry_after=0.1)``), a slow answer
-(``delay=`` seconds, e.g. beyond the client's timeout) or a raw body. ``latency`` delays
-every answer. The server records every request body (``requests``, ``prompts()``) and the
-largest number of requests it was serving at once (``max_in_flight``), which is how a
-benchmark shows that a thread pool keeps an endpoint busy. ``GET /_stats`` returns those
-counts as JSON, for a server running in another process
-(``python -m spanscope.testing.fake_openai --latency 0.05``)::
+(``delay=`` seconds, e.g. beyond the client's timeout), a raw body, tool calls
+(``tool_calls=({"name": "search", "arguments": {"q": "x"}},)``), its own ``usage`` dict
+or a slow stream (``chunk_delay=``). ``latency`` delays every answer. The server records
+every request body (``requests``, ``prompts()``) and the largest number of requests it
+was serving at once (``max_in_flight``), which is how a benchmark shows that a thread pool
+keeps an endpoint busy. ``GET /_stats`` returns those counts as JSON, for a server running
+in another process (``python -m spanscope.testing.fake_openai --latency 0.05``)::
 
     with FakeOpenAI('{"result": "yes", "rationale": "fine"}', latency=0.01) as server:
         os.environ["OPENAI_BASE_URL"] = server.url      # http://127.0.0.1:PORT/v1
@@ -27,124 +30,19 @@ counts as JSON, for a server running in another process
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAI", "Reply"]
+from spanscope.testing._fake_server import Answer, Events, FakeProvider, Reply, pieces
 
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted answer: a chat completion with ``content``, or an HTTP error.
-
-    ``status`` other than 200 sends an OpenAI-style error body (``content`` as its
-    message); ``body`` sends these exact bytes instead (a malformed response);
-    ``delay`` waits this many seconds before answering (added to the server latency).
-    """
-
-    content: str = ""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    body: str | None = None
-
-    @classmethod
-    def error(cls, status: int, message: str = "scripted error", *,
-              retry_after: float | None = None, delay: float = 0.0) -> Reply:
-        headers = {} if retry_after is None else {"Retry-After": _number(retry_after)}
-        return cls(content=message, status=status, headers=headers, delay=delay)
-
-
-Answer = str | Reply | Callable[[dict[str, Any]], str | Reply]
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a handler still sleeping at shutdown must not block stop()
-    request_queue_size = 128
-    fake: FakeOpenAI
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real providers do
-    disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms delayed ACK)
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests and benches read counters, not access logs
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/_stats"):
-            self._send(200, json.dumps(self.server.fake.stats()), {})
-        elif self.path.rstrip("/").endswith("/models"):
-            self._send(200, json.dumps({"object": "list", "data": [
-                {"id": "fake-judge", "object": "model", "owned_by": "spanscope"}]}), {})
-        else:
-            self._send(404, _error_body(404, f"no route GET {self.path}"), {})
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, _error_body(404, f"no route POST {self.path}"), {})
-            return
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            self._send(400, _error_body(400, "request body is not JSON"), {})
-            return
-        fake = self.server.fake
-        fake._enter(body)
-        try:
-            reply = fake._answer(body)
-            if fake._wait(fake.latency + reply.delay):
-                self.close_connection = True  # the server is stopping: drop the connection
-                return
-            if reply.body is not None:
-                self._send(reply.status, reply.body, reply.headers)
-            elif reply.status != 200:
-                self._send(reply.status, _error_body(reply.status, reply.content), reply.headers)
-            else:
-                self._send(200, _completion(body, reply.content), reply.headers)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (its timeout); nothing to answer
-        finally:
-            fake._leave()
-
-    def _send(self, status: int, text: str, headers: dict[str, str]) -> None:
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
+__all__ = ["Answer", "FakeOpenAI", "Reply"]
 
 _ids = itertools.count(1)
-
-
-def _completion(request: dict[str, Any], content: str) -> str:
-    return json.dumps({
-        "id": f"chatcmpl-fake-{next(_ids)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.get("model") or "fake-judge",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    })
+DEFAULT_USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+EMBEDDING_DIMENSIONS = 8
 
 
 def _error_body(status: int, message: str) -> str:
@@ -153,124 +51,177 @@ def _error_body(status: int, message: str) -> str:
     return json.dumps({"error": {"message": message, "type": kind, "code": str(status)}})
 
 
-class FakeOpenAI:
+def _call_id(index: int) -> str:
+    return f"call_fake_{index}"
+
+
+# --- chat completions ---------------------------------------------------------------------
+def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [{"id": call.get("id") or _call_id(i), "type": "function",
+             "function": {"name": call["name"],
+                          "arguments": json.dumps(call.get("arguments") or {})}}
+            for i, call in enumerate(reply.tool_calls)]
+
+
+def _chat(request: dict[str, Any], reply: Reply) -> str | Events:
+    model = request.get("model") or FakeOpenAI.default_model
+    usage = reply.usage or DEFAULT_USAGE
+    finish = "tool_calls" if reply.tool_calls else "stop"
+    ident, created = f"chatcmpl-fake-{next(_ids)}", int(time.time())
+    if request.get("stream"):
+        return Events(_chat_chunks(request, reply, ident, created, model, usage, finish),
+                      delay=reply.chunk_delay, done="[DONE]")
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": reply.content if not reply.tool_calls else None}
+    if reply.tool_calls:
+        message["tool_calls"] = _tool_calls(reply)
+    return json.dumps({
+        "id": ident, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+        "usage": usage})
+
+
+def _chat_chunks(request: dict[str, Any], reply: Reply, ident: str, created: int, model: str,
+                 usage: dict[str, Any], finish: str) -> list[tuple[None, Any]]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> tuple[None, Any]:
+        return None, {"id": ident, "object": "chat.completion.chunk", "created": created,
+                      "model": model, "choices": [{"index": 0, "delta": delta,
+                                                   "finish_reason": finish_reason}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if reply.tool_calls:
+        for index, call in enumerate(_tool_calls(reply)):
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            chunks.append(chunk({"tool_calls": [{
+                "index": index, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}))
+            chunks.append(chunk({"tool_calls": [{
+                "index": index, "function": {"arguments": arguments[half:]}}]}))
+    else:
+        chunks += [chunk({"content": piece}) for piece in pieces(reply.content)]
+    chunks.append(chunk({}, finish))
+    if (request.get("stream_options") or {}).get("include_usage"):
+        chunks.append((None, {"id": ident, "object": "chat.completion.chunk",
+                              "created": created, "model": model, "choices": [],
+                              "usage": usage}))
+    return chunks
+
+
+# --- responses API ------------------------------------------------------------------------
+def _responses_usage(reply: Reply) -> dict[str, Any]:
+    if reply.usage is not None:
+        return reply.usage
+    return {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0}}
+
+
+def _response_object(request: dict[str, Any], reply: Reply, ident: str, status: str,
+                     output: list[dict[str, Any]], usage: dict[str, Any] | None) -> dict[str, Any]:
+    return {"id": ident, "object": "response", "created_at": int(time.time()),
+            "status": status, "model": request.get("model") or FakeOpenAI.default_model,
+            "output": output, "parallel_tool_calls": True, "tool_choice": "auto",
+            "tools": request.get("tools") or [], "usage": usage,
+            "instructions": request.get("instructions"), "error": None,
+            "incomplete_details": None, "metadata": {}, "temperature": 1.0, "top_p": 1.0}
+
+
+def _response_output(reply: Reply, ident: str) -> list[dict[str, Any]]:
+    if reply.tool_calls:
+        return [{"type": "function_call", "id": f"fc_{ident}_{i}",
+                 "call_id": call.get("id") or _call_id(i), "name": call["name"],
+                 "arguments": json.dumps(call.get("arguments") or {}), "status": "completed"}
+                for i, call in enumerate(reply.tool_calls)]
+    return [{"type": "message", "id": f"msg_{ident}", "role": "assistant",
+             "status": "completed",
+             "content": [{"type": "output_text", "text": reply.content, "annotations": []}]}]
+
+
+def _responses(request: dict[str, Any], reply: Reply) -> str | Events:
+    ident = f"resp_fake_{next(_ids)}"
+    output = _response_output(reply, ident)
+    final = _response_object(request, reply, ident, "completed", output,
+                             _responses_usage(reply))
+    if not request.get("stream"):
+        return json.dumps(final)
+    events: list[tuple[str | None, Any]] = []
+    sequence = itertools.count()
+
+    def event(kind: str, **data: Any) -> None:
+        events.append((kind, {"type": kind, "sequence_number": next(sequence), **data}))
+
+    event("response.created",
+          response=_response_object(request, reply, ident, "in_progress", [], None))
+    for index, item in enumerate(output):
+        if item["type"] == "message":
+            event("response.output_item.added", output_index=index,
+                  item={**item, "status": "in_progress", "content": []})
+            event("response.content_part.added", item_id=item["id"], output_index=index,
+                  content_index=0, part={"type": "output_text", "text": "",
+                                         "annotations": []})
+            for piece in pieces(reply.content):
+                event("response.output_text.delta", item_id=item["id"], output_index=index,
+                      content_index=0, delta=piece, logprobs=[])
+            event("response.output_text.done", item_id=item["id"], output_index=index,
+                  content_index=0, text=reply.content, logprobs=[])
+            event("response.content_part.done", item_id=item["id"], output_index=index,
+                  content_index=0, part=item["content"][0])
+        else:
+            event("response.output_item.added", output_index=index,
+                  item={**item, "status": "in_progress", "arguments": ""})
+            event("response.function_call_arguments.delta", item_id=item["id"],
+                  output_index=index, delta=item["arguments"])
+        event("response.output_item.done", output_index=index, item=item)
+    event("response.completed", response=final)
+    return Events(events, delay=reply.chunk_delay)
+
+
+# --- embeddings ---------------------------------------------------------------------------
+def _vector(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255 - 0.5, 4) for b in digest[:EMBEDDING_DIMENSIONS]]
+
+
+def _embeddings(request: dict[str, Any], reply: Reply) -> str:
+    texts = request.get("input")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    tokens = sum(len(str(t).split()) for t in texts)
+    return json.dumps({
+        "object": "list", "model": request.get("model") or "fake-embedding",
+        "data": [{"object": "embedding", "index": i, "embedding": _vector(str(t))}
+                 for i, t in enumerate(texts)],
+        "usage": reply.usage or {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+_ROUTES = {"/chat/completions": _chat, "/responses": _responses, "/embeddings": _embeddings}
+
+
+class FakeOpenAI(FakeProvider):
     """The server; use as a context manager or call ``start()`` / ``stop()``."""
 
-    def __init__(self, responder: Answer | None = None, *, latency: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self.responder: Answer = (responder if responder is not None
-                                  else '{"result": "yes", "rationale": "scripted default"}')
-        self.latency = latency
-        self._address = (host, port)
-        self._lock = threading.Lock()
-        self._queue: deque[Answer] = deque()
-        self._requests: list[dict[str, Any]] = []
-        self._in_flight = 0
-        self._max_in_flight = 0
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+    default_model = "fake-judge"
+    default_answer = '{"result": "yes", "rationale": "scripted default"}'
+    thread_name = "fake-openai"
 
-    # --- lifecycle ------------------------------------------------------------------------
+    def route(self, path: str) -> Any:
+        return next((handler for suffix, handler in _ROUTES.items()
+                     if path.endswith(suffix)), None)
+
+    def error_body(self, status: int, message: str) -> str:
+        return _error_body(status, message)
+
     def start(self) -> FakeOpenAI:
-        if self._server is not None:
-            raise RuntimeError("FakeOpenAI is already running")
-        self._stopping.clear()
-        server = _Server(self._address, _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={
-            "poll_interval": 0.05}, name="fake-openai", daemon=True)
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()  # wakes handlers sleeping in a scripted delay
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running")
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         """The base URL an OpenAI client needs (``OPENAI_BASE_URL``)."""
         return f"http://127.0.0.1:{self.port}/v1"
-
-    # --- script ---------------------------------------------------------------------------
-    def script(self, *answers: Answer) -> None:
-        """Queue answers, one per coming request, before the default responder."""
-        with self._lock:
-            self._queue.extend(answers)
-
-    def _answer(self, body: dict[str, Any]) -> Reply:
-        with self._lock:
-            answer = self._queue.popleft() if self._queue else self.responder
-        if callable(answer) and not isinstance(answer, Reply):
-            answer = answer(body)
-        return answer if isinstance(answer, Reply) else Reply(content=str(answer))
-
-    def _wait(self, seconds: float) -> bool:
-        """Sleep ``seconds``; True when the server is stopping meanwhile."""
-        return seconds > 0 and self._stopping.wait(seconds)
-
-    # --- records --------------------------------------------------------------------------
-    def _enter(self, body: dict[str, Any]) -> None:
-        with self._lock:
-            self._requests.append(body)
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """Every chat-completion request body received, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return len(self._requests)
-
-    @property
-    def max_in_flight(self) -> int:
-        with self._lock:
-            return self._max_in_flight
-
-    def prompts(self) -> list[str]:
-        """The text of all messages of each request, joined (what the judge was asked)."""
-        return ["\n".join(str(m.get("content") or "") for m in body.get("messages") or [])
-                for body in self.requests]
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {"requests": len(self._requests), "max_in_flight": self._max_in_flight,
-                    "in_flight": self._in_flight}
-
-    def reset(self) -> None:
-        """Forget recorded requests, counters and queued answers."""
-        with self._lock:
-            self._requests.clear()
-            self._queue.clear()
-            self._max_in_flight = self._in_flight
 
 
 def main(argv: list[str] | None = None) -> None:

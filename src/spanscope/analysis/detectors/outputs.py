@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from spanscope.analysis.detectors.content import (
+from spanscope.analysis.detectors.context import DiagnosisContext, quote
+from spanscope.analysis.documents import (
     answer_text,
     finish_reason,
     has_tool_calls,
     llm_output_text,
     question_text,
+    span_inputs,
+    span_outputs,
 )
-from spanscope.analysis.detectors.context import DiagnosisContext, quote
 from spanscope.analysis.findings import Finding
 from spanscope.analysis.text_overlap import containment, term_forms, tokenize
 from spanscope.entities import Span, SpanAttributeKey, TraceState
@@ -36,7 +38,7 @@ def detect_output_problems(ctx: DiagnosisContext) -> Iterator[Finding]:
     if (root is not None and ctx.trace.info.state == TraceState.OK
             and not ctx.index.is_error(root)
             and SpanAttributeKey.OUTPUTS in root.raw_attributes):
-        answer = answer_text(root.outputs)
+        answer = answer_text(span_outputs(root))
         if answer is not None and not answer.strip():
             yield Finding(
                 kind="empty_output", severity="medium", span_id=root.span_id,
@@ -79,7 +81,7 @@ def _final_model_answer(ctx: DiagnosisContext) -> tuple[Span, str] | None:
     calls = [s for s in ctx.index.spans if ctx.is_llm(s) and not ctx.index.is_error(s)
              and s.end_time_ns is not None]
     for span in sorted(calls, key=lambda s: s.end_time_ns or 0, reverse=True):
-        text = llm_output_text(span.outputs)
+        text = llm_output_text(span_outputs(span))
         if text and text.strip():
             return span, text
     return None
@@ -90,12 +92,12 @@ def detect_answer_mismatch(ctx: DiagnosisContext) -> Iterator[Finding]:
     root = ctx.index.root
     if root is None or ctx.index.is_error(root):
         return
-    question = question_text(root.inputs)
+    question = question_text(span_inputs(root))
     question_terms = set(tokenize(question or ""))
     if not question or len(question_terms) < limits.answer_min_terms:
         return
     source: Span | None = root
-    answer = answer_text(root.outputs)
+    answer = answer_text(span_outputs(root))
     if answer is None or not answer.strip():
         found = _final_model_answer(ctx)
         if found is None:

@@ -1,8 +1,11 @@
 """Retrieval findings: ``empty_retrieval``, ``low_retrieval_score``, ``retrieval_mismatch``.
 
-A mismatch is judged by lexical overlap (``analysis.text_overlap``), two ways:
+Which spans retrieved, with what query and which documents, is ``analysis.documents``'
+call: RETRIEVER spans, and any span (a TOOL ``search_knowledge_base``) whose outputs are
+plainly documents, in every shape it knows. A mismatch is judged by lexical overlap
+(``analysis.text_overlap``), two ways:
 
-- the documents share too few of the retriever's own query terms (the index or the
+- the documents share too few of the retrieval's own query terms (the index or the
   embedding returned something unrelated), or
 - the query drifted from the user's question (few of its terms come from the
   conversation, and it covers little of the question) and the documents, which match
@@ -16,24 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from spanscope.analysis.detectors.content import (
-    Document,
-    conversation_text,
-    documents,
-    query_text,
-    question_text,
-)
 from spanscope.analysis.detectors.context import DiagnosisContext, quote
+from spanscope.analysis.documents import (
+    Document,
+    Retrieval,
+    conversation_text,
+    question_text,
+    retrievals,
+    span_inputs,
+)
 from spanscope.analysis.findings import Finding
 from spanscope.analysis.text_overlap import containment, term_forms, tokenize
-from spanscope.entities import Span, SpanType
+from spanscope.entities import Span
 
 __all__ = ["detect_retrieval"]
-
-
-def _retrievers(ctx: DiagnosisContext) -> list[Span]:
-    return [s for s in ctx.index.spans
-            if s.span_type == SpanType.RETRIEVER and not ctx.index.is_error(s)]
 
 
 def _doc_names(docs: list[Document], limit: int = 3) -> str:
@@ -48,12 +47,10 @@ def _missing(text: str, found: set[str], limit: int = 6) -> list[str]:
 
 
 def detect_retrieval(ctx: DiagnosisContext) -> Iterator[Finding]:
-    for span in _retrievers(ctx):
-        docs = documents(span.outputs)
-        if docs is None:
-            continue  # an output shape we cannot read: say nothing rather than guess
+    for found in retrievals(ctx.index.spans, skip=ctx.index.is_error):
+        span, docs = found.span, found.documents
         if not docs:
-            query = query_text(span.inputs)
+            query = found.query
             about = f" for {quote(query)}" if query else ""
             yield Finding(
                 kind="empty_retrieval", severity="medium", span_id=span.span_id,
@@ -64,7 +61,7 @@ def detect_retrieval(ctx: DiagnosisContext) -> Iterator[Finding]:
                 start_time_ns=span.start_time_ns)
             continue
         yield from _low_scores(ctx, span, docs)
-        yield from _mismatch(ctx, span, docs)
+        yield from _mismatch(ctx, found)
 
 
 def _low_scores(ctx: DiagnosisContext, span: Span, docs: list[Document]) -> Iterator[Finding]:
@@ -81,9 +78,10 @@ def _low_scores(ctx: DiagnosisContext, span: Span, docs: list[Document]) -> Iter
         start_time_ns=span.start_time_ns)
 
 
-def _mismatch(ctx: DiagnosisContext, span: Span, docs: list[Document]) -> Iterator[Finding]:
+def _mismatch(ctx: DiagnosisContext, found: Retrieval) -> Iterator[Finding]:
     limits = ctx.thresholds
-    query = query_text(span.inputs) or ""
+    span, docs = found.span, found.documents
+    query = found.query or ""
     query_terms = set(tokenize(query))
     doc_terms = set(tokenize("\n".join(d.text for d in docs)))
     if not query_terms or not doc_terms:
@@ -98,12 +96,12 @@ def _mismatch(ctx: DiagnosisContext, span: Span, docs: list[Document]) -> Iterat
     root = ctx.index.root
     question = None
     if root is not None and root is not span:
-        question = question_text(root.inputs)
+        question = question_text(span_inputs(root))
     question_terms = set(tokenize(question or ""))
     missing_question: list[str] = []
     drift = False
     if root is not None and question and question_terms:
-        conversation_terms = set(tokenize(conversation_text(root.inputs)))
+        conversation_terms = set(tokenize(conversation_text(span_inputs(root))))
         query_from_conversation = containment(query_terms, conversation_terms)
         question_in_query = containment(question_terms, query_terms)
         question_in_docs = containment(question_terms, doc_terms)

@@ -13,12 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from spanscope.analysis.documents import retrievals
 from spanscope.entities import (
     AssessmentError,
     AssessmentSource,
     AssessmentSourceType,
     Feedback,
-    SpanType,
     Trace,
 )
 from spanscope.evaluation.scorers import prompts
@@ -45,8 +45,6 @@ __all__ = [
     "retrieved_documents",
 ]
 
-_DOCUMENT_TEXT_KEYS = ("page_content", "content", "text", "chunk", "document")
-_DOCUMENT_LIST_KEYS = ("documents", "docs", "results", "chunks")
 
 
 class _Skip(Exception):
@@ -158,47 +156,31 @@ def _as_trace(trace: Any) -> Trace | None:
     raise InvalidInputError(f"trace must be a Trace, got {type(trace).__name__}")
 
 
-def _document_text(document: Any) -> str:
-    if isinstance(document, dict):
-        for key in _DOCUMENT_TEXT_KEYS:
-            if document.get(key) not in (None, ""):
-                return prompts.render(document[key])
-    return prompts.render(document)
-
-
 def retrieved_documents(trace: Any, judge: str = "this judge") -> list[tuple[str, list[str]]]:
-    """``(span_id, [document text, ...])`` per RETRIEVER span of ``trace``.
+    """``(span_id, [document text, ...])`` per span of ``trace`` that retrieved documents.
 
-    A document is a dict with ``page_content`` (MLflow's convention), ``content`` or
-    ``text``, or a plain string. ``_Skip`` when there is no trace or no RETRIEVER span.
+    Which spans retrieved and what their documents say is ``analysis.documents``' call:
+    RETRIEVER spans, and any span whose outputs are plainly documents (a TOOL returning
+    ``[{"doc": ..., "score": ...}]``), in every shape it knows. ``_Skip`` when there is no
+    trace or no such span.
     """
     found = _as_trace(trace)
     if found is None:
-        raise _Skip("MISSING_TRACE", f"{judge} reads the RETRIEVER spans of the row's trace, "
+        raise _Skip("MISSING_TRACE", f"{judge} reads the retrieval spans of the row's trace, "
                                      f"and this row has no trace")
-    spans = found.search_spans(span_type=SpanType.RETRIEVER)
+    spans = retrievals(sorted(found.data.spans, key=lambda s: (s.start_time_ns, s.span_id)))
     if not spans:
         raise _Skip("NO_RETRIEVER_SPANS",
-                    f"{judge} reads RETRIEVER spans, and trace {found.info.trace_id} has none")
-    result = []
-    for span in spans:
-        outputs = span.outputs
-        if isinstance(outputs, dict):
-            outputs = next((outputs[k] for k in _DOCUMENT_LIST_KEYS
-                            if isinstance(outputs.get(k), list)), [outputs])
-        if outputs is None:
-            outputs = []
-        elif not isinstance(outputs, list):
-            outputs = [outputs]
-        result.append((span.span_id, [_document_text(d) for d in outputs]))
-    return result
+                    f"{judge} reads retrieval spans (RETRIEVER, or spans returning "
+                    f"documents), and trace {found.info.trace_id} has none")
+    return [(r.span.span_id, [prompts.render(d.text) for d in r.documents]) for r in spans]
 
 
 def _context(trace: Any, judge: str) -> str:
     documents = [doc for _, docs in retrieved_documents(trace, judge) for doc in docs]
     if not documents:
         raise _Skip("NO_RETRIEVED_DOCUMENTS",
-                    f"{judge}: the trace's RETRIEVER spans returned no documents")
+                    f"{judge}: the trace's retrieval spans returned no documents")
     return prompts.render_documents(documents)
 
 
@@ -334,7 +316,7 @@ class RetrievalRelevance(Judge):
                                 + (f" ({last.rationale})" if last.rationale else ""))
         if last is None:
             return self._error("NO_RETRIEVED_DOCUMENTS", "RetrievalRelevance: the trace's "
-                                                         "RETRIEVER spans returned no documents")
+                                                         "retrieval spans returned no documents")
         return Feedback(name=self.name, value=relevant / total, rationale="; ".join(verdicts),
                         source=last.source, metadata={"judge_attempts": str(attempts),
                                                       "relevant_documents": str(relevant),
