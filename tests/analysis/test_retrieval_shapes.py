@@ -31,6 +31,7 @@ from spanscope.analysis.documents import (
 from spanscope.entities import Trace
 from spanscope.evaluation.dataset_records import record_updates
 from spanscope.evaluation.scorers.builtin import retrieved_documents
+from spanscope.testing import reset_tracing
 
 MLFLOW_DIR = Path(__file__).parent.parent / "data" / "mlflow"
 SHIPPING = "Shipping takes 3-5 business days from the day your order leaves our warehouse."
@@ -55,11 +56,11 @@ def _assert_top_finding_is_the_wrong_retrieval(trace: Trace, span_name: str) -> 
 # --- the example -----------------------------------------------------------------
 @pytest.fixture
 def sqlite_tracking(tmp_path: Path) -> Any:
-    tracing.reset_for_tests()
+    reset_tracing()
     uri = f"sqlite:///{tmp_path}/traces.db"
     tracking.set_tracking_uri(uri)
     yield uri
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 def test_the_wrong_answer_example_built_with_trace(sqlite_tracking: str) -> None:

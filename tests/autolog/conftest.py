@@ -20,17 +20,18 @@ import spanscope.openai
 import spanscope.tracing as tracing
 from spanscope import tracking
 from spanscope.entities import Trace
+from spanscope.testing import reset_tracing
 from spanscope.testing.fake_anthropic import FakeAnthropic
 from spanscope.testing.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)
 def _fresh() -> Iterator[None]:
-    tracing.reset_for_tests()
+    reset_tracing()
     yield
     spanscope.openai.autolog(disable=True)
     spanscope.anthropic.autolog(disable=True)
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 from remote_server import ServerProcess
 
-import spanscope.tracing as tracing
 from spanscope import tracking
+from spanscope.testing import reset_tracing
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -59,10 +59,10 @@ def server(backend_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture
 def remote(server: ServerProcess) -> Iterator[str]:
     """The tracking URI set to the session's server (tracing state fresh around the test)."""
-    tracing.reset_for_tests()
+    reset_tracing()
     tracking.set_tracking_uri(server.url)
     yield server.url
-    tracing.reset_for_tests()
+    reset_tracing()
 
 
 @pytest.fixture

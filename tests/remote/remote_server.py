@@ -33,6 +33,8 @@ def child_env(**extra: str) -> dict[str, str]:
     # the tests' own import path, absolute: children may run in another directory
     env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in paths)
     env.pop("SPANSCOPE_TRACKING_URI", None)
+    for name in ("COLUMNS", "LINES"):  # pytest-xdist's workers set 80 columns; tables honour it
+        env.pop(name, None)
     env.update(extra)
     return env
 

@@ -12,11 +12,11 @@ import pytest
 from remote_server import ServerProcess, child_env
 
 import spanscope
-import spanscope.tracing as tracing
 from factories import make_trace
 from spanscope import tracking
 from spanscope.exceptions import PermissionDeniedError, UnauthenticatedError
 from spanscope.store.rest import RestStore
+from spanscope.testing import reset_tracing
 
 
 def create_key(store_uri: str, role: str) -> str:
@@ -44,7 +44,7 @@ def test_keys_and_roles(auth_server: ServerProcess, sqlite_uri: str,
         RestStore(auth_server.url, api_key="sk-not-a-key").list_experiments()
 
     monkeypatch.setenv("SPANSCOPE_API_KEY", editor)
-    tracing.reset_for_tests()
+    reset_tracing()
     tracking.set_tracking_uri(auth_server.url)
 
     @spanscope.trace
@@ -62,4 +62,4 @@ def test_keys_and_roles(auth_server: ServerProcess, sqlite_uri: str,
         viewing.log_traces([make_trace()])
     with pytest.raises(PermissionDeniedError):
         viewing.set_trace_tag(trace.info.trace_id, "k", "v")
-    tracing.reset_for_tests()
+    reset_tracing()
