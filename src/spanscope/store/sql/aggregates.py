@@ -52,7 +52,7 @@ from spanscope.store.aggregates import (
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import text_key
 from spanscope.store.sql.ingest import chunks
-from spanscope.store.sql.sqlite_functions import text_number
+from spanscope.store.sql.value_functions import text_number
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
