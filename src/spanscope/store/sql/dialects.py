@@ -12,6 +12,7 @@ of the value functions, ``value_functions``), not branches in every module.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,14 @@ from spanscope.store.sql import schema
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["Dialect", "PostgreSQL", "SQLite", "dialect_for", "glob_pattern",
+__all__ = ["LONG_LIST", "Dialect", "PostgreSQL", "SQLite", "dialect_for", "glob_pattern",
            "like_pattern", "like_tokens", "no_index"]
 
+#: A list of more values than this (``IN (...)``, index prefixes) is bound as ONE value (a
+#: JSON array on SQLite, an array on PostgreSQL): any length is then one parameter, and
+#: SQLite builds the list's lookup table once instead of once per probed trace.
+LONG_LIST = 32
+_INT64 = 2**63
 _INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
 
 
@@ -81,6 +87,12 @@ def _number_type(values: Sequence[Any]) -> sa.types.TypeEngine[Any]:
     return sa.Float() if any(isinstance(v, float) for v in values) else sa.BigInteger()
 
 
+def _bindable_numbers(values: Sequence[Any]) -> bool:
+    """Numbers one array parameter can carry exactly (finite, integers within 64 bits)."""
+    return all(math.isfinite(v) if isinstance(v, float) else -_INT64 <= v < _INT64
+               for v in values)
+
+
 class Dialect:
     """The translation's and the search's questions to a database; subclasses answer."""
 
@@ -118,11 +130,23 @@ class Dialect:
 
     def in_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any], *,
                 number: bool = False) -> sa.ColumnElement[bool]:
-        """``expr IN (values)``."""
+        """``expr IN (values)``; a list longer than ``LONG_LIST`` as one bound value."""
         if number:
             kind = _number_type(values)
+            if len(values) > LONG_LIST and _bindable_numbers(values):
+                items = [float(v) for v in values] if isinstance(kind, sa.Float) else values
+                return self.long_list(expr, items, kind)
             return expr.in_(tuple(sa.literal(v, kind) for v in values))
+        if len(values) > LONG_LIST and self.takes_long_text_list(values):
+            return self.long_list(expr, values, sa.Text())
         return expr.in_(values)
+
+    def takes_long_text_list(self, values: Sequence[str]) -> bool:
+        return True
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        raise NotImplementedError
 
     # --- reading fields -----------------------------------------------------------------
     def exists(self, query: sa.Select[Any], *, probe: bool) -> sa.ColumnElement[bool]:
@@ -215,6 +239,17 @@ class SQLite(Dialect):
         # SQLite's substr stops at a NUL character (PostgreSQL text cannot hold one)
         return super().value_prefix(text.split("\x00", 1)[0])
 
+    def takes_long_text_list(self, values: Sequence[str]) -> bool:
+        # json_each gives text with a NUL as SQLite's C strings read it: keep such lists
+        return not any("\x00" in v for v in values)
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        items = sa.func.json_each(sa.bindparam(None, json.dumps(list(values),
+                                                                ensure_ascii=False),
+                                               type_=sa.Text)).table_valued("value")
+        return expr.in_(sa.select(items.c.value))
+
     def span_attribute(self, content: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
         fallback = sa.func.spanscope_span_attribute(content, key)
         if '"' in key:  # json_extract paths cannot quote a double quote
@@ -296,6 +331,10 @@ class PostgreSQL(Dialect):
         if "\x00" in text:
             return "contains the NUL character, which PostgreSQL text cannot hold"
         return super().text_problem(text)
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        return expr == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(kind)))
 
     def exists(self, query: sa.Select[Any], *, probe: bool) -> sa.ColumnElement[bool]:
         # Under OR or NOT PostgreSQL may turn an EXISTS into a hashed subplan that reads
