@@ -26,6 +26,7 @@ _VALUES: list[Any] = [
     "hello", "", "héllo wörld ☃", 'say "hi"', "50% off_sale", "line\nbreak", "  padded  ",
     "3", "-2.5e3", "1e400", "0x10", "nan", "true",
     0, 3, -7, 1.5, -0.25, 1e-7, 123456789.125, 2**53 + 1, -(2**62), 1e300,
+    10**30, -(10**30), 10**400, -(10**400),
     True, False, None,
     [], [1, "two", None], {"a": 1}, {"query": "Refund", "n": [1, 2, {"deep": "x"}]},
     {"key with space": "v", "ünï": [True]},
@@ -117,7 +118,8 @@ def test_the_python_functions_never_raise_and_mean_the_reference() -> None:
     assert fn.json_text('{"a": [1, 2]}', '["a"]') == "[1, 2]"
     assert fn.json_text('"x"', None) == "x" and fn.json_text("not json", None) == "not json"
     assert fn.json_number('{"a": "2.5"}', '["a"]') == 2.5
-    assert fn.json_number("10" * 20, None) == math.inf  # beyond 64 bits: compares as inf
+    assert fn.json_number("1" + "0" * 30, None) == 1e30  # beyond 64 bits: a double
+    assert fn.json_number("1" + "0" * 400, None) == math.inf  # beyond a double: inf
     assert fn.text_number("1e400") is None and fn.text_number(" 3") is None
     assert fn.regexp("(", "x") == 0 and fn.lower(None) is None
     for name, args in CASES:

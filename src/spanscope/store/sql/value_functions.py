@@ -29,10 +29,14 @@ _CACHED_BELOW = 100_000  # characters: longer JSON texts are decoded without the
 
 
 def _to_sql_number(number: int | float | None) -> int | float | None:
-    """A number a 64-bit database column can hold; an integer beyond 64 bits compares like
-    +/- infinity (as Python compares the exact integer with any finite number)."""
+    """A number a 64-bit database value can hold: an integer beyond 64 bits becomes the
+    nearest double (what PostgreSQL's copy reads), or +/- infinity beyond a double's range
+    (where Python compares the exact integer above every finite number)."""
     if isinstance(number, int) and not -_INT64 <= number < _INT64:
-        return float("inf") if number > 0 else float("-inf")
+        try:
+            return float(number)
+        except OverflowError:
+            return float("inf") if number > 0 else float("-inf")
     return number
 
 
