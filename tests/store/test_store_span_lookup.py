@@ -1,5 +1,5 @@
 """Span lookups: a top-level ``span.`` group with a name or type equality, found through
-the spans' indexes instead of a probe per trace (``filter_sql.SpanLookup``).
+the spans' indexes instead of a probe per trace (``planner.SpanLookup``).
 
 Both plans must select exactly what the reference evaluator selects, and SQLite must take
 the lookup for a rare span name on a page and keep probing for a common one.
@@ -15,7 +15,7 @@ from factories import new_span_id, new_trace_id
 from spanscope.entities import Span, SpanStatus, SpanStatusCode, Trace, TraceData, TraceInfo
 from spanscope.query import filter_traces
 from spanscope.store.sql import SqlStore, schema
-from spanscope.store.sql.filter_sql import SpanLookup, span_lookups
+from spanscope.store.sql.planner import SCAN, Plan, SpanLookup, span_lookups
 from spanscope.store.sql.search import SearchQuery
 
 NAMES = ["plan", "search_docs", "refund_tool", "n" * 516 + "tail"]  # longer than the column
@@ -66,7 +66,8 @@ def _ids_by_plan(store: SqlStore, experiment_id: str, text: str) -> dict[str, se
     dialect = store._engine.dialect.name
     search = SearchQuery(dialect, [int(experiment_id)], text, None)
     lookups = span_lookups(search.node)
-    plans = {"scan": (), **{f"lookup {i}": (lookup,) for i, lookup in enumerate(lookups)}}
+    plans = {"scan": SCAN,
+             **{f"lookup {i}": Plan((lookup,)) for i, lookup in enumerate(lookups)}}
     out = {}
     with store._engine.connect() as conn:
         for name, chosen in plans.items():
@@ -119,7 +120,7 @@ def test_sqlite_looks_up_a_rare_span_name_and_probes_a_common_one(sqlite_uri: st
         def plan(text: str, limit: int | None, order_by: list[str] | None = None) -> list[str]:
             search = SearchQuery("sqlite", experiments, text, order_by)
             with store._engine.connect() as conn:
-                return [type(lookup).__name__ for lookup in search.plan(conn, limit)]
+                return [type(lookup).__name__ for lookup in search.plan(conn, limit).lookups]
 
         assert plan("span.name = 'nowhere'", 11) == ["SpanLookup"]
         assert plan("span.type = 'TOOL'", 11) == []  # ~150 spans: probing fills the page
@@ -135,5 +136,5 @@ def test_postgresql_leaves_span_groups_to_its_planner(pg_uri: str) -> None:
     with SqlStore(pg_uri) as store:
         search = SearchQuery("postgresql", [0], "span.name = 'nowhere'", None)
         with store._engine.connect() as conn:
-            assert search.plan(conn, 11) == ()
+            assert search.plan(conn, 11) == SCAN
     assert isinstance(span_lookups(search.node)[0], SpanLookup)

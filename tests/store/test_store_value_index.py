@@ -29,9 +29,9 @@ from spanscope.store.base import TraceStore
 from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore, schema
 from spanscope.store.sql.engine import parse_uri
-from spanscope.store.sql.filter_sql import value_lookups
 from spanscope.store.sql.migrate import alembic_config
-from spanscope.store.sql.search import SearchQuery, lookup_cap
+from spanscope.store.sql.planner import SCAN, Plan, lookup_cap, value_lookups
+from spanscope.store.sql.search import SearchQuery
 
 N = schema.VALUE_PREFIX_LENGTH
 LONG = "x" * N  # exactly the indexed prefix
@@ -72,12 +72,13 @@ def _ids_by_plan(store: SqlStore, experiment_id: str, text: str) -> dict[str, se
     search's own conditions: ``"scan"``, ``"lookup KEY"`` for each value lookup, and
     all of them at once (what PostgreSQL is given)."""
     search = SearchQuery(store._engine.dialect.name, [int(experiment_id)], text, None)
-    plans = {"scan": (), "all lookups": tuple(search.lookups),
-             **{f"lookup {lk.kind.__name__}.{lk.key}": (lk,) for lk in search.lookups}}
+    lookups = search.planner.value_lookups
+    plans = {"scan": SCAN, "all lookups": Plan(tuple(lookups)),
+             **{f"lookup {lk.kind.__name__}.{lk.key}": Plan((lk,)) for lk in lookups}}
     out = {}
     with store._engine.connect() as conn:  # a direct look at each plan, outside the choice
-        for name, lookups in plans.items():
-            query = sa.select(schema.traces.c.trace_id).where(*search.conditions(lookups))
+        for name, plan in plans.items():
+            query = sa.select(schema.traces.c.trace_id).where(*search.conditions(plan))
             out[name] = {row.trace_id for row in conn.execute(query)}
     return out
 
@@ -199,7 +200,7 @@ def _plan_keys(store: SqlStore, experiment_ids: list[int], text: str, limit: int
                order_by: list[str] | None = None) -> list[str]:
     search = SearchQuery(store._engine.dialect.name, experiment_ids, text, order_by)
     with store._engine.connect() as conn:
-        return [lookup.key for lookup in search.plan(conn, limit)]
+        return [lookup.key for lookup in search.plan(conn, limit).lookups]  # type: ignore[union-attr]
 
 
 def test_sqlite_scans_for_a_common_value_and_looks_up_a_rare_one(sqlite_uri: str) -> None:
@@ -251,8 +252,8 @@ def test_sqlite_drives_a_lookup_from_the_value_index(sqlite_uri: str) -> None:
         store.log_traces([make_trace(1, tags={"env": "prod"}, experiment_id=experiment_id)])
         search = SearchQuery("sqlite", [int(experiment_id)],
                              "tags.env = 'rare' AND trace.status = 'OK'", None)
-        (lookup,) = search.lookups
-        statement = (sa.select(schema.traces.c.trace_id).where(*search.conditions((lookup,)))
+        (lookup,) = search.planner.value_lookups
+        statement = (sa.select(schema.traces.c.trace_id).where(*search.conditions(Plan((lookup,))))
                      .order_by(schema.traces.c.request_time.desc()).limit(101))
         compiled = statement.compile(store._engine, compile_kwargs={"literal_binds": True})
         with store._engine.connect() as conn:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql as pg
 
 from spanscope.query.errors import filter_error
 from spanscope.store.aggregates import (
@@ -50,13 +49,15 @@ from spanscope.store.aggregates import (
     sample_key,
 )
 from spanscope.store.sql import schema
-from spanscope.store.sql.filter_sql import text_key
+from spanscope.store.sql.filter_sql import regex_error, regex_patterns
 from spanscope.store.sql.ingest import chunks
-from spanscope.store.sql.sqlite_functions import text_number
+from spanscope.store.sql.search import too_complex
+from spanscope.store.sql.value_functions import text_number
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
+    from spanscope.store.sql.dialects import Dialect
     from spanscope.store.sql.search import SearchQuery
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
 _NS_PER_MS = 1_000_000
 _ERROR = "ERROR"
 _EXCEPTION_MARK = '"exception"'
-_INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
 
 
 class _Query:
@@ -80,7 +80,7 @@ class _Query:
 
     def __init__(self, search: SearchQuery, selection: Selection, conn: Connection) -> None:
         self.search = search
-        self.postgresql = search.postgresql
+        self.dialect = search.dialect
         traces = schema.traces
         # Every match is read, so a tag/metadata equality is looked up in the value
         # index rather than probed on each trace of the experiments.
@@ -95,40 +95,28 @@ class _Query:
         try:
             return list(conn.execute(statement).all())
         except sa_exc.DBAPIError as exc:
-            from spanscope.store.sql.search import _too_complex
-
-            if not _too_complex(exc):
+            if not too_complex(exc):
                 raise
             raise filter_error(self.search.filter_string, 0, "the filter nests too deeply or "
                                "is too long for this database") from None
 
     def _check_patterns(self, conn: Connection) -> None:
-        """On PostgreSQL, an RLIKE pattern its regex engine rejects is a ``FilterError``
+        """An RLIKE pattern the database's regex engine rejects is a ``FilterError``
         (raised before the aggregate runs, not as a driver error in the middle of it)."""
         node = self.search.node
-        if not self.postgresql or node is None:
+        if node is None:
             return
-        compiler = self.search.compiler
-        for leaf in compiler.regex_patterns(node):
-            try:
-                with conn.begin_nested():
-                    conn.execute(sa.select(sa.literal("").op("~", is_comparison=True)(
-                        leaf.value)))
-            except sa_exc.DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) != _INVALID_REGEX:
-                    raise
-                reason = str(exc.orig).splitlines()[0].strip()
-                raise compiler.regex_error(leaf, reason) from None
+        for leaf in regex_patterns(node):
+            reason = self.dialect.regex_problem(conn, str(leaf.value))
+            if reason is not None:
+                raise regex_error(self.search.filter_string, leaf, reason)
 
     # --- expressions ------------------------------------------------------------------
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
         if not quantiles:
             return sa.null()
-        if self.postgresql:
-            return sa.func.percentile_cont(pg.array([float(q) for q in quantiles])
-                                           ).within_group(column)
-        return sa.func.spanscope_quantiles(column, json.dumps([float(q) for q in quantiles]))
+        return self.dialect.quantiles(column, quantiles)
 
     def bucket(self, bucket_ms: int | None) -> sa.ColumnElement[Any]:
         if bucket_ms is None:
@@ -137,10 +125,7 @@ class _Query:
         return (schema.traces.c.request_time // size) * size
 
     def sample_key(self, sample: Sample) -> sa.ColumnElement[Any]:
-        trace_id = schema.traces.c.trace_id
-        if self.postgresql:
-            return text_key(sa.func.md5(sa.literal(f"{int(sample.seed)}:") + trace_id), True)
-        return sa.func.spanscope_sample_key(trace_id, int(sample.seed))
+        return self.dialect.sample_key(schema.traces.c.trace_id, int(sample.seed))
 
 
 def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
@@ -177,11 +162,45 @@ def _sum0(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 # --- traces -----------------------------------------------------------------------------------
+def _trace_totals(traces: sa.Table) -> list[sa.ColumnElement[Any]]:
+    """The summed and extreme columns of ``TraceStats``, as labelled SQL aggregates."""
+    duration = traces.c.execution_duration
+    return [
+        sa.func.count().label("n"),
+        _count_if(traces.c.state == _ERROR).label("errors"),
+        _count_if(traces.c.state == "IN_PROGRESS").label("in_progress"),
+        sa.func.count(duration).label("latency_n"),
+        _sum0(duration).label("latency_sum"),
+        sa.func.min(duration).label("latency_min"),
+        sa.func.max(duration).label("latency_max"),
+        _sum0(traces.c.input_tokens).label("input_tokens"),
+        _sum0(traces.c.output_tokens).label("output_tokens"),
+        _sum0(traces.c.total_tokens).label("total_tokens"),
+        sa.func.min(traces.c.request_time).label("first_ms"),
+        sa.func.max(traces.c.request_time).label("last_ms"),
+    ]
+
+
+def _trace_stats(row: Any, quantiles: Sequence[float],
+                 latency_quantiles: tuple[float | None, ...], *,
+                 bucket: Any = None, group: str | None = None) -> TraceStats:
+    """One ``TraceStats`` from a row of ``_trace_totals`` and its latency quantiles."""
+    return TraceStats(
+        bucket_ms=None if bucket is None else int(bucket), group=group,
+        traces=int(row.n), errors=int(row.errors), in_progress=int(row.in_progress),
+        latency_n=int(row.latency_n), latency_sum_ms=float(row.latency_sum),
+        latency_min_ms=None if row.latency_min is None else float(row.latency_min),
+        latency_max_ms=None if row.latency_max is None else float(row.latency_max),
+        quantiles=tuple(quantiles), latency_quantiles_ms=latency_quantiles,
+        input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
+        total_tokens=int(row.total_tokens), first_ms=row.first_ms, last_ms=row.last_ms)
+
+
 def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                 bucket_ms: int | None, group_by: GroupKey | None,
                 quantiles: Sequence[float]) -> list[TraceStats]:
     query = _Query(search, selection, conn)
-    if not query.postgresql and bucket_ms is None and group_by is None and \
+    if query.dialect.walks_indexes and bucket_ms is None and group_by is None and \
             search.node is None and selection.start_ms is None and selection.end_ms is None:
         experiments = _experiments_with_traces(conn, selection)
         if len(experiments) <= 1:
@@ -192,41 +211,17 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
     from_, group = _group_join(traces, group_by)
     bucket = query.bucket(bucket_ms)
     statement = (sa.select(
-        bucket.label("bucket"), group.label("grp"),
-        sa.func.count().label("n"),
-        _count_if(traces.c.state == _ERROR).label("errors"),
-        _count_if(traces.c.state == "IN_PROGRESS").label("in_progress"),
-        sa.func.count(duration).label("latency_n"),
-        _sum0(duration).label("latency_sum"),
-        sa.func.min(duration).label("latency_min"),
-        sa.func.max(duration).label("latency_max"),
+        bucket.label("bucket"), group.label("grp"), *_trace_totals(traces),
         query.quantiles(duration, quantiles).label("q"),
-        _sum0(traces.c.input_tokens).label("input_tokens"),
-        _sum0(traces.c.output_tokens).label("output_tokens"),
-        _sum0(traces.c.total_tokens).label("total_tokens"),
-        sa.func.min(traces.c.request_time).label("first_ms"),
-        sa.func.max(traces.c.request_time).label("last_ms"),
     ).select_from(from_).where(*query.where))
     keys = [k for k, used in ((bucket, bucket_ms is not None), (group, group_by is not None))
             if used]
     if keys:
         statement = statement.group_by(*keys)
-    rows = []
-    for row in query.run(conn, statement):
-        if not row.n:
-            continue  # an aggregate without GROUP BY over no rows
-        rows.append(TraceStats(
-            bucket_ms=None if row.bucket is None else int(row.bucket),
-            group=row.grp, traces=int(row.n), errors=int(row.errors),
-            in_progress=int(row.in_progress), latency_n=int(row.latency_n),
-            latency_sum_ms=float(row.latency_sum),
-            latency_min_ms=None if row.latency_min is None else float(row.latency_min),
-            latency_max_ms=None if row.latency_max is None else float(row.latency_max),
-            quantiles=tuple(quantiles),
-            latency_quantiles_ms=_qvalues(row.q, len(quantiles)),
-            input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
-            total_tokens=int(row.total_tokens), first_ms=row.first_ms, last_ms=row.last_ms))
-    return rows
+    return [_trace_stats(row, quantiles, _qvalues(row.q, len(quantiles)),
+                         bucket=row.bucket, group=row.grp)
+            for row in query.run(conn, statement)
+            if row.n]  # an aggregate without GROUP BY over no rows gives n = 0
 
 
 def _experiments_with_traces(conn: Connection, selection: Selection) -> list[int]:
@@ -249,33 +244,13 @@ def _trace_stats_by_index(conn: Connection, experiment_id: int,
     """All traces of one experiment (SQLite): sums in one C-only pass, percentiles by walks
     of the ``(experiment_id, execution_duration)`` index; no value reaches Python."""
     traces = schema.traces
-    duration = traces.c.execution_duration
     where = [traces.c.experiment_id == experiment_id]
-    row = conn.execute(sa.select(
-        sa.func.count().label("n"),
-        _count_if(traces.c.state == _ERROR).label("errors"),
-        _count_if(traces.c.state == "IN_PROGRESS").label("in_progress"),
-        sa.func.count(duration).label("latency_n"), _sum0(duration).label("latency_sum"),
-        sa.func.min(duration).label("latency_min"), sa.func.max(duration).label("latency_max"),
-        _sum0(traces.c.input_tokens).label("input_tokens"),
-        _sum0(traces.c.output_tokens).label("output_tokens"),
-        _sum0(traces.c.total_tokens).label("total_tokens"),
-        sa.func.min(traces.c.request_time).label("first_ms"),
-        sa.func.max(traces.c.request_time).label("last_ms"),
-    ).where(*where)).one()
+    row = conn.execute(sa.select(*_trace_totals(traces)).where(*where)).one()
     if not row.n:
         return []
-    pick = _offset_picker(conn, duration, where)
-    return [TraceStats(
-        bucket_ms=None, group=None, traces=int(row.n), errors=int(row.errors),
-        in_progress=int(row.in_progress), latency_n=int(row.latency_n),
-        latency_sum_ms=float(row.latency_sum),
-        latency_min_ms=None if row.latency_min is None else float(row.latency_min),
-        latency_max_ms=None if row.latency_max is None else float(row.latency_max),
-        quantiles=tuple(quantiles),
-        latency_quantiles_ms=tuple(pick(int(row.latency_n), q) for q in quantiles),
-        input_tokens=int(row.input_tokens), output_tokens=int(row.output_tokens),
-        total_tokens=int(row.total_tokens), first_ms=row.first_ms, last_ms=row.last_ms)]
+    pick = _offset_picker(conn, traces.c.execution_duration, where)
+    return [_trace_stats(row, quantiles,
+                         tuple(pick(int(row.latency_n), q) for q in quantiles))]
 
 
 def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
@@ -350,7 +325,7 @@ def trace_sample(conn: Connection, search: SearchQuery, selection: Selection, *,
     columns = [traces.c.trace_id, traces.c.request_time, traces.c.execution_duration,
                traces.c.state, traces.c.input_tokens, traces.c.output_tokens,
                traces.c.total_tokens]
-    if sample is not None and not query.postgresql:
+    if sample is not None and query.dialect.python_functions:
         total, chosen = _sqlite_sample(conn, query, sample)
         rows: list[Any] = []
         for part in chunks(chosen):
@@ -456,60 +431,64 @@ def selection_keys(selection: Selection) -> set[int] | None:
     return {parse_experiment_id(e) for e in selection.experiment_ids}
 
 
+def _span_stats(span_type: str, name: str | None, count: Any, errors: Any,
+                duration_n: Any, total_ns: Any, max_ns: Any, quantiles: Sequence[float],
+                quantiles_ms: tuple[float | None, ...]) -> SpanStats:
+    """One ``SpanStats`` from the database's counts and nanosecond sums."""
+    return SpanStats(span_type=span_type, name=name, count=int(count), errors=int(errors),
+                     duration_n=int(duration_n), total_ms=float(total_ns) / _NS_PER_MS,
+                     max_ms=_ms(max_ns), quantiles=tuple(quantiles),
+                     duration_quantiles_ms=quantiles_ms)
+
+
+def _span_totals(spans: sa.Table) -> list[sa.ColumnElement[Any]]:
+    """The counts and sums of ``SpanStats``, as labelled SQL aggregates."""
+    return [sa.func.count().label("n"),
+            _count_if(spans.c.status == _ERROR).label("errors"),
+            sa.func.count(spans.c.duration_ns).label("duration_n"),
+            _sum0(spans.c.duration_ns).label("total"),
+            sa.func.max(spans.c.duration_ns).label("max")]
+
+
 def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                quantiles: Sequence[float]) -> list[SpanStats]:
     """Per span type (``name=None``) and per type and name: counts, errors, durations."""
     query = _Query(search, selection, conn)
-    if not query.postgresql and _everything(conn, search, selection):
+    everything = _everything(conn, search, selection)
+    if everything and query.dialect.walks_indexes:
         return _span_stats_by_index(conn, quantiles)
     spans, traces = schema.spans, schema.traces
-    everything = query.postgresql and _everything(conn, search, selection)
     from_ = spans if everything else spans.join(traces, traces.c.trace_id == spans.c.trace_id)
     where = [] if everything else query.where
     out: list[SpanStats] = []
     for by_name in (False, True):
         keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]
         statement = (sa.select(
-            *keys, sa.func.count().label("n"),
-            _count_if(spans.c.status == _ERROR).label("errors"),
-            sa.func.count(spans.c.duration_ns).label("duration_n"),
-            _sum0(spans.c.duration_ns).label("total"),
-            sa.func.max(spans.c.duration_ns).label("max"),
+            *keys, *_span_totals(spans),
             query.quantiles(spans.c.duration_ns, quantiles).label("q"),
         ).select_from(from_).where(*where).group_by(*keys))
-        for row in query.run(conn, statement):
-            out.append(SpanStats(
-                span_type=row.span_type, name=row.name if by_name else None, count=int(row.n),
-                errors=int(row.errors), duration_n=int(row.duration_n),
-                total_ms=float(row.total) / _NS_PER_MS, max_ms=_ms(row.max),
-                quantiles=tuple(quantiles),
-                duration_quantiles_ms=tuple(None if v is None else v / _NS_PER_MS
-                                            for v in _qvalues(row.q, len(quantiles)))))
+        out.extend(_span_stats(
+            row.span_type, row.name if by_name else None, row.n, row.errors, row.duration_n,
+            row.total, row.max, quantiles,
+            tuple(None if v is None else v / _NS_PER_MS for v in _qvalues(row.q, len(quantiles))))
+            for row in query.run(conn, statement))
     return out
 
 
 def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[SpanStats]:
     """Every span of the store, profiled from indexes alone (SQLite)."""
     spans = schema.spans
-    statement = (sa.select(
-        spans.c.name, spans.c.span_type, sa.func.count().label("n"),
-        _count_if(spans.c.status == _ERROR).label("errors"),
-        sa.func.count(spans.c.duration_ns).label("duration_n"),
-        _sum0(spans.c.duration_ns).label("total"),
-        sa.func.max(spans.c.duration_ns).label("max"),
-    ).group_by(spans.c.name, spans.c.span_type))
-    by_name = list(conn.execute(statement))
+    statement = (sa.select(spans.c.name, spans.c.span_type, *_span_totals(spans))
+                 .group_by(spans.c.name, spans.c.span_type))
     out: list[SpanStats] = []
     by_type: dict[str, list[Any]] = {}
-    for row in by_name:
+    for row in conn.execute(statement):
         pick = _offset_picker(conn, spans.c.duration_ns,
                               [spans.c.name == row.name, spans.c.span_type == row.span_type],
                               _NS_PER_MS)
-        out.append(SpanStats(
-            span_type=row.span_type, name=row.name, count=int(row.n), errors=int(row.errors),
-            duration_n=int(row.duration_n), total_ms=float(row.total) / _NS_PER_MS,
-            max_ms=_ms(row.max), quantiles=tuple(quantiles),
-            duration_quantiles_ms=tuple(pick(int(row.duration_n), q) for q in quantiles)))
+        out.append(_span_stats(row.span_type, row.name, row.n, row.errors, row.duration_n,
+                               row.total, row.max, quantiles,
+                               tuple(pick(int(row.duration_n), q) for q in quantiles)))
         total = by_type.setdefault(row.span_type, [0, 0, 0, 0, None])
         total[0] += row.n
         total[1] += row.errors
@@ -520,11 +499,8 @@ def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[S
     for span_type, (n, errors, duration_n, total_ns, max_ns) in by_type.items():
         pick = _offset_picker(conn, spans.c.duration_ns, [spans.c.span_type == span_type],
                               _NS_PER_MS)
-        out.append(SpanStats(
-            span_type=span_type, name=None, count=int(n), errors=int(errors),
-            duration_n=int(duration_n), total_ms=float(total_ns) / _NS_PER_MS,
-            max_ms=_ms(max_ns), quantiles=tuple(quantiles),
-            duration_quantiles_ms=tuple(pick(int(duration_n), q) for q in quantiles)))
+        out.append(_span_stats(span_type, None, n, errors, duration_n, total_ns, max_ns,
+                               quantiles, tuple(pick(int(duration_n), q) for q in quantiles)))
     return out
 
 
@@ -562,16 +538,7 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
     query = _Query(search, selection, conn)
     spans, traces = schema.spans, schema.traces
     child = schema.spans.alias("child")
-    content = spans.c.content
-    if query.postgresql:
-        status_message = sa.func.json_extract_path_text(sa.func.spanscope_loads(content),
-                                                        "status", "message")
-        exception = sa.case((sa.func.strpos(content, _EXCEPTION_MARK) > 0, content))
-    else:
-        valid = sa.func.json_valid(content) == 1
-        status_message = sa.case((valid, sa.func.json_extract(content, "$.status.message")))
-        exception = sa.case((sa.or_(sa.func.instr(content, _EXCEPTION_MARK) > 0,
-                                    sa.not_(valid)), content))
+    status_message, exception = query.dialect.error_details(spans.c.content, _EXCEPTION_MARK)
     no_error_child = ~sa.exists().where(child.c.trace_id == spans.c.trace_id,
                                         child.c.parent_span_id == spans.c.span_id,
                                         child.c.status == _ERROR)
@@ -612,7 +579,7 @@ def _error_details(content: str, status: str | None,
 
 
 # --- correlate -------------------------------------------------------------------------------
-def _field_exprs(field: NumericField, postgresql: bool,
+def _field_exprs(field: NumericField, dialect: Dialect,
                  ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     """(raw value or NULL when missing, its number or NULL) for one trace.
 
@@ -634,7 +601,7 @@ def _field_exprs(field: NumericField, postgresql: bool,
         raw = (sa.select(table.c.value).where(table.c.trace_id == traces.c.trace_id,
                                                table.c["key"] == field.key)
                .scalar_subquery())
-        return raw, sa.func.spanscope_number(raw) if postgresql else sa.null()
+        return raw, sa.null() if dialect.python_functions else dialect.text_number(raw)
 
     def latest(column: str) -> sa.ColumnElement[Any]:
         """``column`` of the latest valid assessment of that name (the filter's choice)."""
@@ -643,30 +610,30 @@ def _field_exprs(field: NumericField, postgresql: bool,
                 .where(table.c.trace_id == traces.c.trace_id, table.c.name == field.key,
                        table.c.valid == sa.true())
                 .order_by(table.c.create_time.desc(),
-                          text_key(table.c.assessment_id, postgresql).desc())
+                          dialect.text_key(table.c.assessment_id).desc())
                 .limit(1).scalar_subquery())
 
     return latest("value"), latest("numeric_value")
 
 
-def _python_number(field: NumericField, postgresql: bool) -> bool:
+def _python_number(field: NumericField, dialect: Dialect) -> bool:
     """The field's number is read from its text in Python (see ``_field_exprs``)."""
-    return not postgresql and field.kind in ("tag", "metadata")
+    return dialect.python_functions and field.kind in ("tag", "metadata")
 
 
 def numeric_pairs(conn: Connection, search: SearchQuery, selection: Selection,
                   x: NumericField, y: NumericField) -> NumericPairs:
     query = _Query(search, selection, conn)
     traces = schema.traces
-    x_raw, x_num = _field_exprs(x, query.postgresql)
-    y_raw, y_num = _field_exprs(y, query.postgresql)
+    x_raw, x_num = _field_exprs(x, query.dialect)
+    y_raw, y_num = _field_exprs(y, query.dialect)
     statement = (sa.select(x_raw.label("x_raw"), x_num.label("x_num"), y_raw.label("y_raw"),
                            y_num.label("y_num"))
                  .where(*query.where).order_by(traces.c.request_time, traces.c.trace_id))
     xs: list[float] = []
     ys: list[float] = []
-    x_seen = _Seen(_python_number(x, query.postgresql))
-    y_seen = _Seen(_python_number(y, query.postgresql))
+    x_seen = _Seen(_python_number(x, query.dialect))
+    y_seen = _Seen(_python_number(y, query.dialect))
     # One pass: the fields' reads are correlated lookups, so read them once.
     for x_text, a, y_text, b in query.run(conn, statement):
         a, b = x_seen.number(x_text, a), y_seen.number(y_text, b)

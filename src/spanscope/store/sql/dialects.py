@@ -1,0 +1,418 @@
+"""What differs between the SQL databases, one small object per dialect.
+
+The filter translation (``filter_sql``), the planner (``planner``), the search and the
+aggregates say *what* to compute once; how a database spells it (its regular expressions,
+its JSON functions, which index tricks it needs, how it takes a list of 70,000 values) is
+asked of a ``Dialect``. A new database adds one ``Dialect`` subclass here (and its copies
+of the value functions, ``value_functions``), not branches in every module.
+
+``dialect_for(name)`` gives the object for a SQLAlchemy dialect name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
+
+from spanscope.store.sql import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["LONG_LIST", "Dialect", "PostgreSQL", "SQLite", "dialect_for", "glob_pattern",
+           "like_pattern", "like_tokens", "no_index"]
+
+#: A list of more values than this (``IN (...)``, index prefixes) is bound as ONE value (a
+#: JSON array on SQLite, an array on PostgreSQL): any length is then one parameter, and
+#: SQLite builds the list's lookup table once instead of once per probed trace.
+LONG_LIST = 32
+_INT64 = 2**63
+_INVALID_REGEX = "2201B"  # PostgreSQL SQLSTATE invalid_regular_expression
+
+
+_ANY, _ONE = object(), object()  # the two LIKE wildcards; any other token is one literal char
+
+
+def like_tokens(pattern: str) -> list[object]:
+    """The pattern as ``like_matches`` reads it: ``\\`` escapes, a trailing one is literal."""
+    out: list[object] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, "\\"))
+        elif ch == "%":
+            out.append(_ANY)
+        elif ch == "_":
+            out.append(_ONE)
+        else:
+            out.append(ch)
+    return out
+
+
+def like_pattern(tokens: Sequence[object]) -> str:
+    """A SQL LIKE pattern (escape character ``\\``) for the tokens."""
+    return "".join("%" if t is _ANY else "_" if t is _ONE
+                   else "\\" + str(t) if t in ("%", "_", "\\") else str(t) for t in tokens)
+
+
+def glob_pattern(tokens: Sequence[object]) -> str:
+    """A SQLite GLOB pattern (case-sensitive, no escape character) for the tokens."""
+    special = {"*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join("*" if t is _ANY else "?" if t is _ONE else special.get(str(t), str(t))
+                   for t in tokens)
+
+
+def no_index(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """SQLite's ``+expr``: the same value, but no longer a column, so SQLite neither uses
+    an index on it nor substitutes a constant for it elsewhere (SQLite only: PostgreSQL
+    has no unary plus on text)."""
+    return UnaryExpression(expr, operator=operators.custom_op("+"), type_=expr.type)
+
+
+def _path_json(path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+    return sa.literal(json.dumps(list(path)) if path else None, sa.Text)
+
+
+def _number_type(values: Sequence[Any]) -> sa.types.TypeEngine[Any]:
+    # One type for all values: an IN list typed by its first (integer) value would
+    # truncate a later 0.5 on PostgreSQL.
+    return sa.Float() if any(isinstance(v, float) for v in values) else sa.BigInteger()
+
+
+def _bindable_numbers(values: Sequence[Any]) -> bool:
+    """Numbers one array parameter can carry exactly (finite, integers within 64 bits)."""
+    return all(math.isfinite(v) if isinstance(v, float) else -_INT64 <= v < _INT64
+               for v in values)
+
+
+class Dialect:
+    """The translation's and the search's questions to a database; subclasses answer."""
+
+    name: str
+    #: The database chooses between scanning and a value-index lookup itself (from its
+    #: statistics); otherwise ``planner`` counts the index range first.
+    plans_lookups: bool = False
+    #: Top-level ``span.`` groups may be read through the spans' name/type indexes.
+    span_lookups: bool = False
+    #: The index alone decides an equality on a value shorter than the indexed prefix.
+    prefix_decides_short_values: bool = False
+    #: Aggregates over whole experiments are cheaper as walks of indexes (sums in one
+    #: pass, each percentile an ``ORDER BY ... LIMIT 2 OFFSET k``) than asked in one query.
+    walks_indexes: bool = False
+    #: The value functions are Python callbacks (each call takes the GIL): work that would
+    #: call one per row (a sample's hash order, a tag's number) is done in Python instead.
+    python_functions: bool = False
+
+    # --- values and lists --------------------------------------------------------------
+    def text_key(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``expr`` compared in code-point order (Python's), whatever the collation."""
+        return expr
+
+    def text_problem(self, text: str) -> str | None:
+        """Why the database cannot compare ``text`` (None: it can)."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains text that is not valid Unicode (a lone surrogate)"
+        return None
+
+    def value_prefix(self, text: str) -> str:
+        """What ``substr(text, 1, 64)`` (the value index's expression) gives."""
+        return text[:schema.VALUE_PREFIX_LENGTH]
+
+    def in_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any], *,
+                number: bool = False) -> sa.ColumnElement[bool]:
+        """``expr IN (values)``; a list longer than ``LONG_LIST`` as one bound value."""
+        if number:
+            kind = _number_type(values)
+            if len(values) > LONG_LIST and _bindable_numbers(values):
+                items = [float(v) for v in values] if isinstance(kind, sa.Float) else values
+                return self.long_list(expr, items, kind)
+            return expr.in_(tuple(sa.literal(v, kind) for v in values))
+        if len(values) > LONG_LIST and self.takes_long_text_list(values):
+            return self.long_list(expr, values, sa.Text())
+        return expr.in_(values)
+
+    def takes_long_text_list(self, values: Sequence[str]) -> bool:
+        return True
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        raise NotImplementedError
+
+    # --- reading fields -----------------------------------------------------------------
+    def exists(self, query: sa.Select[Any], *, probe: bool) -> sa.ColumnElement[bool]:
+        """``EXISTS (query)``; ``probe``: it sits under ``OR``/``NOT`` and must stay a
+        per-row index probe (not a plan that reads the whole child table first)."""
+        return query.exists()
+
+    def span_attribute(self, content: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        """The raw (JSON-encoded) attribute ``key`` of a span's stored JSON."""
+        raise NotImplementedError
+
+    def span_json_name(self, content: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The ``name`` in a span's stored JSON (NULL if it cannot be read)."""
+        raise NotImplementedError
+
+    def json_text(self, raw: sa.ColumnElement[Any],
+                  path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        """``value_functions.json_text`` in SQL."""
+        raise NotImplementedError
+
+    def json_number(self, raw: sa.ColumnElement[Any],
+                    path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        """``value_functions.json_number`` in SQL."""
+        raise NotImplementedError
+
+    def text_number(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``value_functions.text_number`` in SQL."""
+        return sa.func.spanscope_number(text)
+
+    def lower(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``value_functions.lower`` (Unicode-aware) in SQL."""
+        return sa.func.lower(text)
+
+    # --- comparisons --------------------------------------------------------------------
+    def regex_match(self, text: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
+        raise NotImplementedError
+
+    def contains(self, text: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[Any]:
+        """The 1-based position of ``value`` in ``text`` (0: absent)."""
+        raise NotImplementedError
+
+    def like(self, text: sa.ColumnElement[Any], pattern: str, *,
+             ignore_case: bool) -> sa.ColumnElement[bool]:
+        """``text`` matches the LIKE ``pattern`` (already lower-cased for ILIKE)."""
+        raise NotImplementedError
+
+    def regex_problem(self, conn: Connection, pattern: str) -> str | None:
+        """Why the database's regex engine refuses ``pattern`` (None: it does not)."""
+        return None
+
+    # --- running a search -----------------------------------------------------------------
+    def looked_up_experiment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The experiment column of a query driven by a value lookup."""
+        return column
+
+    def lookup_value(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The value column as a lookup's comparisons read it."""
+        return column
+
+    def prepare(self, conn: Connection) -> None:
+        """Session settings a search wants, run before it."""
+
+    def traces_estimate(self, conn: Connection) -> int:
+        """About how many traces the store holds, cheaply (for a planner that counts)."""
+        raise NotImplementedError(f"{self.name} plans its lookups itself")
+
+    # --- aggregates ---------------------------------------------------------------------
+    def quantiles(self, column: sa.ColumnElement[Any],
+                  quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        raise NotImplementedError
+
+    def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
+        raise NotImplementedError
+
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+                      ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        """(the span's status message, its content when it may hold an exception event)."""
+        raise NotImplementedError
+
+
+class SQLite(Dialect):
+    """SQLite: Python functions (``sqlite_functions``), GLOB, JSON1, no value statistics."""
+
+    name = "sqlite"
+    span_lookups = True
+    walks_indexes = True
+    python_functions = True
+
+    def value_prefix(self, text: str) -> str:
+        # SQLite's substr stops at a NUL character (PostgreSQL text cannot hold one)
+        return super().value_prefix(text.split("\x00", 1)[0])
+
+    def takes_long_text_list(self, values: Sequence[str]) -> bool:
+        # json_each gives text with a NUL as SQLite's C strings read it: keep such lists
+        return not any("\x00" in v for v in values)
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        items = sa.func.json_each(sa.bindparam(None, json.dumps(list(values),
+                                                                ensure_ascii=False),
+                                               type_=sa.Text)).table_valued("value")
+        return expr.in_(sa.select(items.c.value))
+
+    def span_attribute(self, content: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        fallback = sa.func.spanscope_span_attribute(content, key)
+        if '"' in key:  # json_extract paths cannot quote a double quote
+            return fallback
+        return sa.case((sa.func.json_valid(content) == 1,
+                        sa.func.json_extract(content, f'$.attributes."{key}"')),
+                       else_=fallback)
+
+    def span_json_name(self, content: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.case((sa.func.json_valid(content) == 1,
+                        sa.func.json_extract(content, "$.name")))
+
+    def json_text(self, raw: sa.ColumnElement[Any],
+                  path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_json_text(raw, _path_json(path))
+
+    def json_number(self, raw: sa.ColumnElement[Any],
+                    path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_json_number(raw, _path_json(path))
+
+    def lower(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_lower(text)  # SQLite's own lower() is ASCII-only
+
+    def regex_match(self, text: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
+        return sa.func.spanscope_regexp(pattern, text) == 1
+
+    def contains(self, text: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[Any]:
+        return sa.func.instr(text, value)
+
+    def like(self, text: sa.ColumnElement[Any], pattern: str, *,
+             ignore_case: bool) -> sa.ColumnElement[bool]:
+        subject = self.lower(text) if ignore_case else text
+        return subject.op("GLOB", is_comparison=True)(glob_pattern(like_tokens(pattern)))
+
+    def looked_up_experiment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # else SQLite prefers to scan the experiment's index and test each trace against
+        # the looked-up list, reading the whole experiment again
+        return no_index(column)
+
+    def lookup_value(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # a plain ``value = ?`` would let SQLite substitute the constant into
+        # ``substr(value, ...)``, which would then no longer match the index expression
+        return no_index(column)
+
+    def traces_estimate(self, conn: Connection) -> int:
+        # the largest rowid, read from the end of the table's b-tree (a count would read
+        # the whole table)
+        rowid = sa.literal_column("rowid")
+        return int(conn.execute(sa.select(sa.func.max(rowid)).select_from(schema.traces)
+                                ).scalar() or 0)
+
+    def quantiles(self, column: sa.ColumnElement[Any],
+                  quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_quantiles(column, json.dumps([float(q) for q in quantiles]))
+
+    def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_sample_key(trace_id, int(seed))
+
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+                      ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        valid = sa.func.json_valid(content) == 1
+        status = sa.case((valid, sa.func.json_extract(content, "$.status.message")))
+        exception = sa.case((sa.or_(sa.func.instr(content, exception_mark) > 0,
+                                    sa.not_(valid)), content))
+        return status, exception
+
+
+class PostgreSQL(Dialect):
+    """PostgreSQL: PL/pgSQL functions (migration 0002), POSIX regexes, its own planner."""
+
+    name = "postgresql"
+    plans_lookups = True
+    prefix_decides_short_values = True
+
+    def text_key(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return expr.collate("C")
+
+    def text_problem(self, text: str) -> str | None:
+        if "\x00" in text:
+            return "contains the NUL character, which PostgreSQL text cannot hold"
+        return super().text_problem(text)
+
+    def long_list(self, expr: sa.ColumnElement[Any], values: Sequence[Any],
+                  kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[bool]:
+        return expr == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(kind)))
+
+    def exists(self, query: sa.Select[Any], *, probe: bool) -> sa.ColumnElement[bool]:
+        # Under OR or NOT PostgreSQL may turn an EXISTS into a hashed subplan that reads
+        # the whole child table first, which a search that stops after 100 traces never
+        # needs; OFFSET 0 keeps it a per-row index probe.
+        return (query.offset(0) if probe else query).exists()
+
+    def span_attribute(self, content: sa.ColumnElement[Any], key: str) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_span_attribute(content, key)
+
+    def span_json_name(self, content: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_loads(content).op("->>")("name")
+
+    def _json(self, raw: sa.ColumnElement[Any],
+              path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        value = sa.func.spanscope_loads(raw)
+        if not path:
+            return value
+        steps = [f"#{step}" if isinstance(step, int) else f"k{step}" for step in path]
+        return sa.func.spanscope_json_path(value, sa.bindparam(None, steps,
+                                                                type_=pg.ARRAY(sa.Text)))
+
+    def json_text(self, raw: sa.ColumnElement[Any],
+                  path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_json_text(self._json(raw, path))
+
+    def json_number(self, raw: sa.ColumnElement[Any],
+                    path: tuple[str | int, ...]) -> sa.ColumnElement[Any]:
+        return sa.func.spanscope_json_number(self._json(raw, path))
+
+    def regex_match(self, text: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
+        return text.op("~", is_comparison=True)(pattern)
+
+    def contains(self, text: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[Any]:
+        return sa.func.strpos(text, value)
+
+    def like(self, text: sa.ColumnElement[Any], pattern: str, *,
+             ignore_case: bool) -> sa.ColumnElement[bool]:
+        # backslash is PostgreSQL's default LIKE escape
+        subject = self.lower(text) if ignore_case else text
+        return subject.op("LIKE", is_comparison=True)(like_pattern(like_tokens(pattern)))
+
+    def regex_problem(self, conn: Connection, pattern: str) -> str | None:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.select(sa.literal("").op("~", is_comparison=True)(pattern)))
+        except sa_exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _INVALID_REGEX:
+                raise
+            return str(exc.orig).splitlines()[0].strip()
+        return None
+
+    def prepare(self, conn: Connection) -> None:
+        # starting parallel workers costs more than a page of 100 traces takes
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+    def quantiles(self, column: sa.ColumnElement[Any],
+                  quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        return sa.func.percentile_cont(pg.array([float(q) for q in quantiles])
+                                       ).within_group(column)
+
+    def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
+        return self.text_key(sa.func.md5(sa.literal(f"{int(seed)}:") + trace_id))
+
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+                      ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        status = sa.func.json_extract_path_text(sa.func.spanscope_loads(content),
+                                                "status", "message")
+        exception = sa.case((sa.func.strpos(content, exception_mark) > 0, content))
+        return status, exception
+
+
+_DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLite(), PostgreSQL())}
+
+
+def dialect_for(name: str) -> Dialect:
+    """The ``Dialect`` for a SQLAlchemy dialect name (``"sqlite"``, ``"postgresql"``)."""
+    try:
+        return _DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"no SQL dialect {name!r}; known: {sorted(_DIALECTS)}") from None
