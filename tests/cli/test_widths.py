@@ -135,3 +135,19 @@ def test_fit_table_gives_way_in_order() -> None:
     assert "Time" not in narrow and ids[0] in narrow and "1,234" in narrow
     assert "1,234" in tiny and tiny.count("a") == 1 + 32  # "Trace" and the id, folded whole
     assert table_width([3, 4]) == 9
+
+
+def test_runs_and_datasets_lists_keep_ids_whole_at_80_columns(tmp_path, runner: CliRunner) -> None:
+    import spanscope
+    from spanscope.genai.datasets import create_dataset
+
+    uri = f"sqlite:///{tmp_path}/runs.db"
+    spanscope.set_tracking_uri(uri)
+    with spanscope.start_run(run_name="a rather long evaluation run name for a narrow terminal"):
+        spanscope.log_metric("accuracy", 0.875)
+        run_id = spanscope.active_run().info.run_id
+    dataset_id = create_dataset("support questions, the full set of them").dataset_id
+    for args, whole in ((["runs", "list"], run_id), (["datasets", "list"], dataset_id)):
+        out = _run(runner, uri, 80, *args)
+        _assert_fits(out, 80)
+        assert whole in out, out

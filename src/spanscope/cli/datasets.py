@@ -55,10 +55,6 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
     if output == "json":
         click.echo(json.dumps([d.to_dict() for d in found], indent=2, ensure_ascii=False))
         return
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
     from spanscope.cli import render
 
     console = render.stdout_console()
@@ -66,16 +62,17 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
         console.print("No datasets. Create one with spanscope.genai.datasets.create_dataset "
                       "or spanscope datasets import NAME FILE.", soft_wrap=True)
         return
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD,
-                  caption=f"{len(found)} dataset{'s' if len(found) != 1 else ''}",
-                  caption_justify="left")
-    for header in ("Name", "Dataset ID", "Version", "Records", "Digest", "Updated (local)"):
-        table.add_column(header, no_wrap=True,
-                         justify="right" if header in ("Version", "Records") else "left")
-    for dataset in found:
-        table.add_row(Text(dataset.name), Text(dataset.dataset_id), str(dataset.version),
-                      str(dataset.record_count), dataset.digest[:12],
-                      _time(dataset.last_update_time))
+    from spanscope.cli.fit import Column, fit_table
+
+    table = fit_table([
+        Column("Name", [d.name for d in found], whole=False, keep=1, max_width=40),
+        Column("Dataset ID", [d.dataset_id for d in found]),
+        Column("Version", [str(d.version) for d in found], numeric=True),
+        Column("Records", [f"{d.record_count:,}" for d in found], numeric=True),
+        Column("Digest", [d.digest[:12] for d in found], optional=True),
+        Column("Updated (local)", [_time(d.last_update_time) for d in found], optional=True),
+    ], width=console.width,
+        caption=f"{len(found)} dataset{'s' if len(found) != 1 else ''}")
     console.print(table)
 
 

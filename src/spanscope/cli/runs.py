@@ -84,9 +84,7 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
         click.echo(json.dumps([_jsonable(r.to_dict()) for r in found], indent=2,
                               ensure_ascii=False))
         return
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
     from rich.text import Text
 
     from spanscope.cli import render
@@ -95,18 +93,23 @@ def list_command(experiment_ids: tuple[str, ...], filter_string: str | None,
     if not found:
         console.print(f"No runs in {escape(spanscope.get_tracking_uri())}.", soft_wrap=True)
         return
-    table = Table(caption=f"{len(found)} run{'s' if len(found) != 1 else ''}, newest first",
-                  caption_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
-    for header in ("Start (local)", "Run ID", "Name", "Status", "Duration", "Metrics"):
-        table.add_column(header, no_wrap=header != "Metrics", overflow="fold")
-    for run in found:
-        info = run.info
-        metrics = ", ".join(f"{k}={_number(v)}" for k, v in sorted(run.data.metrics.items()))
-        status = str(info.status)
-        style = {"FAILED": "bold red", "FINISHED": "green", "RUNNING": "yellow"}.get(status, "")
-        table.add_row(_time(info.start_time), Text(info.run_id), Text(info.run_name or "-"),
-                      Text(status, style=style), _duration(info.start_time, info.end_time),
-                      Text(metrics or "-"))
+    from spanscope.cli.fit import Column, fit_table
+
+    styles = {"FAILED": "bold red", "FINISHED": "green", "RUNNING": "yellow"}
+    infos = [run.info for run in found]
+    table = fit_table([
+        Column("Start (local)", [_time(i.start_time) for i in infos],
+               short=[_time(i.start_time)[5:] for i in infos], optional=True),
+        Column("Run ID", [i.run_id for i in infos]),
+        Column("Name", [i.run_name or "-" for i in infos], whole=False, max_width=30),
+        Column("Status", [Text(str(i.status), style=styles.get(str(i.status), ""))
+                          for i in infos]),
+        Column("Duration", [_duration(i.start_time, i.end_time) for i in infos], numeric=True),
+        Column("Metrics", [", ".join(f"{k}={_number(v)}" for k, v in
+                                     sorted(run.data.metrics.items())) or "-" for run in found],
+               whole=False, min_width=12),
+    ], width=console.width,
+        caption=f"{len(found)} run{'s' if len(found) != 1 else ''}, newest first")
     console.print(table)
 
 
