@@ -121,6 +121,7 @@ def _seen(first: str | None, last: str | None) -> str:
 
 
 FILTERS = {
+    "utc_ms": lambda ms: _when(utc(ms)) if ms else charts.DASH,
     "when": _when,
     "seen": _seen,
     "preview": _preview,

@@ -16,3 +16,9 @@ class PagedList(list[T]):
     def __init__(self, items: Iterable[T] = (), token: str | None = None) -> None:
         super().__init__(items)
         self.token = token
+
+    def _repr_html_(self) -> str | None:
+        """A page of traces as a table in Jupyter (``entities.display``)."""
+        from spanscope.entities.display import html_of
+
+        return html_of(self)

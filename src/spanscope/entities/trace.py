@@ -78,6 +78,12 @@ class Trace:
     def to_dict(self) -> dict[str, Any]:
         return {"info": self.info.to_dict(), "data": self.data.to_dict()}
 
+    def _repr_html_(self) -> str | None:
+        """The span tree and timeline in Jupyter, self-contained (``entities.display``)."""
+        from spanscope.entities.display import html_of
+
+        return html_of(self)
+
     def to_json(self, pretty: bool = False) -> str:
         return dumps(self.to_dict()) if not pretty else json.dumps(
             self.to_dict(), ensure_ascii=False, indent=2)
