@@ -178,3 +178,43 @@ def test_with_auth_the_browser_signs_in_with_a_key(demo_store: str, page: Page) 
         p.wait_for_url(secured.url + "/")
         assert len(_ids(page)) == 50
     page.errors.clear()  # the browser logs the 401 of the bad key
+
+
+def test_the_overview_is_the_report_with_links_into_the_ui(server: ServerProcess, page: Page,
+                                                           demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/overview?since=all&group_by=tags.app_version")
+    frame = p.frame_locator("iframe.overview")
+    frame.locator("#summary").wait_for()
+    with SqlStore(demo_store) as store:
+        total = len(store.search_trace_ids(["0"]))
+    assert frame.locator("#summary .card .value").first.inner_text() == str(total)
+    assert "By tags.app_version" in frame.locator("#groups").inner_text()
+    frame.locator("#slowest a.trace-id").first.click()  # opens the trace in the UI
+    p.wait_for_url(re.compile(r"/traces/tr-[0-9a-f]{32}$"))
+    assert p.locator("#tree-h").is_visible()
+    bad = p.goto(server.url + "/overview?group_by=colour")
+    assert bad is not None and bad.status == 400
+    assert "tags.KEY" in p.get_by_role("alert").inner_text()
+    page.errors.clear()  # the browser logs the 400
+
+
+def test_a_session_reads_as_a_conversation(server: ServerProcess, page: Page,
+                                           demo_store: str) -> None:
+    with SqlStore(demo_store) as store:
+        traces = store.search_traces(["0"], max_results=200, include_spans=False)
+    sessions: dict[str, list[str]] = {}
+    for trace in traces:
+        session = trace.info.trace_metadata.get("mlflow.trace.session")
+        if session:
+            sessions.setdefault(session, []).append(trace.info.trace_id)
+    session, ids = max(sessions.items(), key=lambda kv: len(kv[1]))
+    p = page.page
+    p.goto(server.url + "/")
+    p.locator(f"a[href='/sessions/{session}']").first.click()
+    p.wait_for_url(f"**/sessions/{session}")
+    assert p.locator("li.role-user").count() == len(ids)
+    shown = p.locator("li.role-assistant code").all_inner_texts()
+    assert sorted(shown) == sorted(ids)
+    p.goto(server.url + "/sessions/no-such-session")
+    assert "No trace belongs to this session" in p.locator("main").inner_text()

@@ -167,6 +167,11 @@ def assessment_columns(rows: Sequence[ListRow]) -> list[str]:
     return list(dict.fromkeys(name for row in rows for name in row.assessments))
 
 
+def quote_text(value: str) -> str:
+    """``value`` as a string literal of the filter language (backslash and quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def combine_filters(text: str | None, *, state: str | None = None, since: str | None = None,
                     span_type: str | None = None, now_ms: int) -> str | None:
     """The filter a list page runs: the typed filter AND the quick filters."""
