@@ -9,17 +9,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import anthropic
 import openai
 import pytest
+from tests.tracing.conftest import read_trace, read_traces, uri  # noqa: F401 (shared fixtures)
 
 import spanscope.anthropic
 import spanscope.openai
-import spanscope.tracing as tracing
-from spanscope import tracking
-from spanscope.entities import Trace
 from spanscope.testing import reset_tracing
 from spanscope.testing.fake_anthropic import FakeAnthropic
 from spanscope.testing.fake_openai import FakeOpenAI
@@ -34,31 +32,6 @@ def _fresh() -> Iterator[None]:
     reset_tracing()
 
 
-@pytest.fixture
-def uri(tmp_path: object) -> str:
-    value = f"sqlite:///{tmp_path}/traces.db"
-    tracking.set_tracking_uri(value)
-    return value
-
-
-@pytest.fixture
-def read_traces(uri: str) -> Callable[[], list[Trace]]:
-    def read() -> list[Trace]:
-        assert tracing.flush(timeout=30), tracing.get_export_stats()
-        found = tracking.get_store(uri).search_traces(max_results=10_000)
-        return sorted(found, key=lambda t: (t.info.request_time, t.data.spans[0].start_time_ns))
-
-    return read
-
-
-@pytest.fixture
-def read_trace(read_traces: Callable[[], list[Trace]]) -> Callable[[], Trace]:
-    def read() -> Trace:
-        traces = read_traces()
-        assert len(traces) == 1, [t.info.tags.get("mlflow.traceName") for t in traces]
-        return traces[0]
-
-    return read
 
 
 @pytest.fixture
