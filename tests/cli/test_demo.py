@@ -137,6 +137,7 @@ def test_summary_is_computed_from_the_store(demo_db: tuple[str, str],
     assert "1.4.0" in out and "What to run next" in out
     assert f"--tracking-uri {uri} traces list" in out
     assert f"--tracking-uri {uri} report --group-by tags.app_version" in out
+    assert f"--tracking-uri {uri} ui" in out
     suggested = re.search(r"traces analyze (tr-[0-9a-f]{32})", out)
     if errors:
         assert suggested is not None

@@ -86,5 +86,6 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
                       "went wrong"))
     steps.append((f"{prefix} report --group-by tags.app_version --html spanscope-report.html",
                   "how the two app versions compare, as tables and an HTML page"))
+    steps.append((f"{prefix} ui", "find, read and label these traces in the browser"))
     for line in render.next_steps(steps):
         console.print(line, soft_wrap=True)
