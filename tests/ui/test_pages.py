@@ -218,3 +218,22 @@ def test_a_session_reads_as_a_conversation(server: ServerProcess, page: Page,
     assert sorted(shown) == sorted(ids)
     p.goto(server.url + "/sessions/no-such-session")
     assert "No trace belongs to this session" in p.locator("main").inner_text()
+
+
+def test_two_selected_traces_compare_side_by_side(server: ServerProcess, page: Page) -> None:
+    p = page.page
+    p.goto(server.url + "/")
+    ids = _ids(page)[:2]
+    for trace_id in ids:
+        p.get_by_label(f"Select {trace_id}").check()
+    p.get_by_role("button", name="Compare the two selected").click()
+    p.wait_for_url(re.compile(r"/compare\?"))
+    assert ids[0] in p.locator("main").inner_text() and ids[1] in p.locator("main").inner_text()
+    rows = p.locator("table.compare tbody tr")
+    assert rows.count() >= 3  # the demo's agent, its planner, its answer ...
+    assert "both" in rows.first.inner_text()
+    page.shot("compare")
+    bad = p.goto(server.url + f"/compare?t={ids[0]}")
+    assert bad is not None and bad.status == 400
+    assert "exactly two" in p.get_by_role("alert").inner_text()
+    page.errors.clear()  # the browser logs the 400

@@ -229,6 +229,28 @@ async def session_page(request: Request, session_id: str) -> HTMLResponse:
                  more=found.token is not None)
 
 
+@router.get("/compare", response_class=HTMLResponse, dependencies=[requires(Role.VIEWER)])
+async def compare_page(request: Request,
+                       t: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    """Two traces side by side (``?t=A&t=B``): aligned span trees, timing, tokens, and
+    which inputs and outputs differ."""
+    from spanscope.analysis.trace_diff import diff_traces
+
+    ids = list(dict.fromkeys(t or []))
+    if len(ids) != 2:
+        return _page("_message.html", status=400,
+                     message=f"pick exactly two traces to compare ({len(ids)} given)")
+    traces = []
+    for trace_id in ids:
+        trace = await _trace_or_page(request, trace_id, "missing.html")
+        if isinstance(trace, HTMLResponse):
+            return trace
+        traces.append(trace)
+    diff = await run_in_threadpool(diff_traces, traces[0], traces[1])
+    return _page("compare.html", diff=diff, a=views.trace_facts(traces[0]),
+                 b=views.trace_facts(traces[1]))
+
+
 def _parse_value(raw: str, kind: str) -> Any:
     """A feedback value typed as the form says: yes/no, number or text."""
     text = raw.strip()

@@ -19,7 +19,7 @@
   });
   document.addEventListener("click", function (event) {
     var row = event.target.closest("tr[data-href]");
-    if (row && !event.target.closest("a, button")) window.location = row.dataset.href;
+    if (row && !event.target.closest("a, button, input, label")) window.location = row.dataset.href;
   });
 
   // Span tree: fold a subtree (rows whose path starts with this row's path).
