@@ -237,3 +237,29 @@ def test_two_selected_traces_compare_side_by_side(server: ServerProcess, page: P
     assert bad is not None and bad.status == 400
     assert "exactly two" in p.get_by_role("alert").inner_text()
     page.errors.clear()  # the browser logs the 400
+
+
+def test_selected_traces_are_tagged_and_deleted_after_a_confirmation(
+        server: ServerProcess, page: Page, demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/?order=duration")
+    ids = _ids(page)[-3:]
+    for trace_id in ids:
+        p.get_by_label(f"Select {trace_id}").check()
+    p.get_by_label("Tag key").fill("triage")
+    p.get_by_label("Tag value").fill("later")
+    p.get_by_role("button", name="Tag selected").click()
+    p.wait_for_load_state()
+    with SqlStore(demo_store) as store:
+        assert all(store.get_trace(i).info.tags.get("triage") == "later" for i in ids)
+    for trace_id in ids[:2]:
+        p.get_by_label(f"Select {trace_id}").check()
+    p.get_by_role("button", name="Delete selected…").click()
+    assert p.locator("h1").inner_text() == "Delete 2 traces?"
+    with SqlStore(demo_store) as store:
+        assert len(store.search_trace_ids(["0"], filter_string="tags.triage = 'later'")) == 3
+    p.get_by_role("button", name="Delete 2 traces").click()
+    assert "Deleted 2 traces." in p.get_by_role("status").inner_text()
+    with SqlStore(demo_store) as store:
+        left = store.search_trace_ids(["0"], filter_string="tags.triage = 'later'")
+    assert left == [ids[2]]

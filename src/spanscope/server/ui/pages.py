@@ -311,6 +311,34 @@ async def save_tag(request: Request, trace_id: str, key: Annotated[str, Form()],
     return RedirectResponse(f"/traces/{trace_id}", status_code=303)
 
 
+@router.post("/traces/selected/tag", dependencies=[requires(Role.EDITOR)])
+async def tag_selected(request: Request, t: Annotated[list[str], Form()],
+                       key: Annotated[str, Form()], value: Annotated[str, Form()] = "",
+                       back: Annotated[str, Form()] = "/") -> Response:
+    """Set one tag on every selected trace, then return to the list."""
+    store = _store(request)
+    try:
+        for trace_id in dict.fromkeys(t):
+            await run_in_threadpool(store.set_trace_tag, trace_id, key.strip(), value)
+    except (InvalidInputError, NotFoundError) as exc:
+        return _page("_message.html", status=400, message=str(exc))
+    return RedirectResponse(back if back.startswith("/") else "/", status_code=303)
+
+
+@router.post("/traces/selected/delete", response_class=HTMLResponse,
+             dependencies=[requires(Role.ADMIN)])
+async def delete_selected(request: Request, t: Annotated[list[str], Form()],
+                          confirmed: Annotated[str, Form()] = "",
+                          back: Annotated[str, Form()] = "/") -> Response:
+    """Delete the selected traces, after a page that says how many and asks again."""
+    ids = list(dict.fromkeys(t))
+    if confirmed != "yes":
+        return _page("confirm_delete.html", ids=ids, back=back if back.startswith("/") else "/")
+    deleted = await run_in_threadpool(_store(request).delete_trace_ids, ids)
+    return _page("done.html", message=f"Deleted {deleted} trace{'s' if deleted != 1 else ''}.",
+                 back=back if back.startswith("/") else "/")
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(error: str = "") -> HTMLResponse:
     return _page("login.html", error=error)
