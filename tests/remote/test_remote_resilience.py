@@ -101,12 +101,13 @@ def test_server_killed_and_restarted_while_tracing_loses_nothing(
 
 
 def test_a_saturated_server_is_waited_for_not_dropped(tmp_path: Path) -> None:
-    """A server whose writer takes 5 pending traces answers 503 + Retry-After to the
-    concurrent apps; their exporters wait and resend until everything is in."""
+    """A server whose writer takes one pending request answers 503 + Retry-After to the
+    concurrent apps; their exporters wait and resend until everything is in. Whether a
+    503 happens depends on timing, so rounds of apps run until one did (at most three)."""
     from spanscope.server.config import CONFIG_ENV, ServerConfig
 
     port = free_port()
-    config = ServerConfig(store_uri=f"sqlite:///{tmp_path}/saturated.db", max_pending_traces=5)
+    config = ServerConfig(store_uri=f"sqlite:///{tmp_path}/saturated.db", max_pending_traces=1)
     log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 (the child owns it)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "spanscope.server.app:create_app",
@@ -127,16 +128,22 @@ def test_a_saturated_server_is_waited_for_not_dropped(tmp_path: Path) -> None:
                 (tmp_path / "uvicorn.log").read_text())
             time.sleep(0.1)
         store = RestStore(url)
-        experiment_id = store.create_experiment("saturated")
-        apps = [start_app(url, experiment_id, str(c), 200) for c in range(4)]
-        results = [finish(app) for app in apps]
-        assert all(r["flushed"] and r["stats"]["dropped"] == 0 for r in results), results
-        seen = stored(store, experiment_id)
-        assert set(seen) == {(str(c), str(s)) for c in range(4) for s in range(200)}
-        assert max(seen.values()) == 1
-        metrics = httpx.get(url + "/metrics", timeout=10).text
-        rejected = re.search(r"^spanscope_ingest_traces_rejected_total (\d+)", metrics, re.M)
-        assert rejected is not None and int(rejected.group(1)) > 0  # 503s did happen
+        rejected = 0
+        for round_ in range(3):
+            experiment_id = store.create_experiment(f"saturated-{round_}")
+            apps = [start_app(url, experiment_id, str(c), 200) for c in range(4)]
+            results = [finish(app) for app in apps]
+            assert all(r["flushed"] and r["stats"]["dropped"] == 0 for r in results), results
+            seen = stored(store, experiment_id)
+            assert set(seen) == {(str(c), str(s)) for c in range(4) for s in range(200)}
+            assert max(seen.values()) == 1
+            metrics = httpx.get(url + "/metrics", timeout=10).text
+            found = re.search(r"^spanscope_ingest_traces_rejected_total (\d+)", metrics, re.M)
+            assert found is not None
+            rejected = int(found.group(1))
+            if rejected > 0:
+                break
+        assert rejected > 0  # 503s did happen, and nothing was lost or doubled
     finally:
         proc.terminate()
         proc.wait(30)
