@@ -25,8 +25,8 @@ def test_the_list_filters_with_the_filter_language(server: ServerProcess, page: 
     assert len(_ids(page)) == 50  # a page; the demo wrote 61 traces
     assert p.get_by_role("link", name="Next page").count() == 1
     p.get_by_label("Filter").fill("attributes.status = 'ERROR' OR tags.size = 'big'")
-    p.get_by_label("Filter").press("Enter")
-    p.wait_for_load_state()
+    with p.expect_navigation():
+        p.get_by_label("Filter").press("Enter")
     query = parse_qs(urlparse(p.url).query)
     assert query["filter"] == ["attributes.status = 'ERROR' OR tags.size = 'big'"]
     shown = set(_ids(page))
@@ -96,8 +96,8 @@ def test_feedback_saved_in_the_browser_is_in_the_store(server: ServerProcess, pa
     assert str(stored[0].source.source_type) == "HUMAN"
     p.get_by_label("Tag key").fill("reviewed")
     p.get_by_label("Tag value").fill("yes")
-    p.get_by_role("button", name="Save tag").click()
-    p.wait_for_load_state()
+    with p.expect_navigation():
+        p.get_by_role("button", name="Save tag").click()
     assert "reviewed=yes" in p.locator("dl.facts").inner_text()
     with SqlStore(demo_store) as store:
         assert store.get_trace(trace_id).info.tags["reviewed"] == "yes"
@@ -248,18 +248,48 @@ def test_selected_traces_are_tagged_and_deleted_after_a_confirmation(
         p.get_by_label(f"Select {trace_id}").check()
     p.get_by_label("Tag key").fill("triage")
     p.get_by_label("Tag value").fill("later")
-    p.get_by_role("button", name="Tag selected").click()
-    p.wait_for_load_state()
+    with p.expect_navigation():
+        p.get_by_role("button", name="Tag selected").click()
     with SqlStore(demo_store) as store:
         assert all(store.get_trace(i).info.tags.get("triage") == "later" for i in ids)
     for trace_id in ids[:2]:
         p.get_by_label(f"Select {trace_id}").check()
-    p.get_by_role("button", name="Delete selected…").click()
+    with p.expect_navigation():
+        p.get_by_role("button", name="Delete selected…").click()
     assert p.locator("h1").inner_text() == "Delete 2 traces?"
     with SqlStore(demo_store) as store:
         assert len(store.search_trace_ids(["0"], filter_string="tags.triage = 'later'")) == 3
-    p.get_by_role("button", name="Delete 2 traces").click()
+    with p.expect_navigation():
+        p.get_by_role("button", name="Delete 2 traces").click()
     assert "Deleted 2 traces." in p.get_by_role("status").inner_text()
     with SqlStore(demo_store) as store:
         left = store.search_trace_ids(["0"], filter_string="tags.triage = 'later'")
     assert left == [ids[2]]
+
+
+def test_the_review_queue_labels_trace_after_trace(server: ServerProcess, page: Page,
+                                                   demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/?filter=" + "attributes.status%20%3D%20'ERROR'")
+    assert "tags.app_version" in p.locator("p.keys").inner_text()  # key suggestions
+    with SqlStore(demo_store) as store:
+        failed = store.search_trace_ids(["0"], filter_string="attributes.status = 'ERROR'")
+    assert len(failed) >= 2, failed
+    p.get_by_label("Feedback to give").fill("root_cause_found")
+    with p.expect_navigation():
+        p.get_by_role("button", name="Review traces without it").click()
+    labelled = []
+    while "Nothing left to review" not in p.locator("main").inner_text():
+        assert len(labelled) <= len(failed), labelled  # every trace comes up once
+        assert "Review queue" in p.get_by_role("status").inner_text()
+        labelled.append(p.url.split("/traces/")[1].split("?")[0])
+        with p.expect_navigation():
+            if len(labelled) == 1:  # skipped, not labelled
+                p.get_by_role("link", name="Skip this one").click()
+            else:
+                p.get_by_label("Value", exact=True).fill("yes")  # autofocused in the queue
+                p.keyboard.press("Enter")
+    assert sorted(labelled) == sorted(failed)
+    with SqlStore(demo_store) as store:
+        done = store.search_trace_ids(["0"], filter_string="feedback.root_cause_found = true")
+    assert sorted(done) == sorted(labelled[1:])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +31,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # traces per list page
 TREE_CHUNK = 1000  # span rows per piece of a trace's tree
+KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
 _TEMPLATES = Path(__file__).parent / "templates"
 _env: Any = None
 
@@ -98,10 +99,23 @@ async def trace_list(
         error = {"message": str(exc), "position": None, "token": None}
     params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
               "since": since, "span_type": span_type, "order": order}
+    keys = await run_in_threadpool(_known_keys, store, experiment_id)
     return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
+                 keys=keys,
                  experiments=experiments, experiment_id=experiment_id, params=params,
                  next_page=token, assessment_names=views.assessment_columns(rows),
                  query=urlencode(params))
+
+
+def _known_keys(store: Any, experiment_id: str | None) -> list[str]:
+    """Tag, metadata and assessment keys of the experiment's newest traces, as filter
+    identifiers, for the filter box's suggestions."""
+    try:
+        newest = store.search_traces([experiment_id] if experiment_id else None,
+                                     max_results=KEY_SAMPLE, include_spans=False)
+    except (FilterError, InvalidInputError, NotFoundError):
+        return []
+    return views.filter_keys([t.info for t in newest])
 
 
 async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
@@ -113,7 +127,8 @@ async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
 
 @router.get("/traces/{trace_id}", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
-async def trace_page(request: Request, trace_id: str, back: str = "") -> HTMLResponse:
+async def trace_page(request: Request, trace_id: str, back: str = "",
+                     review: str = "") -> HTMLResponse:
     """One trace: header, span tree with timeline, assessments, review forms.
 
     A big trace opens fast: the tree arrives ``TREE_CHUNK`` rows at a time (the rest as
@@ -131,7 +146,7 @@ async def trace_page(request: Request, trace_id: str, back: str = "") -> HTMLRes
                  total=len(rows), next_start=TREE_CHUNK if len(rows) > TREE_CHUNK else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
                  spans={s.span_id: s.name for s in trace.data.spans},
-                 span_choices=rows[:500])
+                 span_choices=rows[:500], review=views.review_context(review, trace_id))
 
 
 @router.get("/traces/{trace_id}/tree", response_class=HTMLResponse,
@@ -271,13 +286,38 @@ def _parse_value(raw: str, kind: str) -> Any:
     return text
 
 
+@router.get("/review", dependencies=[requires(Role.VIEWER)])
+async def review_next(
+    request: Request,
+    name: Annotated[str, Query(min_length=1)],
+    experiment_id: Annotated[str, Query()] = "0",
+    filter: Annotated[str, Query()] = "",
+    skip: Annotated[list[str] | None, Query()] = None,
+) -> Response:
+    """The review queue: the newest trace matching ``filter`` that has no feedback called
+    ``name`` yet (and was not skipped), opened with the feedback form ready."""
+    wanted = views.review_filter(filter, name, skip or [])
+    try:
+        found = await run_in_threadpool(_store(request).search_trace_ids, [experiment_id],
+                                        filter_string=wanted, max_results=1)
+    except (FilterError, InvalidInputError) as exc:
+        return _page("_message.html", status=400, message=str(exc))
+    queue = urlencode({"name": name, "experiment_id": experiment_id, "filter": filter,
+                       **({"skip": skip} if skip else {})}, doseq=True)
+    if not found:
+        return _page("done.html", message=f"Nothing left to review: every trace matching "
+                     f"{filter or 'the experiment'} has feedback named {name!r}.",
+                     back="/?" + urlencode({"experiment_id": experiment_id, "filter": filter}))
+    return RedirectResponse(f"/traces/{found[0]}?review={quote(queue)}", status_code=303)
+
+
 @router.post("/traces/{trace_id}/feedback", dependencies=[requires(Role.EDITOR)])
 async def save_feedback(
     request: Request, trace_id: str,
     name: Annotated[str, Form()], value: Annotated[str, Form()],
     value_type: Annotated[str, Form()] = "bool", rationale: Annotated[str, Form()] = "",
     span_id: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "feedback",
-    overrides: Annotated[str, Form()] = "",
+    overrides: Annotated[str, Form()] = "", review: Annotated[str, Form()] = "",
 ) -> Response:
     """Log feedback (or an expectation) from the review form, then show the trace again."""
     from spanscope.entities import AssessmentSource, Expectation, Feedback
@@ -297,6 +337,8 @@ async def save_feedback(
         await run_in_threadpool(_store(request).create_assessment, assessment)
     except (InvalidInputError, NotFoundError) as exc:
         return _page("_message.html", status=400, message=str(exc))
+    if review:  # in the review queue: on to the next trace
+        return RedirectResponse(f"/review?{review}", status_code=303)
     return RedirectResponse(f"/traces/{trace_id}#assessments", status_code=303)
 
 

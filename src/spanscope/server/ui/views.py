@@ -199,3 +199,49 @@ def trace_facts(trace: Trace) -> dict[str, Any]:
             "session": metadata.get("mlflow.trace.session"),
             "tags": {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")},
             "experiment_id": info.experiment_id}
+
+
+def filter_keys(infos: Sequence[TraceInfo]) -> list[str]:
+    """Filter identifiers for the tag, metadata and assessment keys these traces carry."""
+    keys: dict[str, None] = {}
+    for info in infos:
+        for key in info.tags:
+            if not key.startswith("mlflow."):
+                keys[f"tags.{_key(key)}"] = None
+        for key in info.trace_metadata:
+            keys[f"metadata.{_key(key)}"] = None
+        for assessment in info.assessments:
+            keys[f"feedback.{_key(assessment.name)}"] = None
+    return sorted(keys)
+
+
+def _key(key: str) -> str:
+    """A key as the filter language writes it: backticked unless a plain dotted name."""
+    plain = all(part.replace("_", "").replace("-", "").isalnum() for part in key.split("."))
+    return key if plain and key and key[0].isalpha() else "`" + key.replace("`", "") + "`"
+
+
+def review_filter(text: str | None, name: str, skipped: Sequence[str]) -> str:
+    """The review queue's filter: the typed one, no feedback ``name`` yet, not skipped."""
+    parts = [f"({text.strip()})"] if text and text.strip() else []
+    parts.append(f"feedback.{_key(name)} IS NULL")
+    if skipped:
+        parts.append("attributes.trace_id NOT IN ("
+                     + ", ".join(quote_text(s) for s in skipped) + ")")
+    return " AND ".join(parts)
+
+
+def review_context(review: str, trace_id: str) -> dict[str, str] | None:
+    """What the trace page needs in the review queue: the feedback name, the query that
+    fetches the next trace, and the query that skips this one."""
+    if not review:
+        return None
+    from urllib.parse import parse_qs, urlencode
+
+    query = parse_qs(review)
+    if not query.get("name"):
+        return None
+    skip = urlencode({**{k: v for k, v in query.items()},
+                      "skip": [*query.get("skip", []), trace_id]}, doseq=True)
+    return {"name": query["name"][0], "query": review, "skip": skip,
+            "filter": (query.get("filter") or [""])[0]}
