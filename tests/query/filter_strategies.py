@@ -15,6 +15,7 @@ from spanscope.entities import (
     Expectation,
     Feedback,
     Span,
+    SpanEvent,
     SpanStatus,
     SpanStatusCode,
     Trace,
@@ -68,7 +69,11 @@ def _span(draw: st.DrawFn, trace_id: str, index: int, parent: str | None) -> Spa
         inputs=draw(payloads) if parent is None else None,
         outputs=draw(payloads) if parent is None else draw(st.none() | json_scalars),
         attributes=attributes,
-        status=SpanStatus(draw(st.sampled_from(list(SpanStatusCode)))))
+        status=SpanStatus(draw(st.sampled_from(list(SpanStatusCode)))),
+        events=draw(st.lists(st.builds(
+            lambda name, message: SpanEvent(name, start, {"exception.message": message}),
+            st.sampled_from(["exception", "exception", "retry"]),
+            st.sampled_from(TEXTS) | json_scalars), max_size=2)))
 
 
 @st.composite
@@ -189,6 +194,13 @@ def leaf_filters() -> st.SearchStrategy[str]:
             "feedback.correct", "expectation.relevance", "assessments.tone.value",
             "inputs.question", "inputs.messages.0.content", "inputs.`0`", "outputs.q",
             "request", "response", "outputs.0"])),
+        # the trace's whole text (text_index, query/text.py)
+        st.builds(lambda i, op, v: f"{i} {op} {v}",
+                  st.sampled_from(["text", "span.content", "trace.text"]),
+                  st.sampled_from(["CONTAINS", "LIKE", "ILIKE", "RLIKE"]),
+                  st.sampled_from(TEXTS + STRING_PATTERNS + ["%Paris%", "%PROD%", "%it's%",
+                                                             "%agent", "%ques%"]).map(quote)),
+        st.builds(lambda op: f"text {op}", st.sampled_from(["IS NULL", "IS NOT NULL"])),
         # span conditions
         _text_conditions(st.sampled_from(["span.name", "span.type"]),
                          st.sampled_from(SPAN_NAMES + SPAN_TYPES).map(quote)),

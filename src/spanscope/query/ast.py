@@ -12,6 +12,7 @@ work with ``match`` statements::
     Comparison(field, op, value, compare_as)
 
     Field      = Attribute | Tag | Metadata | AssessmentValue | RootPayload   (trace level)
+               | TextContent                                                (trace level)
                | SpanProperty | SpanAttribute                                (span level)
 
 Invariants the parser guarantees (``check_invariants`` asserts them in tests):
@@ -55,6 +56,7 @@ __all__ = [
     "SpanProperty",
     "SpanPropertyName",
     "Tag",
+    "TextContent",
     "TraceField",
     "Value",
     "ValueType",
@@ -127,6 +129,7 @@ class ValueType(StrEnum):
     NUMBER = "number"        # a number (ms): = != < <= > >= IN NOT IN
     TIMESTAMP = "timestamp"  # epoch ms; ISO dates accepted and converted at parse time
     DYNAMIC = "dynamic"      # a string or JSON value: text, number or boolean comparisons
+    CONTENT = "content"      # many texts, any of which may match: CONTAINS LIKE ILIKE RLIKE
 
 
 # --- fields -------------------------------------------------------------------------
@@ -232,6 +235,16 @@ class RootPayload:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextContent:
+    """The text of the whole trace (``text``, ``span.content``): a comparison matches when
+    any one of its texts matches. The texts are, for every span, its inputs and outputs
+    (as ``text_of`` reads them, so the root's are ``request`` and ``response``) and the
+    message of each of its exception events (``spanscope.query.text.span_texts``)."""
+
+    value_type = ValueType.CONTENT
+
+
+@dataclasses.dataclass(frozen=True)
 class SpanProperty:
     """A span's name, type, status or duration (``span.name`` ...)."""
 
@@ -250,7 +263,7 @@ class SpanAttribute:
     value_type = ValueType.DYNAMIC
 
 
-TraceField = Attribute | Tag | Metadata | AssessmentValue | RootPayload
+TraceField = Attribute | Tag | Metadata | AssessmentValue | RootPayload | TextContent
 SpanField = SpanProperty | SpanAttribute
 Field = TraceField | SpanField
 

@@ -32,9 +32,11 @@ from spanscope.query.ast import (
     SpanProperty,
     SpanPropertyName,
     Tag,
+    TextContent,
     comparisons,
 )
 from spanscope.query.parser import parse_filter
+from spanscope.query.text import span_texts
 from spanscope.query.values import like_matches, number_of, regex, text_of
 
 __all__ = ["ReferencedField", "field_value", "filter_traces", "matches", "referenced_fields"]
@@ -191,8 +193,20 @@ def _matches_span(node: Node, span: Span) -> bool:
     raise TypeError(f"{node!r} cannot appear inside AnySpan")
 
 
+def _matches_text(node: Comparison, view: _TraceView) -> bool:
+    """``text``: any text of any span matches (``IS NULL``: the trace has no text)."""
+    texts = (t.text for span in view.trace.data.spans for t in span_texts(span))
+    if node.op is Op.IS_NULL:
+        return next(texts, None) is None
+    if node.op is Op.IS_NOT_NULL:
+        return next(texts, None) is not None
+    return any(_compare(node, text) for text in texts)
+
+
 def _matches(node: Node, view: _TraceView) -> bool:
     if isinstance(node, Comparison):
+        if isinstance(node.field, TextContent):
+            return _matches_text(node, view)
         return _compare(node, _trace_value(view, node.field))
     if isinstance(node, And):
         return all(_matches(child, view) for child in node.children)

@@ -21,6 +21,7 @@ from spanscope.query.ast import (
     SpanProperty,
     SpanPropertyName,
     Tag,
+    TextContent,
 )
 from spanscope.query.errors import did_you_mean, filter_error
 from spanscope.query.lexer import Segment, Token
@@ -58,7 +59,8 @@ TRACE_ID_TAG = "mlflow.traceId"  # MLflow's spelling of "the trace id" as a tag
 IDENTIFIER_HELP = (
     "identifiers are attributes.NAME (also attribute., trace.), tags.KEY, metadata.KEY, "
     "span.name|type|status|duration_ms|attributes.KEY, inputs.PATH, outputs.PATH, request, "
-    "response, assessments.NAME.value, feedback.NAME, expectation.NAME"
+    "response, text (also span.content), assessments.NAME.value, feedback.NAME, "
+    "expectation.NAME"
 )
 
 _ATTRIBUTE_PREFIXES = {"attributes", "attribute", "trace"}
@@ -144,17 +146,21 @@ class _Resolver:
             return RootPayload("inputs")
         if head == "response":
             return RootPayload("outputs")
+        if head == "text":
+            return TextContent()
         if head in ATTRIBUTE_ALIASES:
             return Attribute(ATTRIBUTE_ALIASES[head])
         if head in _TAG_PREFIXES | _METADATA_PREFIXES | _ASSESSMENT_PREFIXES | {
                 "span", "inputs", "outputs", "feedback", *_EXPECTATION_PREFIXES}:
             raise self.fail(f"'{self.written}' needs a key, e.g. {head}.KEY")
-        hint = did_you_mean(head, (*ATTRIBUTE_ALIASES, "request", "response"))
+        hint = did_you_mean(head, (*ATTRIBUTE_ALIASES, "request", "response", "text"))
         raise self.fail(f"unknown identifier '{self.written}'; {hint + ' ' if hint else ''}"
                         f"{IDENTIFIER_HELP}")
 
     def attribute(self, rest: tuple[Segment, ...]) -> Field:
         name = ".".join(s.text for s in rest).lower()
+        if name == "text" and len(rest) == 1:  # trace.text: the trace's whole text
+            return TextContent()
         if len(rest) != 1 or name not in ATTRIBUTE_ALIASES:
             hint = did_you_mean(name, ATTRIBUTE_ALIASES).replace(
                 "'", f"'{self.token.segments[0].text}.", 1)
@@ -168,10 +174,13 @@ class _Resolver:
             return SpanAttribute(self.key(rest[1:], "span attribute key"))
         if len(rest) == 1 and name in SPAN_PROPERTY_ALIASES:
             return SpanProperty(SPAN_PROPERTY_ALIASES[name])
-        hint = did_you_mean(name, (*SPAN_PROPERTY_ALIASES, "attributes"))
+        if len(rest) == 1 and name == "content":  # MLflow's UI search box: all spans' text
+            return TextContent()
+        hint = did_you_mean(name, (*SPAN_PROPERTY_ALIASES, "attributes", "content"))
         hint = hint.replace("'", "'span.", 1) + " " if hint else ""
         raise self.fail(f"unknown span field '{self.written}'; {hint}span fields are span.name, "
-                        "span.type, span.status, span.duration_ms, span.attributes.KEY",
+                        "span.type, span.status, span.duration_ms, span.attributes.KEY, "
+                        "span.content",
                         rest[0].position)
 
 

@@ -23,6 +23,7 @@ from spanscope.query.ast import (
     SpanProperty,
     SpanPropertyName,
     Tag,
+    TextContent,
 )
 
 __all__ = ["field_text", "to_text"]
@@ -59,6 +60,8 @@ def field_text(field: Field) -> str:
         steps = (str(s) if isinstance(s, int) else _segment(s, allow_digits=False)
                  for s in field.path)
         return field.side + "." + ".".join(steps)
+    if isinstance(field, TextContent):
+        return "text"
     if isinstance(field, SpanProperty):
         return "span.type" if field.name is SpanPropertyName.TYPE else f"span.{field.name}"
     if isinstance(field, SpanAttribute):

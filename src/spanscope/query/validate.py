@@ -9,6 +9,8 @@ does not fit. The rules by the field's ``ValueType``:
 - ENUM (trace state, span status): ``= != IN NOT IN`` with a known value, any case;
 - NUMBER (durations in ms): ``= != < <= > >= IN NOT IN`` with numbers or numeric strings;
 - TIMESTAMP (request time): as NUMBER, and ISO date/datetime strings become epoch ms;
+- CONTENT (``text``, the trace's many texts): ``CONTAINS LIKE ILIKE RLIKE`` with a string
+  (no NOT forms: "some text does not match" is rarely meant; ``NOT text CONTAINS`` is);
 - DYNAMIC (tags, metadata, assessments, span attributes, inputs/outputs): a number value
   compares numerically, a string as text (a numeric string with ``< <= > >=`` as a
   number), TRUE/FALSE as the text ``true``/``false`` in any case.
@@ -51,6 +53,7 @@ _ALLOWED_OPS: dict[ValueType, frozenset[Op]] = {
     ValueType.NUMBER: frozenset({Op.EQ, Op.NE}) | ORDERING_OPS | LIST_OPS | NULL_OPS,
     ValueType.TIMESTAMP: frozenset({Op.EQ, Op.NE}) | ORDERING_OPS | LIST_OPS | NULL_OPS,
     ValueType.DYNAMIC: frozenset(Op),
+    ValueType.CONTENT: frozenset({Op.CONTAINS, Op.LIKE, Op.ILIKE, Op.RLIKE}),
 }
 _EQUALITY_OPS = frozenset({Op.EQ, Op.NE}) | LIST_OPS
 
@@ -83,9 +86,14 @@ class _Checker:
         value_type = self.field.value_type
         allowed = _ALLOWED_OPS[value_type]
         if self.op not in allowed:
+            hint = ""
+            if value_type is ValueType.CONTENT and self.op in PATTERN_OPS:
+                positive = str(self.op).removeprefix("NOT ")
+                hint = (f" (to keep traces none of whose text matches, write NOT "
+                        f"{self.written} {positive} ...)")
             raise self.fail(self.op_token, f"'{self.op}' is not supported on {self.written}; "
-                                           f"use {_op_list(allowed)}")
-        if value_type is ValueType.TEXT:
+                                           f"use {_op_list(allowed)}{hint}")
+        if value_type in (ValueType.TEXT, ValueType.CONTENT):
             converted = [self.text_value(token) for token in self.values]
             compare_as = CompareAs.TEXT
         elif value_type is ValueType.ENUM:

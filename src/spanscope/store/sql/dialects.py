@@ -197,6 +197,19 @@ class Dialect:
         """Why the database's regex engine refuses ``pattern`` (None: it does not)."""
         return None
 
+    # --- the text index (text_index.py) ------------------------------------------------
+    def text_match(self, rows: sa.FromClause, literal: str, *,
+                   ignore_case: bool) -> sa.ColumnElement[bool]:
+        """``span_text`` rows whose body holds ``literal`` (any case when ``ignore_case``;
+        at least ``MIN_PATTERN`` characters), found through the trigram index. A superset
+        is fine: the filter checks each text exactly."""
+        raise NotImplementedError
+
+    def exception_text(self, content: sa.ColumnElement[Any],
+                       seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``text_of`` the message of the span's event number ``seq`` (stored JSON)."""
+        raise NotImplementedError
+
     # --- running a search -----------------------------------------------------------------
     def looked_up_experiment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The experiment column of a query driven by a value lookup."""
@@ -283,6 +296,23 @@ class SQLite(Dialect):
              ignore_case: bool) -> sa.ColumnElement[bool]:
         subject = self.lower(text) if ignore_case else text
         return subject.op("GLOB", is_comparison=True)(glob_pattern(like_tokens(pattern)))
+
+    def text_match(self, rows: sa.FromClause, literal: str, *,
+                   ignore_case: bool) -> sa.ColumnElement[bool]:
+        # the FTS5 trigram table folds case itself; a quoted string is one phrase, which
+        # the trigram tokenizer matches as a substring
+        phrase = '"' + literal.replace('"', '""') + '"'
+        match = sa.literal_column("span_text_fts").op("MATCH", is_comparison=True)(
+            sa.bindparam(None, phrase, type_=sa.Text))
+        found = (sa.select(sa.literal_column("rowid"))
+                 .select_from(sa.table("span_text_fts")).where(match))
+        return rows.c.id.in_(found)
+
+    def exception_text(self, content: sa.ColumnElement[Any],
+                       seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        path = (sa.literal('["events",', sa.Text) + sa.cast(seq, sa.Text)
+                + sa.literal(',"attributes","exception.message"]', sa.Text))
+        return sa.func.spanscope_json_text(content, path)
 
     def looked_up_experiment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         # else SQLite prefers to scan the experiment's index and test each trace against
@@ -386,6 +416,22 @@ class PostgreSQL(Dialect):
                 raise
             return str(exc.orig).splitlines()[0].strip()
         return None
+
+    def text_match(self, rows: sa.FromClause, literal: str, *,
+                   ignore_case: bool) -> sa.ColumnElement[bool]:
+        # pg_trgm's GIN index answers LIKE and ILIKE with a leading %
+        pattern = "%" + like_pattern(list(literal)) + "%"
+        body = rows.c.body
+        return body.ilike(pattern) if ignore_case else body.like(pattern)
+
+    def exception_text(self, content: sa.ColumnElement[Any],
+                       seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        steps = pg.array([sa.literal("kevents", sa.Text),
+                          sa.literal("#", sa.Text) + sa.cast(seq, sa.Text),
+                          sa.literal("kattributes", sa.Text),
+                          sa.literal("kexception.message", sa.Text)])
+        return sa.func.spanscope_json_text(sa.func.spanscope_json_path(
+            sa.func.spanscope_loads(content), steps))
 
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes

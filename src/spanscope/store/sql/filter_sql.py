@@ -18,7 +18,12 @@ is a bound parameter. How each field is read:
 - ``span.*`` conditions (an ``AnySpan`` node) are one ``EXISTS`` over the trace's spans,
   or, as a planned ``SpanLookup``, ``trace_id IN (SELECT trace_id FROM spans WHERE ...)``;
 - assessment values, root inputs/outputs and span attributes are JSON, read through the
-  value functions (``value_functions``, and each database's copy of them).
+  value functions (``value_functions``, and each database's copy of them);
+- ``text`` is ``EXISTS`` a row of the text index (``span_text``) whose text satisfies the
+  comparison (a cut text is read whole from its span); a planned ``TextLookup`` instead
+  becomes ``trace_id IN (SELECT trace_id FROM span_text WHERE <found by trigrams> AND
+  <the comparison>)``; for ``request``/``inputs.PATH`` ... the lookup only narrows the
+  traces, and the comparison runs on the root payload as usual.
 
 Every leaf is made two-valued (a missing field is FALSE, never NULL), so ``NOT`` is plain
 SQL ``NOT``: a nullable column gets ``col IS NOT NULL AND ...`` (still index-friendly), a
@@ -54,6 +59,7 @@ from spanscope.query import (
     SpanProperty,
     SpanPropertyName,
     Tag,
+    TextContent,
     walk,
 )
 from spanscope.query.ast import BINARY_OPERATORS
@@ -63,6 +69,7 @@ from spanscope.store.sql.dialects import Dialect
 from spanscope.store.sql.planner import (
     SCAN,
     Plan,
+    TextLookup,
     cut_column_decides,
     lookup_values,
     simplify,
@@ -190,8 +197,59 @@ class _Translator:
             return self.exists([spans.c.trace_id == schema.traces.c.trace_id,
                                 self.span_node(node.condition, spans)])
         if isinstance(node, Comparison):
+            lookup = self.plan.text_lookup(node) if self.top else None
+            if lookup is not None:
+                return self.text_lookup_leaf(lookup)
             return self.trace_leaf(node)
         raise TypeError(f"{node!r} is not a filter node")
+
+    # --- the text index ---------------------------------------------------------------------
+    def text_leaf(self, node: Comparison) -> sa.ColumnElement[bool]:
+        """``text``: some row of the trace in the text index satisfies ``node``."""
+        rows = schema.span_text.alias()
+        same_trace = rows.c.trace_id == schema.traces.c.trace_id
+        if node.compare_as is CompareAs.PRESENCE:
+            found = self.exists([same_trace])
+            return sa.not_(found) if node.op is Op.IS_NULL else found
+        return self.exists([same_trace, self.text_row_leaf(node, rows)])
+
+    def text_row_leaf(self, node: Comparison, rows: sa.FromClause) -> sa.ColumnElement[bool]:
+        """``node`` on one ``span_text`` row's whole text: its body, or, when the body
+        was cut (``unsure = 2``), the text read again from the span's JSON."""
+        dialect = self.dialect
+        spans = schema.spans.alias()
+        content = spans.c.content
+        source = sa.case(
+            (rows.c.kind == "i", dialect.json_text(dialect.span_attribute(content, _INPUTS_KEY),
+                                                   ())),
+            (rows.c.kind == "o", dialect.json_text(dialect.span_attribute(content, _OUTPUTS_KEY),
+                                                   ())),
+            else_=dialect.exception_text(content, rows.c.seq))
+        whole = (sa.select(source).where(spans.c.trace_id == rows.c.trace_id,
+                                         spans.c.span_id == rows.c.span_id).scalar_subquery())
+        text = sa.case((rows.c.unsure == 2, whole), else_=rows.c.body)
+        return self.leaf(node, _Column(text, False, True))
+
+    def text_lookup_leaf(self, lookup: TextLookup) -> sa.ColumnElement[bool]:
+        """``trace_id IN (SELECT ...)`` over the rows the trigram index finds (and the rows
+        it cannot vouch for); for a ``text`` comparison the rows are also checked, for a
+        root payload the comparison runs on the traces found."""
+        node = lookup.node
+        selects = []
+        for indexed in (True, False):
+            rows = schema.span_text.alias()
+            where = [self.dialect.text_match(rows, lookup.literal,
+                                             ignore_case=lookup.ignore_case)
+                     if indexed else rows.c.unsure > 0]
+            if lookup.kind is not None:
+                where.append(rows.c.kind == lookup.kind)
+            else:
+                where.append(self.text_row_leaf(node, rows))
+            selects.append(sa.select(rows.c.trace_id).where(*where))
+        found = schema.traces.c.trace_id.in_(sa.union_all(*selects))
+        if lookup.kind is None:
+            return found
+        return sa.and_(found, self.trace_leaf(node))
 
     def exists(self, conditions: list[sa.ColumnElement[bool]]) -> sa.ColumnElement[bool]:
         """``EXISTS (SELECT ... WHERE conditions)``, a per-row probe unless at the top."""
@@ -292,6 +350,8 @@ class _Translator:
             return self.key_value_leaf([node], And)
         if isinstance(field, AssessmentValue):
             return self.leaf(node, _Json(self.assessment_value(field)))
+        if isinstance(field, TextContent):
+            return self.text_leaf(node)
         if isinstance(field, RootPayload):
             key = _INPUTS_KEY if field.side == "inputs" else _OUTPUTS_KEY
             spans = schema.spans.alias()

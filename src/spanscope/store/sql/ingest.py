@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from spanscope.entities import Span, Trace
 from spanscope.entities.model_usage import trace_model_usage
 from spanscope.exceptions import InvalidInputError
-from spanscope.store.sql import schema
+from spanscope.store.sql import schema, text_index
 from spanscope.store.sql.bulk import insert_rows
 from spanscope.store.sql.convert import (
     PreparedTrace,
@@ -118,9 +118,12 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     span_rows: list[dict[str, Any]] = []
     assessment_rows: list[dict[str, Any]] = []
     usage_rows: list[dict[str, Any]] = []
+    text_rows: list[dict[str, Any]] = []
+    text_limit = text_index.text_index_chars()
     for p in fresh:
         trace_id = p.trace_id
         usage_rows.extend(_usage_rows(p, p.spans))
+        text_rows.extend(text_index.rows_for(trace_id, p.spans, text_limit))
         trace_rows.append(summary_row(p, tags=p.tags, metadata=p.metadata, name=p.root_name,
                                       span_count=len(p.spans)))
         tag_rows.extend({"trace_id": trace_id, "key": key, "value": value, "position": i}
@@ -138,6 +141,7 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     insert_rows(conn, schema.spans, span_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
     insert_rows(conn, schema.trace_model_usage, usage_rows)
+    insert_rows(conn, schema.span_text, text_rows)
 
 
 def _usage_rows(p: PreparedTrace, spans: Sequence[Span]) -> list[dict[str, Any]]:
@@ -162,6 +166,8 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
     replaced_spans: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
     assessment_rows: list[dict[str, Any]] = []
+    text_rows: list[dict[str, Any]] = []
+    text_limit = text_index.text_index_chars()
     for p in known:
         trace_id = p.trace_id
         merged_tags = tag_changes.merge(trace_id, tags.get(trace_id, {}), p.tags)
@@ -176,6 +182,7 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
             else:
                 span_rows.append(span_row(trace_id, span, position))
                 position += 1
+        text_rows.extend(text_index.rows_for(trace_id, p.spans, text_limit))
         span_count = len(stored.positions.keys() | {s.span_id for s in p.spans})
         name = p.root_name if p.root_name is not None else stored.root_name
         row = summary_row(p, tags=merged_tags, metadata=merged_metadata, name=name,
@@ -199,7 +206,12 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
         conn.execute(sa.delete(spans_table).where(
             spans_table.c.trace_id == sa.bindparam("b_trace_id"),
             spans_table.c.span_id == sa.bindparam("b_span_id")), replaced_spans)
+        texts = schema.span_text
+        conn.execute(sa.delete(texts).where(texts.c.trace_id == sa.bindparam("b_trace_id"),
+                                            texts.c.span_id == sa.bindparam("b_span_id")),
+                     replaced_spans)
     insert_rows(conn, schema.spans, span_rows)
+    insert_rows(conn, schema.span_text, text_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
     _replace_usage(conn, known)
 

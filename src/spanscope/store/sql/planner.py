@@ -37,11 +37,14 @@ from spanscope.query import (
     Not,
     Op,
     Or,
+    RootPayload,
     SpanProperty,
     SpanPropertyName,
     Tag,
+    TextContent,
 )
 from spanscope.store.sql import schema
+from spanscope.store.sql.text_index import MIN_PATTERN
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -49,9 +52,9 @@ if TYPE_CHECKING:
     from spanscope.store.keyset import Order
     from spanscope.store.sql.dialects import Dialect
 
-__all__ = ["SCAN", "Lookup", "Plan", "Planner", "SpanLookup", "ValueLookup",
-           "cut_column_decides", "lookup_cap", "lookup_values", "simplify", "span_lookups",
-           "value_lookups"]
+__all__ = ["SCAN", "Lookup", "Plan", "Planner", "SpanLookup", "TextLookup", "ValueLookup",
+           "cut_column_decides", "index_literal", "lookup_cap", "lookup_values", "simplify",
+           "span_lookups", "text_lookups", "value_lookups"]
 
 # Orders an index of ``traces`` gives for one experiment, so a scan can stop at the page.
 _INDEXED_ORDERS = {AttributeName.REQUEST_TIME, AttributeName.EXECUTION_DURATION}
@@ -158,7 +161,89 @@ class SpanLookup:
             dialect.in_list(schema.spans.c[self.column], self.values))
 
 
-Lookup = ValueLookup | SpanLookup
+@dataclasses.dataclass(frozen=True)
+class TextLookup:
+    """A top-level ``CONTAINS``/``LIKE``/``ILIKE`` on ``text``, ``request``, ``response``
+    or ``inputs``/``outputs.PATH`` whose pattern holds ``literal`` (three characters or
+    more): the traces it can match are those with a text holding ``literal`` in the text
+    index (``text_index``), plus those with texts the index cannot vouch for.
+
+    Translated with it, the comparison becomes ``trace_id IN (SELECT ... FROM span_text
+    ...)`` (and, for a root payload, the comparison itself on those traces).
+    """
+
+    node: Comparison
+    literal: str
+    ignore_case: bool
+
+    @property
+    def kind(self) -> str | None:
+        """The ``span_text.kind`` the comparison reads (None: every kind)."""
+        field = self.node.field
+        if isinstance(field, RootPayload):
+            return "i" if field.side == "inputs" else "o"
+        return None
+
+    def candidates(self, dialect: Dialect) -> sa.Select[Any]:
+        """One row per indexed text holding the literal (a superset of the matches)."""
+        rows = schema.span_text
+        where = [dialect.text_match(rows, self.literal, ignore_case=self.ignore_case)]
+        if self.kind is not None:
+            where.append(rows.c.kind == self.kind)
+        return sa.select(sa.literal(1)).select_from(rows).where(*where)
+
+
+Lookup = ValueLookup | SpanLookup | TextLookup
+
+
+def index_literal(node: Comparison) -> tuple[str, bool] | None:
+    """``(literal, ignore_case)``: text every match of ``node`` must hold, which the
+    trigram index can look up, or None.
+
+    ``CONTAINS`` holds its value; ``LIKE`` its longest run of plain characters; ``ILIKE``
+    the same, lower-cased, when it is ASCII (how a database folds other characters may
+    differ from Python). Inside a root payload path the value is JSON text, so a literal
+    with a character JSON escapes (quote, backslash, control characters) cannot be used.
+    """
+    from spanscope.store.sql.dialects import like_tokens
+
+    field = node.field
+    if not (isinstance(field, (TextContent, RootPayload)) and node.compare_as is CompareAs.TEXT
+            and node.op in (Op.CONTAINS, Op.LIKE, Op.ILIKE)):
+        return None
+    value = str(node.value)
+    ignore_case = node.op is Op.ILIKE
+    if node.op is Op.CONTAINS:
+        literal = value
+    else:
+        runs, run = [], ""
+        for token in like_tokens(value.lower() if ignore_case else value):
+            if isinstance(token, str):
+                run += token
+            else:
+                runs.append(run)
+                run = ""
+        literal = max([*runs, run], key=len)
+    if len(literal) < MIN_PATTERN or "\x00" in literal or (ignore_case and not literal.isascii()):
+        return None
+    if isinstance(field, RootPayload) and field.path and any(
+            ch in '"\\' or ch < " " for ch in literal):
+        return None
+    return literal, ignore_case
+
+
+def text_lookups(node: Node | None) -> list[TextLookup]:
+    """The text lookups ``node`` offers: one per comparison at the top level (the whole
+    filter, or an operand of its top-level ``AND``) with an ``index_literal``."""
+    if node is None:
+        return []
+    found: list[TextLookup] = []
+    for child in _conjuncts(simplify(node)):
+        if isinstance(child, Comparison):
+            literal = index_literal(child)
+            if literal is not None:
+                found.append(TextLookup(child, *literal))
+    return found
 
 
 def value_lookups(node: Node | None) -> list[ValueLookup]:
@@ -211,6 +296,11 @@ class Plan:
         return frozenset((lk.kind, lk.key) for lk in self.lookups
                          if isinstance(lk, ValueLookup))
 
+    def text_lookup(self, node: Comparison) -> TextLookup | None:
+        """The text lookup that reads ``node`` (None: it is read per trace)."""
+        return next((lk for lk in self.lookups
+                     if isinstance(lk, TextLookup) and lk.node is node), None)
+
     @property
     def span_nodes(self) -> frozenset[AnySpan]:
         """The top-level ``span.`` groups read through a span lookup."""
@@ -227,6 +317,7 @@ class Planner:
                  experiment_keys: Sequence[int] | None, order: Order) -> None:
         self.dialect = dialect
         self.value_lookups = value_lookups(node)
+        self.text_lookups = text_lookups(node)
         self.span_lookups = span_lookups(node) if dialect.span_lookups else []
         first = order.keys[0].field
         # a scan in this order stops after the page: an index gives it for one experiment
@@ -243,8 +334,8 @@ class Planner:
         probed than collected).
         """
         if self.dialect.plans_lookups:
-            return Plan(tuple(self.value_lookups))
-        candidates: list[Lookup] = list(self.value_lookups)
+            return Plan((*self.value_lookups, *self.text_lookups))
+        candidates: list[Lookup] = [*self.value_lookups, *self.text_lookups]
         cap = None  # every match is read: no cap, the smallest range drives
         if self.scan_stops and limit is not None:
             candidates += self.span_lookups

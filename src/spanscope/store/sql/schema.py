@@ -46,6 +46,7 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "span_text",
     "spans",
     "trace_metadata",
     "trace_model_usage",
@@ -334,4 +335,29 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_time", BigInteger, nullable=False),
     Column("revoked_time", BigInteger),
+)
+
+# --- the text index (migration 0007): what ``text CONTAINS`` reads, see store/sql/text_index.py
+# One row per text of a span (its inputs, outputs, each exception message), cut to
+# ``text_index.text_index_chars()`` characters. ``unsure`` says what the index cannot
+# vouch for: 0 = ``body`` is the whole text; 1 = the whole text, but with a character
+# whose case the databases fold differently from Python (ILIKE must check it); 2 = cut
+# or altered (a NUL), the whole text is read from the span. SQLite indexes ``body`` in
+# the FTS5 table ``span_text_fts`` (trigram tokenizer, kept in step by triggers),
+# PostgreSQL in the GIN index ``ix_span_text_body`` (pg_trgm); neither is declared here.
+span_text = Table(
+    "span_text", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("trace_id", String(TRACE_ID_LENGTH),
+           ForeignKey("traces.trace_id", ondelete="CASCADE"), nullable=False),
+    Column("span_id", String(SPAN_ID_LENGTH), nullable=False),
+    Column("kind", String(1), nullable=False),  # i(nputs) | o(utputs) | e(xception)
+    Column("seq", Integer, nullable=False, server_default="0"),  # the exception's event
+    Column("unsure", Integer, nullable=False, server_default="0"),
+    Column("body", Text, nullable=False),
+    Index("ix_span_text_trace", "trace_id", "span_id"),
+    Index("ix_span_text_unsure", "unsure", "trace_id",
+          sqlite_where=literal_column("unsure") > 0,
+          postgresql_where=literal_column("unsure") > 0),
 )

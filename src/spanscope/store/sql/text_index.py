@@ -1,0 +1,151 @@
+"""The text index: what ``text CONTAINS 'x'`` (and ``request``/``inputs.PATH`` patterns)
+read instead of parsing every trace's JSON.
+
+Rows of ``schema.span_text`` hold the texts of each span (``spanscope.query.text``), cut
+to ``text_index_chars()`` characters (``SPANSCOPE_TEXT_INDEX_CHARS``, default 2000) with
+the cut marked (``unsure = 2``). Each database indexes ``body`` by trigrams: SQLite an
+FTS5 table with the ``trigram`` tokenizer, kept in step by triggers; PostgreSQL a GIN
+index with ``pg_trgm``'s ``gin_trgm_ops``. Ingest writes the rows (``rows_for``), an
+upsert replaces a replaced span's rows, deletion cascades from ``traces``. The index only
+finds candidates; the filter checks each candidate text exactly, so results equal the
+reference evaluator's (``docs/search-performance.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from spanscope.entities import Span
+from spanscope.query.text import span_texts
+from spanscope.store.sql import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["DEFAULT_TEXT_INDEX_CHARS", "KIND_CODES", "MIN_PATTERN", "PG_INDEX", "SQLITE_FTS",
+           "backfill", "create_index", "drop_index", "rows_for", "text_index_chars"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEXT_INDEX_CHARS = 2000
+ENV_VAR = "SPANSCOPE_TEXT_INDEX_CHARS"
+MIN_PATTERN = 3  # a trigram index finds substrings of three characters or more
+KIND_CODES = {"inputs": "i", "outputs": "o", "exception": "e"}
+SQLITE_FTS = "span_text_fts"
+PG_INDEX = "ix_span_text_body"
+# Characters whose lower case (Python's) holds an ASCII letter although they are not ASCII:
+# a database may fold them otherwise, so a row holding one is always an ILIKE candidate.
+_UNSURE_CASE = frozenset("\u0130\u212a")
+
+_SQLITE_DDL = (
+    f"CREATE VIRTUAL TABLE {SQLITE_FTS} USING fts5(body, content='span_text', "
+    "content_rowid='id', tokenize='trigram')",
+    f"CREATE TRIGGER span_text_fts_insert AFTER INSERT ON span_text BEGIN "
+    f"INSERT INTO {SQLITE_FTS}(rowid, body) VALUES (new.id, new.body); END",
+    f"CREATE TRIGGER span_text_fts_delete AFTER DELETE ON span_text BEGIN "
+    f"INSERT INTO {SQLITE_FTS}({SQLITE_FTS}, rowid, body) VALUES ('delete', old.id, old.body); "
+    "END",
+)
+_PG_EXTENSION_HELP = (
+    "the text index needs PostgreSQL's pg_trgm extension, which this database user may not "
+    "create; text search works without it but scans. Ask an administrator to run, in this "
+    "database: CREATE EXTENSION pg_trgm; CREATE INDEX ix_span_text_body ON span_text USING "
+    "gin (body gin_trgm_ops);")
+
+
+def text_index_chars() -> int:
+    """Characters of each text the index holds (``SPANSCOPE_TEXT_INDEX_CHARS``)."""
+    raw = os.environ.get(ENV_VAR)
+    if raw is None or not raw.strip():
+        return DEFAULT_TEXT_INDEX_CHARS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < MIN_PATTERN:
+        logger.warning("%s=%r is not a number of characters >= %d; using %d", ENV_VAR, raw,
+                       MIN_PATTERN, DEFAULT_TEXT_INDEX_CHARS)
+        return DEFAULT_TEXT_INDEX_CHARS
+    return value
+
+
+def rows_for(trace_id: str, spans: Iterable[Span], limit: int) -> list[dict[str, Any]]:
+    """The ``span_text`` rows of these spans of one trace."""
+    rows = []
+    for span in spans:
+        for text in span_texts(span):
+            body, unsure = text.text, 0
+            if "\x00" in body:  # PostgreSQL text cannot hold NUL
+                body, unsure = body.replace("\x00", "\ufffd"), 2
+            if len(body) > limit:
+                body, unsure = body[:limit], 2
+            elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
+                unsure = 1
+            rows.append({"trace_id": trace_id, "span_id": span.span_id,
+                         "kind": KIND_CODES[text.kind], "seq": text.seq, "unsure": unsure,
+                         "body": body})
+    return rows
+
+
+def create_index(conn: Connection) -> None:
+    """The trigram index over ``span_text.body`` (the table exists). On PostgreSQL without
+    the right to create ``pg_trgm``, a warning says what to ask for."""
+    if conn.dialect.name == "sqlite":
+        for statement in _SQLITE_DDL:
+            conn.exec_driver_sql(statement)
+        return
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except sa.exc.DBAPIError as exc:
+        logger.warning("%s (%s)", _PG_EXTENSION_HELP, str(exc.orig).splitlines()[0])
+        return
+    conn.exec_driver_sql(f"CREATE INDEX {PG_INDEX} ON span_text USING gin "
+                         "(body gin_trgm_ops)")
+
+
+def drop_index(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        for name in ("span_text_fts_insert", "span_text_fts_delete"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SQLITE_FTS}")
+    else:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {PG_INDEX}")
+
+
+def backfill(conn: Connection, *, batch: int = 2000,
+             progress: Callable[[int, int], None] | None = None) -> int:
+    """Index the texts of every stored trace, ``batch`` traces at a time (a migration's
+    work); ``progress(done, total)`` after each batch. Returns the traces indexed."""
+    from spanscope.store.sql.bulk import insert_rows
+    from spanscope.store.sql.convert import span_from_content
+
+    traces, spans = schema.traces, schema.spans
+    total = conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one()
+    limit = text_index_chars()
+    done, after = 0, ""
+    while True:
+        ids: Sequence[str] = conn.execute(
+            sa.select(traces.c.trace_id).where(traces.c.trace_id > after)
+            .order_by(traces.c.trace_id).limit(batch)).scalars().all()
+        if not ids:
+            break
+        rows: list[dict[str, Any]] = []
+        query = (sa.select(spans.c.trace_id, spans.c.content)
+                 .where(spans.c.trace_id.in_(ids)).order_by(spans.c.trace_id,
+                                                            spans.c.position))
+        for row in conn.execute(query):
+            rows.extend(rows_for(row.trace_id, [span_from_content(row.content, row.trace_id)],
+                                 limit))
+        if rows:
+            insert_rows(conn, schema.span_text, rows)
+        done += len(ids)
+        after = ids[-1]
+        if progress is not None:
+            progress(done, total)
+    return done
