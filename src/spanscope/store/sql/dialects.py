@@ -433,6 +433,11 @@ class PostgreSQL(Dialect):
         return sa.func.spanscope_json_text(sa.func.spanscope_json_path(
             sa.func.spanscope_loads(content), steps))
 
+    def lower(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Python lower-cases U+0130 to two characters (i + U+0307), PostgreSQL to one. (Still
+        # apart: Python's final sigma, which PostgreSQL lower-cases as any sigma.)
+        return sa.func.lower(sa.func.replace(text, "\u0130", "i\u0307"))
+
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
