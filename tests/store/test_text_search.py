@@ -264,3 +264,23 @@ def test_migration_0007_indexes_a_store_that_holds_traces(store_uri: str) -> Non
                 assert set(store.search_trace_ids(["0"], filter_string=text)) == expected
     finally:
         engine.dispose()
+
+
+# --- highlights ------------------------------------------------------------------------------
+def test_highlights_are_the_same_in_every_store(stores: dict[str, SqlStore]) -> None:
+    experiment_id, loaded = _load(stores, 11, 30)
+    memory = InMemoryStore()
+    memory.log_traces([_in_default(t) for t in loaded])
+    text = "text CONTAINS 'A10042' OR request ILIKE '%paris%'"
+    expected = memory.search_traces(["0"], filter_string=text, highlight=True)
+    assert expected.highlights and set(expected.highlights) <= {
+        t.info.trace_id for t in expected}
+    for store in stores.values():
+        for include_spans in (True, False):
+            page = store.search_traces([experiment_id], filter_string=text, highlight=True,
+                                       include_spans=include_spans)
+            assert [t.info.trace_id for t in page] == [t.info.trace_id for t in expected]
+            assert page.highlights == expected.highlights
+            assert all(bool(t.data.spans) == include_spans for t in page
+                       if t.info.trace_id in page.highlights)
+    assert stores["sqlite"].search_traces([experiment_id], filter_string=text).highlights == {}

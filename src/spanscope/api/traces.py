@@ -43,6 +43,7 @@ def search_traces(
     return_type: Literal["pandas", "list"] = "pandas",
     page_token: str | None = None,
     include_spans: bool = True,
+    highlight: bool = False,
 ) -> pd.DataFrame | PagedList[Trace]:
     """Traces matching ``filter_string`` in the given experiments (default: the active one).
 
@@ -58,6 +59,11 @@ def search_traces(
     ``spanscope.api.extract``: ``SPAN_NAME.inputs.PATH``, ``tags.KEY`` ...), then one per
     tag, metadata or assessment field the filter compares, named as written in the filter
     (numeric when it compares as a number). ``extract_fields`` is for DataFrames only.
+
+    ``highlight=True`` says where the filter's text comparisons (``text CONTAINS 'x'``,
+    ``request ILIKE ...``) matched: a ``highlights`` column of lists of dicts (span id and
+    name, kind, snippet, match offsets) in a DataFrame, and ``.highlights`` (trace id to
+    ``Highlight`` list) on a ``PagedList``.
     """
     if return_type not in ("pandas", "list"):
         raise InvalidInputError(f"return_type must be 'pandas' or 'list', not {return_type!r}")
@@ -92,8 +98,9 @@ def search_traces(
         page = store.search_traces([str(e) for e in experiment_ids],
                                    filter_string=filter_string, order_by=order_by,
                                    max_results=want, page_token=token,
-                                   include_spans=include_spans)
+                                   include_spans=include_spans, highlight=highlight)
         traces.extend(page)
+        traces.highlights.update(page.highlights)
         token = page.token
         if token is None or (max_results is not None and len(traces) >= max_results):
             break
@@ -103,5 +110,8 @@ def search_traces(
     from spanscope.api.dataframe import traces_to_dataframe
 
     frame = traces_to_dataframe(traces, columns)
+    if highlight:
+        frame["highlights"] = [[h.to_dict() for h in traces.highlights.get(t.info.trace_id, [])]
+                               for t in traces]
     frame.attrs["next_page_token"] = token
     return frame

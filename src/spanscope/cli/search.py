@@ -73,6 +73,10 @@ def split_items(values: Iterable[str]) -> list[str]:
               help="Continue a previous search (same filter and --order-by).")
 @click.option("--include-spans/--no-include-spans", default=None,
               help="Load spans. [default: for json and jsonl, or when a field needs them]")
+@click.option("--highlight", is_flag=True,
+              help="Show where the filter's text comparisons (text CONTAINS 'x', request "
+                   "ILIKE ...) matched: snippets under the table, a \"highlights\" list "
+                   "in each JSON trace.")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "jsonl", "csv"]),
               default="table", show_default=True,
               help="A table for people; JSON ({\"traces\": [...], \"next_page_token\": ...}), "
@@ -80,7 +84,8 @@ def split_items(values: Iterable[str]) -> list[str]:
 @reads_store(listing=True)
 def search_command(filter_string: str | None, order_by: tuple[str, ...], max_results: int,
                    extract_fields: tuple[str, ...], experiment_ids: tuple[str, ...],
-                   page_token: str | None, include_spans: bool | None, output: str) -> None:
+                   page_token: str | None, include_spans: bool | None, highlight: bool,
+                   output: str) -> None:
     """Search traces with the filter language and print one page of them.
 
     The table and CSV show the summary columns, every --extract-fields column and every
@@ -96,6 +101,7 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
           --order-by "execution_time DESC" --extract-fields retrieve.inputs.query
       spanscope traces search -f "feedback.correctness = false" -o jsonl | jq .info.trace_id
       spanscope traces search -f "tag.quality_score < 0.7" -o csv > low_quality.csv
+      spanscope traces search -f "text CONTAINS 'order A10042'" --highlight
     """
     import spanscope
     from spanscope.api.extract import result_columns
@@ -113,7 +119,7 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
     search = functools.partial(
         spanscope.search_traces, experiment_ids=list(experiment_ids) or None,
         filter_string=filter_string, order_by=orders or None, return_type="list",
-        include_spans=include_spans)
+        include_spans=include_spans, highlight=highlight)
     if output == "table":
         page = search(max_results=max_results, page_token=page_token)
         traces = list(page)
@@ -124,15 +130,18 @@ def search_command(filter_string: str | None, order_by: tuple[str, ...], max_res
             console.print("No traces match.", soft_wrap=True)
             return
         console.print(_table(traces, columns, orders, console.width))
+        if highlight:
+            _print_highlights(console, traces, page.highlights)
         render.print_more(console, getattr(page, "token", None))
         return
     pages = _Pages(search, max_results, page_token)
     with_fields = bool(extract_fields)
     if output == "json":
-        _echo_json(pages, columns, with_fields)
+        _echo_json(pages, columns, with_fields, highlight)
     elif output == "jsonl":
         for traces in pages:
-            click.echo("".join(json.dumps(_trace_dict(trace, columns, with_fields),
+            click.echo("".join(json.dumps(_trace_dict(trace, columns, with_fields,
+                                                      pages.marks(highlight)),
                                           ensure_ascii=False) + "\n" for trace in traces),
                        nl=False)
         _more_on_stderr(pages.token)
@@ -158,6 +167,11 @@ class _Pages:
         self._search = search
         self._left = max_results
         self.token = page_token
+        self.highlights: dict[str, Any] = {}
+
+    def marks(self, wanted: bool) -> dict[str, Any] | None:
+        """The current page's highlights by trace id, when asked for."""
+        return self.highlights if wanted else None
 
     def __iter__(self) -> Iterator[list[Trace]]:
         while self._left > 0:
@@ -165,6 +179,7 @@ class _Pages:
                                 page_token=self.token)
             traces = list(page)
             self.token = getattr(page, "token", None)
+            self.highlights = getattr(page, "highlights", {})
             self._left -= len(traces)
             if traces:
                 yield traces
@@ -173,15 +188,16 @@ class _Pages:
                 return
 
 
-def _echo_json(pages: _Pages, columns: Sequence[ResultColumn], with_fields: bool) -> None:
+def _echo_json(pages: _Pages, columns: Sequence[ResultColumn], with_fields: bool,
+               highlight: bool) -> None:
     """``{"traces": [...], "next_page_token": ...}`` as ``json.dumps(indent=2)`` writes it,
     written one page at a time."""
     first = True
     for traces in pages:
         parts = []
         for trace in traces:
-            text = json.dumps(_trace_dict(trace, columns, with_fields), indent=2,
-                              ensure_ascii=False)
+            text = json.dumps(_trace_dict(trace, columns, with_fields,
+                                          pages.marks(highlight)), indent=2, ensure_ascii=False)
             parts.append(("{\n  \"traces\": [\n" if first else ",\n")
                          + textwrap.indent(text, "    ", lambda line: True))
             first = False
@@ -197,11 +213,30 @@ def _plain(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
-def _trace_dict(trace: Trace, columns: Sequence[ResultColumn], with_fields: bool) -> dict:
+def _trace_dict(trace: Trace, columns: Sequence[ResultColumn], with_fields: bool,
+                highlights: dict[str, Any] | None = None) -> dict:
     data = trace.to_dict()
     if with_fields:
         data["fields"] = {c.name: _plain(c.value_of(trace)) for c in columns}
+    if highlights is not None:
+        data["highlights"] = [h.to_dict() for h in highlights.get(trace.info.trace_id, [])]
     return data
+
+
+def _print_highlights(console: Any, traces: Sequence[Trace],
+                      highlights: dict[str, Any]) -> None:
+    """Under the table: each trace's snippets, the matched text in bold."""
+    from rich.text import Text
+
+    for trace in traces:
+        for h in highlights.get(trace.info.trace_id, []):
+            line = Text(f"{trace.info.trace_id}  {h.span_name} ({h.kind}): ", style="dim")
+            snippet = " ".join(h.snippet[:h.start].split()), h.match, " ".join(
+                h.snippet[h.end:].split())
+            line.append(snippet[0] + (" " if h.snippet[:h.start][-1:].isspace() else ""))
+            line.append(snippet[1], style="bold reverse")
+            line.append((" " if h.snippet[h.end:][:1].isspace() else "") + snippet[2])
+            console.print(line, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

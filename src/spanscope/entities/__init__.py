@@ -9,6 +9,7 @@ from spanscope.entities.assessment import (
     Feedback,
 )
 from spanscope.entities.experiment import Experiment
+from spanscope.entities.highlight import Highlight
 from spanscope.entities.paged_list import PagedList
 from spanscope.entities.span import (
     Span,
@@ -30,6 +31,7 @@ __all__ = [
     "Expectation",
     "Experiment",
     "Feedback",
+    "Highlight",
     "PagedList",
     "Span",
     "SpanAttributeKey",

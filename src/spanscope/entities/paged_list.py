@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from spanscope.entities.highlight import Highlight
 
 __all__ = ["PagedList"]
 
@@ -11,11 +14,17 @@ T = TypeVar("T")
 
 
 class PagedList(list[T]):
-    """A page of results; ``token`` fetches the next page, None on the last one."""
+    """A page of results; ``token`` fetches the next page, None on the last one.
 
-    def __init__(self, items: Iterable[T] = (), token: str | None = None) -> None:
+    ``highlights`` maps a trace id to where a text search matched in it (``Highlight``),
+    filled by ``search_traces(..., highlight=True)``; empty otherwise.
+    """
+
+    def __init__(self, items: Iterable[T] = (), token: str | None = None, *,
+                 highlights: dict[str, list[Highlight]] | None = None) -> None:
         super().__init__(items)
         self.token = token
+        self.highlights: dict[str, list[Highlight]] = highlights or {}
 
     def _repr_html_(self) -> str | None:
         """A page of traces as a table in Jupyter (``entities.display``)."""

@@ -39,7 +39,8 @@ from spanscope.query.parser import parse_filter
 from spanscope.query.text import span_texts
 from spanscope.query.values import like_matches, number_of, regex, text_of
 
-__all__ = ["ReferencedField", "field_value", "filter_traces", "matches", "referenced_fields"]
+__all__ = ["ReferencedField", "compares", "field_value", "filter_traces", "matches",
+           "referenced_fields"]
 
 _NS_PER_MS = 1_000_000
 
@@ -127,6 +128,11 @@ def _span_value(span: Span, field: Field) -> Any:
 def field_value(field: Field, trace: Trace) -> Any:
     """The raw value a trace-level field has on ``trace`` (None when missing)."""
     return _trace_value(_TraceView(trace), field)
+
+
+def compares(node: Comparison, raw: Any) -> bool:
+    """Whether the raw value ``raw`` satisfies the comparison ``node`` (its field aside)."""
+    return _compare(node, raw)
 
 
 def _compare(node: Comparison, raw: Any) -> bool:

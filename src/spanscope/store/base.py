@@ -174,6 +174,7 @@ class TraceStore(AssessmentStore, Protocol):
         max_results: int = 100,
         page_token: str | None = None,
         include_spans: bool = True,
+        highlight: bool = False,
     ) -> PagedList[Trace]:
         """One page of the traces matching ``filter_string``, in ``order_by`` order.
 
@@ -184,7 +185,10 @@ class TraceStore(AssessmentStore, Protocol):
         values last. ``experiment_ids=None`` searches every experiment. The page's
         ``.token`` continues it (a keyset, see ``spanscope.store.keyset``); pass it back
         with the same ``order_by``. With ``include_spans=False`` the traces carry info
-        only, read from the summary columns, which is what list views need.
+        only, read from the summary columns, which is what list views need. With
+        ``highlight=True`` the page's ``highlights`` say where the filter's text
+        comparisons (``text CONTAINS`` ...) matched in each trace
+        (``spanscope.query.highlight``).
         """
         ...
 

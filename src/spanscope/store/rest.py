@@ -157,11 +157,14 @@ class RestStore:
         max_results: int = 100,
         page_token: str | None = None,
         include_spans: bool = True,
+        highlight: bool = False,
     ) -> PagedList[Trace]:
-        body = self._call("POST", "/api/traces/search", idempotent=True, body={
-            "experiment_ids": _ids(experiment_ids), "filter_string": filter_string,
-            "order_by": _order(order_by), "max_results": max_results,
-            "page_token": page_token, "include_spans": include_spans})
+        query = {"experiment_ids": _ids(experiment_ids), "filter_string": filter_string,
+                 "order_by": _order(order_by), "max_results": max_results,
+                 "page_token": page_token, "include_spans": include_spans}
+        if highlight:  # only when asked, so an older server still answers other searches
+            query["highlight"] = True
+        body = self._call("POST", "/api/traces/search", idempotent=True, body=query)
         return wire.decode_page(body, Trace, "traces")
 
     def search_trace_ids(

@@ -25,6 +25,7 @@ from spanscope.entities import (
     Trace,
 )
 from spanscope.exceptions import InvalidInputError
+from spanscope.query.highlight import with_highlights
 from spanscope.store import assessment_rules, trace_rules
 from spanscope.store.assessment_rules import UNSET, Unset
 
@@ -193,6 +194,7 @@ class TraceMethods:
         max_results: int = 100,
         page_token: str | None = None,
         include_spans: bool = True,
+        highlight: bool = False,
     ) -> PagedList[Trace]:
         limit = trace_rules.check_max_results(max_results)
         assert limit is not None
@@ -200,7 +202,10 @@ class TraceMethods:
         filter_string = trace_rules.check_filter_string(filter_string)
         if ids == []:
             return PagedList([], None)
-        return self._search(ids, filter_string, order_by, limit, page_token, include_spans)
+        if not highlight:
+            return self._search(ids, filter_string, order_by, limit, page_token, include_spans)
+        page = self._search(ids, filter_string, order_by, limit, page_token, True)
+        return with_highlights(page, filter_string, include_spans=include_spans)
 
     def search_trace_ids(
         self,

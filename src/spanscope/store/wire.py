@@ -37,6 +37,7 @@ from spanscope.entities import (
     AssessmentError,
     AssessmentSource,
     Experiment,
+    Highlight,
     PagedList,
     Trace,
 )
@@ -438,8 +439,13 @@ def _decode_dataclass(cls: type[T], data: dict[str, Any], what: str) -> T:
 # --- pages ----------------------------------------------------------------------------------
 def encode_page(page: Sequence[Any], key: str) -> dict[str, Any]:
     """``{key: [items], "next_page_token": token}`` for a ``PagedList``."""
-    return {key: [encode(item) for item in page],
+    body = {key: [encode(item) for item in page],
             "next_page_token": getattr(page, "token", None)}
+    highlights = getattr(page, "highlights", None)
+    if highlights:
+        body["highlights"] = {trace_id: [h.to_dict() for h in found]
+                              for trace_id, found in highlights.items()}
+    return body
 
 
 def decode_page(data: Any, item_type: type[T], key: str) -> PagedList[T]:
@@ -447,8 +453,14 @@ def decode_page(data: Any, item_type: type[T], key: str) -> PagedList[T]:
     token = body.get("next_page_token")
     if token is not None and not isinstance(token, str):
         raise InvalidInputError(f"next_page_token must be a string, got {token!r:.80}")
+    marks = _object(body.get("highlights") or {}, "highlights")
+    try:
+        highlights = {str(trace_id): [Highlight.from_dict(_object(h, "highlight"))
+                                      for h in found] for trace_id, found in marks.items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"highlights: not a list of highlights ({exc})") from None
     return PagedList(decode(list[item_type], body.get(key) or [], key),  # type: ignore[valid-type]
-                     token or None)
+                     token or None, highlights=highlights)
 
 
 # --- update_assessment: UNSET vs None ---------------------------------------------------------

@@ -52,6 +52,8 @@ class SearchTraces(Body):
     max_results: int = Field(default=100, ge=1, le=INT64_MAX)
     page_token: str | None = None
     include_spans: bool = True
+    highlight: bool = Field(default=False, description="Where the filter's text "
+                            "comparisons matched, per trace id, in `highlights`.")
 
 
 class SearchTraceIds(Body):
@@ -108,7 +110,7 @@ def _search(request: Request, query: SearchTraces) -> WireResponse:
     page = store_of(request).search_traces(
         query.experiment_ids, filter_string=query.filter_string, order_by=query.order_by,
         max_results=query.max_results, page_token=query.page_token,
-        include_spans=query.include_spans)
+        include_spans=query.include_spans, highlight=query.highlight)
     return WireResponse(wire.encode_page(page, "traces"))
 
 
@@ -127,11 +129,13 @@ def list_traces(
     max_results: Annotated[int, Query(ge=1, le=INT64_MAX)] = 100,
     page_token: Annotated[str | None, Query()] = None,
     include_spans: Annotated[bool, Query()] = True,
+    highlight: Annotated[bool, Query()] = False,
 ) -> WireResponse:
     """``POST /api/traces/search`` as a GET, for browsers and curl."""
     return _search(request, SearchTraces(
         experiment_ids=experiment_id, filter_string=filter, order_by=order_by,
-        max_results=max_results, page_token=page_token, include_spans=include_spans))
+        max_results=max_results, page_token=page_token, include_spans=include_spans,
+        highlight=highlight))
 
 
 @router.post("/traces/search-ids", **VIEWER)
