@@ -293,3 +293,51 @@ def test_what_a_scorer_calls_is_not_traced(online: tuple[Any, Any]) -> None:
     names = {t.info.tags.get("mlflow.traceName") for t in
              store.search_traces(None, max_results=100, include_spans=False)}
     assert names == {"agent", "helper_inside_scorer"}
+
+
+_WORKER = """
+import sys
+from spanscope.store.sql import SqlStore
+from spanscope.monitoring.online import OnlineState, run_online_pass
+store, state = SqlStore(sys.argv[1]), OnlineState()
+while True:
+    run_online_pass(store, now_ms=int(sys.argv[2]), worker_id="killed", max_traces=10,
+                    concurrency=2, state=state)
+"""
+
+
+def test_a_worker_killed_mid_pass_loses_nothing_and_doubles_nothing(
+        online: tuple[Any, Any]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    store, scorers = online
+    ids = finished(store, 80)
+    register("online_code_scorers:slow_span_count", experiment_id="0", backfill=True,
+             store=scorers)
+    now = T0 + 1000 + MINUTE
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(here.parents[1] / "src"), str(here.parent), str(here)])}
+    process = subprocess.Popen([sys.executable, "-c", _WORKER, store.uri, str(now)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(scored(store, "slow_span_count")) < 25:  # killed part-way through
+            assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the worker process scored too slowly"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    done_by_killed = len(scored(store, "slow_span_count"))
+    assert done_by_killed < 80
+    state = OnlineState()
+    drain(store, scorers, now, worker_id="restarted", state=state)  # its claims wait ...
+    drain(store, scorers, now + 11 * MINUTE, worker_id="restarted", state=state)  # ... lease
+    counts = scored(store, "slow_span_count")
+    assert set(counts) == set(ids) and set(counts.values()) == {1}
