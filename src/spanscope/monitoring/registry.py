@@ -94,13 +94,13 @@ def register(scorer: ScorerLike, *, name: str | None = None,
     """
     spec = scorer_spec(scorer)
     _check_filter(filter_string)
-    experiment = _experiment(experiment_id, check=store is None)
-    registration = new_registration(
-        experiment, name or build_scorer(spec).name, spec, sample_rate=sample_rate,
-        filter_string=filter_string, delay_s=delay_s,
-        max_judge_calls_per_hour=max_judge_calls_per_hour,
-        scan_from_ms=0 if backfill else None)
-    with _opened(store) as opened:
+    with _opened(store) as opened:  # first: a store that keeps none is refused at once
+        experiment = _experiment(experiment_id, check=store is None)
+        registration = new_registration(
+            experiment, name or build_scorer(spec).name, spec, sample_rate=sample_rate,
+            filter_string=filter_string, delay_s=delay_s,
+            max_judge_calls_per_hour=max_judge_calls_per_hour,
+            scan_from_ms=0 if backfill else None)
         return opened.create_online_scorer(registration)
 
 
