@@ -27,6 +27,7 @@ processes back off on their own failures); the hourly cap is read from the store
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -245,12 +246,12 @@ def run_online_pass(store: TraceStore, *, scorers: OnlineScorerStore | None = No
 
 @dataclass(frozen=True)
 class _Outcome:
-    """What scoring one trace did (counted into the report by the pass's own thread)."""
+    """What scoring one trace gave (written and counted by the pass's own thread)."""
 
-    finished: Finished | None  # None: the judge failed transiently, give the trace back
+    trace_id: str
+    status: str | None  # SCORED, SKIPPED, or None: the judge failed, give the trace back
+    feedbacks: Sequence[Feedback] = ()  # to store as assessments
     judge_calls: int = 0
-    assessments: int = 0
-    errors: int = 0
 
 
 class _Pass:
@@ -382,19 +383,25 @@ class _Pass:
         outage = False
         unscored: list[str] = []
         finished_any = False
+        waiting = collections.deque(trace_ids)
+        window = 2 * self.concurrency  # in flight at once: wait() stays cheap, and an
+        # outage leaves the rest unsubmitted
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
                                 thread_name_prefix="spanscope-online") as pool:
-            pending: dict[Future[_Outcome], str] = {
-                pool.submit(self._one, registration, scorer, trace_id,
-                            trace_id in taken_over): trace_id
-                for trace_id in trace_ids}
-            while pending:
+            pending: dict[Future[_Outcome], str] = {}
+            while waiting or pending:
+                while waiting and len(pending) < window and not outage:
+                    trace_id = waiting.popleft()
+                    pending[pool.submit(self._one, registration, scorer, trace_id,
+                                        trace_id in taken_over)] = trace_id
+                if outage:
+                    unscored.extend(waiting)
+                    waiting.clear()
+                if not pending:
+                    break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     trace_id = pending.pop(future)
-                    if future.cancelled():
-                        unscored.append(trace_id)
-                        continue
                     try:
                         outcome = future.result()
                     except Exception:  # the thread boundary: log, give the trace back
@@ -402,13 +409,10 @@ class _Pass:
                                          registration.name, trace_id)
                         unscored.append(trace_id)
                         continue
-                    result = self._count(outcome)
+                    result = self._record(registration, outcome)
                     if result is None:  # the judge is failing: stop and back off
                         unscored.append(trace_id)
-                        if not outage:
-                            outage = True
-                            for other in pending:
-                                other.cancel()
+                        outage = True
                         continue
                     finished.append(result)
                     finished_any = True
@@ -432,17 +436,28 @@ class _Pass:
             self.state.succeed(reg_id)
         return unscored
 
-    def _count(self, outcome: _Outcome) -> Finished | None:
+    def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished | None:
+        """Store one outcome's assessments and count it. The pass's thread is the only
+        writer: scoring threads never queue on the database's write lock, which SQLite's
+        coarse busy waits would turn into idle judge slots."""
         report = self.report
         report.judge_calls += outcome.judge_calls
-        report.assessments += outcome.assessments
-        report.errors += outcome.errors
-        if outcome.finished is not None:
-            if outcome.finished.status == SCORED:
-                report.scored += 1
-            else:
-                report.skipped += 1
-        return outcome.finished
+        if outcome.status is None:
+            return None
+        metadata = {SCORER_NAME_KEY: registration.name,
+                    SCORER_VERSION_KEY: str(registration.version),
+                    REGISTRATION_KEY: registration.registration_id}
+        for feedback in outcome.feedbacks:
+            self.store.create_assessment(dataclasses.replace(
+                feedback, trace_id=outcome.trace_id, assessment_id="a-" + uuid.uuid4().hex,
+                metadata={**(feedback.metadata or {}), **metadata}))
+            report.assessments += 1
+            report.errors += feedback.error is not None
+        if outcome.status == SCORED:
+            report.scored += 1
+        else:
+            report.skipped += 1
+        return Finished(outcome.trace_id, outcome.status, judge_calls=outcome.judge_calls)
 
     def _finish(self, registration: OnlineScorer, finished: list[Finished]) -> None:
         if finished:
@@ -452,30 +467,21 @@ class _Pass:
 
     def _one(self, registration: OnlineScorer, scorer: Scorer, trace_id: str,
              taken_over: bool) -> _Outcome:
-        """Score one trace and store its assessments (runs in a pool thread)."""
+        """Score one trace (runs in a pool thread; stores nothing)."""
         try:
             trace = self.store.get_trace(trace_id)
         except NotFoundError:
-            return _Outcome(Finished(trace_id, SKIPPED, detail="the trace is gone"))
+            return _Outcome(trace_id, SKIPPED)  # deleted since it was claimed
         if taken_over and _already_scored(trace, registration):
-            return _Outcome(Finished(trace_id, SCORED))  # its worker died after writing
+            return _Outcome(trace_id, SCORED)  # its worker died after writing them
         row = _row(trace)
         with _untraced():
             feedbacks = scorer.run(inputs=row.inputs, outputs=row.outputs,
                                    expectations=row.expectations, trace=trace)
         calls = _judge_calls(scorer, feedbacks)
         if any(_transient(f) for f in feedbacks):
-            return _Outcome(None, judge_calls=calls)
-        metadata = {SCORER_NAME_KEY: registration.name,
-                    SCORER_VERSION_KEY: str(registration.version),
-                    REGISTRATION_KEY: registration.registration_id}
-        for feedback in feedbacks:
-            self.store.create_assessment(dataclasses.replace(
-                feedback, trace_id=trace_id, assessment_id="a-" + uuid.uuid4().hex,
-                metadata={**(feedback.metadata or {}), **metadata}))
-        return _Outcome(Finished(trace_id, SCORED, judge_calls=calls), judge_calls=calls,
-                        assessments=len(feedbacks),
-                        errors=sum(f.error is not None for f in feedbacks))
+            return _Outcome(trace_id, None, judge_calls=calls)
+        return _Outcome(trace_id, SCORED, feedbacks, calls)
 
 
 def _row(trace: Trace) -> EvalRow:
