@@ -53,6 +53,10 @@ def scorer_spec(scorer: ScorerLike) -> dict[str, Any]:
     return spec
 
 
+def _own_name(scorer: ScorerLike, spec: dict[str, Any]) -> str:
+    return scorer.name if isinstance(scorer, Scorer) else build_scorer(spec).name
+
+
 def _check_filter(filter_string: str | None) -> None:
     if filter_string:
         from spanscope.query import parse_filter
@@ -97,7 +101,7 @@ def register(scorer: ScorerLike, *, name: str | None = None,
     with _opened(store) as opened:  # first: a store that keeps none is refused at once
         experiment = _experiment(experiment_id, check=store is None)
         registration = new_registration(
-            experiment, name or build_scorer(spec).name, spec, sample_rate=sample_rate,
+            experiment, name or _own_name(scorer, spec), spec, sample_rate=sample_rate,
             filter_string=filter_string, delay_s=delay_s,
             max_judge_calls_per_hour=max_judge_calls_per_hour,
             scan_from_ms=0 if backfill else None)
