@@ -27,9 +27,11 @@ import click
 from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.evaluate import evaluate
 from spanscope.cli.keys import keys
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
+from spanscope.cli.scorers import scorers
 from spanscope.cli.server import server, ui
 from spanscope.cli.traces import traces
 from spanscope.exceptions import (
@@ -121,3 +123,5 @@ cli.add_command(report)
 cli.add_command(keys)
 cli.add_command(server)
 cli.add_command(ui)
+cli.add_command(scorers)
+cli.add_command(evaluate)

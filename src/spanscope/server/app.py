@@ -71,6 +71,7 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
             if key_store is None:
                 key_store = await run_in_threadpool(open_key_store, config.store_uri)
                 owned.callback(key_store.close)
+            owned.callback(scorer_routes.close_online_scorers, app)
             ingest = IngestQueue(served, max_pending_traces=config.max_pending_traces,
                                  redactor=redactor)
             await ingest.start()
@@ -99,9 +100,11 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
 
     from spanscope.server.routes import ROUTERS
+    from spanscope.server.routes import scorers as scorer_routes
 
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(scorer_routes.router)
     _include_receivers(app)
     from spanscope.server.ui import install_ui
 

@@ -41,6 +41,8 @@ __all__ = [
     "datasets",
     "experiments",
     "metadata",
+    "online_scorer_checkpoints",
+    "online_scorers",
     "run_latest_metrics",
     "run_metrics",
     "run_params",
@@ -360,4 +362,38 @@ span_text = Table(
     Index("ix_span_text_unsure", "unsure", "trace_id",
           sqlite_where=literal_column("unsure") > 0,
           postgresql_where=literal_column("unsure") > 0),
+)
+
+# --- online scorers (migration 0008): registrations and per-trace claims, see
+# spanscope.store.online_scorers; the primary key of the checkpoints is the claim -----
+online_scorers = Table(
+    "online_scorers", metadata,
+    Column("registration_id", String(64), primary_key=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("name", String(KEY_LENGTH), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: how to build the scorer
+    Column("version", Integer, nullable=False),
+    Column("sample_rate", Float, nullable=False),
+    Column("filter_string", Text),
+    Column("delay_s", Float, nullable=False),
+    Column("max_judge_calls_per_hour", Integer),
+    Column("active", Boolean, nullable=False),
+    Column("scan_from_ms", BigInteger, nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Index("ix_online_scorers_experiment_name", "experiment_id", "name", unique=True),
+)
+
+online_scorer_checkpoints = Table(
+    "online_scorer_checkpoints", metadata,
+    Column("registration_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("trace_id", String(TRACE_ID_LENGTH), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("worker_id", String(128), nullable=False),
+    Column("claimed_time", BigInteger, nullable=False),
+    Column("done_time", BigInteger),
+    Column("judge_calls", Integer),
+    Index("ix_online_scorer_checkpoints_claims", "registration_id", "status",
+          "claimed_time"),
 )
