@@ -1,0 +1,1 @@
+"""Production monitoring: online scorers and monitors, computed over the store."""
