@@ -28,6 +28,7 @@ from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
 from spanscope.cli.keys import keys
+from spanscope.cli.monitor import monitor
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
 from spanscope.cli.server import server, ui
@@ -119,5 +120,6 @@ cli.add_command(runs)
 cli.add_command(datasets)
 cli.add_command(report)
 cli.add_command(keys)
+cli.add_command(monitor)
 cli.add_command(server)
 cli.add_command(ui)

@@ -28,6 +28,7 @@ __all__ = [
     "Thresholds",
     "Webhook",
     "WebhookFormat",
+    "duration_text",
     "monitor_from_dict",
     "next_due",
     "parse_metric",
@@ -306,3 +307,13 @@ def next_due(due_ms: int, cadence_ms: int, now_ms: int) -> int:
     if due_ms > now_ms:
         return due_ms
     return due_ms + ((now_ms - due_ms) // cadence_ms + 1) * cadence_ms
+
+
+def duration_text(ms: int | None) -> str:
+    """``90000`` as ``90s``, ``3600000`` as ``1h``: the largest unit that divides it."""
+    if ms is None:
+        return ""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms / 1000:g}s"

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from spanscope import __version__
-from spanscope.entities.monitor import Monitor, MonitorEvaluation, WebhookFormat
+from spanscope.entities.monitor import (
+    Monitor,
+    MonitorEvaluation,
+    WebhookFormat,
+    duration_text,
+)
 from spanscope.exceptions import SpanscopeError
 from spanscope.monitoring.states import Step
 from spanscope.store.monitors import Delivery, new_delivery_id
@@ -83,7 +88,7 @@ def summary_text(monitor: Monitor, evaluation: MonitorEvaluation, step: Step) ->
     """One line for people: what happened, the value and the level it crossed."""
     crossed = ("" if step.threshold is None
                else f" ({step.direction} {step.threshold:g})")
-    window = f"{monitor.window_ms / 1000:g}s"
+    window = duration_text(monitor.window_ms)
     return (f"[{evaluation.state.value}] monitor {monitor.name!r} {step.event}: "
             f"{monitor.metric} = {_value_text(evaluation.value)}{crossed} over the last "
             f"{window}, {evaluation.samples} samples")

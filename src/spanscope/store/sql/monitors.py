@@ -162,11 +162,15 @@ class SqlMonitorStore:
 
     # --- the worker's steps --------------------------------------------------------------
     def claim_due(self, now_ms: int) -> list[tuple[Monitor, MonitorStatus]]:
+        due = sa.select(monitors).where(monitors.c.next_due_ms <= now_ms).order_by(
+            monitors.c.name)
+        # Read first: most ticks find nothing due and then take no write lock at all.
+        if not self._run("find due monitors", lambda conn: conn.execute(due).first()):
+            return []
+
         def work(conn: Connection) -> list[tuple[Monitor, MonitorStatus]]:
-            rows = conn.execute(sa.select(monitors).where(monitors.c.next_due_ms <= now_ms)
-                                .order_by(monitors.c.name)).all()
             out = []
-            for row in rows:
+            for row in conn.execute(due).all():
                 monitor = _monitor_of(row)
                 moved = conn.execute(
                     monitors.update().where(monitors.c.monitor_id == row.monitor_id,
@@ -223,13 +227,15 @@ class SqlMonitorStore:
 
     def claim_deliveries(self, now_ms: int, *, limit: int = 100) -> list[Delivery]:
         table = monitor_deliveries
+        due = (sa.select(table).where(table.c.status == "pending",
+                                      table.c.next_attempt_ms <= now_ms)
+               .order_by(table.c.created_ms, table.c.delivery_id).limit(limit))
+        if not self._run("find due deliveries", lambda conn: conn.execute(due).first()):
+            return []
 
         def work(conn: Connection) -> list[Delivery]:
-            rows = conn.execute(sa.select(table).where(
-                table.c.status == "pending", table.c.next_attempt_ms <= now_ms)
-                .order_by(table.c.created_ms, table.c.delivery_id).limit(limit)).all()
             out = []
-            for row in rows:
+            for row in conn.execute(due).all():
                 moved = conn.execute(table.update().where(
                     table.c.delivery_id == row.delivery_id,
                     table.c.next_attempt_ms == row.next_attempt_ms,
