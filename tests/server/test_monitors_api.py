@@ -66,7 +66,8 @@ def test_create_list_show_test_delete(monitor_api: Api) -> None:
     ({"filter": "tags.env = "}, "BAD_FILTER", "tags.env"),
     ({"window": "1m", "cadence": "5m"}, "INVALID_PARAMETER_VALUE", "shorter than the cadence"),
     ({"metric": "span_duration_p95"}, "INVALID_PARAMETER_VALUE", "span.type"),
-    ({"warn_above": None, "alert_above": None}, "INVALID_PARAMETER_VALUE", "at least one threshold"),
+    ({"warn_above": None, "alert_above": None}, "INVALID_PARAMETER_VALUE",
+     "at least one threshold"),
 ])
 def test_bad_definitions_are_400_naming_the_problem(monitor_api: Api, change: dict,
                                                     code: str, message: str) -> None:
