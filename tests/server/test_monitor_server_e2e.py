@@ -36,14 +36,22 @@ def test_a_webhook_gets_an_alert_and_then_a_recovery(sqlite_uri: str) -> None:
              "--alert-above", "0.5", "--min-samples", "10", "--webhook", errors_hook.url],
             ["--name", "demo latency", "--metric", "latency_p95", "--alert-above", "600000",
              "--webhook", quiet_hook.url],
-            ["--name", "demo tokens", "--metric", "tokens_mean", "--alert-above", "1e9",
-             "--webhook", quiet_hook.url],
         ):
             made = runner.invoke(cli, ["--tracking-uri", sqlite_uri, "monitor", "create",
                                        "-x", experiment, "--window", WINDOW, "--cadence",
                                        "1s", *args])
             assert made.exit_code == 0, made.output
         with ServerProcess(sqlite_uri, "--monitor-interval", "0.5") as server:
+            # the third monitor is created through the server, as a team would
+            made = runner.invoke(cli, [
+                "--tracking-uri", server.url, "monitor", "create", "--name", "demo tokens",
+                "-x", experiment, "--window", WINDOW, "--cadence", "1s", "--metric",
+                "tokens_mean", "--alert-above", "1e9", "--webhook", quiet_hook.url])
+            assert made.exit_code == 0, made.output
+            listed = runner.invoke(cli, ["--tracking-uri", server.url, "monitor", "list",
+                                         "-o", "json"])
+            assert [m["name"] for m in json.loads(listed.stdout)] == [
+                "demo errors", "demo latency", "demo tokens"]
             _demo(server.url, "--traces", "40", "--outage", "0.9")
             (alert,) = errors_hook.wait_for(1, timeout_s=120)
             assert (alert.body["event"], alert.body["state"]) == ("triggered", "ALERT")
@@ -57,6 +65,14 @@ def test_a_webhook_gets_an_alert_and_then_a_recovery(sqlite_uri: str) -> None:
                 _demo(server.url, "--traces", "30", "--seed", str(int(time.monotonic())))
             page = server.client().get(server.url + alert.body["link"][len(server.url):])
             assert page.status_code == 200
+            tested = runner.invoke(cli, ["--tracking-uri", server.url, "monitor", "test",
+                                         "demo latency"])
+            assert tested.exit_code == 0, tested.output
+            assert json.loads(tested.stdout)["monitor"]["name"] == "demo latency"
+            refused = runner.invoke(cli, ["--tracking-uri", server.url, "monitor", "run",
+                                          "--once"])
+            assert refused.exit_code == 2 and "the worker runs where the database is" in (
+                refused.output)
         events = errors_hook.events
         assert events[0] == ("triggered", "ALERT") and events[-1] == ("recovered", "OK")
         assert set(events[1:-1]) <= {("deescalated", "WARNING"), ("escalated", "ALERT"),

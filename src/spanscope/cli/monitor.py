@@ -256,6 +256,10 @@ def run_command(once: bool, interval: float, public_url: str | None) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("spanscope.monitoring").setLevel(logging.INFO)
     uri = get_tracking_uri()
+    if uri.split(":", 1)[0].lower() in ("http", "https"):
+        raise click.UsageError(f"the worker runs where the database is, not against a server "
+                               f"({uri}): the server evaluates its monitors itself, or pass "
+                               "--tracking-uri sqlite:///… or postgresql://…")
     store = open_store(uri)
     monitors = open_monitor_store(uri)
     passes = [monitor_pass(store, monitors, base_url=public_url)]

@@ -29,9 +29,11 @@ __all__ = [
     "Webhook",
     "WebhookFormat",
     "duration_text",
+    "evaluation_from_dict",
     "monitor_from_dict",
     "next_due",
     "parse_metric",
+    "status_from_dict",
 ]
 
 
@@ -317,3 +319,25 @@ def duration_text(ms: int | None) -> str:
         if ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms / 1000:g}s"
+
+
+def _state_or_none(text: str | None) -> MonitorState | None:
+    return None if text is None else MonitorState(text)
+
+
+def status_from_dict(data: dict[str, Any]) -> MonitorStatus:
+    """The ``MonitorStatus`` of ``MonitorStatus.to_dict()`` (as the REST API sends it)."""
+    return MonitorStatus(state=_state_or_none(data.get("state")), since_ms=data.get("since_ms"),
+                         last_eval_ms=data.get("last_eval_ms"),
+                         last_notified_ms=data.get("last_notified_ms"),
+                         notified=_state_or_none(data.get("notified")),
+                         next_due_ms=int(data.get("next_due_ms") or 0))
+
+
+def evaluation_from_dict(data: dict[str, Any]) -> MonitorEvaluation:
+    """The ``MonitorEvaluation`` of ``MonitorEvaluation.to_dict()``."""
+    return MonitorEvaluation(monitor_id=data["monitor_id"], time_ms=int(data["time_ms"]),
+                             state=MonitorState(data["state"]), value=data.get("value"),
+                             samples=int(data["samples"]),
+                             window_start_ms=int(data["window_start_ms"]),
+                             window_end_ms=int(data["window_end_ms"]), event=data.get("event"))

@@ -20,10 +20,16 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from spanscope.entities.monitor import Monitor, MonitorEvaluation, MonitorStatus
+from spanscope.entities.monitor import (
+    Monitor,
+    MonitorEvaluation,
+    MonitorStatus,
+    evaluation_from_dict,
+)
 from spanscope.monitoring.definition import define_monitor
 from spanscope.monitoring.metrics import MetricReader
 from spanscope.monitoring.runner import Evaluated, MonitorPassReport, evaluate, run_monitor_pass
+from spanscope.monitoring.states import Step
 
 if TYPE_CHECKING:
     from spanscope.monitoring.notify import WebhookSender
@@ -126,7 +132,19 @@ def dry_run_monitor(id_or_name: str, *, now_ms: int | None = None,
     with _monitors(monitor_store) as monitors:
         monitor = monitors.get_monitor(id_or_name)
         status = monitors.get_status(monitor.monitor_id)
+        remote = getattr(monitors, "dry_run", None)
+        if remote is not None and store is None:  # a server: it evaluates, on its store
+            return _evaluated(monitor, status, remote(monitor.monitor_id))
     return evaluate(MetricReader(_analytics(store)), monitor, status, now, base_url=base_url)
+
+
+def _evaluated(monitor: Monitor, status: MonitorStatus, answer: dict[str, Any]) -> Evaluated:
+    """``Evaluated`` from a server's ``POST /api/monitors/{id}/test`` answer."""
+    evaluation = evaluation_from_dict(answer["evaluation"])
+    step = Step(status=status, state=evaluation.state, event=answer.get("event"),
+                has_data=bool(answer.get("has_data")), direction=answer.get("direction"),
+                threshold=answer.get("threshold"))
+    return Evaluated(monitor, evaluation, step, answer.get("payload"))
 
 
 def run_monitors(*, now_ms: int | None = None, base_url: str | None = None,

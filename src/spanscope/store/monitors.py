@@ -260,7 +260,8 @@ class InMemoryMonitorStore:
 
 
 def open_monitor_store(uri: str) -> MonitorStore:
-    """The monitor store of the tracking store at ``uri`` (the same database)."""
+    """The monitor store of the tracking store at ``uri``: the same database, or the
+    server's ``/api/monitors`` for an http(s) URI."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "memory":
         return InMemoryMonitorStore()
@@ -268,6 +269,9 @@ def open_monitor_store(uri: str) -> MonitorStore:
         from spanscope.store.sql.monitors import SqlMonitorStore
 
         return SqlMonitorStore(uri)
-    raise InvalidUriError(
-        f"monitors live in a server's own store; {uri!r} is not one: use the sqlite:/// or "
-        "postgresql:// URI the server runs on, or the server's /api/monitors routes")
+    if scheme in ("http", "https"):
+        from spanscope.store.rest_monitors import RestMonitorStore
+
+        return RestMonitorStore(uri)
+    raise InvalidUriError(f"no monitor store for {uri!r}: use sqlite:///, postgresql:// or "
+                          "the http(s):// address of a server")

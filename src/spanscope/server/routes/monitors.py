@@ -113,4 +113,5 @@ def test_monitor(monitor_id: str, request: Request) -> WireResponse:
     done = dry_run_monitor(monitor_id, store=store_of(request),  # type: ignore[arg-type]
                            monitor_store=_monitors(request), base_url=_public_url(request))
     return reply({"evaluation": done.evaluation.to_dict(), "event": done.step.event,
-                  "payload": done.payload})
+                  "direction": done.step.direction, "threshold": done.step.threshold,
+                  "has_data": done.step.has_data, "payload": done.payload})
