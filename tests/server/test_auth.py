@@ -19,7 +19,8 @@ from tests.server.conftest import Api, asgi_api
 READ_ONLY_POSTS = {"/api/traces/get-batch", "/api/traces/search", "/api/traces/search-ids",
                    "/api/aggregates/{name}", "/api/runs/search", "/api/datasets/search",
                    "/api/analysis/summarize", "/api/analysis/profile",
-                   "/api/analysis/error_patterns", "/api/analysis/compare"}
+                   "/api/analysis/error_patterns", "/api/analysis/compare",
+                   "/api/monitors/{monitor_id}/test"}  # evaluates, keeps nothing
 EDITOR_DELETES = {("DELETE", "/api/traces/{trace_id}/tags")}  # unsetting a label is an edit
 UNGUARDED = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 RANK = {"viewer": 0, "editor": 1, "admin": 2}

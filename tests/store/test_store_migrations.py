@@ -25,7 +25,8 @@ TABLES = {"experiments", "traces", "trace_tags", "trace_metadata", "spans", "ass
           "runs", "run_params", "run_tags", "run_metrics", "run_latest_metrics",
           "datasets", "dataset_experiments", "dataset_versions", "dataset_records",
           "trace_model_usage", "api_keys", "span_text", "online_scorers",
-          "online_scorer_checkpoints", VERSION_TABLE}
+          "online_scorer_checkpoints", "monitors", "monitor_evaluations",
+          "monitor_deliveries", VERSION_TABLE}
 # The text index's own structures, not declared in schema.py (text_index.py makes them):
 # SQLite's FTS5 table and its shadow tables, PostgreSQL's GIN index.
 UNDECLARED = ("span_text_fts", "ix_span_text_body")

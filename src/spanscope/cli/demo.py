@@ -20,9 +20,12 @@ __all__ = ["demo"]
               help="Write into this experiment, created on first use. "
                    "[default: the active experiment]")
 @click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@click.option("--outage", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
+              help="Simulate a provider outage: each LLM call times out with this "
+                   "probability (0 to 1), raising the error rate. [default: 0]")
 @click.pass_context
 def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | None,
-         no_progress: bool) -> None:
+         no_progress: bool, outage: float) -> None:
     """Run a simulated customer-support agent and write its traces.
 
     In-process, no network and no real LLM: every request is traced (AGENT, CHAT_MODEL,
@@ -33,6 +36,7 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
     Examples:
       spanscope demo
       spanscope demo --traces 2000 --seed 7 --experiment support-bot
+      spanscope demo --traces 100 --outage 0.5   # a bad hour: about half the requests fail
       spanscope --tracking-uri postgresql://postgres@localhost/spanscope demo
     """
     import spanscope
@@ -59,7 +63,7 @@ def demo(ctx: click.Context, n_traces: int, seed: int, experiment_name: str | No
                   markup=False, soft_wrap=True)
     since_ms = int(time.time() * 1000) - 1000
     with render.demo_progress(n_traces, enabled=not no_progress) as on_progress:
-        result = run_demo(n_traces, seed, on_progress)
+        result = run_demo(n_traces, seed, on_progress, outage=outage)
     if not result.flushed:
         click.echo("Warning: not every trace was exported before the flush timed out.",
                    err=True)

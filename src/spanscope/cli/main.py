@@ -29,6 +29,7 @@ from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
 from spanscope.cli.evaluate import evaluate
 from spanscope.cli.keys import keys
+from spanscope.cli.monitor import monitor
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
 from spanscope.cli.scorers import scorers
@@ -121,6 +122,7 @@ cli.add_command(runs)
 cli.add_command(datasets)
 cli.add_command(report)
 cli.add_command(keys)
+cli.add_command(monitor)
 cli.add_command(server)
 cli.add_command(ui)
 cli.add_command(scorers)

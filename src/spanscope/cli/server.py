@@ -10,6 +10,7 @@ already accepted before the process exits 0.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import signal
 import socket
@@ -55,10 +56,19 @@ EXIT_NOT_SERVED = 7  # "any other Spanscope error" (cli/main.py): e.g. the port 
                                                  "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: "
                                                          "one line per request).")
+@click.option("--no-monitor", is_flag=True,
+              help="Do not evaluate monitors in this server (run 'spanscope monitor run' "
+                   "elsewhere instead).")
+@click.option("--monitor-interval", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, metavar="SECONDS", help="Seconds between monitor passes.")
+@click.option("--public-url", envvar="SPANSCOPE_PUBLIC_URL", metavar="URL",
+              help="This server's address as people reach it, for the links in "
+                   "notifications. [default: http://HOST:PORT]")
 def server(backend_store_uri: str | None, host: str, port: int, workers: int,
            auth: bool | None, max_request_mb: float, redact: str | None,
            redact_patterns: str | None, max_value_chars: int, otlp_grpc_port: int | None,
-           log_level: str) -> None:
+           log_level: str, no_monitor: bool, monitor_interval: float,
+           public_url: str | None) -> None:
     """Serve traces over HTTP: the REST API under /api/, OTLP at /v1/traces, /health.
 
     \b
@@ -82,7 +92,9 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
     kinds = tuple(k.strip() for k in (redact or "").split(",") if k.strip())
     config = ServerConfig(store_uri=uri, host=host, auth=auth, max_request_mb=max_request_mb,
                           redact=kinds, redact_patterns=redact_patterns,
-                          max_value_chars=max_value_chars, otlp_grpc_port=otlp_grpc_port)
+                          max_value_chars=max_value_chars, otlp_grpc_port=otlp_grpc_port,
+                          monitor=not no_monitor, monitor_interval_s=monitor_interval,
+                          public_url=public_url)
     from spanscope.server.redact import Redactor
 
     Redactor.from_options(kinds, config_path=redact_patterns)  # a bad option: one Error line
@@ -157,6 +169,10 @@ def _serve_one(config: ServerConfig, store: Any, host: str, port: int, log_level
     from spanscope.server.app import create_app
 
     sock = _bind(host, port)
+    if config.public_url is None:  # links in notifications name the port really bound
+        shown = f"[{host}]" if ":" in host else host
+        config = dataclasses.replace(config,
+                                     public_url=f"http://{shown}:{sock.getsockname()[1]}")
     app = create_app(config, store=store)
     server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(host, port, log_level)))
     bound = sock.getsockname()[1]
@@ -256,6 +272,10 @@ def _serve_many(config: ServerConfig, host: str, port: int, workers: int,
     from spanscope.server.config import CONFIG_ENV
 
     sock = _bind(host, port)
+    if config.public_url is None:
+        shown = f"[{host}]" if ":" in host else host
+        config = dataclasses.replace(config,
+                                     public_url=f"http://{shown}:{sock.getsockname()[1]}")
     os.environ[CONFIG_ENV] = config.to_env()  # what each worker's create_app() reads
     uvicorn_config = uvicorn.Config("spanscope.server.app:create_app", factory=True,
                                     workers=workers, **_uvicorn_options(host, port, log_level))

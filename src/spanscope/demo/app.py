@@ -19,6 +19,7 @@ code: the only Spanscope calls are the public ``trace``, ``start_span`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -77,10 +78,13 @@ class SupportAgent:
 
     def __init__(self, context: RequestContext, *, rng: random.Random,
                  time_scale: float = TIME_SCALE,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, outage: float = 0.0) -> None:
         self.context = context
-        latency = SimulatedLatency(rng, PROFILES[context.app_version], time_scale=time_scale,
-                                   sleep=sleep)
+        profile = PROFILES[context.app_version]
+        if outage:  # a provider outage: LLM calls time out at least this often
+            profile = dataclasses.replace(
+                profile, llm_timeout_rate=max(profile.llm_timeout_rate, outage))
+        latency = SimulatedLatency(rng, profile, time_scale=time_scale, sleep=sleep)
         self.latency = latency
         self.llm = SimulatedChatModel(latency)
         self.tools = SupportTools(latency, user_id=context.user_id, user_tier=context.user_tier)

@@ -77,12 +77,16 @@ ProgressCallback = Callable[[int, int, DemoRecord], None]
 def run_demo(n_traces: int = 500, seed: int = 0,
              progress_callback: ProgressCallback | None = None, *,
              run_id: str | None = None, time_scale: float = TIME_SCALE,
-             flush_timeout: float | None = 60.0) -> DemoResult:
+             flush_timeout: float | None = 60.0, outage: float = 0.0) -> DemoResult:
     """Send ``n_traces`` requests through the support agent, tracing each one.
 
     ``progress_callback(done, total, record)`` is called after every request. Traces go
     to the current tracking URI and experiment; each is tagged ``demo_run=<run_id>``.
+    ``outage`` (0 to 1) simulates a provider outage: each LLM call times out with at least
+    that probability, so the error rate rises (what a monitor should catch).
     """
+    if not 0.0 <= outage <= 1.0:
+        raise ValueError(f"outage is a probability between 0 and 1, got {outage!r}")
     result = DemoResult(run_id=run_id or uuid.uuid4().hex[:12], seed=seed)
     dropped_before = _dropped()
     histories: dict[str, list[dict[str, str]]] = {}
@@ -90,7 +94,7 @@ def run_demo(n_traces: int = 500, seed: int = 0,
     plans = plan_requests(n_traces, seed)
     for plan in plans:
         history = histories.setdefault(plan.session_id, [])
-        record = _serve(plan, history, result.run_id, time_scale)
+        record = _serve(plan, history, result.run_id, time_scale, outage)
         result.records.append(record)
         if progress_callback is not None:
             progress_callback(len(result.records), len(plans), record)
@@ -103,12 +107,13 @@ def run_demo(n_traces: int = 500, seed: int = 0,
 
 
 def _serve(plan: RequestPlan, history: list[dict[str, str]], run_id: str,
-           time_scale: float) -> DemoRecord:
+           time_scale: float, outage: float = 0.0) -> DemoRecord:
     context = RequestContext(
         client_request_id=plan.client_request_id, session_id=plan.session_id,
         user_id=plan.user_id, user_tier=plan.user_tier, environment=plan.environment,
         app_version=plan.app_version, extra_tags={DEMO_RUN_TAG: run_id})
-    agent = SupportAgent(context, rng=random.Random(plan.seed), time_scale=time_scale)
+    agent = SupportAgent(context, rng=random.Random(plan.seed), time_scale=time_scale,
+                         outage=outage)
     error = None
     try:
         answer = agent.answer(plan.question, plan.user_tier, history=list(history))

@@ -6,9 +6,10 @@ Usable in-process (tests drive it over ``httpx.ASGITransport`` inside
 case each worker process reads its ``ServerConfig`` from the environment.
 
 The lifespan opens what the app serves and closes it in reverse: the store
-(``app.state.store``), the API keys beside it (``app.state.keys``) and the ingest queue
+(``app.state.store``), the API keys beside it (``app.state.keys``), the ingest queue
 (``app.state.ingest``), whose ``close`` commits every write already accepted, so a server
-stopped with SIGTERM finishes its in-flight writes before it exits.
+stopped with SIGTERM finishes its in-flight writes before it exits, and the monitors
+(``app.state.monitors``) with the worker that evaluates them (off with ``--no-monitor``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +62,7 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
         from spanscope.server.ingest import IngestQueue
         from spanscope.store import open_store
         from spanscope.store.keys import open_key_store
+        from spanscope.store.monitors import open_monitor_store
 
         with contextlib.ExitStack() as owned:
             served = store
@@ -83,11 +85,17 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
 
                 grpc = app.state.grpc = await start_grpc_receiver(
                     app, host=config.host, port=config.otlp_grpc_port)
+            app.state.monitors = monitors = await run_in_threadpool(
+                open_monitor_store, config.store_uri)
+            owned.callback(monitors.close)
+            worker = _start_monitor_worker(config, served, monitors)
             app.state.store = served  # last: /health answers 200 from here on
             try:
                 yield
             finally:
                 app.state.store = None
+                if worker is not None:
+                    await run_in_threadpool(worker.stop)
                 if grpc is not None:
                     await grpc.stop()
                 await ingest.close()
@@ -110,6 +118,20 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
 
     install_ui(app)
     return app
+
+
+def _start_monitor_worker(config: ServerConfig, store: Any, monitors: Any) -> Any:
+    """The monitor worker thread (``spanscope.monitoring.worker``), unless ``--no-monitor``.
+
+    Each server process runs one; the monitor store hands each due evaluation and each
+    notification to one of them, so several workers over PostgreSQL notify once.
+    """
+    if not config.monitor:
+        return None
+    from spanscope.monitoring.worker import MonitorWorker, monitor_pass
+
+    passes = [monitor_pass(store, monitors, base_url=config.public_url)]
+    return MonitorWorker(passes, interval_s=config.monitor_interval_s).start()
 
 
 def _include_receivers(app: FastAPI) -> None:

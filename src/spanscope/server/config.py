@@ -36,6 +36,9 @@ class ServerConfig:
     redact_patterns: str | None = None  # a TOML/JSON file of custom patterns
     max_value_chars: int | None = DEFAULT_MAX_VALUE_CHARS  # longer span values are cut
     otlp_grpc_port: int | None = None  # OTLP over gRPC on this port (needs the grpc extra)
+    monitor: bool = True  # run the monitor worker (spanscope.monitoring.worker) in-process
+    monitor_interval_s: float = 5.0  # seconds between the worker's passes
+    public_url: str | None = None  # this server's address, for links in notifications
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_request_mb, (int, float)) or not self.max_request_mb > 0:

@@ -24,6 +24,7 @@ __all__ = [
     "ATTRIBUTE_FIELDS",
     "SPAN_QUANTILES",
     "TRACE_QUANTILES",
+    "AssessmentStats",
     "ErrorSpan",
     "FieldCoverage",
     "GroupKey",
@@ -128,6 +129,34 @@ class TraceStats:
 
     def latency(self, q: float) -> float | None:
         return self.latency_quantiles_ms[self.quantiles.index(q)]
+
+
+@dataclass
+class AssessmentStats:
+    """One feedback name over the selected traces: the latest valid feedback of that name
+    on each trace (as the filter's ``feedback.NAME`` reads it).
+
+    ``count`` traces have one; ``errors`` of those carry an error instead of a value;
+    ``numeric_n`` read as a number (booleans and ``"yes"``/``"no"`` are 1 and 0) summing
+    to ``numeric_sum``; ``passed`` are ``true`` or ``"yes"`` (any case).
+    """
+
+    name: str
+    count: int
+    errors: int
+    numeric_n: int
+    numeric_sum: float
+    passed: int
+
+    @property
+    def mean(self) -> float | None:
+        return self.numeric_sum / self.numeric_n if self.numeric_n else None
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Passed among the feedbacks with a value (errors left out)."""
+        judged = self.count - self.errors
+        return self.passed / judged if judged else None
 
 
 @dataclass

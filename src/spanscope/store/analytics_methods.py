@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from spanscope.exceptions import InvalidInputError
 from spanscope.store import aggregates as agg
 from spanscope.store import trace_rules
 
@@ -50,6 +51,9 @@ class AnalyticsMethods:
 
     def _numeric_pairs(self, selection: agg.Selection, x: agg.NumericField,
                        y: agg.NumericField) -> agg.NumericPairs:
+        raise NotImplementedError
+
+    def _assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
         raise NotImplementedError
 
     # --- the protocol ----------------------------------------------------------------------
@@ -119,3 +123,11 @@ class AnalyticsMethods:
             none = agg.FieldCoverage(0, 0)
             return agg.NumericPairs([], [], none, none)
         return self._numeric_pairs(checked, x, y)
+
+    def assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"an assessment name is a non-empty string, got {name!r}")
+        checked = self._checked(selection)
+        if checked is None:
+            return agg.AssessmentStats(name, 0, 0, 0, 0.0, 0)
+        return self._assessment_stats(checked, name)

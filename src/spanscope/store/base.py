@@ -7,7 +7,7 @@ A store states what it supports by the protocols it implements, and a capability
 - ``AssessmentStore``: feedback and expectations on a trace, with override history;
 - ``TraceStore``: log, get, search, tag and delete traces (and, being the trace store,
   their assessments: it extends ``AssessmentStore``);
-- ``AnalyticsStore``: the seven aggregates analysis reads, computed in the store;
+- ``AnalyticsStore``: the eight aggregates analysis reads, computed in the store;
 - ``RunStore``: runs with params, metrics and tags (lineage of evaluations);
 - ``DatasetStore``: versioned evaluation datasets;
 - ``Store``: all of them, what a tracking URI opens (``spanscope.store.open_store``).
@@ -45,6 +45,7 @@ from spanscope.entities.run import Metric, Run, RunInfo
 from spanscope.store.aggregates import (
     SPAN_QUANTILES,
     TRACE_QUANTILES,
+    AssessmentStats,
     ErrorSpan,
     GroupKey,
     ModelUsageRow,
@@ -251,7 +252,7 @@ class TraceStore(AssessmentStore, Protocol):
 
 @runtime_checkable
 class AnalyticsStore(StoreHandle, Protocol):
-    """The aggregates analysis reads (types and percentile rule: ``store/aggregates.py``).
+    """The aggregates analysis and monitors read (types, percentile rule: ``aggregates.py``).
 
     Computed in the store over the traces of ``selection`` (experiments, filter, time
     window), never by loading traces into the caller. ``FilterError`` for a bad filter,
@@ -302,6 +303,11 @@ class AnalyticsStore(StoreHandle, Protocol):
         """The (x, y) numbers of the traces where both fields read as finite numbers,
         ordered by request time then trace id, and how many traces had each field at all
         and as a number."""
+        ...
+
+    def assessment_stats(self, selection: Selection, name: str) -> AssessmentStats:
+        """Count, errors, numeric mean and passes of the latest valid feedback called
+        ``name`` on each selected trace (what a monitor of a judge reads)."""
         ...
 
 

@@ -238,6 +238,9 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
                        y: agg.NumericField) -> agg.NumericPairs:
         return ref.numeric_pairs(self._selected("numeric pairs", selection), x, y)
 
+    def _assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
+        return ref.assessment_stats(self._selected("assessment statistics", selection), name)
+
 
 class _Book:
     """``AssessmentBook`` over one stored trace (the caller holds the store's lock).

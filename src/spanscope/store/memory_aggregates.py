@@ -17,6 +17,7 @@ from spanscope.entities.model_usage import trace_model_usage
 from spanscope.query import filter_traces
 from spanscope.query.values import number_of
 from spanscope.store.aggregates import (
+    AssessmentStats,
     ErrorSpan,
     FieldCoverage,
     GroupKey,
@@ -37,6 +38,7 @@ from spanscope.store.aggregates import (
 )
 
 __all__ = [
+    "assessment_stats",
     "error_spans",
     "latency_histogram",
     "model_usage",
@@ -290,3 +292,25 @@ def numeric_pairs(traces: Sequence[Trace], x: NumericField, y: NumericField) -> 
             xs.append(a)
             ys.append(b)
     return NumericPairs(xs, ys, coverage(0), coverage(1))
+
+
+def assessment_stats(traces: Sequence[Trace], name: str) -> AssessmentStats:
+    count = errors = numeric_n = passed = 0
+    total = 0.0
+    for trace in traces:
+        latest = _latest(trace.info.assessments, name, "feedback")
+        if latest is None:
+            continue
+        count += 1
+        if latest.error is not None:
+            errors += 1
+        value = latest.value
+        number = _assessment_number(value)
+        text = value.lower() if isinstance(value, str) else None
+        if number is None and text in ("yes", "no"):
+            number = 1.0 if text == "yes" else 0.0
+        if number is not None:
+            numeric_n += 1
+            total += number
+        passed += value is True or text == "yes"
+    return AssessmentStats(name, count, errors, numeric_n, total, passed)

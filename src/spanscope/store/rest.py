@@ -285,6 +285,9 @@ class RestStore:
                       y: agg.NumericField) -> agg.NumericPairs:
         return self._aggregate("numeric_pairs", selection, x=x, y=y)
 
+    def assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
+        return self._aggregate("assessment_stats", selection, name=name)
+
     # --- runs -------------------------------------------------------------------------
     def _artifacts_at(self, run_id: str) -> str:
         return f"{self.uri}/api/runs/{segment(run_id)}/artifacts"

@@ -512,6 +512,7 @@ AGGREGATES: dict[str, tuple[dict[str, Any], Any]] = {
     "trace_sample": ({"sample": agg.Sample | None, "spans": bool, "assessments": bool},
                      agg.TraceSample),
     "numeric_pairs": ({"x": agg.NumericField, "y": agg.NumericField}, agg.NumericPairs),
+    "assessment_stats": ({"name": str}, agg.AssessmentStats),
 }
 
 

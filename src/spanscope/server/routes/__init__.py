@@ -10,6 +10,7 @@ from spanscope.server.routes import (
     experiments,
     health,
     keys,
+    monitors,
     runs,
     traces,
 )
@@ -17,4 +18,5 @@ from spanscope.server.routes import (
 __all__ = ["ROUTERS"]
 
 ROUTERS = (health.router, experiments.router, traces.router, assessments.router,
-           aggregates.router, runs.router, datasets.router, analysis.router, keys.router)
+           aggregates.router, runs.router, datasets.router, analysis.router, keys.router,
+           monitors.router)

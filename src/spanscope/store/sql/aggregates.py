@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from spanscope.query.errors import filter_error
 from spanscope.store.aggregates import (
     ATTRIBUTE_FIELDS,
+    AssessmentStats,
     ErrorSpan,
     FieldCoverage,
     GroupKey,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from spanscope.store.sql.search import SearchQuery
 
 __all__ = [
+    "assessment_stats",
     "error_spans",
     "latency_histogram",
     "model_usage",
@@ -670,3 +672,35 @@ class _Seen:
 
     def coverage(self) -> FieldCoverage:
         return FieldCoverage(self.present, self.numeric, self.not_number)
+
+
+# --- assessments ---------------------------------------------------------------------------
+def assessment_stats(conn: Connection, search: SearchQuery, selection: Selection,
+                     name: str) -> AssessmentStats:
+    """The latest valid feedback called ``name`` of each selected trace, counted in SQL:
+    a window function ranks each trace's feedbacks (as the filter's ``feedback.NAME``
+    does), and only the counts leave the database."""
+    query = _Query(search, selection, conn)
+    table, traces = schema.assessments, schema.traces
+    rank = sa.func.row_number().over(
+        partition_by=table.c.trace_id,
+        order_by=(sa.func.coalesce(table.c.create_time, 0).desc(),
+                  query.dialect.text_key(table.c.assessment_id).desc()))
+    latest = (sa.select(table.c.value, table.c.numeric_value, table.c.error,
+                        rank.label("rank"))
+              .join_from(table, traces, traces.c.trace_id == table.c.trace_id)
+              .where(*query.where, table.c.name == name, table.c.valid == sa.true(),
+                     table.c.kind == "feedback")
+              .subquery())
+    text = sa.func.lower(latest.c.value)
+    number = sa.case((latest.c.numeric_value.isnot(None), latest.c.numeric_value),
+                     (text == '"yes"', 1.0), (text == '"no"', 0.0), else_=None)
+    statement = (sa.select(sa.func.count().label("n"),
+                           _count_if(latest.c.error.isnot(None)).label("errors"),
+                           sa.func.count(number).label("numeric_n"),
+                           _sum0(number).label("numeric_sum"),
+                           _count_if(text.in_(["true", '"yes"'])).label("passed"))
+                 .where(latest.c.rank == 1))
+    row = query.run(conn, statement)[0]
+    return AssessmentStats(name, int(row.n), int(row.errors), int(row.numeric_n),
+                           float(row.numeric_sum), int(row.passed))

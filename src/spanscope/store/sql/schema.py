@@ -43,6 +43,9 @@ __all__ = [
     "metadata",
     "online_scorer_checkpoints",
     "online_scorers",
+    "monitor_deliveries",
+    "monitor_evaluations",
+    "monitors",
     "run_latest_metrics",
     "run_metrics",
     "run_params",
@@ -396,4 +399,52 @@ online_scorer_checkpoints = Table(
     Column("judge_calls", Integer),
     Index("ix_online_scorer_checkpoints_claims", "registration_id", "status",
           "claimed_time"),
+)
+
+# --- monitors (spanscope.store.sql.monitors; off the trace protocols, like api_keys) ----
+monitors = Table(
+    "monitors", metadata,
+    Column("monitor_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("definition", Text, nullable=False),  # JSON of Monitor.to_dict(reveal_secret)
+    Column("created_ms", BigInteger, nullable=False),
+    Column("state", String(16)),  # MonitorStatus: NULL until first evaluated
+    Column("since_ms", BigInteger),
+    Column("last_eval_ms", BigInteger),
+    Column("last_notified_ms", BigInteger),
+    Column("notified", String(16)),
+    Column("next_due_ms", BigInteger, nullable=False),
+    Index("ix_monitors_next_due", "next_due_ms"),
+)
+
+monitor_evaluations = Table(
+    "monitor_evaluations", metadata,
+    Column("evaluation_id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", String(32), ForeignKey("monitors.monitor_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float),
+    Column("samples", Integer, nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("event", String(16)),
+    Index("ix_monitor_evaluations_monitor_time", "monitor_id", "time_ms"),
+)
+
+monitor_deliveries = Table(
+    "monitor_deliveries", metadata,
+    Column("delivery_id", String(32), primary_key=True),
+    Column("monitor_id", String(32), ForeignKey("monitors.monitor_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Text),
+    Column("sent_ms", BigInteger),
+    Index("ix_monitor_deliveries_due", "status", "next_attempt_ms"),
 )

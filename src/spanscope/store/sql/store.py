@@ -374,3 +374,7 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                        y: agg.NumericField) -> agg.NumericPairs:
         return self._aggregate("numeric pairs", selection, lambda conn, search:
                                sql_agg.numeric_pairs(conn, search, selection, x, y))
+
+    def _assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
+        return self._aggregate("assessment statistics", selection, lambda conn, search:
+                               sql_agg.assessment_stats(conn, search, selection, name))
