@@ -24,7 +24,7 @@ from spanscope.store.sql.schema import metadata
 TABLES = {"experiments", "traces", "trace_tags", "trace_metadata", "spans", "assessments",
           "runs", "run_params", "run_tags", "run_metrics", "run_latest_metrics",
           "datasets", "dataset_experiments", "dataset_versions", "dataset_records",
-          "trace_model_usage", "api_keys", VERSION_TABLE}
+          "trace_model_usage", "api_keys", "retention_rules", "deletion_log", VERSION_TABLE}
 
 
 def _engine(uri: str) -> sa.Engine:
