@@ -36,6 +36,7 @@ __all__ = [
     "InMemoryRetentionStore",
     "RetentionRule",
     "RetentionStore",
+    "StorageSize",
     "TraceContents",
     "check_rule",
     "open_retention_store",
@@ -110,6 +111,17 @@ class TraceContents:
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class StorageSize:
+    """How big the store is: ``used_bytes`` is what its data occupies (what a capacity is
+    checked against: space freed by deletions and reusable is not counted), ``disk_bytes``
+    what its files take on disk (SQLite: file, WAL and shared memory; PostgreSQL: both are
+    ``pg_database_size``)."""
+
+    used_bytes: int
+    disk_bytes: int
 
 
 def check_rule(experiment_id: str, *, filter_string: str | None, keep_ms: int | None,
@@ -201,8 +213,8 @@ class RetentionStore(Protocol):
         their datasets (versions' counts and digests recomputed). Returns how many."""
         ...
 
-    def storage_bytes(self) -> int:
-        """Bytes the store's data occupies now (see ``spanscope.lifecycle.capacity``)."""
+    def storage_size(self) -> StorageSize:
+        """How big the store is now (see ``spanscope.lifecycle.capacity``)."""
         ...
 
     def close(self) -> None:
@@ -335,10 +347,11 @@ class InMemoryRetentionStore:
                                                      record_count=last.record_count)
         return removed
 
-    def storage_bytes(self) -> int:
+    def storage_size(self) -> StorageSize:
         with self._store._lock:
             traces = [copy.copy(t) for t in self._store._traces.values()]
-        return sum(len(t.to_json()) for t in traces)
+        size = sum(len(t.to_json()) for t in traces)  # the JSON the traces would take
+        return StorageSize(size, size)
 
     def close(self) -> None:
         pass

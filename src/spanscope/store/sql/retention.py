@@ -24,6 +24,7 @@ from spanscope.store import trace_rules
 from spanscope.store.retention import (
     DeletionRecord,
     RetentionRule,
+    StorageSize,
     TraceContents,
     check_kind,
     check_rule,
@@ -216,23 +217,25 @@ class SqlRetentionStore:
         return removed
 
     # --- size ----------------------------------------------------------------------------
-    def storage_bytes(self) -> int:
+    def storage_size(self) -> StorageSize:
         url = self._engine.url
-        if url.get_backend_name() == "sqlite":
-            def work(conn: Connection) -> int:
-                pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
-                free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
-                size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
-                return int((pages - free) * size)
+        if url.get_backend_name() != "sqlite":
+            size = int(self._run("measure the store", lambda conn: conn.execute(
+                sa.text("SELECT pg_database_size(current_database())")).scalar_one()))
+            return StorageSize(size, size)
 
-            live = self._run("measure the store", work)
-            wal = 0
-            if not is_memory(url) and url.database:
+        def work(conn: Connection) -> tuple[int, int, int]:
+            return (conn.exec_driver_sql("PRAGMA page_count").scalar_one(),
+                    conn.exec_driver_sql("PRAGMA freelist_count").scalar_one(),
+                    conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+
+        pages, free, page_size = self._run("measure the store", work)
+        disk = pages * page_size  # the file, as SQLite sees it
+        if not is_memory(url) and url.database:
+            for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(OSError):
-                    wal = os.path.getsize(f"{url.database}-wal")
-            return live + wal
-        return int(self._run("measure the store", lambda conn: conn.execute(
-            sa.text("SELECT pg_database_size(current_database())")).scalar_one()))
+                    disk += os.path.getsize(f"{url.database}{suffix}")
+        return StorageSize((pages - free) * page_size, disk)
 
     def close(self) -> None:
         if not self._closed:
