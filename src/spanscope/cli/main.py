@@ -29,6 +29,7 @@ from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
 from spanscope.cli.keys import keys
 from spanscope.cli.report import report
+from spanscope.cli.retention import retention, storage
 from spanscope.cli.runs import runs
 from spanscope.cli.server import server, ui
 from spanscope.cli.traces import traces
@@ -121,3 +122,5 @@ cli.add_command(report)
 cli.add_command(keys)
 cli.add_command(server)
 cli.add_command(ui)
+cli.add_command(retention)
+cli.add_command(storage)
