@@ -9,7 +9,7 @@ import os
 import time
 
 import pytest
-from tests.server.conftest import Api, asgi_api
+from tests.server.conftest import Api, ServerProcess, asgi_api
 
 from factories import make_trace
 from spanscope.exceptions import InvalidInputError
@@ -152,3 +152,15 @@ def test_sizes_parse_and_print() -> None:
     for bad in ("", "ten GB", "5 parsecs", "0", "-1GB"):
         with pytest.raises(InvalidInputError):
             parse_size(bad)
+
+
+def test_server_process_with_capacity_warns_at_startup_and_refuses_with_507(
+        sqlite_uri: str) -> None:
+    used = _fill(sqlite_uri)
+    with ServerProcess(sqlite_uri, "--capacity", str(used)) as server, server.client() as http:
+        refused = http.post("/api/traces/batch", json={"traces": [make_trace(2).to_dict()]})
+        assert refused.status_code == 507
+        assert "spanscope_storage_level 2" in http.get("/metrics").text
+        server.stop()
+    assert "Warning: store 100.0% full" in server.output
+    assert "ingest is refused (507)" in server.output
