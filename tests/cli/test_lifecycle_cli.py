@@ -129,7 +129,7 @@ def test_storage_reports_size_and_warns_near_capacity(runner: CliRunner, uri: st
     assert plain.exit_code == 0 and "used" in plain.stdout and "Warning" not in plain.stderr
     used = json.loads(run(runner, uri, "storage", "-o", "json").stdout)["used_bytes"]
     near = run(runner, uri, "storage", "--capacity", str(int(used / 0.85)))
-    assert "85" in near.stdout and "Warning: the store is warning" in near.stderr
+    assert "85" in near.stdout and "Warning: the store is over 80% of its capacity" in near.stderr
     full = run(runner, uri, "storage", "--capacity", str(used))
     assert "ingest is refused" in full.stdout and "is full" in full.stderr
     assert run(runner, uri, "storage", "--capacity", "lots").exit_code == 3

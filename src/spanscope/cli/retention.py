@@ -259,5 +259,6 @@ def storage(capacity: str | None, output: str) -> None:
     else:
         click.echo(text)
     if level != "ok":
-        click.echo(f"Warning: the store is {level}: add retention rules "
+        state = "full" if level == "full" else "over 80% of its capacity"
+        click.echo(f"Warning: the store is {state}: add retention rules "
                    "('spanscope retention add') or raise the capacity.", err=True)
