@@ -24,9 +24,9 @@ duration. The issue's example comes out as::
 unsampled rule (one filter: ``NOT (rule1 OR rule2 ...)``), oldest first in pages of
 ``PAGE`` through ``search_traces(include_spans=False)``; checks each page against every
 rule (one ``search_trace_ids`` per filtered rule, restricted to the page's ids, and the
-sample in Python); then deletes the page's doomed traces with ``delete_trace_ids``
-(batches of 1000, each its own short transaction) after unlinking the dataset records
-that name them as their source. Readers and writers go on meanwhile; a trace logged
+sample in Python); then deletes the page's doomed traces with ``delete_trace_ids`` in
+chunks of ``DELETE_CHUNK`` (each its own short transaction) after unlinking the dataset
+records that name them as their source. Readers and writers go on meanwhile; a trace logged
 during a pass is judged by the next one if the pass has passed its time already. A
 deletion is attributed to the rule that kept the trace longest before it expired, or to
 "no rule" (``unmatched``), which is what ``--dry-run`` prints per rule.
@@ -46,12 +46,16 @@ from spanscope.query import Attribute, AttributeName, CompareAs, Comparison, Op,
 from spanscope.store.base import ExperimentStore, TraceStore
 from spanscope.store.retention import RetentionRule, RetentionStore, open_retention_store
 
-__all__ = ["PAGE", "ExperimentRetention", "RetentionReport", "apply_retention",
+__all__ = ["DELETE_CHUNK", "PAGE", "ExperimentRetention", "RetentionReport", "apply_retention",
            "candidate_filter", "is_kept"]
 
 logger = logging.getLogger(__name__)
 
-PAGE = 500  # traces examined per step: one page read, a query per filtered rule, a delete
+PAGE = 500  # traces examined per step: one page read, a query per filtered rule
+# Traces per deletion transaction. Deleting a trace rewrites index pages all over the file
+# (its spans, tags and metadata are indexed by random ids), ~4 ms a trace on SQLite, so
+# 100 hold the write lock ~0.4 s and writers get a turn between (bench/retention.py).
+DELETE_CHUNK = 100
 
 
 @dataclass
@@ -173,13 +177,14 @@ def _apply_to(store: TraceStore, retention: RetentionStore, experiment_id: str,
                     doomed.append(info.trace_id)
                     _attribute(info.trace_id, matched, outcome)
             outcome.examined += len(infos)
-            if doomed:
-                if dry_run:
-                    outcome.dataset_records_unlinked += retention.count_dataset_records(doomed)
-                    outcome.deleted += len(doomed)
-                else:
-                    outcome.dataset_records_unlinked += retention.unlink_dataset_records(doomed)
-                    outcome.deleted += store.delete_trace_ids(doomed)
+            if doomed and dry_run:
+                outcome.dataset_records_unlinked += retention.count_dataset_records(doomed)
+                outcome.deleted += len(doomed)
+            elif doomed:
+                for start in range(0, len(doomed), DELETE_CHUNK):
+                    chunk = doomed[start:start + DELETE_CHUNK]
+                    outcome.dataset_records_unlinked += retention.unlink_dataset_records(chunk)
+                    outcome.deleted += store.delete_trace_ids(chunk)
         token = page.token
         if not token:
             return outcome
