@@ -26,7 +26,7 @@ TABLES = {"experiments", "traces", "trace_tags", "trace_metadata", "spans", "ass
           "datasets", "dataset_experiments", "dataset_versions", "dataset_records",
           "trace_model_usage", "api_keys", "span_text", "online_scorers",
           "online_scorer_checkpoints", "monitors", "monitor_evaluations",
-          "monitor_deliveries", VERSION_TABLE}
+          "monitor_deliveries", "retention_rules", "deletion_log", VERSION_TABLE}
 # The text index's own structures, not declared in schema.py (text_index.py makes them):
 # SQLite's FTS5 table and its shadow tables, PostgreSQL's GIN index.
 UNDECLARED = ("span_text_fts", "ix_span_text_body")

@@ -108,9 +108,16 @@ def untag_command(trace_id: str, key: str) -> None:
 @click.option("--dry-run", is_flag=True,
               help="Print how many traces would be deleted; delete nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--user-id", metavar="ID", help="Privacy deletion: every trace of this user, in "
+                                              "every experiment (or -x), logged (cli/privacy.py).")
+@click.option("--session-id", metavar="ID", help="Privacy deletion: every trace of this session.")
+@click.option("--dataset-records", type=click.Choice(["remove", "keep"]), default="remove",
+              show_default=True, help="With --user-id/--session-id: remove the dataset "
+                                      "records that came from those traces, or keep them unlinked.")
 def delete_command(trace_ids: tuple[str, ...], older_than: str | None,
                    filter_string: str | None, experiment_id: str | None,
-                   max_traces: int | None, dry_run: bool, yes: bool) -> None:
+                   max_traces: int | None, dry_run: bool, yes: bool, user_id: str | None = None,
+                   session_id: str | None = None, dataset_records: str = "remove") -> None:
     """Delete traces with their spans, tags, metadata and assessments.
 
     Choose the traces with exactly one of --trace-id, --older-than or --filter. On a
@@ -123,7 +130,17 @@ def delete_command(trace_ids: tuple[str, ...], older_than: str | None,
       spanscope traces delete --older-than 30d --yes
       spanscope traces delete --trace-id tr-0123… --trace-id tr-4567…
       spanscope traces delete --older-than 7d -x 3 --max-traces 10000 --yes
+      spanscope traces delete --user-id u-42 --yes   # privacy: all of a user's traces
     """
+    if user_id is not None or session_id is not None:
+        from spanscope.cli.privacy import delete_person
+
+        others = [flag for flag, given in (("--trace-id", trace_ids), ("--older-than", older_than),
+                                           ("--filter", filter_string),
+                                           ("--max-traces", max_traces)) if given]
+        delete_person(user_id=user_id, session_id=session_id, experiment_id=experiment_id,
+                      dataset_records=dataset_records, dry_run=dry_run, yes=yes, others=others)
+        return
     chosen = [flag for flag, given in (("--trace-id", trace_ids), ("--older-than", older_than),
                                        ("--filter", filter_string)) if given]
     if len(chosen) != 1:

@@ -31,6 +31,7 @@ from spanscope.cli.evaluate import evaluate
 from spanscope.cli.keys import keys
 from spanscope.cli.monitor import monitor
 from spanscope.cli.report import report
+from spanscope.cli.retention import retention, storage
 from spanscope.cli.runs import runs
 from spanscope.cli.scorers import scorers
 from spanscope.cli.server import server, ui
@@ -127,3 +128,5 @@ cli.add_command(server)
 cli.add_command(ui)
 cli.add_command(scorers)
 cli.add_command(evaluate)
+cli.add_command(retention)
+cli.add_command(storage)

@@ -52,6 +52,9 @@ EXIT_NOT_SERVED = 7  # "any other Spanscope error" (cli/main.py): e.g. the port 
 @click.option("--otlp-grpc-port", type=click.IntRange(0, 65535), metavar="PORT",
               help="Also receive OTLP over gRPC on this port (e.g. 4317; the grpc extra). "
                    "[default: off]")
+@click.option("--capacity", envvar="SPANSCOPE_CAPACITY", show_envvar=True, metavar="SIZE",
+              help="The store's capacity (e.g. 10GB): a warning at 80%, new traces refused "
+                   "with 507 at 95% until retention frees space. [default: none]")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
                                                  "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: "
@@ -68,7 +71,7 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
            auth: bool | None, max_request_mb: float, redact: str | None,
            redact_patterns: str | None, max_value_chars: int, otlp_grpc_port: int | None,
            log_level: str, no_monitor: bool, monitor_interval: float,
-           public_url: str | None) -> None:
+           public_url: str | None, capacity: str | None = None) -> None:
     """Serve traces over HTTP: the REST API under /api/, OTLP at /v1/traces, /health.
 
     \b
@@ -94,7 +97,7 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
                           redact=kinds, redact_patterns=redact_patterns,
                           max_value_chars=max_value_chars, otlp_grpc_port=otlp_grpc_port,
                           monitor=not no_monitor, monitor_interval_s=monitor_interval,
-                          public_url=public_url)
+                          public_url=public_url, capacity_bytes=_capacity(capacity))
     from spanscope.server.redact import Redactor
 
     Redactor.from_options(kinds, config_path=redact_patterns)  # a bad option: one Error line
@@ -108,6 +111,31 @@ def server(backend_store_uri: str | None, host: str, port: int, workers: int,
         store.close()
         _serve_many(config, host, port, workers, log_level)
     click.echo("Spanscope server stopped.", err=True)
+
+
+def _capacity(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from spanscope.lifecycle.capacity import parse_size
+
+    return parse_size(text)
+
+
+def _warn_capacity(config: ServerConfig, store: Any) -> None:
+    """Say at startup when the store is already near or over its capacity."""
+    if config.capacity_bytes is None:
+        return
+    from spanscope.lifecycle.capacity import status_of
+    from spanscope.store.retention import open_retention_store
+
+    side = open_retention_store(store)
+    try:
+        status = status_of(side.storage_size(), config.capacity_bytes)
+    finally:
+        side.close()
+    if status.level != "ok":
+        click.echo(f"Warning: {status.message()}. Add retention rules (spanscope retention "
+                   "add) or raise --capacity.", err=True)
 
 
 def _check_backend(uri: str, workers: int) -> None:
@@ -139,6 +167,7 @@ def _open(config: ServerConfig) -> Any:
                            "create --role admin", err=True)
         finally:
             keys.close()
+    _warn_capacity(config, store)
     return store
 
 

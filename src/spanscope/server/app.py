@@ -74,8 +74,12 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
                 key_store = await run_in_threadpool(open_key_store, config.store_uri)
                 owned.callback(key_store.close)
             owned.callback(scorer_routes.close_online_scorers, app)
+            from spanscope.server.capacity import start_capacity
+
+            watch = await start_capacity(config, served)  # None without --capacity
+            app.state.capacity = None if watch is None else watch.guard
             ingest = IngestQueue(served, max_pending_traces=config.max_pending_traces,
-                                 redactor=redactor)
+                                 redactor=redactor, capacity=app.state.capacity)
             await ingest.start()
             app.state.keys = key_store
             app.state.ingest = ingest
@@ -99,11 +103,14 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
                 if grpc is not None:
                     await grpc.stop()
                 await ingest.close()
+                if watch is not None:
+                    await watch.stop()
 
     app = FastAPI(title="Spanscope", version=__version__, description=_DESCRIPTION,
                   lifespan=lifespan)
     app.state.config = config
     app.state.store = None
+    app.state.capacity = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
 
@@ -113,6 +120,9 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(scorer_routes.router)
+    from spanscope.server.routes import retention as lifecycle_routes
+
+    app.include_router(lifecycle_routes.router)  # retention, privacy deletion, storage
     _include_receivers(app)
     from spanscope.server.ui import install_ui
 

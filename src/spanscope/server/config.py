@@ -39,6 +39,8 @@ class ServerConfig:
     monitor: bool = True  # run the monitor worker (spanscope.monitoring.worker) in-process
     monitor_interval_s: float = 5.0  # seconds between the worker's passes
     public_url: str | None = None  # this server's address, for links in notifications
+    capacity_bytes: int | None = None  # warn at 80 %, refuse ingest (507) at 95 %
+    capacity_refresh_s: float = 10.0  # how often the store's size is measured
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_request_mb, (int, float)) or not self.max_request_mb > 0:
@@ -51,6 +53,14 @@ class ServerConfig:
         if not isinstance(self.max_pending_traces, int) or self.max_pending_traces < 1:
             raise InvalidInputError(
                 f"max_pending_traces must be a positive integer, not {self.max_pending_traces!r}")
+
+        if self.capacity_bytes is not None and (
+                not isinstance(self.capacity_bytes, int) or self.capacity_bytes <= 0):
+            raise InvalidInputError(
+                f"capacity_bytes must be a positive integer, not {self.capacity_bytes!r}")
+        if not isinstance(self.capacity_refresh_s, (int, float)) or self.capacity_refresh_s <= 0:
+            raise InvalidInputError(f"capacity_refresh_s must be a positive number of seconds, "
+                                    f"not {self.capacity_refresh_s!r}")
 
     @property
     def max_request_bytes(self) -> int:

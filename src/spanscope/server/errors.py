@@ -12,6 +12,7 @@ METHOD_NOT_ALLOWED     405     a known route with another method
 REQUEST_TOO_LARGE      413     a body over ``--max-request-mb`` (``RequestTooLargeError``)
 RESOURCE_EXHAUSTED     429     (not sent by this server; clients treat it as 503)
 TEMPORARILY_UNAVAIL..  503     ingest ``Saturated``, ``StoreUnavailableError``
+INSUFFICIENT_STORAGE   507     ingest ``StorageFull``: the store is over 95 % of --capacity
 INTERNAL_ERROR         500     ``StoreError``, or a bug (logged with its traceback)
 =====================  ======  ====================================================
 
@@ -41,7 +42,8 @@ logger = logging.getLogger(__name__)
 _STATUS_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED",
                  403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
                  405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
-                 429: "RESOURCE_EXHAUSTED", 503: "TEMPORARILY_UNAVAILABLE"}
+                 429: "RESOURCE_EXHAUSTED", 503: "TEMPORARILY_UNAVAILABLE",
+                 507: "INSUFFICIENT_STORAGE"}
 
 
 def too_large_message(limit_bytes: int) -> str:
@@ -101,6 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
+    from spanscope.lifecycle.capacity import StorageFull
     from spanscope.server.ingest import Saturated
 
     async def on_spanscope_error(request: Request, error: Exception) -> Any:
@@ -132,6 +135,11 @@ def install_error_handlers(app: FastAPI) -> None:
                               str(error) or "the writer is saturated; retry later",
                               headers=_retry_after(getattr(error, "retry_after", None)))
 
+    async def on_storage_full(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StorageFull)
+        return error_response(507, "INSUFFICIENT_STORAGE", str(error),
+                              extra={"storage": error.status.to_dict()})
+
     async def on_overflow(request: Request, error: Exception) -> JSONResponse:
         # A number too large for the database (e.g. SQLite's 64-bit integers), raised by
         # the driver before anything is written: the caller's input, not a server fault.
@@ -148,6 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Saturated, on_saturated)
+    app.add_exception_handler(StorageFull, on_storage_full)
     app.add_exception_handler(OverflowError, on_overflow)
     app.add_exception_handler(Exception, on_bug)
 

@@ -41,6 +41,7 @@ from spanscope.exceptions import SpanscopeError
 from spanscope.server.redact import Redactor
 
 if TYPE_CHECKING:
+    from spanscope.lifecycle.capacity import CapacityGuard
     from spanscope.store.base import TraceStore
 
 __all__ = ["IngestQueue", "Saturated"]
@@ -74,7 +75,8 @@ class IngestQueue:
     def __init__(self, store: TraceStore, *, max_pending_traces: int = 20_000,
                  redactor: Redactor | None = None,
                  max_batch_traces: int = MAX_BATCH_TRACES,
-                 shared_store: bool | None = None) -> None:
+                 shared_store: bool | None = None,
+                 capacity: CapacityGuard | None = None) -> None:
         if max_pending_traces < 1 or max_batch_traces < 1:
             raise ValueError("max_pending_traces and max_batch_traces must be at least 1")
         self.store = store
@@ -84,6 +86,7 @@ class IngestQueue:
         if shared_store is None:  # a SQLite file has one server process; a database may not
             shared_store = not str(getattr(store, "uri", "")).startswith("sqlite")
         self.shared_store = shared_store
+        self.capacity = capacity  # its check raises StorageFull (507) when the store is full
         self._waiting: list[_Write] = []
         self._pending = 0  # traces accepted and not yet committed or failed
         self._wake: asyncio.Event | None = None
@@ -132,6 +135,12 @@ class IngestQueue:
         if self._task is None or self._closing:
             self._counts["rejected"] += len(traces)
             raise Saturated(1.0, "the trace writer is not running (server starting or stopping)")
+        if self.capacity is not None:
+            try:
+                self.capacity.check()
+            except Exception:
+                self._counts["rejected"] += len(traces)
+                raise
         count = len(traces)
         if self._pending and self._pending + count > self.max_pending_traces:
             self._counts["rejected"] += count

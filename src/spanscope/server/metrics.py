@@ -63,7 +63,29 @@ def render(state: Any) -> str:
     for name, kind, help_text, key in _OTLP:
         _metric(lines, name, kind, help_text,
                 getattr(otlp_stats, key, 0) if otlp_stats is not None else 0)
+    capacity = getattr(state, "capacity", None)
+    status = None if capacity is None else capacity.status
+    if status is not None:
+        _storage(lines, status)
     return "\n".join(lines) + "\n"
+
+
+def _storage(lines: list[str], status: Any) -> None:
+    """The ``--capacity`` gauges (``spanscope.lifecycle.capacity``)."""
+    for name, help_text, value in (
+            ("spanscope_storage_used_bytes", "Bytes the store's data occupies.",
+             status.used_bytes),
+            ("spanscope_storage_disk_bytes", "Bytes the store's files take on disk.",
+             status.disk_bytes),
+            ("spanscope_storage_capacity_bytes", "The configured capacity (--capacity).",
+             status.capacity_bytes),
+            ("spanscope_storage_level",
+             "0 ok, 1 warning (80% of capacity), 2 full (95%: ingest refused with 507).",
+             ("ok", "warning", "full").index(status.level))):
+        _metric(lines, name, "gauge", help_text, value)
+    lines.append("# HELP spanscope_storage_used_ratio Used bytes over the capacity.")
+    lines.append("# TYPE spanscope_storage_used_ratio gauge")
+    lines.append(f"spanscope_storage_used_ratio {status.fraction:.6f}")
 
 
 def _metric(lines: list[str], name: str, kind: str, help_text: str, value: int) -> None:

@@ -31,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.lifecycle.capacity import StorageFull
 from spanscope.server.ingest import Saturated
 from spanscope.server.otlp_convert import (
     OtlpDecodeError,
@@ -182,6 +183,8 @@ async def receive(app: Any, request: Any, header_experiment: str | None) -> Part
         except Saturated as exc:
             raise OtlpError(503, code_pb2.UNAVAILABLE, str(exc),
                             {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}) from None
+        except StorageFull as exc:
+            raise OtlpError(507, code_pb2.RESOURCE_EXHAUSTED, str(exc)) from None
         except InvalidInputError as exc:
             raise OtlpError(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
         except StoreError as exc:

@@ -39,6 +39,7 @@ __all__ = [
     "dataset_records",
     "dataset_versions",
     "datasets",
+    "deletion_log",
     "experiments",
     "metadata",
     "online_scorer_checkpoints",
@@ -46,6 +47,7 @@ __all__ = [
     "monitor_deliveries",
     "monitor_evaluations",
     "monitors",
+    "retention_rules",
     "run_latest_metrics",
     "run_metrics",
     "run_params",
@@ -447,4 +449,33 @@ monitor_deliveries = Table(
     Column("last_error", Text),
     Column("sent_ms", BigInteger),
     Index("ix_monitor_deliveries_due", "status", "next_attempt_ms"),
+)
+
+# --- data lifecycle (migration 0010): retention rules, and the log of deletions ----------
+# See spanscope.store.retention. A rule keeps the traces of its experiment that match its
+# filter and its deterministic sample for ``keep_ms`` (NULL: forever).
+retention_rules = Table(
+    "retention_rules", metadata,
+    Column("rule_id", String(32), primary_key=True),
+    Column("experiment_id", Integer,
+           ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256)),
+    Column("filter_string", Text),  # NULL: every trace of the experiment
+    Column("keep_ms", BigInteger),  # NULL: forever
+    Column("sample_fraction", Float, nullable=False, server_default="1"),
+    Column("created_time", BigInteger, nullable=False),
+    Index("ix_retention_rules_experiment", "experiment_id"),
+)
+
+# One row per deletion run (privacy or retention): who, when, what selector, counts; never
+# the deleted content (a user or session id is kept as its SHA-256 only).
+deletion_log = Table(
+    "deletion_log", metadata,
+    Column("deletion_id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # privacy | retention
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(256)),
+    Column("selector", Text, nullable=False),  # JSON
+    Column("counts", Text, nullable=False),  # JSON
+    Index("ix_deletion_log_time", "time"),
 )
