@@ -32,6 +32,7 @@ from spanscope.cli.report import report
 from spanscope.cli.runs import runs
 from spanscope.cli.server import server, ui
 from spanscope.cli.traces import traces
+from spanscope.cli.transfer import export_command, import_command
 from spanscope.exceptions import (
     FilterError,
     InvalidInputError,
@@ -121,3 +122,5 @@ cli.add_command(report)
 cli.add_command(keys)
 cli.add_command(server)
 cli.add_command(ui)
+cli.add_command(export_command)
+cli.add_command(import_command)

@@ -110,7 +110,8 @@ def export_traces(
     if stream and kind == "parquet":
         raise InvalidInputError("Parquet is written to a file, not a stream: pass a path")
     started = time.perf_counter()
-    report = ExportReport("<stream>" if stream else str(output), kind)
+    report = ExportReport(str(getattr(output, "name", "<stream>")) if stream else str(output),
+                          kind)
     names = _ExperimentNames(store, report.experiments)
     pages = iter_trace_pages(store, experiment_ids=experiment_ids,
                              filter_string=filter_string, page_size=page_size)

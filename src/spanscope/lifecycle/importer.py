@@ -201,8 +201,10 @@ class TraceFile:
     footer, JSONL's lines), else None.
     """
 
-    def __init__(self, path: str | os.PathLike[str], format: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], format: str | None = None, *,
+                 read_names: bool = True) -> None:
         self.path = Path(path)
+        self.read_names = read_names  # False: names are not needed (nor checked)
         if not self.path.is_file():
             raise InvalidInputError(f"no such file: {str(self.path)!r}")
         self.format = sniff_format(self.path, format)
@@ -221,7 +223,7 @@ class TraceFile:
 
     def __iter__(self) -> Iterator[Trace]:
         for trace, name in self._pairs():
-            if name is not None:
+            if name is not None and self.read_names:
                 source = trace.info.experiment_id
                 known = self.experiment_names.setdefault(source, name)
                 if known != name:
@@ -265,7 +267,7 @@ def import_files(
     what the extension (or the content) says. ``progress(path, done, total)`` follows
     each file (``total`` None when unknown). Every file is checked to exist first.
     """
-    files = [TraceFile(path, format) for path in paths]
+    files = [TraceFile(path, format, read_names=experiment is None) for path in paths]
     report = ImportReport()
     started = time.perf_counter()
     target = None if experiment is None else _resolve(store, experiment,
