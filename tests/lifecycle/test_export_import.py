@@ -171,8 +171,9 @@ def test_export_to_a_stream_and_mlflow_json_shape(source: tuple[SqlStore, list[T
     document = json.loads(out.getvalue())
     assert set(document) == {"traces", "next_page_token"}
     assert document["next_page_token"] is None
-    assert [t["info"]["trace_id"] for t in document["traces"]] == [
-        t.info.trace_id for t in store.search_traces()]
+    assert [t["info"]["trace_id"] for t in document["traces"]] == [  # newest first in each
+        t.info.trace_id for e in store.list_experiments()
+        for t in store.search_traces([e.experiment_id])]
     with pytest.raises(InvalidInputError, match="Parquet"):
         export_traces(store, io.StringIO(), format="parquet")
     empty = io.StringIO()

@@ -69,20 +69,29 @@ def count_traces(store: AnalyticsStore, experiment_ids: Sequence[str] | None = N
     return sum(row.traces for row in rows)
 
 
-def iter_trace_pages(store: TraceStore, *, experiment_ids: Sequence[str] | None = None,
+def iter_trace_pages(store: ExportSource, *, experiment_ids: Sequence[str] | None = None,
                      filter_string: str | None = None,
                      page_size: int = PAGE_SIZE) -> Iterator[list[Trace]]:
-    """Every trace of the selection with its spans, a page at a time, newest first."""
-    token: str | None = None
-    while True:
-        page = store.search_traces(experiment_ids, filter_string=filter_string,
-                                   max_results=page_size, page_token=token,
-                                   include_spans=True)
-        if len(page):
-            yield list(page)
-        token = page.token
-        if not token:
-            return
+    """Every trace of the selection with its spans, a page at a time: experiment by
+    experiment (None: every experiment), newest first in each.
+
+    One experiment at a time because the store's index on (experiment, request time,
+    trace id) then yields each page in order; across experiments a page would sort every
+    trace older than the last one read, each time (quadratic over a large store).
+    """
+    ids = ([e.experiment_id for e in store.list_experiments()] if experiment_ids is None
+           else list(dict.fromkeys(str(e) for e in experiment_ids)))
+    for experiment_id in ids:
+        token: str | None = None
+        while True:
+            page = store.search_traces([experiment_id], filter_string=filter_string,
+                                       max_results=page_size, page_token=token,
+                                       include_spans=True)
+            if len(page):
+                yield list(page)
+            token = page.token
+            if not token:
+                break
 
 
 def export_traces(
