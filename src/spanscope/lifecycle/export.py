@@ -11,6 +11,7 @@ experiment of the same name in another store. Formats: ``lifecycle/formats.py``.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,8 @@ from spanscope.lifecycle.json_files import JsonTraceWriter, open_text
 from spanscope.store.aggregates import Selection
 from spanscope.store.base import AnalyticsStore, ExperimentStore, TraceStore
 
-__all__ = ["ExportReport", "ExportSource", "count_traces", "export_traces", "iter_trace_pages"]
+__all__ = ["ExportReport", "ExportSource", "count_traces", "export_traces", "iter_trace_pages",
+           "stream_export"]
 
 PAGE_SIZE = 500
 
@@ -92,6 +94,40 @@ def iter_trace_pages(store: ExportSource, *, experiment_ids: Sequence[str] | Non
             token = page.token
             if not token:
                 break
+
+
+def stream_export(store: ExportSource, *, format: str = "jsonl",
+                  experiment_ids: Sequence[str] | None = None,
+                  filter_string: str | None = None,
+                  page_size: int = PAGE_SIZE) -> Iterator[str]:
+    """The export of a JSON format as text chunks, a page of traces each (for HTTP).
+
+    The filter and experiments are checked before the first chunk (``FilterError``,
+    ``NotFoundError``), so a bad request fails before anything is sent.
+    """
+    kind = format_of(None, format)
+    if kind == "parquet":
+        raise InvalidInputError("Parquet is written to a file, not a stream")
+    for experiment_id in experiment_ids or ():
+        store.get_experiment(str(experiment_id))
+    store.search_traces(experiment_ids, filter_string=filter_string, max_results=1,
+                        include_spans=False)
+    return _chunks(store, kind, experiment_ids, filter_string, page_size)
+
+
+def _chunks(store: ExportSource, kind: str, experiment_ids: Sequence[str] | None,
+            filter_string: str | None, page_size: int) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = JsonTraceWriter(buffer, kind)
+    names = _ExperimentNames(store, {})
+    for page in iter_trace_pages(store, experiment_ids=experiment_ids,
+                                 filter_string=filter_string, page_size=page_size):
+        writer.write([(trace, names.of(trace.info.experiment_id)) for trace in page])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    writer.close()
+    yield buffer.getvalue()
 
 
 def export_traces(

@@ -8,6 +8,7 @@ from spanscope.server.routes import (
     assessments,
     datasets,
     experiments,
+    export,
     health,
     keys,
     runs,
@@ -17,4 +18,5 @@ from spanscope.server.routes import (
 __all__ = ["ROUTERS"]
 
 ROUTERS = (health.router, experiments.router, traces.router, assessments.router,
-           aggregates.router, runs.router, datasets.router, analysis.router, keys.router)
+           aggregates.router, runs.router, datasets.router, analysis.router, keys.router,
+           export.router)
