@@ -36,6 +36,7 @@ from spanscope.cli.runs import runs
 from spanscope.cli.scorers import scorers
 from spanscope.cli.server import server, ui
 from spanscope.cli.traces import traces
+from spanscope.cli.transfer import export_command, import_command
 from spanscope.exceptions import (
     FilterError,
     InvalidInputError,
@@ -130,3 +131,5 @@ cli.add_command(scorers)
 cli.add_command(evaluate)
 cli.add_command(retention)
 cli.add_command(storage)
+cli.add_command(export_command)
+cli.add_command(import_command)

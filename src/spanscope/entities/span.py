@@ -179,6 +179,11 @@ class Span:
         data.update(self.extra)
         return data
 
+    def to_json(self) -> str:
+        """``to_dict()`` as JSON text. A span read from a store and not yet decoded gives
+        back its stored text as is, so exports copy span payloads without parsing them."""
+        return dumps(self.to_dict())
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], trace_id: str | None = None) -> Span:
         """Read a span dict written by Spanscope or MLflow 3 (hex or base64 ids)."""
@@ -247,6 +252,11 @@ class _StoredSpan(Span):
 
     def __repr__(self) -> str:  # it is a Span to its user
         return "Span" + super().__repr__().removeprefix(type(self).__qualname__)
+
+    def to_json(self) -> str:
+        if "_decoded" in self.__dict__:  # decoded: its dicts may have been changed since
+            return super().to_json()
+        return str(self.__dict__["_content"])
 
     @cached_property
     def _decoded(self) -> Span:

@@ -8,6 +8,7 @@ from spanscope.server.routes import (
     assessments,
     datasets,
     experiments,
+    export,
     health,
     keys,
     monitors,
@@ -19,4 +20,4 @@ __all__ = ["ROUTERS"]
 
 ROUTERS = (health.router, experiments.router, traces.router, assessments.router,
            aggregates.router, runs.router, datasets.router, analysis.router, keys.router,
-           monitors.router)
+           monitors.router, export.router)

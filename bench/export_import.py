@@ -1,0 +1,153 @@
+"""Export and import throughput and peak memory over 100k and 1M synthetic traces.
+
+The source is the cached SQLite store of ``bench/search.py`` (6 spans per trace with
+inputs and outputs, tags, metadata, feedback on ~30% of traces; built on first use under
+``~/.cache/spanscope/bench/``). For each format, one child process exports every trace to
+a file (``spanscope.lifecycle.export.export_traces``), then another imports the file into
+an empty SQLite store (``import_files``); each prints traces/s and its peak RSS (the
+child's own ``ru_maxrss``, so one phase's memory does not hide another's). Constant memory
+shows as the same peak RSS at 100k and at 1M. ``--check`` compares 1,000 random traces of
+the target with the source after the import.
+
+    python bench/export_import.py [--sizes 100000,1000000] [--formats jsonl,parquet,mlflow-json]
+                                  [--page-size 500] [--batch-size 500] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+EXTENSIONS = {"jsonl": ".jsonl", "parquet": ".parquet", "mlflow-json": ".json"}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (``VmHWM``; ``ru_maxrss`` would carry the parent's peak
+    across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
+    from spanscope.lifecycle.export import export_traces
+    from spanscope.store.sql import SqlStore
+
+    with SqlStore(uri) as store:
+        baseline = _peak_rss_mb()
+        report = export_traces(store, path, page_size=page_size)
+    return {"traces": report.traces, "seconds": report.seconds,
+            "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline,
+            "file_mb": os.path.getsize(path) / 1e6}
+
+
+def phase_import(uri: str, path: str, batch_size: int) -> dict[str, float]:
+    from spanscope.lifecycle.importer import import_files
+    from spanscope.store.sql import SqlStore
+
+    with SqlStore(uri) as store:
+        baseline = _peak_rss_mb()
+        report = import_files(store, [path], batch_size=batch_size)
+    return {"traces": report.traces, "seconds": report.seconds,
+            "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline}
+
+
+def check(source_uri: str, target_uri: str, samples: int = 1000) -> int:
+    """How many of ``samples`` random traces differ between the stores (0 expected)."""
+    from spanscope.store.sql import SqlStore
+
+    with SqlStore(source_uri) as source, SqlStore(target_uri) as target:
+        ids = source.search_trace_ids()
+        differ = 0
+        for trace_id in random.Random(3).sample(ids, min(samples, len(ids))):
+            want, got = source.get_trace(trace_id).to_dict(), target.get_trace(trace_id).to_dict()
+            for side in (want, got):  # the target store gives the experiment its own id
+                side["info"].pop("trace_location")
+            differ += want != got
+        return differ
+
+
+def _child(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--phase", *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--formats", default="jsonl,parquet,mlflow-json")
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--keep", metavar="DIR", help="Write files and stores here and keep "
+                                                      "them. [default: a temporary directory]")
+    parser.add_argument("--check", action="store_true",
+                        help="Compare 1,000 random imported traces with the source.")
+    parser.add_argument("--phase", nargs=4, metavar=("KIND", "URI", "PATH", "SIZE"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        kind, uri, path, size = args.phase
+        run = phase_export if kind == "export" else phase_import
+        print(json.dumps(run(uri, path, int(size))))
+        return
+
+    from search import sqlite_store
+
+    work = Path(args.keep or tempfile.mkdtemp(prefix="spanscope-export-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            source, _ = sqlite_store(n, rebuild=False)
+            for fmt in args.formats.split(","):
+                path = work / f"traces-{n}{EXTENSIONS[fmt]}"
+                target_db = work / f"imported-{n}-{fmt}.db"
+                target_db.unlink(missing_ok=True)
+                exported = _child("export", source, str(path), str(args.page_size))
+                imported = _child("import", f"sqlite:///{target_db}", str(path),
+                                  str(args.batch_size))
+                differ = check(source, f"sqlite:///{target_db}") if args.check else None
+                rows.append((n, fmt, exported, imported, differ))
+                print(f"{n:>9,} {fmt:<12} export {exported['traces'] / exported['seconds']:>8,.0f}"
+                      f" traces/s, peak RSS {exported['peak_rss_mb']:>6,.0f} MB, file "
+                      f"{exported['file_mb']:>7,.0f} MB | import "
+                      f"{imported['traces'] / imported['seconds']:>7,.0f} traces/s, peak RSS "
+                      f"{imported['peak_rss_mb']:>6,.0f} MB"
+                      + ("" if differ is None else f" | {differ} of 1,000 checked differ"),
+                      flush=True)
+                if not args.keep:
+                    path.unlink(missing_ok=True)
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{target_db}{suffix}").unlink(missing_ok=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| traces | format | export traces/s | export peak RSS | file | import traces/s "
+          "| import peak RSS |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, fmt, exported, imported, _ in rows:
+        print(f"| {n:,} | {fmt} | {exported['traces'] / exported['seconds']:,.0f} | "
+              f"{exported['peak_rss_mb']:,.0f} MB | {exported['file_mb']:,.0f} MB | "
+              f"{imported['traces'] / imported['seconds']:,.0f} | "
+              f"{imported['peak_rss_mb']:,.0f} MB |")
+    print(f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, page {args.page_size}, "
+          f"batch {args.batch_size})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Traces as Parquet: one row per trace, written and read in row groups (streamed).
+
+Columns, for pandas users (``pd.read_parquet``) and for the import that reads them back:
+
+- ``trace_id``, ``experiment_id``, ``experiment_name``, ``request_time`` (a UTC
+  timestamp, ms), ``state``, ``execution_duration_ms``, ``client_request_id``,
+  ``request_preview``, ``response_preview``;
+- ``tags`` and ``trace_metadata`` (JSON objects as text), ``assessments`` and ``spans``
+  (JSON lists as text: the trace JSON's ``info.assessments`` and ``data.spans``) and
+  ``info_extra`` (keys of the trace's ``info`` Spanscope does not model, JSON or null);
+- derived, for convenience only (import ignores them): ``name``, ``session_id``,
+  ``user_id``, ``total_tokens``, ``span_count``.
+
+JSON payloads stay text because they nest freely and a Parquet column has one type (the
+rule ``evaluation/dataset_io.py`` follows for dataset records). Needs ``pyarrow``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from spanscope.entities import Trace
+from spanscope.entities._codec import dumps
+from spanscope.entities.trace_info import TraceMetadataKey, TraceTagKey
+from spanscope.exceptions import InvalidInputError
+from spanscope.lifecycle.formats import EXPERIMENT_NAME_KEY, trace_from_object
+
+__all__ = ["COLUMNS", "ParquetTraceWriter", "parquet_rows", "read_parquet"]
+
+COLUMNS = ("trace_id", "experiment_id", "experiment_name", "request_time", "state",
+           "execution_duration_ms", "name", "client_request_id", "session_id", "user_id",
+           "request_preview", "response_preview", "total_tokens", "span_count", "tags",
+           "trace_metadata", "assessments", "spans", "info_extra")
+_JSON_COLUMNS = ("tags", "trace_metadata", "assessments", "spans", "info_extra")
+ROW_GROUP = 5_000  # traces per row group: what a writer holds in memory at most
+_READ_BATCH = 1_000
+_FILE_KEY = b"spanscope.export"
+_FILE_VALUE = b"traces/1"
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise InvalidInputError("Parquet files need pyarrow: pip install pyarrow") from None
+    return pyarrow
+
+
+def _schema(pa: Any) -> Any:
+    types = {"request_time": pa.timestamp("ms", tz="UTC"), "execution_duration_ms": pa.int64(),
+             "total_tokens": pa.int64(), "span_count": pa.int32()}
+    return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS],
+                     metadata={_FILE_KEY: _FILE_VALUE})
+
+
+class ParquetTraceWriter:
+    """Buffers rows and writes a row group every ``ROW_GROUP`` traces."""
+
+    def __init__(self, path: str | os.PathLike[str], *, row_group: int = ROW_GROUP) -> None:
+        self._pa = _pyarrow()
+        self._schema = _schema(self._pa)
+        self._writer = self._pa.parquet.ParquetWriter(str(path), self._schema,
+                                                      compression="zstd")
+        self._row_group = row_group
+        self._columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+
+    def write(self, items: Sequence[tuple[Trace, str | None]]) -> None:
+        columns = self._columns
+        for trace, name in items:
+            for column, value in zip(COLUMNS, _row(trace, name), strict=True):
+                columns[column].append(value)
+        if len(columns["trace_id"]) >= self._row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._columns["trace_id"]:
+            self._writer.write_table(self._pa.table(self._columns, schema=self._schema))
+            self._columns = {c: [] for c in COLUMNS}
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._writer.close()
+
+
+def _row(trace: Trace, experiment_name: str | None) -> tuple[Any, ...]:
+    info = trace.info
+    usage = info.token_usage or {}
+    total = usage.get("total_tokens")
+    root = trace.data.root_span
+    spans = "[" + ",".join(span.to_json() for span in trace.data.spans) + "]"
+    return (info.trace_id, info.experiment_id, experiment_name, info.request_time,
+            str(info.state), info.execution_duration,
+            info.tags.get(TraceTagKey.TRACE_NAME) or (root.name if root else None),
+            info.client_request_id, info.trace_metadata.get(TraceMetadataKey.SESSION),
+            info.trace_metadata.get(TraceMetadataKey.USER), info.request_preview,
+            info.response_preview, total if isinstance(total, int) else None,
+            len(trace.data.spans), dumps(info.tags), dumps(info.trace_metadata),
+            dumps([a.to_dict() for a in info.assessments]), spans,
+            dumps(info.extra) if info.extra else None)
+
+
+def parquet_rows(path: str | os.PathLike[str]) -> int:
+    """How many traces a Parquet export holds (from its footer, nothing else read)."""
+    pa = _pyarrow()
+    return int(_open(pa, Path(path)).metadata.num_rows)
+
+
+def _open(pa: Any, source: Path) -> Any:
+    try:
+        return pa.parquet.ParquetFile(source)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"{source}: not a readable Parquet file ({message[:200]})") \
+            from None
+
+
+def read_parquet(path: str | os.PathLike[str], name: str) -> Iterator[tuple[Trace, str | None]]:
+    """The traces of a Parquet export, a batch of rows at a time; errors name the row."""
+    pa = _pyarrow()
+    source = Path(path)
+    parquet = _open(pa, source)
+    present = [c for c in COLUMNS if c in parquet.schema_arrow.names]
+    if "trace_id" not in present:
+        raise InvalidInputError(f"{name}: no trace_id column; columns are "
+                                f"{', '.join(parquet.schema_arrow.names)[:300]}")
+    row = 0
+    try:
+        batches = parquet.iter_batches(batch_size=_READ_BATCH, columns=present)
+        for batch in batches:
+            columns = {c: _column(pa, batch.column(c)) for c in present}
+            for i in range(batch.num_rows):
+                row += 1
+                values = {c: columns[c][i] for c in present}
+                yield trace_from_object(_trace_object(values, name, row), f"{name}: row {row}")
+    except pa.ArrowException as exc:
+        raise InvalidInputError(f"{name}: row {row + 1}: cannot be read "
+                                f"({str(exc)[:200]})") from None
+
+
+def _column(pa: Any, array: Any) -> list[Any]:
+    if pa.types.is_timestamp(array.type):
+        array = array.cast(pa.int64())
+    return array.to_pylist()  # type: ignore[no-any-return]
+
+
+def _trace_object(values: dict[str, Any], name: str, row: int) -> dict[str, Any]:
+    """A row as the trace JSON object ``trace_from_object`` reads."""
+    decoded: dict[str, Any] = {}
+    for column in _JSON_COLUMNS:
+        text = values.get(column)
+        if text is None or text == "":
+            continue
+        try:
+            decoded[column] = json.loads(text)
+        except RecursionError:
+            raise InvalidInputError(f"{name}: row {row}: column {column!r} is nested too "
+                                    "deeply") from None
+        except (ValueError, TypeError):
+            raise InvalidInputError(f"{name}: row {row}: column {column!r} is not JSON "
+                                    f"({str(text)[:60]!r})") from None
+    info: dict[str, Any] = {"trace_id": values.get("trace_id")}
+    experiment_id = values.get("experiment_id")
+    if experiment_id is not None:
+        info["experiment_id"] = experiment_id
+        info["trace_location"] = {"type": "MLFLOW_EXPERIMENT",
+                                  "mlflow_experiment": {"experiment_id": experiment_id}}
+    for key in ("request_time", "state", "execution_duration_ms", "client_request_id",
+                "request_preview", "response_preview"):
+        if values.get(key) is not None:
+            info[key] = values[key]
+    for key in ("tags", "trace_metadata", "assessments"):
+        if key in decoded:
+            info[key] = decoded[key]
+    extra = decoded.get("info_extra")
+    if extra is not None:
+        if not isinstance(extra, dict):
+            raise InvalidInputError(f"{name}: row {row}: column 'info_extra' is not a JSON "
+                                    "object")
+        info.update(extra)
+    return {"info": info, "data": {"spans": decoded.get("spans", [])},
+            EXPERIMENT_NAME_KEY: values.get("experiment_name")}
