@@ -1,0 +1,1 @@
+"""Data lifecycle: retention, privacy deletion, export and import, migration from MLflow."""
