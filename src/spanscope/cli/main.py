@@ -27,6 +27,7 @@ import click
 from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
+from spanscope.cli.import_mlflow import import_mlflow
 from spanscope.cli.keys import keys
 from spanscope.cli.report import report
 from spanscope.cli.runs import runs
@@ -121,3 +122,4 @@ cli.add_command(report)
 cli.add_command(keys)
 cli.add_command(server)
 cli.add_command(ui)
+cli.add_command(import_mlflow)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -184,7 +185,9 @@ class SqlMlflowSource:
             self._engine = sa.create_engine(url)
         self._meta = sa.MetaData()
         try:
-            self._meta.reflect(self._engine, only=lambda name, _meta: name in _TABLES)
+            with warnings.catch_warnings():  # indexes on expressions: irrelevant to reading
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                self._meta.reflect(self._engine, only=lambda name, _meta: name in _TABLES)
         except sa.exc.SQLAlchemyError as exc:
             self._engine.dispose()
             raise StoreError(f"cannot read the MLflow database {mask_uri(uri)}: "
