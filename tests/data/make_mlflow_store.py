@@ -13,7 +13,8 @@ every kind (feedback values and errors, expectations, overrides, span-level ones
 issue reference) and two evaluation datasets. ``--expected`` writes what MLflow itself
 reads back (``get_trace(id).to_dict()`` per trace, the datasets' records) for tests to
 compare an import with. ``--bulk N`` instead writes N small traces (three spans, every
-tenth with a feedback) into the experiment ``bulk``, for the import benchmark. The last
+tenth with a feedback) into the experiment ``bulk`` through MLflow's batched
+``log_spans``, for the import benchmark. The last
 line printed is a JSON summary.
 """
 
@@ -283,27 +284,57 @@ def full(expected: pathlib.Path | None, artifacts: pathlib.Path | None) -> dict[
     return summary
 
 
-def bulk(count: int) -> dict[str, Any]:
-    """``count`` small traces in the experiment ``bulk`` (every tenth with a feedback)."""
-    mlflow.set_experiment("bulk")
-    for i in range(count):
-        with mlflow.start_span(name="agent", span_type=SpanType.AGENT) as root:
-            root.set_inputs({"question": f"question {i}"})
-            mlflow.update_current_trace(tags={"batch": str(i // 1000)},
-                                        metadata={"i": str(i)}, session_id=f"s-{i // 5}")
-            with mlflow.start_span(name="retrieve", span_type=SpanType.RETRIEVER) as span:
-                span.set_inputs({"query": f"q{i}"})
-                span.set_outputs([{"page_content": "text", "id": f"d{i}"}])
-            with mlflow.start_span(name="llm", span_type=SpanType.CHAT_MODEL) as span:
-                span.set_inputs({"messages": [{"role": "user", "content": f"question {i}"}]})
-                span.set_attribute("mlflow.chat.tokenUsage", {
-                    "input_tokens": 20 + i % 7, "output_tokens": 5, "total_tokens": 25 + i % 7})
-                span.set_outputs({"content": f"answer {i}"})
-            root.set_outputs(f"answer {i}")
+def _template() -> dict[str, Any]:
+    """One small agent trace written by MLflow, as its span dicts."""
+    with mlflow.start_span(name="agent", span_type=SpanType.AGENT) as root:
+        root.set_inputs({"question": "question 0"})
+        mlflow.update_current_trace(session_id="s-0", metadata={"i": "0"})
+        with mlflow.start_span(name="retrieve", span_type=SpanType.RETRIEVER) as span:
+            span.set_inputs({"query": "q0"})
+            span.set_outputs([{"page_content": "text", "id": "d0"}])
+        with mlflow.start_span(name="llm", span_type=SpanType.CHAT_MODEL) as span:
+            span.set_inputs({"messages": [{"role": "user", "content": "question 0"}]})
+            span.set_attribute("mlflow.chat.tokenUsage",
+                               {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25})
+            span.set_outputs({"content": "answer 0"})
+        root.set_outputs("answer 0")
+    return mlflow.get_trace(_last()).to_dict()
+
+
+def bulk(count: int, batch: int = 500) -> dict[str, Any]:
+    """``count`` small traces (three spans) in the experiment ``bulk``, every tenth with a
+    feedback. Written as MLflow's exporter does (``log_spans``), but many traces per call:
+    one ``@mlflow.trace`` call per trace runs at about 3 traces/s on this machine."""
+    import base64
+    import random
+
+    from mlflow.entities import Span
+
+    experiment_id = mlflow.set_experiment("bulk").experiment_id
+    template = _template()
+    old_hex = template["info"]["trace_id"].removeprefix("tr-")
+    old_b64 = base64.b64encode(bytes.fromhex(old_hex)).decode()
+    text = json.dumps(template["data"]["spans"])
+    store = mlflow.tracking._tracking_service.utils._get_store()
+    rng = random.Random(7)
+    trace_ids: list[str] = []
+    for start in range(1, count, batch):
+        spans = []
+        for i in range(start, min(start + batch, count)):
+            new_hex = f"{rng.getrandbits(128):032x}"
+            copied = (text.replace(old_hex, new_hex)
+                      .replace(old_b64, base64.b64encode(bytes.fromhex(new_hex)).decode())
+                      .replace("question 0", f"question {i}").replace("answer 0", f"answer {i}"))
+            for span in json.loads(copied):
+                span["start_time_unix_nano"] += i * 1_000_000
+                span["end_time_unix_nano"] += i * 1_000_000
+                spans.append(Span.from_dict(span))
+            trace_ids.append("tr-" + new_hex)
+        store.log_spans(experiment_id, spans)
+    for i, trace_id in enumerate(trace_ids):
         if i % 10 == 0:
-            mlflow.log_feedback(trace_id=_last(), name="quality", value=i % 3 != 0,
+            mlflow.log_feedback(trace_id=trace_id, name="quality", value=i % 3 != 0,
                                 source=JUDGE)
-    mlflow.flush_trace_async_logging()
     return {"bulk": count}
 
 
