@@ -14,6 +14,10 @@ import sys
 import tempfile
 
 MLFLOW_VERSION = "3.17.2"
+# Beside mlflow: the PostgreSQL driver SQLAlchemy 2.1 picks for MLflow's postgresql:// URIs, so
+# tests can have the peer write a PostgreSQL tracking store (tests/lifecycle).
+EXTRA_PACKAGES = ("psycopg[binary]",)
+EXTRA_IMPORTS = "import psycopg; "
 
 
 def _venv_dir() -> pathlib.Path:
@@ -25,11 +29,11 @@ def _venv_dir() -> pathlib.Path:
 
 
 def _installed_version(python: pathlib.Path) -> str | None:
-    """Return the mlflow version importable by ``python``, or None."""
+    """Return the mlflow version importable by ``python`` (with the extra packages), or None."""
     if not python.exists():
         return None
     proc = subprocess.run(
-        [str(python), "-c", "import mlflow; print(mlflow.__version__)"],
+        [str(python), "-c", f"{EXTRA_IMPORTS}import mlflow; print(mlflow.__version__)"],
         capture_output=True,
         text=True,
         check=False,
@@ -67,6 +71,7 @@ def mlflow_python(quiet: bool = True) -> pathlib.Path | None:
                     "install",
                     "--disable-pip-version-check",
                     f"mlflow=={MLFLOW_VERSION}",
+                    *EXTRA_PACKAGES,
                 ],
                 stdout=out,
                 stderr=subprocess.PIPE,

@@ -28,6 +28,7 @@ from spanscope import __version__
 from spanscope.cli.datasets import datasets
 from spanscope.cli.demo import demo
 from spanscope.cli.evaluate import evaluate
+from spanscope.cli.import_mlflow import import_mlflow
 from spanscope.cli.keys import keys
 from spanscope.cli.monitor import monitor
 from spanscope.cli.report import report
@@ -133,3 +134,4 @@ cli.add_command(retention)
 cli.add_command(storage)
 cli.add_command(export_command)
 cli.add_command(import_command)
+cli.add_command(import_mlflow)

@@ -1,0 +1,178 @@
+"""Reading a running ``mlflow server`` through its REST API, for ``mlflow_import``.
+
+``/api/2.0`` searches experiments, ``/api/3.0`` searches traces and reads evaluation
+datasets, and the UI's ``get-trace-artifact`` gives a trace's spans as MLflow span JSON
+(it serves spans kept in the database and in artifacts alike), one request per trace, a
+few at once. The answers have the shapes ``SqlMlflowSource`` produces from the tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from spanscope.entities._codec import rfc3339_to_ms
+from spanscope.exceptions import NotFoundError, StoreError
+from spanscope.lifecycle.mlflow_source import (
+    Cursor,
+    MlflowDataset,
+    MlflowExperiment,
+    SourceTrace,
+    json_column,
+    unwrap_outputs,
+)
+
+__all__ = ["RestMlflowSource"]
+
+
+class RestMlflowSource:
+    """A running ``mlflow server``, through its REST API (``MLFLOW_TRACKING_TOKEN`` or
+    ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` authenticate, as for MLflow's own client)."""
+
+    SPAN_FETCHERS = 4  # get-trace-artifact is one request per trace: a few at once
+
+    def __init__(self, uri: str, *, timeout: float = 60.0) -> None:
+        import httpx
+
+        self.uri = uri.rstrip("/")
+        headers = {}
+        auth = None
+        if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+        elif os.environ.get("MLFLOW_TRACKING_USERNAME"):
+            auth = (os.environ["MLFLOW_TRACKING_USERNAME"],
+                    os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+        self._client = httpx.Client(base_url=self.uri, headers=headers, auth=auth,
+                                    timeout=timeout)
+        self._pool = ThreadPoolExecutor(self.SPAN_FETCHERS, thread_name_prefix="mlflow-spans")
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        self._client.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StoreError(f"cannot reach the MLflow server at {self.uri}: {exc}") from exc
+        if response.status_code == 404 and "text/html" in response.headers.get(
+                "content-type", ""):
+            raise StoreError(f"{self.uri} answered 404 to {path}: is it an MLflow 3 server?")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            message = body.get("message") if isinstance(body, dict) else response.text[:200]
+            if response.status_code == 404:
+                raise NotFoundError(f"MLflow server: {message}")
+            raise StoreError(f"MLflow server answered {response.status_code} to {path}: "
+                             f"{message}")
+        return body
+
+    def experiments(self) -> list[MlflowExperiment]:
+        out: list[MlflowExperiment] = []
+        token = None
+        while True:
+            body = {"max_results": 1000, "view_type": "ACTIVE_ONLY"}
+            if token:
+                body["page_token"] = token
+            page = self._call("POST", "/api/2.0/mlflow/experiments/search", json=body)
+            for e in page.get("experiments") or []:
+                tags = {t["key"]: t.get("value", "") for t in e.get("tags") or []}
+                out.append(MlflowExperiment(str(e["experiment_id"]), e["name"], tags))
+            token = page.get("next_page_token")
+            if not token:
+                return sorted(out, key=lambda e: (len(e.experiment_id), e.experiment_id))
+
+    def _search(self, experiment_id: str, after: Cursor | None,
+                page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Trace infos in request-time order. The filter can only say "at or after the
+        cursor's millisecond", so traces of that millisecond up to the cursor's id are
+        dropped here."""
+        body: dict[str, Any] = {
+            "locations": [{"type": "MLFLOW_EXPERIMENT",
+                           "mlflow_experiment": {"experiment_id": experiment_id}}],
+            "max_results": page_size, "order_by": ["timestamp_ms ASC"]}
+        if after is not None:
+            body["filter"] = f"trace.timestamp_ms >= {after.request_time}"
+        while True:
+            page = self._call("POST", "/api/3.0/mlflow/traces/search", json=body)
+            infos = [i for i in page.get("traces") or []
+                     if after is None or _info_cursor(i) > after]
+            if infos:
+                yield infos
+            token = page.get("next_page_token")
+            if not token:
+                return
+            body["page_token"] = token
+
+    def count_traces(self, experiment_id: str, after: Cursor | None) -> int:
+        return sum(len(page) for page in self._search(experiment_id, after, 500))
+
+    def traces(self, experiment_id: str, after: Cursor | None,
+               page_size: int) -> Iterator[list[SourceTrace]]:
+        for infos in self._search(experiment_id, after, page_size):
+            infos.sort(key=_info_cursor)
+            spans = list(self._pool.map(self._spans, infos))
+            yield [SourceTrace({"info": info, "data": {"spans": found}}, _info_cursor(info),
+                               missing)
+                   for info, (found, missing) in zip(infos, spans, strict=True)]
+
+    def _spans(self, info: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        try:
+            body = self._call("GET", "/ajax-api/2.0/mlflow/get-trace-artifact",
+                              params={"request_id": info["trace_id"]})
+        except (NotFoundError, StoreError) as exc:
+            return [], f"the server could not give the spans ({str(exc)[:120]})"
+        spans = body.get("spans") if isinstance(body, dict) else None
+        if not isinstance(spans, list):
+            return [], "the server gave no span list"
+        return spans, None
+
+    def datasets(self) -> list[MlflowDataset]:
+        out = []
+        token = None
+        while True:
+            body: dict[str, Any] = {"max_results": 1000}
+            if token:
+                body["page_token"] = token
+            page = self._call("POST", "/api/3.0/mlflow/datasets/search", json=body)
+            for d in page.get("datasets") or []:
+                tags = json_column(d.get("tags")) or {}
+                ids = self._call("GET", f"/api/3.0/mlflow/datasets/{d['dataset_id']}/"
+                                        "experiment-ids").get("experiment_ids") or []
+                out.append(MlflowDataset(
+                    dataset_id=d["dataset_id"], name=d["name"], experiment_ids=list(ids),
+                    tags={str(k): str(v) for k, v in tags.items()},
+                    created_by=d.get("created_by"), records=self._records(d["dataset_id"])))
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def _records(self, dataset_id: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        token = None
+        while True:
+            params: dict[str, Any] = {"max_results": 1000}
+            if token:
+                params["page_token"] = token
+            page = self._call("GET", f"/api/3.0/mlflow/datasets/{dataset_id}/records",
+                              params=params)
+            for record in json_column(page.get("records")) or []:
+                record["outputs"] = unwrap_outputs(record.get("outputs"))
+                records.append(record)
+            token = page.get("next_page_token")
+            if not token:
+                return records
+
+    def not_imported(self) -> dict[str, int]:
+        return {}  # counting runs, models and prompts over REST is left to the database reader
+
+
+def _info_cursor(info: dict[str, Any]) -> Cursor:
+    return Cursor(rfc3339_to_ms(info.get("request_time")) or 0, info["trace_id"])
