@@ -88,7 +88,8 @@ class Summary:
         return {"selection": as_dict(self.selection), "bucket": self.bucket,
                 "group_by": self.group_by, "overall": self.overall,
                 "rows": frame_records(self.table), "unpriced_models": self.unpriced_models,
-                "currency": self.currency}
+                "currency": self.currency,
+                "cost": None if self.cost is None else self.cost.to_dict()}
 
 
 def bucket_ms(bucket: str | None) -> int | None:
