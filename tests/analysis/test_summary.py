@@ -128,9 +128,9 @@ def test_relative_and_absolute_times(store: SqlStore) -> None:
 def test_bad_arguments_are_clear_errors(store: SqlStore) -> None:
     with pytest.raises(InvalidInputError, match="bucket must be one of minute, hour, day"):
         summarize(bucket="fortnight", store=store)
-    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY or metadata\.KEY"):
+    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY, metadata\.KEY, user"):
         summarize(group_by="attributes.state", store=store)
-    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY or metadata\.KEY"):
+    with pytest.raises(InvalidInputError, match=r"group by tags\.KEY, metadata\.KEY, user"):
         summarize(group_by="colour", store=store)
     with pytest.raises(InvalidInputError, match="is not a time"):
         summarize(start="yesterday-ish", store=store)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from spanscope.analysis.cohorts import CohortComparison, compare
 from spanscope.analysis.documents import preview_text
 from spanscope.analysis.errors import ErrorPatterns, patterns_of
+from spanscope.analysis.pricing import PRICES_ENV
 from spanscope.analysis.selection import (
     TimeLike,
     describe,
@@ -99,6 +100,7 @@ class Report:
             "selection": as_dict(self.selection),
             "summary": self.summary.overall,
             "unpriced_models": self.summary.unpriced_models,
+            "cost": None if self.summary.cost is None else self.summary.cost.to_dict(),
             "timeseries": self.timeseries.to_dict(),
             "groups": None if self.groups is None else self.groups.to_dict(),
             "latency_histogram": self.histogram.to_dict(),
@@ -215,11 +217,7 @@ def build_report(
                              experiment_ids=selection.experiment_ids,
                              start=selection.start_ms, end=selection.end_ms, store=reader)
     notes = []
-    if summary.unpriced_models:
-        notes.append("no price for model(s) " + ", ".join(summary.unpriced_models)
-                     + ": their tokens are not in the cost (set_model_prices adds prices)")
-    if summary.overall.get("total_tokens") and summary.overall.get("cost_usd") is None:
-        notes.append("traces report tokens but no model name, so cost is unknown")
+    notes.extend(cost_notes(summary))
     slow = slowest_traces(reader, selection, slowest) if slowest else []
     views = []
     if trace_details:
@@ -232,6 +230,18 @@ def build_report(
                                    log_scale=log_scale),
         profile=profile, errors=errors, slowest=slow,
         groups=groups, comparison=comparison, notes=notes, traces=views)
+
+
+def cost_notes(summary: Summary) -> list[str]:
+    """What the cost leaves out: "unpriced: N calls / M tokens" and which models."""
+    cost = summary.cost
+    if cost is None or not cost.unpriced_calls:
+        return []
+    models = ", ".join(cost.unpriced_models)
+    unknown = " (nothing was priced, so the cost is unknown)" if cost.cost is None else ""
+    return [f"unpriced: {cost.unpriced_calls:,} calls / {cost.unpriced_tokens:,} tokens of "
+            f"{models} are not in the cost{unknown}; add prices with {PRICES_ENV}=prices.json "
+            "or set_model_prices (docs/lifecycle.md, Cost accounting)"]
 
 
 def _and(base: str | None, extra: str | None) -> str | None:

@@ -10,7 +10,9 @@ Shared by ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
   (``spanscope.query.parse_duration``, the grammar of ``traces delete --older-than`` too).
 - ``experiment_ids``: None is the active experiment, like ``search_traces``.
 - ``group_by``: ``tags.KEY`` or ``metadata.KEY`` (also ``tag.``, ``request_metadata.``
-  and backticked keys, as in the filter language).
+  and backticked keys, as in the filter language); ``user`` and ``session`` (MLflow's
+  ``mlflow.trace.user`` / ``mlflow.trace.session`` metadata); ``span_type`` (model usage
+  and cost only: the type of the span that reported the tokens).
 """
 
 from __future__ import annotations
@@ -91,12 +93,20 @@ def _parse_time(value: TimeLike | None, *, name: str = "time",
                             f"ago like '24h', got {type(value).__name__}")
 
 
+GROUP_ALIASES = {"user": GroupKey("metadata", "mlflow.trace.user"),
+                 "session": GroupKey("metadata", "mlflow.trace.session"),
+                 "span_type": GroupKey("span_type")}
+
+
 def parse_group_by(text: str | None) -> GroupKey | None:
-    """``tags.KEY`` / ``metadata.KEY`` as a ``GroupKey``; ``InvalidInputError`` otherwise."""
+    """``tags.KEY`` / ``metadata.KEY`` / ``GROUP_ALIASES`` as a ``GroupKey``;
+    ``InvalidInputError`` otherwise."""
     if text is None:
         return None
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"group_by must be 'tags.KEY' or 'metadata.KEY', got {text!r}")
+    if text.strip().lower() in GROUP_ALIASES:
+        return GROUP_ALIASES[text.strip().lower()]
     from spanscope.query import Metadata, Tag, parse_field
 
     problem = None
@@ -109,8 +119,8 @@ def parse_group_by(text: str | None) -> GroupKey | None:
     except FilterError as exc:
         problem = str(exc).splitlines()[0]
     detail = f" ({problem})" if problem else ""
-    raise InvalidInputError(f"cannot group by {text!r}: group by tags.KEY or metadata.KEY, "
-                            f"e.g. tags.app_version{detail}")
+    raise InvalidInputError(f"cannot group by {text!r}: group by tags.KEY, metadata.KEY, "
+                            f"user, session or span_type, e.g. tags.app_version{detail}")
 
 
 def _experiments(experiment_ids: Sequence[str] | str | None) -> tuple[str, ...]:

@@ -26,7 +26,8 @@ __all__ = ["report"]
 @click.option("--experiment-id", "-x", "experiment_ids", multiple=True, metavar="ID",
               help="Experiment to report on (repeatable). [default: the active experiment]")
 @click.option("--group-by", metavar="KEY",
-              help="Break the summary down by tags.KEY or metadata.KEY.")
+              help="Break the summary down by tags.KEY, metadata.KEY, user, session or "
+                   "span_type (cost by the type of the span that reported the tokens).")
 @click.option("--compare", "compare_filters", nargs=2, metavar="FILTER_A FILTER_B",
               help="Compare two cohorts (filters) with bootstrap confidence intervals.")
 @click.option("--bucket", type=click.Choice(["minute", "hour", "day"]),

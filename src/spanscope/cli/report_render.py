@@ -81,6 +81,9 @@ def _summary(console: Console, overall: dict[str, Any]) -> None:
                ("p99", _ms(overall["latency_p99_ms"])),
                ("tokens in", _num(overall["input_tokens"])),
                ("tokens out", _num(overall["output_tokens"])), ("cost", _usd(overall["cost_usd"]))]
+    if overall.get("unpriced_calls"):
+        figures.append(("unpriced", f"{_num(overall['unpriced_calls'])} calls / "
+                                    f"{_num(overall['unpriced_tokens'])} tokens"))
     widths = [max(len(label), len(value)) for label, value in figures]
     if table_width(widths) <= console.width:
         _print(console, "Summary", [Column(label, [value], numeric=True)
@@ -142,7 +145,10 @@ def _groups(console: Console, report: Report) -> None:
         Column("p95", [_ms(r["latency_p95_ms"]) for r in rows], numeric=True),
         Column("tokens", [_num(r["total_tokens"]) for r in rows], numeric=True,
                optional=True),
+        Column("model calls", [_num(r["calls"]) for r in rows], numeric=True, optional=True),
         Column("cost", [_usd(r["cost_usd"]) for r in rows], numeric=True, optional=True),
+        *([Column("unpriced calls", [_num(r["unpriced_calls"]) for r in rows], numeric=True,
+                  optional=True)] if any(r["unpriced_calls"] for r in rows) else []),
     ])
 
 

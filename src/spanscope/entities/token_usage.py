@@ -3,6 +3,12 @@
 Sources, first match wins: MLflow's ``mlflow.chat.tokenUsage`` attribute; an OpenAI-shaped
 output carrying ``usage`` (chat completions and responses API); OpenTelemetry GenAI
 ``gen_ai.usage.*`` attributes; OpenInference ``llm.token_count.*`` attributes.
+
+Besides ``input_tokens``, ``output_tokens`` and ``total_tokens`` a usage keeps, when the
+source reports them, the parts providers price apart (``DETAIL_KEYS``):
+``cache_read_input_tokens`` and ``cache_creation_input_tokens`` (MLflow 3.17's names; both
+are part of ``input_tokens``, as OpenAI and OpenTelemetry count them and as MLflow
+normalises Anthropic's) and ``reasoning_tokens`` (part of ``output_tokens``).
 """
 
 from __future__ import annotations
@@ -13,9 +19,24 @@ from typing import Any
 from spanscope.entities._codec import loads_attribute
 from spanscope.entities.span import Span, SpanAttributeKey
 
-__all__ = ["TokenUsage", "span_token_usage", "sum_token_usage", "trace_token_usage"]
+__all__ = ["DETAIL_KEYS", "TokenUsage", "detail_attributes", "span_token_usage",
+           "sum_token_usage", "trace_token_usage", "with_details"]
 
-TokenUsage = dict[str, int]  # {"input_tokens", "output_tokens", "total_tokens"}
+TokenUsage = dict[str, int]  # {"input_tokens", "output_tokens", "total_tokens"} + DETAIL_KEYS
+CACHE_READ, CACHE_WRITE, REASONING = ("cache_read_input_tokens", "cache_creation_input_tokens",
+                                      "reasoning_tokens")
+DETAIL_KEYS = (CACHE_READ, CACHE_WRITE, REASONING)
+# Where each detail is found, per convention (first key present wins).
+_DETAIL_ATTRIBUTES = {
+    CACHE_READ: ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.input_tokens.cached",
+                 "llm.token_count.prompt_details.cache_read"),
+    CACHE_WRITE: ("gen_ai.usage.cache_write.input_tokens",
+                  "gen_ai.usage.cache_creation.input_tokens",
+                  "gen_ai.usage.input_tokens.cache_write",
+                  "llm.token_count.prompt_details.cache_write"),
+    REASONING: ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.output_tokens.reasoning",
+                "llm.token_count.completion_details.reasoning"),
+}
 
 
 def _as_int(value: Any) -> int | None:
@@ -36,17 +57,55 @@ def _usage(input_tokens: Any, output_tokens: Any, total_tokens: Any = None) -> T
     return {"input_tokens": i, "output_tokens": o, "total_tokens": t if t is not None else i + o}
 
 
+def _with_details(usage: TokenUsage | None, details: Mapping[str, Any]) -> TokenUsage | None:
+    """``usage`` plus the detail counts that read as whole numbers (others are dropped)."""
+    if usage is None:
+        return None
+    for key, value in details.items():
+        number = _as_int(value)
+        if number is not None and number >= 0:
+            usage[key] = number
+    return usage
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else None
+
+
+def detail_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The detail counts GenAI / OpenInference attributes report, by ``DETAIL_KEYS`` name."""
+    return {key: next((attributes[name] for name in names if name in attributes), None)
+            for key, names in _DETAIL_ATTRIBUTES.items()}
+
+
+def with_details(usage: TokenUsage | None, details: Mapping[str, Any]) -> TokenUsage | None:
+    """``usage`` plus the detail counts that read as whole numbers >= 0 (others dropped)."""
+    return _with_details(usage, details)
+
+
 def usage_from_openai(obj: Any) -> TokenUsage | None:
-    """Usage from an OpenAI-shaped response dict (``prompt_tokens`` or ``input_tokens``)."""
+    """Usage from an OpenAI-shaped response dict (``prompt_tokens`` or ``input_tokens``),
+    or an Anthropic message (whose ``input_tokens`` leave out the cache tokens)."""
     if not isinstance(obj, Mapping):
         return None
     usage = obj.get("usage")
     if not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
-        return _usage(usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                      usage.get("total_tokens"))
-    return _usage(usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens"))
+        return _with_details(_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                                    usage.get("total_tokens")), {
+            CACHE_READ: _get(usage.get("prompt_tokens_details"), "cached_tokens"),
+            REASONING: _get(usage.get("completion_tokens_details"), "reasoning_tokens")})
+    if CACHE_READ in usage or CACHE_WRITE in usage:  # Anthropic: add the cache to the input
+        read, write = _as_int(usage.get(CACHE_READ)) or 0, _as_int(usage.get(CACHE_WRITE)) or 0
+        found = _usage((_as_int(usage.get("input_tokens")) or 0) + read + write,
+                       usage.get("output_tokens"))
+        return _with_details(found, {CACHE_READ: usage.get(CACHE_READ),
+                                     CACHE_WRITE: usage.get(CACHE_WRITE)})
+    return _with_details(_usage(usage.get("input_tokens"), usage.get("output_tokens"),
+                                usage.get("total_tokens")), {
+        CACHE_READ: _get(usage.get("input_tokens_details"), "cached_tokens"),
+        REASONING: _get(usage.get("output_tokens_details"), "reasoning_tokens")})
 
 
 def usage_from_attributes(attributes: Mapping[str, Any]) -> TokenUsage | None:
@@ -56,17 +115,18 @@ def usage_from_attributes(attributes: Mapping[str, Any]) -> TokenUsage | None:
         found = _usage(chat.get("input_tokens"), chat.get("output_tokens"),
                        chat.get("total_tokens"))
         if found:
-            return found
+            return _with_details(found, {key: chat.get(key) for key in DETAIL_KEYS})
+    details = detail_attributes(attributes)
     found = _usage(attributes.get("gen_ai.usage.input_tokens",
                                   attributes.get("gen_ai.usage.prompt_tokens")),
                    attributes.get("gen_ai.usage.output_tokens",
                                   attributes.get("gen_ai.usage.completion_tokens")),
                    attributes.get("gen_ai.usage.total_tokens"))
     if found:
-        return found
-    return _usage(attributes.get("llm.token_count.prompt"),
-                  attributes.get("llm.token_count.completion"),
-                  attributes.get("llm.token_count.total"))
+        return _with_details(found, details)
+    return _with_details(_usage(attributes.get("llm.token_count.prompt"),
+                                attributes.get("llm.token_count.completion"),
+                                attributes.get("llm.token_count.total")), details)
 
 
 _USAGE_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
@@ -132,12 +192,16 @@ def trace_token_usage(spans: Sequence[Span]) -> TokenUsage | None:
 
 
 def sum_token_usage(usages: Iterable[TokenUsage | None]) -> TokenUsage | None:
-    """Add up usages; None when there was nothing to add."""
+    """Add up usages; None when there was nothing to add. A detail key (``DETAIL_KEYS``)
+    is in the sum when some usage reports it, as MLflow aggregates its cache keys."""
     total: TokenUsage | None = None
     for usage in usages:
         if not usage:
             continue
         total = total or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        for key in total:
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
             total[key] += int(usage.get(key) or 0)
+        for key in DETAIL_KEYS:
+            if key in usage:
+                total[key] = total.get(key, 0) + int(usage[key] or 0)
     return total

@@ -81,10 +81,11 @@ def usage(result: Any) -> dict[str, int] | None:
                 continue
             for key in ("input_tokens", "output_tokens", "total_tokens"):
                 totals[key] = totals.get(key, 0) + int(meta.get(key) or 0)
-            cached = (meta.get("input_token_details") or {}).get("cache_read")
-            if cached is not None:
-                totals["cache_read_input_tokens"] = \
-                    totals.get("cache_read_input_tokens", 0) + int(cached)
+            for detail, key in (("cache_read", "cache_read_input_tokens"),
+                                ("cache_creation", "cache_creation_input_tokens")):
+                count = (meta.get("input_token_details") or {}).get(detail)
+                if count is not None:
+                    totals[key] = totals.get(key, 0) + int(count)
             reasoning = (meta.get("output_token_details") or {}).get("reasoning")
             if reasoning is not None:
                 totals["reasoning_tokens"] = totals.get("reasoning_tokens", 0) + int(reasoning)

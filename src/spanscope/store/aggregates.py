@@ -74,10 +74,14 @@ class Selection:
 
 @dataclass(frozen=True)
 class GroupKey:
-    """Group traces by the value of one tag or metadata key (missing: group ``None``)."""
+    """Group traces by the value of one tag or metadata key (missing: group ``None``).
 
-    kind: Literal["tag", "metadata"]
-    key: str
+    ``GroupKey("span_type")`` groups model usage by the type of the span that reported
+    it (``model_usage`` only: a trace holds spans of several types).
+    """
+
+    kind: Literal["tag", "metadata", "span_type"]
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,14 @@ class AssessmentStats:
 
 @dataclass
 class ModelUsageRow:
-    """Tokens one model consumed in the selected traces (``model`` "" when unnamed)."""
+    """Tokens one model consumed in the selected traces (``model`` "" when unnamed).
+
+    ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` are part of
+    ``input_tokens``, ``reasoning_tokens`` part of ``output_tokens``. ``period_ms`` is
+    the start of the ``periods`` interval the traces fall in (None before the first
+    boundary, or when not split); ``first_ms``/``last_ms`` bound their request times, so
+    a price can be chosen by date (``spanscope.analysis.pricing.cost_of``).
+    """
 
     bucket_ms: int | None
     group: str | None
@@ -171,6 +182,12 @@ class ModelUsageRow:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    period_ms: int | None = None
+    first_ms: int | None = None
+    last_ms: int | None = None
 
 
 @dataclass
@@ -347,11 +364,11 @@ def check_options(*, bucket_ms: int | None = None, group_by: GroupKey | None = N
     if bucket_ms is not None and (isinstance(bucket_ms, bool) or not isinstance(bucket_ms, int)
                                   or bucket_ms < 1):
         raise InvalidInputError(f"bucket_ms must be a positive integer, got {bucket_ms!r}")
-    if group_by is not None and (not isinstance(group_by, GroupKey)
-                                 or group_by.kind not in ("tag", "metadata")
-                                 or not isinstance(group_by.key, str) or not group_by.key):
-        raise InvalidInputError(f"group_by must be GroupKey('tag'|'metadata', KEY), "
-                                f"got {group_by!r}")
+    if group_by is not None and (not isinstance(group_by, GroupKey) or not (
+            (group_by.kind in ("tag", "metadata") and isinstance(group_by.key, str)
+             and group_by.key) or (group_by.kind == "span_type" and group_by.key == ""))):
+        raise InvalidInputError(f"group_by must be GroupKey('tag'|'metadata', KEY) or "
+                                f"GroupKey('span_type'), got {group_by!r}")
     for q in quantiles:
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
             raise InvalidInputError(f"quantiles must be numbers in [0, 1], got {q!r}")
@@ -392,7 +409,34 @@ def sort_trace_stats(rows: list[TraceStats]) -> list[TraceStats]:
 
 
 def sort_model_usage(rows: list[ModelUsageRow]) -> list[ModelUsageRow]:
-    return sorted(rows, key=lambda r: (r.bucket_ms or 0, *_group_order(r.group), r.model))
+    return sorted(rows, key=lambda r: (r.bucket_ms or 0, *_group_order(r.group), r.model,
+                                       r.period_ms is not None, r.period_ms or 0))
+
+
+def check_periods(periods: Sequence[int]) -> tuple[int, ...]:
+    """``periods`` as a sorted tuple of distinct epoch-ms boundaries (``InvalidInputError``
+    for anything but integers)."""
+    from spanscope.exceptions import InvalidInputError
+
+    if isinstance(periods, (str, bytes)) or not isinstance(periods, Sequence):
+        raise InvalidInputError(f"periods must be a list of epoch milliseconds, got {periods!r}")
+    for value in periods:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(f"periods must be epoch milliseconds (ints), got {value!r}")
+    if len(set(periods)) > 1000:
+        raise InvalidInputError("periods: at most 1000 boundaries")
+    return tuple(sorted(set(periods)))
+
+
+def period_of(request_time: int, periods: Sequence[int]) -> int | None:
+    """The largest boundary of sorted ``periods`` at or before ``request_time`` (None if
+    none is)."""
+    found = None
+    for boundary in periods:
+        if boundary > request_time:
+            break
+        found = boundary
+    return found
 
 
 def sort_span_stats(rows: list[SpanStats]) -> list[SpanStats]:

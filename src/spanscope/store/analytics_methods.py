@@ -32,7 +32,8 @@ class AnalyticsMethods:
         raise NotImplementedError
 
     def _model_usage(self, selection: agg.Selection, bucket_ms: int | None,
-                     group_by: agg.GroupKey | None) -> list[agg.ModelUsageRow]:
+                     group_by: agg.GroupKey | None,
+                     periods: tuple[int, ...]) -> list[agg.ModelUsageRow]:
         raise NotImplementedError
 
     def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
@@ -73,6 +74,11 @@ class AnalyticsMethods:
                     group_by: agg.GroupKey | None = None,
                     quantiles: Sequence[float] = agg.TRACE_QUANTILES) -> list[agg.TraceStats]:
         agg.check_options(bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
+        if group_by is not None and group_by.kind == "span_type":
+            from spanscope.exceptions import InvalidInputError
+
+            raise InvalidInputError("trace_stats cannot group by span type (a trace holds "
+                                    "spans of several types); model_usage can")
         checked = self._checked(selection)
         if checked is None:
             return []
@@ -80,12 +86,14 @@ class AnalyticsMethods:
                                                       tuple(quantiles)))
 
     def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
-                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
+                    group_by: agg.GroupKey | None = None,
+                    periods: Sequence[int] = ()) -> list[agg.ModelUsageRow]:
         agg.check_options(bucket_ms=bucket_ms, group_by=group_by)
+        bounds = agg.check_periods(periods)
         checked = self._checked(selection)
         if checked is None:
             return []
-        return agg.sort_model_usage(self._model_usage(checked, bucket_ms, group_by))
+        return agg.sort_model_usage(self._model_usage(checked, bucket_ms, group_by, bounds))
 
     def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
         bounds = agg.check_edges(edges)

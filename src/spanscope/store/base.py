@@ -269,9 +269,12 @@ class AnalyticsStore(StoreHandle, Protocol):
         ...
 
     def model_usage(self, selection: Selection, *, bucket_ms: int | None = None,
-                    group_by: GroupKey | None = None) -> list[ModelUsageRow]:
+                    group_by: GroupKey | None = None,
+                    periods: Sequence[int] = ()) -> list[ModelUsageRow]:
         """Tokens and model calls per model (innermost usage-reporting spans, as
-        ``entities.model_usage.trace_model_usage`` counts them), per bucket/group."""
+        ``entities.model_usage.trace_model_usage`` counts them), per bucket/group, and
+        per interval between the epoch-ms boundaries ``periods`` (price changes: a row
+        never mixes traces from both sides of a boundary)."""
         ...
 
     def latency_histogram(self, selection: Selection, edges: Sequence[float]) -> list[int]:

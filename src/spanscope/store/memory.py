@@ -214,9 +214,10 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
                                bucket_ms=bucket_ms, group_by=group_by, quantiles=quantiles)
 
     def _model_usage(self, selection: agg.Selection, bucket_ms: int | None,
-                     group_by: agg.GroupKey | None) -> list[agg.ModelUsageRow]:
+                     group_by: agg.GroupKey | None,
+                     periods: tuple[int, ...]) -> list[agg.ModelUsageRow]:
         return ref.model_usage(self._selected("model usage", selection), bucket_ms=bucket_ms,
-                               group_by=group_by)
+                               group_by=group_by, periods=periods)
 
     def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
         return ref.latency_histogram(self._selected("latency histogram", selection), edges)

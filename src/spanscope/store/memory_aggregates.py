@@ -13,7 +13,7 @@ from typing import Any
 
 from spanscope.entities import Assessment, Span, SpanStatusCode, Trace, TraceState
 from spanscope.entities._codec import dumps
-from spanscope.entities.model_usage import trace_model_usage
+from spanscope.entities.model_usage import USAGE_COUNTS, trace_usage_by_model_and_type
 from spanscope.query import filter_traces
 from spanscope.query.values import number_of
 from spanscope.store.aggregates import (
@@ -34,6 +34,7 @@ from spanscope.store.aggregates import (
     exception_of,
     histogram_bin,
     percentiles,
+    period_of,
     sample_key,
 )
 
@@ -116,20 +117,30 @@ def trace_stats(traces: Sequence[Trace], *, bucket_ms: int | None, group_by: Gro
     return out
 
 
-def model_usage(traces: Sequence[Trace], *, bucket_ms: int | None,
-                group_by: GroupKey | None) -> list[ModelUsageRow]:
-    rows: dict[tuple[int | None, str | None, str], ModelUsageRow] = {}
+def model_usage(traces: Sequence[Trace], *, bucket_ms: int | None, group_by: GroupKey | None,
+                periods: Sequence[int] = ()) -> list[ModelUsageRow]:
+    rows: dict[tuple[int | None, str | None, str, int | None], ModelUsageRow] = {}
     for trace in traces:
-        bucket, group = _bucket(trace, bucket_ms), _group(trace, group_by)
-        for model, usage in trace_model_usage(_unique_spans(trace)).items():
-            row = rows.setdefault((bucket, group, model), ModelUsageRow(
+        at = trace.info.request_time
+        bucket, period = _bucket(trace, bucket_ms), period_of(at, periods)
+        seen: set[tuple[int | None, str | None, str, int | None]] = set()
+        for (model, span_type), usage in trace_usage_by_model_and_type(
+                _unique_spans(trace)).items():
+            group = span_type if group_by is not None and group_by.kind == "span_type" \
+                else _group(trace, group_by)
+            key = (bucket, group, model, period)
+            row = rows.setdefault(key, ModelUsageRow(
                 bucket_ms=bucket, group=group, model=model, traces=0, calls=0,
-                input_tokens=0, output_tokens=0, total_tokens=0))
-            row.traces += 1
+                input_tokens=0, output_tokens=0, total_tokens=0, period_ms=period,
+                first_ms=at, last_ms=at))
+            if key not in seen:  # a trace counts once per row, whatever its span types
+                seen.add(key)
+                row.traces += 1
             row.calls += usage["calls"]
-            row.input_tokens += usage["input_tokens"]
-            row.output_tokens += usage["output_tokens"]
-            row.total_tokens += usage["total_tokens"]
+            for name in USAGE_COUNTS:
+                setattr(row, name, getattr(row, name) + usage[name])
+            row.first_ms = at if row.first_ms is None else min(row.first_ms, at)
+            row.last_ms = at if row.last_ms is None else max(row.last_ms, at)
     return list(rows.values())
 
 

@@ -262,9 +262,11 @@ class RestStore:
                                group_by=group_by, quantiles=tuple(quantiles))
 
     def model_usage(self, selection: agg.Selection, *, bucket_ms: int | None = None,
-                    group_by: agg.GroupKey | None = None) -> list[agg.ModelUsageRow]:
+                    group_by: agg.GroupKey | None = None,
+                    periods: Sequence[int] = ()) -> list[agg.ModelUsageRow]:
+        extra = {"periods": list(periods)} if periods else {}  # older servers know no periods
         return self._aggregate("model_usage", selection, bucket_ms=bucket_ms,
-                               group_by=group_by)
+                               group_by=group_by, **extra)
 
     def latency_histogram(self, selection: agg.Selection, edges: Sequence[float]) -> list[int]:
         return self._aggregate("latency_histogram", selection, edges=list(edges))

@@ -504,8 +504,8 @@ def decode_changes(body: Any) -> dict[str, Any]:
 AGGREGATES: dict[str, tuple[dict[str, Any], Any]] = {
     "trace_stats": ({"bucket_ms": int | None, "group_by": agg.GroupKey | None,
                      "quantiles": tuple[float, ...]}, list[agg.TraceStats]),
-    "model_usage": ({"bucket_ms": int | None, "group_by": agg.GroupKey | None},
-                    list[agg.ModelUsageRow]),
+    "model_usage": ({"bucket_ms": int | None, "group_by": agg.GroupKey | None,
+                     "periods": list[int]}, list[agg.ModelUsageRow]),
     "latency_histogram": ({"edges": list[float]}, list[int]),
     "span_stats": ({"quantiles": tuple[float, ...]}, list[agg.SpanStats]),
     "error_spans": ({}, list[agg.ErrorSpan]),

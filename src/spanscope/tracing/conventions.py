@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spanscope.entities import SpanAttributeKey, SpanEvent, SpanType, TraceMetadataKey
+from spanscope.entities.token_usage import detail_attributes, with_details
 
 __all__ = ["MODEL_KEY", "is_json", "span_type_of", "trace_context", "translate"]
 
@@ -298,6 +299,11 @@ def _as_int(value: Any) -> int | None:
 
 
 def _usage(attributes: Mapping[str, Any]) -> dict[str, int] | None:
+    """Usage in MLflow's shape, with the cache and reasoning counts when reported."""
+    return with_details(_counts(attributes), detail_attributes(attributes))
+
+
+def _counts(attributes: Mapping[str, Any]) -> dict[str, int] | None:
     for input_key, output_key, total_key in _USAGE_KEYS:
         i_raw, o_raw = attributes.get(input_key), attributes.get(output_key)
         if i_raw is None and o_raw is None:

@@ -42,7 +42,8 @@ class Over(Body):
 
 
 class Summarize(Over):
-    group_by: str | None = Field(default=None, description="tags.KEY or metadata.KEY")
+    group_by: str | None = Field(default=None, description="tags.KEY, metadata.KEY, user, "
+                                 "session or span_type")
     bucket: str | None = Field(default=None, description="minute, hour or day")
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from spanscope.entities.model_usage import USAGE_COUNTS
 from spanscope.query.errors import filter_error
 from spanscope.store.aggregates import (
     ATTRIBUTE_FIELDS,
@@ -256,11 +257,14 @@ def _trace_stats_by_index(conn: Connection, experiment_id: int,
 
 
 def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
-                bucket_ms: int | None, group_by: GroupKey | None) -> list[ModelUsageRow]:
+                bucket_ms: int | None, group_by: GroupKey | None,
+                periods: Sequence[int] = ()) -> list[ModelUsageRow]:
     """Tokens per model. Without a filter the usage table is read alone (it carries the
-    trace's experiment and request time); a filter joins it to ``traces``."""
+    trace's experiment and request time); a filter joins it to ``traces``. ``periods``
+    split rows by the latest boundary at or before the request time (a ``CASE``)."""
     query = _Query(search, selection, conn)
     traces, usage = schema.traces, schema.trace_model_usage
+    by_type = group_by is not None and group_by.kind == "span_type"
     if search.node is None:
         where: list[sa.ColumnElement[bool]] = []
         keys = selection_keys(selection)
@@ -270,32 +274,41 @@ def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
             where.append(usage.c.request_time >= int(selection.start_ms))
         if selection.end_ms is not None:
             where.append(usage.c.request_time < int(selection.end_ms))
-        from_, group = _group_join(usage, group_by, usage.c.trace_id)
+        from_, group = _group_join(usage, None if by_type else group_by, usage.c.trace_id)
         time_column = usage.c.request_time
     else:
         where = query.where
         from_, group = _group_join(traces.join(usage, usage.c.trace_id == traces.c.trace_id),
-                                   group_by)
+                                   None if by_type else group_by)
         time_column = traces.c.request_time
+    if by_type:
+        group = usage.c.span_type
     bucket = sa.null() if bucket_ms is None else (time_column // int(bucket_ms)) * int(
         bucket_ms)
+    period: sa.ColumnElement[Any] = sa.null()
+    if periods:
+        period = sa.case(*((time_column >= int(b), sa.literal(int(b), sa.BigInteger))
+                           for b in sorted(periods, reverse=True)), else_=sa.null())
     grouping = [usage.c.model]
     if bucket_ms is not None:
         grouping.append(bucket)
     if group_by is not None:
         grouping.append(group)
+    if periods:
+        grouping.append(period)
     statement = (sa.select(
-        bucket.label("bucket"), group.label("grp"), usage.c.model,
-        sa.func.count().label("n"), _sum0(usage.c.calls).label("calls"),
-        _sum0(usage.c.input_tokens).label("input_tokens"),
-        _sum0(usage.c.output_tokens).label("output_tokens"),
-        _sum0(usage.c.total_tokens).label("total_tokens"),
+        bucket.label("bucket"), group.label("grp"), period.label("period"), usage.c.model,
+        sa.func.count(sa.distinct(usage.c.trace_id)).label("n"),
+        _sum0(usage.c.calls).label("calls"),
+        *(_sum0(usage.c[name]).label(name) for name in USAGE_COUNTS),
+        sa.func.min(time_column).label("first_ms"), sa.func.max(time_column).label("last_ms"),
     ).select_from(from_).where(*where).group_by(*grouping))
     return [ModelUsageRow(bucket_ms=None if row.bucket is None else int(row.bucket),
                           group=row.grp, model=row.model, traces=int(row.n),
-                          calls=int(row.calls), input_tokens=int(row.input_tokens),
-                          output_tokens=int(row.output_tokens),
-                          total_tokens=int(row.total_tokens))
+                          calls=int(row.calls),
+                          **{name: int(row._mapping[name]) for name in USAGE_COUNTS},
+                          period_ms=None if row.period is None else int(row.period),
+                          first_ms=int(row.first_ms), last_ms=int(row.last_ms))
             for row in query.run(conn, statement)]
 
 

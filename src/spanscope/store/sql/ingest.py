@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from spanscope.entities import Span, Trace
-from spanscope.entities.model_usage import trace_model_usage
+from spanscope.entities.model_usage import trace_usage_by_model_and_type
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.sql import schema, text_index
 from spanscope.store.sql.bulk import insert_rows
@@ -145,12 +145,12 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
 
 
 def _usage_rows(p: PreparedTrace, spans: Sequence[Span]) -> list[dict[str, Any]]:
-    """``trace_model_usage`` rows: the trace's tokens per model."""
-    return [{"trace_id": p.trace_id, "model": model, "experiment_id": p.experiment_id,
-             "request_time": int(p.info.request_time), "calls": usage["calls"],
-             "input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
-             "total_tokens": usage["total_tokens"]}
-            for model, usage in trace_model_usage(spans).items()]
+    """``trace_model_usage`` rows: the trace's tokens per model and reporting span type."""
+    return [{"trace_id": p.trace_id, "model": model,
+             "span_type": str(span_type)[:schema.SPAN_TYPE_LENGTH],
+             "experiment_id": p.experiment_id, "request_time": int(p.info.request_time),
+             **usage}
+            for (model, span_type), usage in trace_usage_by_model_and_type(spans).items()]
 
 
 def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: set[str]) -> None:

@@ -313,9 +313,12 @@ dataset_records = Table(
 )
 
 # --- per-model token usage (migration 0004): what estimated cost is priced on ------------
-# One row per trace and model (``""`` when the spans name none), from the innermost spans
-# reporting usage (``spanscope.entities.model_usage``), written with the trace.
+# One row per trace, model (``""`` when the spans name none) and type of the reporting span
+# (migration 0013; ``""`` for rows written before it), from the innermost spans reporting
+# usage (``spanscope.entities.model_usage``), written with the trace. The cache and
+# reasoning counts (0013) are parts of ``input_tokens`` / ``output_tokens``.
 MODEL_NAME_LENGTH = 256
+SPAN_TYPE_LENGTH = 64
 
 # The trace's experiment and request time are copied in, so usage over experiments and a
 # time window (the common summary) reads this narrow table alone, without a join.
@@ -324,12 +327,16 @@ trace_model_usage = Table(
     Column("trace_id", String(TRACE_ID_LENGTH),
            ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True),
     Column("model", String(MODEL_NAME_LENGTH), primary_key=True),
+    Column("span_type", String(SPAN_TYPE_LENGTH), primary_key=True, server_default=""),
     Column("experiment_id", Integer, nullable=False),
     Column("request_time", BigInteger, nullable=False),
     Column("calls", Integer, nullable=False, server_default="0"),
     Column("input_tokens", BigInteger, nullable=False, server_default="0"),
     Column("output_tokens", BigInteger, nullable=False, server_default="0"),
     Column("total_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cache_read_input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
     Index("ix_trace_model_usage_experiment_time", "experiment_id", "request_time"),
 )
 

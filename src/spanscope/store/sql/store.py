@@ -346,10 +346,12 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                                                    group_by=group_by, quantiles=quantiles))
 
     def _model_usage(self, selection: agg.Selection, bucket_ms: int | None,
-                     group_by: agg.GroupKey | None) -> list[agg.ModelUsageRow]:
+                     group_by: agg.GroupKey | None,
+                     periods: tuple[int, ...]) -> list[agg.ModelUsageRow]:
         return self._aggregate("model usage", selection, lambda conn, search:
                                sql_agg.model_usage(conn, search, selection,
-                                                   bucket_ms=bucket_ms, group_by=group_by))
+                                                   bucket_ms=bucket_ms, group_by=group_by,
+                                                   periods=periods))
 
     def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
         return self._aggregate("latency histogram", selection, lambda conn, search:

@@ -1,0 +1,51 @@
+"""``spanscope report`` prices calls by a deployment's price file and says what is unpriced,
+on both databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cost_traces import CHANGE_MS, PRICES, call_trace, new_cost, old_cost, usage
+from spanscope.analysis import pricing
+from spanscope.cli.main import cli
+from spanscope.store.sql import SqlStore
+
+CALL = usage(1000, 100, cache_read_input_tokens=400, reasoning_tokens=50)
+
+
+@pytest.fixture
+def priced_uri(store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(PRICES))
+    monkeypatch.setenv(pricing.PRICES_ENV, str(path))
+    pricing._reset_for_tests()
+    with SqlStore(store_uri) as store:
+        store.log_traces([
+            call_trace(CHANGE_MS - 1, [("acme-1", "CHAT_MODEL", CALL)], user="ann"),
+            call_trace(CHANGE_MS, [("acme-1", "CHAT_MODEL", CALL),
+                                   ("mystery-9", "LLM", usage(5, 1))], user="bob")])
+    yield store_uri
+    pricing._reset_for_tests()
+
+
+def test_report_shows_the_cost_and_what_is_unpriced(runner: CliRunner, priced_uri: str,
+                                                    tmp_path: Path) -> None:
+    html = tmp_path / "report.html"
+    result = runner.invoke(cli, ["--tracking-uri", priced_uri, "report", "--json",
+                                 "--group-by", "span_type", "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["summary"]["cost_usd"] == pytest.approx(old_cost(CALL) + new_cost(CALL))
+    assert data["cost"]["unpriced_calls"] == 1 and data["cost"]["unpriced_tokens"] == 6
+    assert any(note.startswith("unpriced: 1 calls / 6 tokens of mystery-9")
+               for note in data["notes"])
+    rows = {r["span_type"]: r for r in data["groups"]["rows"]}
+    assert rows["LLM"]["cost_usd"] is None and rows["CHAT_MODEL"]["cost_usd"] > 0
+    assert "unpriced: 1 calls / 6 tokens" in html.read_text(encoding="utf-8")
+    table = runner.invoke(cli, ["--tracking-uri", priced_uri, "report", "--group-by", "user"])
+    assert table.exit_code == 0, table.output
+    assert "unpriced" in table.output and "By user" in table.output
