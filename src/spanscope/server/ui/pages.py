@@ -100,8 +100,9 @@ async def trace_list(
     params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
               "since": since, "span_type": span_type, "order": order}
     keys = await run_in_threadpool(_known_keys, store, experiment_id)
+    datasets = await run_in_threadpool(_datasets_of, store, experiment_id)
     return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
-                 keys=keys,
+                 keys=keys, datasets=datasets,
                  experiments=experiments, experiment_id=experiment_id, params=params,
                  next_page=token, assessment_names=views.assessment_columns(rows),
                  query=urlencode(params))
@@ -116,6 +117,15 @@ def _known_keys(store: Any, experiment_id: str | None) -> list[str]:
     except (FilterError, InvalidInputError, NotFoundError):
         return []
     return views.filter_keys([t.info for t in newest])
+
+
+def _datasets_of(store: Any, experiment_id: str | None) -> list[Any]:
+    """The experiment's evaluation datasets, for "Add to dataset" (newest first)."""
+    try:
+        return store.search_datasets([experiment_id] if experiment_id else None,
+                                     max_results=200)
+    except (InvalidInputError, NotFoundError):
+        return []
 
 
 async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:

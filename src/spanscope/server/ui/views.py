@@ -16,10 +16,13 @@ from spanscope.entities import Trace, TraceInfo
 
 __all__ = [
     "QUICK_SINCE",
+    "EvaluationTable",
     "ListRow",
     "Message",
     "Payload",
     "combine_filters",
+    "compact_json",
+    "evaluation_table",
     "list_row",
     "payload_view",
 ]
@@ -245,3 +248,41 @@ def review_context(review: str, trace_id: str) -> dict[str, str] | None:
                       "skip": [*query.get("skip", []), trace_id]}, doseq=True)
     return {"name": query["name"][0], "query": review, "skip": skip,
             "filter": (query.get("filter") or [""])[0]}
+
+
+def compact_json(value: Any, limit: int = 300) -> str:
+    """A JSON value on one line, cut at ``limit`` characters, for table cells."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                            default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class EvaluationTable:
+    """The per-row table of an evaluation run (``eval_results_table.json``), as the run
+    page shows it: the base columns and, per scorer name, its value and rationale."""
+
+    scores: list[str]
+    rows: list[dict[str, Any]]
+    total: int
+
+
+def evaluation_table(body: Mapping[str, Any], limit: int = 500) -> EvaluationTable:
+    """MLflow's table JSON ``{"columns": [...], "data": [[...]]}`` read into rows; the
+    scorer names are the ``NAME/value`` columns, in their order."""
+    columns = [str(c) for c in body.get("columns") or []]
+    data = [r for r in body.get("data") or [] if isinstance(r, list)]
+    scores = [c[:-len("/value")] for c in columns if c.endswith("/value")]
+    rows = []
+    for raw in data[:limit]:
+        cells = dict(zip(columns, raw, strict=False))
+        rows.append({"inputs": cells.get("inputs"), "outputs": cells.get("outputs"),
+                     "expectations": cells.get("expectations"),
+                     "trace_id": cells.get("trace_id"), "error": cells.get("error"),
+                     "scores": {name: {"value": cells.get(f"{name}/value"),
+                                       "rationale": cells.get(f"{name}/rationale"),
+                                       "error": cells.get(f"{name}/error")}
+                                for name in scores}})
+    return EvaluationTable(scores, rows, len(data))
