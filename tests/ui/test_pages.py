@@ -293,3 +293,41 @@ def test_the_review_queue_labels_trace_after_trace(server: ServerProcess, page: 
     with SqlStore(demo_store) as store:
         done = store.search_trace_ids(["0"], filter_string="feedback.root_cause_found = true")
     assert sorted(done) == sorted(labelled[1:])
+
+
+def test_previous_and_next_walk_the_list_in_its_order(server: ServerProcess, page: Page,
+                                                      demo_store: str) -> None:
+    """The trace page links the traces before and after it in the list it came from
+    (filter and order carried in the address), across page boundaries too; n/p walk."""
+    with SqlStore(demo_store) as store:
+        slowest = [t.info.trace_id for t in store.search_traces(
+            ["0"], order_by=["execution_time DESC"], max_results=52, include_spans=False)]
+        failed = [t.info.trace_id for t in store.search_traces(
+            ["0"], filter_string="attributes.status = 'ERROR'", max_results=50,
+            include_spans=False)]
+    p = page.page
+    p.goto(server.url + "/?order=duration")
+    assert _ids(page) == slowest[:50]
+    p.locator("table.list a.id").nth(1).click()
+    p.wait_for_url(f"**/traces/{slowest[1]}?back=**")
+    neighbours = p.locator(".neighbours")
+    neighbours.get_by_role("link", name="Next →").wait_for()
+    assert neighbours.get_by_role("link", name="← Previous").get_attribute(
+        "href").startswith(f"/traces/{slowest[0]}?back=")
+    p.keyboard.press("n")
+    p.wait_for_url(f"**/traces/{slowest[2]}?back=**")
+    neighbours.get_by_role("link", name="← Previous").wait_for()
+    p.keyboard.press("p")
+    p.wait_for_url(f"**/traces/{slowest[1]}?back=**")
+    neighbours.get_by_role("link", name="← Previous").click()
+    p.wait_for_url(f"**/traces/{slowest[0]}?back=**")
+    neighbours.get_by_text("first in the list").wait_for()
+    p.goto(server.url + "/?order=duration")  # the last row of page 1 leads to page 2
+    p.locator("table.list a.id").nth(49).click()
+    neighbours.get_by_role("link", name="Next →").click()
+    p.wait_for_url(f"**/traces/{slowest[50]}?back=**")
+    p.goto(server.url + "/?state=ERROR")  # a filtered list stays filtered
+    p.locator("table.list a.id").last.click()
+    neighbours.get_by_text("last in the list").wait_for()
+    assert neighbours.get_by_role("link", name="← Previous").get_attribute(
+        "href").startswith(f"/traces/{failed[-2]}?back=")

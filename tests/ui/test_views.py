@@ -59,3 +59,25 @@ def test_a_list_row_has_the_columns_the_list_shows() -> None:
     assert (row.user, row.session) == ("u-1", "s-1")
     assert row.assessments == {"correctness": "false"}  # overridden ones are not shown
     assert views.assessment_columns([row, row]) == ["correctness"]
+
+
+def test_the_list_a_trace_page_came_from() -> None:
+    back = "/?experiment_id=3&filter=tags.a+%3D+%27b%27&state=ERROR&order=duration"
+    assert views.list_from_back(back) == {
+        "experiment_id": "3", "filter": "tags.a = 'b'", "state": "ERROR", "since": "",
+        "span_type": "", "order": "duration"}
+    assert views.list_from_back("/?order=sideways")["order"] == "time"
+    assert views.list_from_back("/") is None
+    assert views.list_from_back("https://elsewhere/?filter=x") is None
+
+
+def test_an_evaluation_table_reads_scores_by_name() -> None:
+    body = {"columns": ["inputs", "outputs", "trace_id", "match/value", "match/rationale",
+                        "match/error"],
+            "data": [[{"q": 1}, "a", "tr-1", True, "same", None],
+                     [{"q": 2}, "b", None, False, None, None]]}
+    table = views.evaluation_table(body, limit=1)
+    assert table.scores == ["match"] and table.total == 2 and len(table.rows) == 1
+    assert table.rows[0]["scores"]["match"] == {"value": True, "rationale": "same",
+                                                "error": None}
+    assert views.compact_json({"q": "x" * 400}, 20).endswith("…")

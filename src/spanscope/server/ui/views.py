@@ -23,6 +23,7 @@ __all__ = [
     "combine_filters",
     "compact_json",
     "evaluation_table",
+    "list_from_back",
     "list_row",
     "payload_view",
 ]
@@ -186,6 +187,27 @@ def combine_filters(text: str | None, *, state: str | None = None, since: str | 
     if span_type and span_type.replace("_", "").isalnum():
         parts.append(f"span.type = '{span_type}'")
     return " AND ".join(parts) or None
+
+
+ORDERS = {"time": None, "duration": ["execution_time DESC"]}
+# The same orders walked backwards (the previous trace is the next one in these).
+REVERSED = {"time": ["timestamp_ms ASC", "trace_id DESC"],
+            "duration": ["execution_time ASC", "timestamp_ms ASC", "trace_id DESC"]}
+
+
+def list_from_back(back: str) -> dict[str, str] | None:
+    """The list parameters in a trace page's ``back`` address (``/?experiment_id=…``);
+    None when the page was not opened from a list."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not back.startswith("/?"):
+        return None
+    query = parse_qs(urlsplit(back).query)
+    keys = ("experiment_id", "filter", "state", "since", "span_type", "order")
+    params = {k: (query.get(k) or [""])[0] for k in keys}
+    if params["order"] not in ORDERS:
+        params["order"] = "time"
+    return params
 
 
 def trace_facts(trace: Trace) -> dict[str, Any]:

@@ -108,6 +108,15 @@
     if (row) { row.scrollIntoView({block: "center"}); row.focus(); row.click(); }
   });
 
+  // Trace page: n/p open the next/previous trace of the list it was opened from.
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, select, textarea")) return;
+    if (event.key !== "n" && event.key !== "p") return;
+    var link = document.querySelector(".neighbours a[rel='" + (event.key === "n" ? "next" : "prev") + "']");
+    if (link) { event.preventDefault(); window.location = link.href; }
+  });
+
   // Copy buttons: data-copy="text", or data-copy-next copies the <pre> before the button.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button.copy");
