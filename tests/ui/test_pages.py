@@ -331,3 +331,38 @@ def test_previous_and_next_walk_the_list_in_its_order(server: ServerProcess, pag
     neighbours.get_by_text("last in the list").wait_for()
     assert neighbours.get_by_role("link", name="← Previous").get_attribute(
         "href").startswith(f"/traces/{failed[-2]}?back=")
+
+
+def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) -> None:
+    """Fields and the experiment's keys, then operators, then values, then AND/OR, all
+    chosen from the keyboard."""
+    p = page.page
+    p.goto(server.url + "/")
+    box = p.get_by_label("Filter")
+    options = p.get_by_role("listbox", name="Suggestions").get_by_role("option")
+    box.focus()
+    box.press_sequentially("tags.app")
+    assert options.all_inner_texts() == ["tags.app_version"]  # the experiment's own key
+    box.fill("")
+    box.press_sequentially("attributes.st")
+    assert options.first.inner_text() == "attributes.status"
+    box.press("ArrowDown")
+    assert box.get_attribute("aria-activedescendant") == "filter-suggest-0"
+    box.press("Enter")
+    assert box.input_value() == "attributes.status "
+    assert options.first.inner_text() == "="  # operators after a field
+    box.press("ArrowDown")
+    box.press("Tab")
+    assert options.all_inner_texts() == ["'OK'", "'ERROR'", "'IN_PROGRESS'"]
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    box.press("Enter")
+    assert box.input_value() == "attributes.status = 'ERROR' "
+    assert options.all_inner_texts()[:2] == ["AND", "OR"]
+    box.press("Escape")
+    assert p.get_by_role("listbox", name="Suggestions").is_hidden()
+    with p.expect_navigation():
+        box.press("Enter")  # nothing chosen: Enter applies the filter
+    assert parse_qs(urlparse(p.url).query)["filter"] == ["attributes.status = 'ERROR' "]
+    assert len(_ids(page)) >= 2
+    assert all(s == "ERROR" for s in p.locator("table.list .badge").all_inner_texts())
