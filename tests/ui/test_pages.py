@@ -366,3 +366,48 @@ def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) 
     assert parse_qs(urlparse(p.url).query)["filter"] == ["attributes.status = 'ERROR' "]
     assert len(_ids(page)) >= 2
     assert all(s == "ERROR" for s in p.locator("table.list .badge").all_inner_texts())
+
+
+def test_overview_figures_open_the_traces_behind_them(server: ServerProcess, page: Page,
+                                                      demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/overview?since=all&group_by=tags.app_version")
+    figures = p.locator("section.figures")
+    page.shot("overview-figures")
+    with SqlStore(demo_store) as store:
+        def ids(filter_string: str | None) -> set[str]:
+            return set(store.search_trace_ids(["0"], filter_string=filter_string))
+
+        failed = ids("attributes.status = 'ERROR'")
+        total = ids(None)
+        versions = {t.info.tags.get("app_version") for t in store.search_traces(
+            ["0"], max_results=200, include_spans=False)} - {None}
+        version = sorted(versions)[-1]
+        in_version = ids(f"tags.app_version = '{version}'")
+    cards = figures.locator("ul.cards")
+    assert cards.get_by_role("link", name=re.compile(r"^Traces")).inner_text().endswith(
+        f"{len(total):,}")
+    cards.get_by_role("link", name=re.compile(r"^Failed")).click()
+    p.wait_for_url(re.compile(r"/\?.*state=ERROR"))
+    assert set(_ids(page)) == failed
+    p.go_back()
+    figures.get_by_role("table", name="By tags.app_version").get_by_role("row").filter(
+        has_text=version).get_by_role("link").first.click()
+    p.wait_for_url(re.compile(r"/\?.*filter="))
+    assert set(_ids(page)) == in_version
+    p.go_back()
+    pattern = figures.get_by_role("table", name="Error patterns").locator("tbody tr").first
+    span_names = pattern.locator("td").nth(2).inner_text().split(", ")
+    pattern.get_by_role("link").click()
+    p.wait_for_url(re.compile(r"/\?.*span\.name"))
+    with SqlStore(demo_store) as store:
+        expected = set(store.search_trace_ids(["0"], filter_string=" OR ".join(
+            f"(span.name = '{n}' AND span.status = 'ERROR')" for n in span_names)))
+    assert set(_ids(page)) == expected and expected
+    p.go_back()
+    bars = figures.get_by_role("list", name="Traces over time")
+    failed_bar = bars.locator("a.failed").first
+    failed_bar.click()
+    p.wait_for_url(re.compile(r"/\?.*timestamp_ms"))
+    shown = set(_ids(page))
+    assert shown and shown <= failed

@@ -272,6 +272,7 @@ async def overview(
     document = render_html(report, trace_url="/traces/{trace_id}").replace(
         "<head>", '<head><base target="_top">', 1)
     return _page("overview.html", document=document, error=None,
+                 figures=views.overview_figures(report, experiment_id, since),
                  params=locals_of(experiment_id, since, group_by))
 
 
