@@ -91,9 +91,13 @@ def test_an_evaluation_run_shows_its_metrics_and_rows(server: ServerProcess, pag
              "expectations": {"expected_response": "Refunds take 5 business days."}},
             {"inputs": {"question": "Is shipping free?"},
              "expectations": {"expected_response": "Only over $50."}}]
+    def better_bot(question: str) -> str:
+        return "Refunds take 5 business days." if "refund" in question else "Only over $50."
+
     spanscope.set_tracking_uri(demo_store)
     try:
         result = evaluate(data, scorers=[exact_match], predict_fn=support_bot)
+        better = evaluate(data, scorers=[exact_match], predict_fn=better_bot)
         spanscope.flush(timeout=30)
     finally:
         spanscope.set_tracking_uri(None)
@@ -103,9 +107,19 @@ def test_an_evaluation_run_shows_its_metrics_and_rows(server: ServerProcess, pag
     p.wait_for_url("**/evaluations")
     runs = p.locator("table[aria-label='Evaluation runs']")
     assert "exact_match/mean" in runs.inner_text()
-    assert "0.5" in runs.locator("tbody tr").first.inner_text()
-    runs.locator("tbody tr a").first.click()
-    p.wait_for_url(f"**/evaluations/{result.run_id}")
+    assert "0.5" in runs.locator(f"tr:has(input[value='{result.run_id}'])").inner_text()
+    for run_id in (result.run_id, better.run_id):
+        p.locator(f"input[name='run'][value='{run_id}']").check()
+    p.get_by_role("button", name="Compare the two selected").click()
+    p.wait_for_url(re.compile(r"/evaluations/compare\?run="))
+    metrics = p.get_by_role("table", name="Metrics compared")
+    assert "+0.5" in metrics.get_by_role("row").filter(has_text="exact_match/mean").inner_text()
+    compared = p.get_by_role("table", name="Rows compared").locator("tbody tr")
+    assert compared.locator("td:first-child").all_inner_texts() == ["improved", "same"]
+    assert "Is shipping free?" in compared.first.inner_text()
+    assert "false → true" in compared.first.inner_text()
+    page.shot("evaluation-compare")
+    p.goto(server.url + f"/evaluations/{result.run_id}")
     assert "exact_match/mean" in p.locator("table[aria-label='Metrics']").inner_text()
     rows = p.locator("table[aria-label='Results'] tbody tr")
     assert rows.count() == 2

@@ -113,6 +113,50 @@ async def run_list(request: Request,
                  experiment_id=experiment_id)
 
 
+@router.get("/evaluations/compare", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def compare_runs(request: Request,
+                       run: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+    """Two evaluations side by side (``?run=A&run=B``; the older is A): each metric's
+    change, and row by row (rows matched by inputs) what improved, what regressed, what else changed; the
+    comparison is ``compare_evaluations``'."""
+    from spanscope.evaluation.compare import compare_evaluations
+
+    ids = list(dict.fromkeys(run or []))
+    if len(ids) != 2:
+        return _page("_message.html", status=400,
+                     message=f"pick exactly two evaluations to compare ({len(ids)} given)")
+    store = _store(request)
+    try:
+        sides = [await run_in_threadpool(_evaluation_of, store, run_id) for run_id in ids]
+        sides.sort(key=lambda side: side[2])  # A is the older: B says what changed since
+        comparison = await run_in_threadpool(compare_evaluations, sides[0][0], sides[1][0])
+    except NotFoundError as exc:
+        return _page("missing.html", status=404, message=str(exc))
+    return _page("evaluation_compare.html", a=sides[0][0].run_id, b=sides[1][0].run_id,
+                 names={result.run_id: name for result, name, _ in sides},
+                 metrics=comparison.metrics.to_dict(orient="records"),
+                 **views.comparison_rows(comparison.rows), compact=views.compact_json)
+
+
+def _evaluation_of(store: Any, run_id: str) -> tuple[Any, str, int]:
+    """A run of the store as an ``EvaluationResult`` (metrics and its result table), the
+    run's name and its start time."""
+    import pandas as pd
+
+    from spanscope.evaluation.results import EvaluationResult
+
+    found = store.get_run(run_id)
+    table, problem = _results_of(found, limit=None)
+    if table is None:
+        raise NotFoundError(problem or f"run {run_id} has no per-row results: it is not "
+                            f"an evaluation")
+    frame = pd.DataFrame(table.raw, columns=table.columns)
+    result = EvaluationResult(run_id=run_id, metrics=dict(found.data.metrics),
+                              result_df=frame)
+    return result, found.info.run_name or run_id, found.info.start_time or 0
+
+
 @router.get("/evaluations/{run_id}", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
@@ -127,7 +171,8 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
                  compact=views.compact_json)
 
 
-def _results_of(run: Any) -> tuple[views.EvaluationTable | None, str | None]:
+def _results_of(run: Any, limit: int | None = RECORDS_SHOWN
+                ) -> tuple[views.EvaluationTable | None, str | None]:
     """The run's result table, or why there is none to show."""
     from spanscope.evaluation.results import TABLE_ARTIFACT
     from spanscope.store.artifacts import repository
@@ -146,4 +191,4 @@ def _results_of(run: Any) -> tuple[views.EvaluationTable | None, str | None]:
         return None, f"its {TABLE_ARTIFACT} is not JSON: {exc}"
     if not isinstance(body, dict):
         return None, f"its {TABLE_ARTIFACT} is not a table"
-    return views.evaluation_table(body, RECORDS_SHOWN), None
+    return views.evaluation_table(body, limit), None

@@ -23,6 +23,7 @@ __all__ = [
     "Payload",
     "combine_filters",
     "compact_json",
+    "comparison_rows",
     "evaluation_table",
     "list_from_back",
     "list_row",
@@ -291,13 +292,16 @@ class EvaluationTable:
     scores: list[str]
     rows: list[dict[str, Any]]
     total: int
+    columns: list[str] = field(default_factory=list)
+    raw: list[list[Any]] = field(default_factory=list)
 
 
-def evaluation_table(body: Mapping[str, Any], limit: int = 500) -> EvaluationTable:
+def evaluation_table(body: Mapping[str, Any], limit: int | None = 500) -> EvaluationTable:
     """MLflow's table JSON ``{"columns": [...], "data": [[...]]}`` read into rows; the
     scorer names are the ``NAME/value`` columns, in their order."""
     columns = [str(c) for c in body.get("columns") or []]
     data = [r for r in body.get("data") or [] if isinstance(r, list)]
+    limit = len(data) if limit is None else limit
     scores = [c[:-len("/value")] for c in columns if c.endswith("/value")]
     rows = []
     for raw in data[:limit]:
@@ -309,7 +313,7 @@ def evaluation_table(body: Mapping[str, Any], limit: int = 500) -> EvaluationTab
                                        "rationale": cells.get(f"{name}/rationale"),
                                        "error": cells.get(f"{name}/error")}
                                 for name in scores}})
-    return EvaluationTable(scores, rows, len(data))
+    return EvaluationTable(scores, rows, len(data), columns, data)
 
 
 @dataclass(frozen=True)
@@ -429,3 +433,32 @@ def _patterns(report: Any, link: Any) -> list[dict[str, Any]]:
                     "count": int(row.get("count") or 0), "spans": names,
                     "href": link(filter=where) if where else None})
     return out
+
+
+def comparison_rows(rows: Any) -> dict[str, Any]:
+    """The rows of ``compare_evaluations`` for the page: each with its scores on both
+    sides and a verdict (regressed, improved, mixed, changed, same, only in a or b),
+    regressions first."""
+    names = [c[:-2] for c in rows.columns if c.endswith("/a") and c != "outputs/a"]
+    order = {"regressed": 0, "mixed": 1, "improved": 2, "changed": 3, "only in A": 4,
+             "only in B": 5, "same": 6}
+    out = []
+    for row in rows.to_dict(orient="records"):
+        deltas = [row.get(f"{n}/delta") for n in names]
+        deltas = [d for d in deltas if d is not None and d == d]
+        if not row["in_b"]:
+            verdict = "only in A"
+        elif not row["in_a"]:
+            verdict = "only in B"
+        elif any(d < 0 for d in deltas):
+            verdict = "mixed" if any(d > 0 for d in deltas) else "regressed"
+        elif any(d > 0 for d in deltas):
+            verdict = "improved"
+        else:
+            verdict = "changed" if row["changed"] else "same"
+        out.append({"inputs": row["inputs"], "verdict": verdict,
+                    "scores": {n: (row.get(f"{n}/a"), row.get(f"{n}/b")) for n in names},
+                    "outputs": (row.get("outputs/a"), row.get("outputs/b"))})
+    out.sort(key=lambda r: order[r["verdict"]])
+    counts = {v: sum(r["verdict"] == v for r in out) for v in order}
+    return {"scores": names, "rows": out, "counts": {k: v for k, v in counts.items() if v}}
