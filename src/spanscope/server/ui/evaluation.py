@@ -118,8 +118,8 @@ async def run_list(request: Request,
 async def compare_runs(request: Request,
                        run: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
     """Two evaluations side by side (``?run=A&run=B``; the older is A): each metric's
-    change, and row by row (rows matched by inputs) what improved, what regressed, what else changed; the
-    comparison is ``compare_evaluations``'."""
+    change, and row by row (rows matched by inputs) what improved, what regressed, what
+    else changed; the comparison is ``compare_evaluations``'."""
     from spanscope.evaluation.compare import compare_evaluations
 
     ids = list(dict.fromkeys(run or []))
