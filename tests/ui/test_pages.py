@@ -293,3 +293,121 @@ def test_the_review_queue_labels_trace_after_trace(server: ServerProcess, page: 
     with SqlStore(demo_store) as store:
         done = store.search_trace_ids(["0"], filter_string="feedback.root_cause_found = true")
     assert sorted(done) == sorted(labelled[1:])
+
+
+def test_previous_and_next_walk_the_list_in_its_order(server: ServerProcess, page: Page,
+                                                      demo_store: str) -> None:
+    """The trace page links the traces before and after it in the list it came from
+    (filter and order carried in the address), across page boundaries too; n/p walk."""
+    with SqlStore(demo_store) as store:
+        slowest = [t.info.trace_id for t in store.search_traces(
+            ["0"], order_by=["execution_time DESC"], max_results=52, include_spans=False)]
+        failed = [t.info.trace_id for t in store.search_traces(
+            ["0"], filter_string="attributes.status = 'ERROR'", max_results=50,
+            include_spans=False)]
+    p = page.page
+    p.goto(server.url + "/?order=duration")
+    assert _ids(page) == slowest[:50]
+    p.locator("table.list a.id").nth(1).click()
+    p.wait_for_url(f"**/traces/{slowest[1]}?back=**")
+    neighbours = p.locator(".neighbours")
+    neighbours.get_by_role("link", name="Next →").wait_for()
+    assert neighbours.get_by_role("link", name="← Previous").get_attribute(
+        "href").startswith(f"/traces/{slowest[0]}?back=")
+    p.keyboard.press("n")
+    p.wait_for_url(f"**/traces/{slowest[2]}?back=**")
+    neighbours.get_by_role("link", name="← Previous").wait_for()
+    p.keyboard.press("p")
+    p.wait_for_url(f"**/traces/{slowest[1]}?back=**")
+    neighbours.get_by_role("link", name="← Previous").click()
+    p.wait_for_url(f"**/traces/{slowest[0]}?back=**")
+    neighbours.get_by_text("first in the list").wait_for()
+    p.goto(server.url + "/?order=duration")  # the last row of page 1 leads to page 2
+    p.locator("table.list a.id").nth(49).click()
+    neighbours.get_by_role("link", name="Next →").click()
+    p.wait_for_url(f"**/traces/{slowest[50]}?back=**")
+    p.goto(server.url + "/?state=ERROR")  # a filtered list stays filtered
+    p.locator("table.list a.id").last.click()
+    neighbours.get_by_text("last in the list").wait_for()
+    assert neighbours.get_by_role("link", name="← Previous").get_attribute(
+        "href").startswith(f"/traces/{failed[-2]}?back=")
+
+
+def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) -> None:
+    """Fields and the experiment's keys, then operators, then values, then AND/OR, all
+    chosen from the keyboard."""
+    p = page.page
+    p.goto(server.url + "/")
+    box = p.get_by_label("Filter")
+    options = p.get_by_role("listbox", name="Suggestions").get_by_role("option")
+    box.focus()
+    box.press_sequentially("tags.app")
+    assert options.all_inner_texts() == ["tags.app_version"]  # the experiment's own key
+    box.fill("")
+    box.press_sequentially("attributes.st")
+    assert options.first.inner_text() == "attributes.status"
+    box.press("ArrowDown")
+    assert box.get_attribute("aria-activedescendant") == "filter-suggest-0"
+    box.press("Enter")
+    assert box.input_value() == "attributes.status "
+    assert options.first.inner_text() == "="  # operators after a field
+    box.press("ArrowDown")
+    box.press("Tab")
+    assert options.all_inner_texts() == ["'OK'", "'ERROR'", "'IN_PROGRESS'"]
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    box.press("Enter")
+    assert box.input_value() == "attributes.status = 'ERROR' "
+    assert options.all_inner_texts()[:2] == ["AND", "OR"]
+    box.press("Escape")
+    assert p.get_by_role("listbox", name="Suggestions").is_hidden()
+    with p.expect_navigation():
+        box.press("Enter")  # nothing chosen: Enter applies the filter
+    assert parse_qs(urlparse(p.url).query)["filter"] == ["attributes.status = 'ERROR' "]
+    assert len(_ids(page)) >= 2
+    assert all(s == "ERROR" for s in p.locator("table.list .badge").all_inner_texts())
+
+
+def test_overview_figures_open_the_traces_behind_them(server: ServerProcess, page: Page,
+                                                      demo_store: str) -> None:
+    p = page.page
+    p.goto(server.url + "/overview?since=all&group_by=tags.app_version")
+    figures = p.locator("section.figures")
+    page.shot("overview-figures")
+    with SqlStore(demo_store) as store:
+        def ids(filter_string: str | None) -> set[str]:
+            return set(store.search_trace_ids(["0"], filter_string=filter_string))
+
+        failed = ids("attributes.status = 'ERROR'")
+        total = ids(None)
+        versions = {t.info.tags.get("app_version") for t in store.search_traces(
+            ["0"], max_results=200, include_spans=False)} - {None}
+        version = sorted(versions)[-1]
+        in_version = ids(f"tags.app_version = '{version}'")
+    cards = figures.locator("ul.cards")
+    assert cards.get_by_role("link", name=re.compile(r"^Traces")).inner_text().endswith(
+        f"{len(total):,}")
+    cards.get_by_role("link", name=re.compile(r"^Failed")).click()
+    p.wait_for_url(re.compile(r"/\?.*state=ERROR"))
+    assert set(_ids(page)) == failed
+    p.go_back()
+    figures.get_by_role("table", name="By tags.app_version").get_by_role("row").filter(
+        has_text=version).get_by_role("link").first.click()
+    p.wait_for_url(re.compile(r"/\?.*filter="))
+    assert set(_ids(page)) == in_version
+    p.go_back()
+    pattern = figures.get_by_role("table", name="Error patterns").locator("tbody tr").first
+    span_names = pattern.locator("td").nth(2).inner_text().split(", ")
+    pattern.get_by_role("link").click()
+    p.wait_for_url(re.compile(r"/\?.*span\.name"))
+    with SqlStore(demo_store) as store:
+        expected = set(store.search_trace_ids(["0"], filter_string=" OR ".join(
+            f"(span.name = '{n}' AND span.status = 'ERROR')" for n in span_names)))
+    assert set(_ids(page)) == expected and expected
+    p.go_back()
+    bars = figures.get_by_role("list", name="Traces over time")
+    failed_bar = bars.locator("a.failed").first
+    failed_bar.click()
+    p.wait_for_url(re.compile(r"/\?.*timestamp_ms"))
+    shown = set(_ids(page))
+    assert shown and shown <= failed

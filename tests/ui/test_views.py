@@ -59,3 +59,51 @@ def test_a_list_row_has_the_columns_the_list_shows() -> None:
     assert (row.user, row.session) == ("u-1", "s-1")
     assert row.assessments == {"correctness": "false"}  # overridden ones are not shown
     assert views.assessment_columns([row, row]) == ["correctness"]
+
+
+def test_the_list_a_trace_page_came_from() -> None:
+    back = "/?experiment_id=3&filter=tags.a+%3D+%27b%27&state=ERROR&order=duration"
+    assert views.list_from_back(back) == {
+        "experiment_id": "3", "filter": "tags.a = 'b'", "state": "ERROR", "since": "",
+        "span_type": "", "order": "duration"}
+    assert views.list_from_back("/?order=sideways")["order"] == "time"
+    assert views.list_from_back("/") is None
+    assert views.list_from_back("https://elsewhere/?filter=x") is None
+
+
+def test_an_evaluation_table_reads_scores_by_name() -> None:
+    body = {"columns": ["inputs", "outputs", "trace_id", "match/value", "match/rationale",
+                        "match/error"],
+            "data": [[{"q": 1}, "a", "tr-1", True, "same", None],
+                     [{"q": 2}, "b", None, False, None, None]]}
+    table = views.evaluation_table(body, limit=1)
+    assert table.scores == ["match"] and table.total == 2 and len(table.rows) == 1
+    assert table.rows[0]["scores"]["match"] == {"value": True, "rationale": "same",
+                                                "error": None}
+    assert views.compact_json({"q": "x" * 400}, 20).endswith("…")
+
+
+def test_overview_figures_link_to_their_lists(tmp_path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.factories import make_trace
+
+    from spanscope.analysis.report import build_report
+    from spanscope.store.sql import SqlStore
+
+    with SqlStore(f"sqlite:///{tmp_path}/o.db") as store:
+        store.log_traces([make_trace(3, tags={"app_version": v}) for v in ("1", "1", "2")])
+        report = build_report(None, ["0"], None, group_by="tags.app_version", store=store)
+    figures = views.overview_figures(report, "0", "24h")
+    failed = next(f for f in figures["totals"] if f.label == "Failed")
+    assert parse_qs(urlsplit(failed.href).query) == {"experiment_id": ["0"], "since": ["24h"],
+                                                     "state": ["ERROR"]}
+    groups = {g["value"]: g for g in figures["groups"]}
+    assert groups["1"]["traces"] == 2
+    assert parse_qs(urlsplit(groups["2"]["href"]).query)["filter"] == [
+        "tags.app_version = '2'"]
+    for link in [f.href for f in figures["totals"] if f.href] + [
+            g["href"] for g in figures["groups"]]:
+        text = (parse_qs(urlsplit(link).query).get("filter") or [""])[0]
+        if text:
+            parse_filter(text)  # every link's filter is valid

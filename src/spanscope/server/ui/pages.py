@@ -81,7 +81,7 @@ async def trace_list(
         experiment_id = experiments[0].experiment_id
     combined = views.combine_filters(filter, state=state, since=since, span_type=span_type,
                                      now_ms=int(time.time() * 1000))
-    order_by = ["execution_time DESC"] if order == "duration" else None
+    order_by = views.ORDERS.get(order)
     error, rows, token = None, [], None
     try:
         if filter.strip():
@@ -100,8 +100,9 @@ async def trace_list(
     params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
               "since": since, "span_type": span_type, "order": order}
     keys = await run_in_threadpool(_known_keys, store, experiment_id)
+    datasets = await run_in_threadpool(_datasets_of, store, experiment_id)
     return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
-                 keys=keys,
+                 keys=keys, datasets=datasets,
                  experiments=experiments, experiment_id=experiment_id, params=params,
                  next_page=token, assessment_names=views.assessment_columns(rows),
                  query=urlencode(params))
@@ -116,6 +117,15 @@ def _known_keys(store: Any, experiment_id: str | None) -> list[str]:
     except (FilterError, InvalidInputError, NotFoundError):
         return []
     return views.filter_keys([t.info for t in newest])
+
+
+def _datasets_of(store: Any, experiment_id: str | None) -> list[Any]:
+    """The experiment's evaluation datasets, for "Add to dataset" (newest first)."""
+    try:
+        return store.search_datasets([experiment_id] if experiment_id else None,
+                                     max_results=200)
+    except (InvalidInputError, NotFoundError):
+        return []
 
 
 async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
@@ -147,6 +157,44 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
                  assessments=assessments, back=back if back.startswith("/") else "/",
                  spans={s.span_id: s.name for s in trace.data.spans},
                  span_choices=rows[:500], review=views.review_context(review, trace_id))
+
+
+@router.get("/traces/{trace_id}/neighbours", response_class=HTMLResponse,
+            dependencies=[requires(Role.VIEWER)])
+async def trace_neighbours(request: Request, trace_id: str, back: str = "") -> HTMLResponse:
+    """Links to the previous and next trace of the list the page was opened from (its
+    filter and order are in ``back``): one keyset query each way from this trace's sort
+    values, never an offset scan (an htmx fragment)."""
+    params = views.list_from_back(back)
+    if params is None:
+        return HTMLResponse("")
+    found = await run_in_threadpool(_neighbours, _store(request), trace_id, params)
+    return _page("_neighbours.html", back=back, **found)
+
+
+def _neighbours(store: Any, trace_id: str, params: dict[str, str]) -> dict[str, str | None]:
+    from spanscope.store.keyset import Order
+
+    experiments = [params["experiment_id"]] if params["experiment_id"] else None
+    combined = views.combine_filters(params["filter"], state=params["state"],
+                                     since=params["since"], span_type=params["span_type"],
+                                     now_ms=int(time.time() * 1000))
+    try:
+        (me,) = store.search_traces(
+            None, filter_string=f"attributes.trace_id = {views.quote_text(trace_id)}",
+            max_results=1, include_spans=False)
+        found: dict[str, str | None] = {}
+        for side, order_by in (("next", views.ORDERS[params["order"]]),
+                               ("previous", views.REVERSED[params["order"]])):
+            order = Order.parse(order_by)
+            page = store.search_traces(experiments, filter_string=combined,
+                                       order_by=order_by, max_results=1,
+                                       page_token=order.encode(order.values(me)),
+                                       include_spans=False)
+            found[side] = page[0].info.trace_id if page else None
+    except (ValueError, FilterError, InvalidInputError, NotFoundError):
+        return {"next": None, "previous": None}  # a stale or foreign list: no links
+    return found
 
 
 @router.get("/traces/{trace_id}/tree", response_class=HTMLResponse,
@@ -224,6 +272,7 @@ async def overview(
     document = render_html(report, trace_url="/traces/{trace_id}").replace(
         "<head>", '<head><base target="_top">', 1)
     return _page("overview.html", document=document, error=None,
+                 figures=views.overview_figures(report, experiment_id, since),
                  params=locals_of(experiment_id, since, group_by))
 
 

@@ -108,6 +108,131 @@
     if (row) { row.scrollIntoView({block: "center"}); row.focus(); row.click(); }
   });
 
+  // Trace page: n/p open the next/previous trace of the list it was opened from.
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, select, textarea")) return;
+    if (event.key !== "n" && event.key !== "p") return;
+    var link = document.querySelector(".neighbours a[rel='" + (event.key === "n" ? "next" : "prev") + "']");
+    if (link) { event.preventDefault(); window.location = link.href; }
+  });
+
+  // The filter box suggests what may come next where the caret is: a field or one of the
+  // experiment's keys, then an operator, then a value for the fields that have few, then
+  // AND / OR. ↓/↑ choose, Enter or Tab take one, Escape closes.
+  var FIELDS = ["attributes.status", "attributes.timestamp_ms", "attributes.execution_time_ms",
+    "attributes.name", "attributes.trace_id", "attributes.session_id", "attributes.user_id",
+    "span.name", "span.type", "span.status", "span.duration_ms", "span.attributes.",
+    "tags.", "metadata.", "feedback.", "expectation.", "inputs.", "outputs.", "request",
+    "response", "NOT", "("];
+  var OPERATORS = ["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "CONTAINS", "IN (",
+    "NOT IN (", "IS NULL", "IS NOT NULL"];
+  var VALUES = {"attributes.status": ["'OK'", "'ERROR'", "'IN_PROGRESS'"],
+    "span.status": ["'OK'", "'ERROR'", "'UNSET'"],
+    "span.type": ["'LLM'", "'CHAT_MODEL'", "'RETRIEVER'", "'TOOL'", "'AGENT'", "'CHAIN'",
+                  "'EMBEDDING'", "'RERANKER'", "'PARSER'"]};
+  var KEYWORDS = /^(and|or|not)$/i, COMPARATOR = /^(=|==|!=|<>|<|<=|>|>=|like|ilike|rlike|contains)$/i;
+
+  // The words before the caret (quoted strings kept whole) and the one being typed.
+  function words(text) {
+    var out = [], re = /'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|`[^`]*`?|[()]|[=!<>]+|[^\s()=!<>'"]+(?:`[^`]*`?[^\s()=!<>'"]*)*/g, m;
+    while ((m = re.exec(text))) out.push({text: m[0], end: re.lastIndex});
+    var typing = out.length && out[out.length - 1].end === text.length && !/[\s]$/.test(text)
+      ? out.pop().text : "";
+    if (typing === "(" || typing === ")" ||
+        (/^['"]/.test(typing) && typing.length > 1 && typing.slice(-1) === typing[0])) {
+      out.push({text: typing}); typing = "";  // a closed string is a word, not a prefix
+    }
+    return {before: out.map(function (w) { return w.text; }), typing: typing};
+  }
+  function isValue(word) {
+    return /^['"]/.test(word) || /^-?[\d.]/.test(word) || /^(true|false|null)$/i.test(word) || word === ")";
+  }
+  function candidates(text, keys) {
+    var w = words(text), before = w.before, last = before[before.length - 1] || "";
+    var prev = before[before.length - 2] || "";
+    if (!last || last === "(" || KEYWORDS.test(last)) {
+      return {typing: w.typing, items: FIELDS.slice(0, -2).concat(keys, FIELDS.slice(-2))};
+    }
+    if (COMPARATOR.test(last) && !isValue(last)) return {typing: w.typing, items: VALUES[prev] || []};
+    if (isValue(last) || /^null$/i.test(last)) return {typing: w.typing, items: ["AND", "OR", ")"]};
+    if (/^(is|in)$/i.test(last)) return {typing: w.typing, items: /^is$/i.test(last) ? ["NULL", "NOT NULL"] : ["("]};
+    return {typing: w.typing, items: OPERATORS};  // after a field
+  }
+  function matching(found) {
+    var typed = found.typing.toLowerCase(), starts = [], inside = [];
+    found.items.forEach(function (item) {
+      var low = item.toLowerCase();
+      if (low === typed) return;
+      if (low.indexOf(typed) === 0) starts.push(item);
+      else if (typed.length > 1 && low.indexOf(typed) > 0) inside.push(item);
+    });
+    return starts.concat(inside).slice(0, 12);
+  }
+  function setupSuggestions(input) {
+    var list = document.getElementById(input.getAttribute("aria-controls"));
+    var keys = []; try { keys = JSON.parse(input.dataset.keys || "[]"); } catch (e) { keys = []; }
+    var active = -1, shown = [], typing = "";
+    function close() {
+      list.hidden = true; list.innerHTML = ""; active = -1; shown = [];
+      input.setAttribute("aria-expanded", "false"); input.removeAttribute("aria-activedescendant");
+    }
+    function mark(i) {
+      active = i;
+      Array.prototype.forEach.call(list.children, function (li, j) {
+        li.setAttribute("aria-selected", j === i ? "true" : "false");
+      });
+      if (i >= 0) { input.setAttribute("aria-activedescendant", list.children[i].id); list.children[i].scrollIntoView({block: "nearest"}); }
+      else input.removeAttribute("aria-activedescendant");
+    }
+    function open() {
+      var caret = input.selectionStart === null ? input.value.length : input.selectionStart;
+      var found = candidates(input.value.slice(0, caret), keys);
+      typing = found.typing; shown = matching(found);
+      list.innerHTML = "";
+      if (!shown.length) { close(); return; }
+      shown.forEach(function (item, i) {
+        var li = document.createElement("li");
+        li.id = "filter-suggest-" + i; li.setAttribute("role", "option"); li.textContent = item;
+        list.appendChild(li);
+      });
+      list.hidden = false; input.setAttribute("aria-expanded", "true"); mark(-1);
+    }
+    function take(item) {
+      var caret = input.selectionStart === null ? input.value.length : input.selectionStart;
+      var start = caret - typing.length, rest = input.value.slice(caret);
+      var glue = /[.(]$/.test(item) || item === "(" ? "" : " ";
+      input.value = input.value.slice(0, start) + item + glue + rest.replace(/^\s+/, "");
+      var at = start + item.length + glue.length;
+      input.setSelectionRange(at, at); input.focus(); open();
+    }
+    input.addEventListener("input", open);
+    input.addEventListener("focus", open);
+    input.addEventListener("click", open);
+    input.addEventListener("blur", function () { setTimeout(close, 150); });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        if (list.hidden) open();
+        if (!shown.length) return;
+        if (event.key === "ArrowDown") mark(active + 1 < shown.length ? active + 1 : 0);
+        else mark(active > 0 ? active - 1 : shown.length - 1);
+        event.preventDefault();
+      } else if ((event.key === "Enter" || event.key === "Tab") && active >= 0 && !list.hidden) {
+        take(shown[active]); event.preventDefault();
+      } else if (event.key === "Escape" && !list.hidden) {
+        close(); event.preventDefault();
+      }
+    });
+    list.addEventListener("mousedown", function (event) {
+      var li = event.target.closest("li[role='option']");
+      if (li) { event.preventDefault(); take(li.textContent); }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var input = document.querySelector("input[role='combobox'][aria-controls='filter-suggest']");
+    if (input) setupSuggestions(input);
+  });
+
   // Copy buttons: data-copy="text", or data-copy-next copies the <pre> before the button.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button.copy");
