@@ -23,6 +23,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from spanscope.store.sql import schema
+from spanscope.store.sql.text_index import SQLITE_FTS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -205,6 +206,13 @@ class Dialect:
         is fine: the filter checks each text exactly."""
         raise NotImplementedError
 
+    def text_candidates(self, literal: str) -> sa.Select[Any]:
+        """One row per indexed text holding ``literal``, as ``text_match`` finds them (for
+        the planner to count)."""
+        rows = schema.span_text
+        return sa.select(sa.literal(1)).select_from(rows).where(
+            self.text_match(rows, literal, ignore_case=True))
+
     def exception_text(self, content: sa.ColumnElement[Any],
                        seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """``text_of`` the message of the span's event number ``seq`` (stored JSON)."""
@@ -299,14 +307,14 @@ class SQLite(Dialect):
 
     def text_match(self, rows: sa.FromClause, literal: str, *,
                    ignore_case: bool) -> sa.ColumnElement[bool]:
-        # the FTS5 trigram table folds case itself; a quoted string is one phrase, which
-        # the trigram tokenizer matches as a substring
-        phrase = '"' + literal.replace('"', '""') + '"'
-        match = sa.literal_column("span_text_fts").op("MATCH", is_comparison=True)(
-            sa.bindparam(None, phrase, type_=sa.Text))
-        found = (sa.select(sa.literal_column("rowid"))
-                 .select_from(sa.table("span_text_fts")).where(match))
-        return rows.c.id.in_(found)
+        return rows.c.id.in_(self.text_candidates(literal))
+
+    def text_candidates(self, literal: str) -> sa.Select[Any]:
+        """Ids of ``span_text`` rows holding ``literal`` in any ASCII case: the FTS5
+        trigram table answers a ``LIKE`` (ASCII case-insensitive, as SQLite's LIKE is) from
+        its index, then checks it on the row; ``literal`` has no LIKE wildcard."""
+        fts = sa.table(SQLITE_FTS, sa.column("rowid"), sa.column("body"))
+        return sa.select(fts.c.rowid).where(fts.c.body.like(f"%{literal}%"))
 
     def exception_text(self, content: sa.ColumnElement[Any],
                        seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -185,12 +185,9 @@ class TextLookup:
         return None
 
     def candidates(self, dialect: Dialect) -> sa.Select[Any]:
-        """One row per indexed text holding the literal (a superset of the matches)."""
-        rows = schema.span_text
-        where = [dialect.text_match(rows, self.literal, ignore_case=self.ignore_case)]
-        if self.kind is not None:
-            where.append(rows.c.kind == self.kind)
-        return sa.select(sa.literal(1)).select_from(rows).where(*where)
+        """One row per indexed text holding the literal in any case (a superset of the
+        matches; the texts of every kind, which bounds this lookup's from above)."""
+        return dialect.text_candidates(self.literal)
 
 
 Lookup = ValueLookup | SpanLookup | TextLookup
@@ -200,10 +197,12 @@ def index_literal(node: Comparison) -> tuple[str, bool] | None:
     """``(literal, ignore_case)``: text every match of ``node`` must hold, which the
     trigram index can look up, or None.
 
-    ``CONTAINS`` holds its value; ``LIKE`` its longest run of plain characters; ``ILIKE``
-    the same, lower-cased, when it is ASCII (how a database folds other characters may
-    differ from Python). Inside a root payload path the value is JSON text, so a literal
-    with a character JSON escapes (quote, backslash, control characters) cannot be used.
+    ``CONTAINS`` holds its value, ``LIKE`` its longest run of plain characters, ``ILIKE``
+    the same lower-cased, when it is ASCII (how a database folds other characters may
+    differ from Python); the longest run, that is, without ``%``, ``_`` and ``\\`` even
+    where they are plain text, so each database's ``LIKE`` takes the literal unescaped.
+    Inside a root payload path the value is JSON text, so a literal with a character JSON
+    escapes (quote, backslash, control characters) cannot be used.
     """
     from spanscope.store.sql.dialects import like_tokens
 
@@ -213,18 +212,18 @@ def index_literal(node: Comparison) -> tuple[str, bool] | None:
         return None
     value = str(node.value)
     ignore_case = node.op is Op.ILIKE
-    if node.op is Op.CONTAINS:
-        literal = value
-    else:
-        runs, run = [], ""
-        for token in like_tokens(value.lower() if ignore_case else value):
-            if isinstance(token, str):
-                run += token
-            else:
-                runs.append(run)
-                run = ""
-        literal = max([*runs, run], key=len)
-    if len(literal) < MIN_PATTERN or "\x00" in literal or (ignore_case and not literal.isascii()):
+    tokens: list[object] = (list(value) if node.op is Op.CONTAINS
+                            else like_tokens(value.lower() if ignore_case else value))
+    runs, run = [], ""
+    for token in tokens:  # a LIKE wildcard (or a %, _ or \ in the text) ends a run
+        if isinstance(token, str) and token not in "%_\\":
+            run += token
+        else:
+            runs.append(run)
+            run = ""
+    literal = max([*runs, run], key=len)
+    if len(literal) < MIN_PATTERN or "\x00" in literal or (
+            ignore_case and not literal.isascii()):
         return None
     if isinstance(field, RootPayload) and field.path and any(
             ch in '"\\' or ch < " " for ch in literal):
