@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from spanscope.entities import Span
-from spanscope.query.text import span_texts
+from spanscope.query.text import SpanText, span_texts
 from spanscope.store.sql import schema
 from spanscope.store.sql.bulk import insert_rows
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 __all__ = ["DEFAULT_TEXT_INDEX_CHARS", "KIND_CODES", "MIN_PATTERN", "PG_INDEX", "SQLITE_FTS",
-           "backfill", "create_index", "drop_index", "rows_for", "text_index_chars",
+           "backfill", "create_index", "drop_index", "rows_for", "rows_of", "text_index_chars",
            "write_rows"]
 
 logger = logging.getLogger(__name__)
@@ -84,20 +84,25 @@ def text_index_chars() -> int:
 
 def rows_for(trace_id: str, spans: Iterable[Span], limit: int) -> list[dict[str, Any]]:
     """The ``span_text`` rows of these spans of one trace."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for span in spans:
-        for text in span_texts(span):
-            body, unsure = text.text, 0
-            if "\x00" in body:  # PostgreSQL text cannot hold NUL
-                body, unsure = body.replace("\x00", "\ufffd"), 2
-            if len(body) > limit:
-                body, unsure = body[:limit], 2
-            elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
-                unsure = 1
-            rows.append({"trace_id": trace_id, "span_id": span.span_id,
-                         "kind": KIND_CODES[text.kind], "seq": text.seq, "unsure": unsure,
-                         "body": body})
+        rows.extend(rows_of(trace_id, span.span_id, span_texts(span), limit))
     return rows
+
+
+def rows_of(trace_id: str, span_id: str, texts: Iterable[SpanText],
+            limit: int) -> Iterator[dict[str, Any]]:
+    """The ``span_text`` rows of one span's texts (bulk loaders build them from values)."""
+    for text in texts:
+        body, unsure = text.text, 0
+        if "\x00" in body:  # PostgreSQL text cannot hold NUL
+            body, unsure = body.replace("\x00", "\ufffd"), 2
+        if len(body) > limit:
+            body, unsure = body[:limit], 2
+        elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
+            unsure = 1
+        yield {"trace_id": trace_id, "span_id": span_id, "kind": KIND_CODES[text.kind],
+               "seq": text.seq, "unsure": unsure, "body": body}
 
 
 def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
