@@ -27,7 +27,7 @@ from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore, schema
 from spanscope.store.sql.engine import parse_uri
 from spanscope.store.sql.migrate import alembic_config
-from spanscope.store.sql.planner import SCAN, Plan, TextLookup, lookup_cap
+from spanscope.store.sql.planner import SCAN, TEXT_WEIGHT, Plan, TextLookup, lookup_cap
 from spanscope.store.sql.search import SearchQuery
 from spanscope.store.sql.text_index import ENV_VAR
 
@@ -224,7 +224,7 @@ def test_the_index_follows_upserts_and_deletions(store: SqlStore) -> None:
 def test_sqlite_scans_for_a_common_word_and_looks_up_a_rare_one(sqlite_uri: str) -> None:
     with SqlStore(sqlite_uri) as store:
         experiment_id = store.create_experiment("plans")
-        common = lookup_cap(11, 0)
+        common = lookup_cap(11, 0) * TEXT_WEIGHT  # one text each: common enough to scan
         store.log_traces([_text_trace(f"a refund question {i}", experiment_id, i)
                           for i in range(common)]
                          + [_text_trace("order A10042 is late", experiment_id, common)])

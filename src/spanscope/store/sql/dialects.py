@@ -71,6 +71,19 @@ def glob_pattern(tokens: Sequence[object]) -> str:
                    for t in tokens)
 
 
+_MAX_TRIGRAMS = 4  # more terms narrow little and cost a doclist each
+
+
+def _trigram_query(literal: str) -> str:
+    """An FTS5 query for rows holding trigrams of ``literal`` (its every trigram, or
+    ``_MAX_TRIGRAMS`` spread over it), each a quoted one-token term, joined by AND."""
+    trigrams = list(dict.fromkeys(literal[i:i + 3].lower() for i in range(len(literal) - 2)))
+    if len(trigrams) > _MAX_TRIGRAMS:
+        step = (len(trigrams) - 1) / (_MAX_TRIGRAMS - 1)
+        trigrams = [trigrams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
+    return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
+
+
 def no_index(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """SQLite's ``+expr``: the same value, but no longer a column, so SQLite neither uses
     an index on it nor substitutes a constant for it elsewhere (SQLite only: PostgreSQL
@@ -310,11 +323,14 @@ class SQLite(Dialect):
         return rows.c.id.in_(self.text_candidates(literal))
 
     def text_candidates(self, literal: str) -> sa.Select[Any]:
-        """Ids of ``span_text`` rows holding ``literal`` in any ASCII case: the FTS5
-        trigram table answers a ``LIKE`` (ASCII case-insensitive, as SQLite's LIKE is) from
-        its index, then checks it on the row; ``literal`` has no LIKE wildcard."""
-        fts = sa.table(SQLITE_FTS, sa.column("rowid"), sa.column("body"))
-        return sa.select(fts.c.rowid).where(fts.c.body.like(f"%{literal}%"))
+        """Ids of ``span_text`` rows holding every trigram of ``literal``, in any case (a
+        superset of the rows holding it): the FTS5 table keeps no positions
+        (``detail=none``), so the query is an ``AND`` of one-trigram terms, answered from
+        the index alone, without reading a row."""
+        fts = sa.table(SQLITE_FTS, sa.column("rowid"))
+        match = sa.literal_column(SQLITE_FTS).op("MATCH", is_comparison=True)(
+            sa.bindparam(None, _trigram_query(literal), type_=sa.Text))
+        return sa.select(fts.c.rowid).where(match)
 
     def exception_text(self, content: sa.ColumnElement[Any],
                        seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -52,15 +52,16 @@ if TYPE_CHECKING:
     from spanscope.store.keyset import Order
     from spanscope.store.sql.dialects import Dialect
 
-__all__ = ["SCAN", "Lookup", "Plan", "Planner", "SpanLookup", "TextLookup", "ValueLookup",
-           "cut_column_decides", "index_literal", "lookup_cap", "lookup_values", "simplify",
-           "span_lookups", "text_lookups", "value_lookups"]
+__all__ = ["SCAN", "TEXT_WEIGHT", "Lookup", "Plan", "Planner", "SpanLookup", "TextLookup",
+           "ValueLookup", "cut_column_decides", "index_literal", "lookup_cap", "lookup_values",
+           "simplify", "span_lookups", "text_lookups", "value_lookups"]
 
 # Orders an index of ``traces`` gives for one experiment, so a scan can stop at the page.
 _INDEXED_ORDERS = {AttributeName.REQUEST_TIME, AttributeName.EXECUTION_DURATION}
 # Bounds of the index entries counted before a value is "common" (see lookup_cap).
 _CAP_MIN, _CAP_MAX = 100, 20_000
 _SPAN_LOOKUP_COLUMNS = {SpanPropertyName.NAME: "name", SpanPropertyName.TYPE: "span_type"}
+TEXT_WEIGHT = 4  # texts a text lookup counts per trace it finds, and then some
 
 
 def lookup_cap(limit: int, traces: int) -> int:
@@ -346,7 +347,11 @@ class Planner:
         best: tuple[int, Lookup] | None = None
         for lookup in candidates:
             bound = cap if best is None else best[0] if cap is None else min(cap, best[0])
-            found = self.count(conn, lookup, bound)
+            # a text lookup counts texts, several per trace, and a scan's probe of a
+            # trace's texts reads several rows: its count is weighed down by both
+            weight = TEXT_WEIGHT if isinstance(lookup, TextLookup) else 1
+            found = self.count(conn, lookup, None if bound is None else bound * weight)
+            found = -(-found // weight)
             if (bound is None or found < bound) and (best is None or found < best[0]):
                 best = (found, lookup)
         return SCAN if best is None else Plan((best[1],))
