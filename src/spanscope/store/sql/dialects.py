@@ -462,6 +462,11 @@ class PostgreSQL(Dialect):
         # apart: Python's final sigma, which PostgreSQL lower-cases as any sigma.)
         return sa.func.lower(sa.func.replace(text, "\u0130", "i\u0307"))
 
+    def traces_estimate(self, conn: Connection) -> int:
+        # the planner's own row estimate of the table (kept by ANALYZE and autovacuum)
+        return max(0, int(conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'traces'::regclass").scalar() or 0))
+
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")

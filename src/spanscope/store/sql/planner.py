@@ -327,18 +327,25 @@ class Planner:
     def plan(self, conn: Connection, limit: int | None) -> Plan:
         """The plan for reading ``limit`` rows in the search's order (None: every match).
 
-        A database that plans lookups itself gets every value lookup. Otherwise: when a
-        scan would stop after ``limit`` matches, a value or span lookup is taken when its
-        index range is below ``lookup_cap``; when every match is read anyway the smallest
-        value lookup wins (span lookups serve only pages: a common span type is cheaper
-        probed than collected).
+        A database that plans lookups itself gets every value lookup, and the text lookup
+        chosen as below (its statistics cannot tell how many texts hold a word). Otherwise:
+        when a scan would stop after ``limit`` matches, a value, text or span lookup is
+        taken when its index range is below ``lookup_cap``; when every match is read
+        anyway the smallest value or text lookup wins (span lookups serve only pages: a
+        common span type is cheaper probed than collected).
         """
         if self.dialect.plans_lookups:
-            return Plan((*self.value_lookups, *self.text_lookups))
-        candidates: list[Lookup] = [*self.value_lookups, *self.text_lookups]
+            chosen = self.choose(conn, limit, list(self.text_lookups), [])
+            return Plan((*self.value_lookups, *chosen.lookups))
+        return self.choose(conn, limit, [*self.value_lookups, *self.text_lookups],
+                           list(self.span_lookups))
+
+    def choose(self, conn: Connection, limit: int | None, candidates: list[Lookup],
+               page_only: list[Lookup]) -> Plan:
+        """The best of ``candidates`` (and of ``page_only`` when reading a page), or SCAN."""
         cap = None  # every match is read: no cap, the smallest range drives
         if self.scan_stops and limit is not None:
-            candidates += self.span_lookups
+            candidates += page_only
             if not candidates:
                 return SCAN
             cap = lookup_cap(limit, self.dialect.traces_estimate(conn))
