@@ -13,7 +13,9 @@ per assessment. Then each query MLflow's filter language can express is timed wi
 Not comparable, so skipped: ``span.duration_ms`` (MLflow has no span duration filter),
 ``OR`` (MLflow filters are AND-only). ``inputs.query CONTAINS 'refund'`` is approximated by
 ``request_metadata.`mlflow.traceInputs` LIKE '%refund%'`` (the request preview MLflow
-keeps), which answers the same question on this data.
+keeps), which answers the same question on this data. The ``text ...`` queries are
+Spanscope's ``text CONTAINS 'x'`` and MLflow's ``trace.text ILIKE '%x%'`` (a LIKE over each
+span's JSON), the same traces on this data.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ QUERIES: dict[str, tuple[str | None, list[str] | None]] = {
     "inputs CONTAINS": ("request_metadata.`mlflow.traceInputs` LIKE '%refund%'", None),
     "order by execution time": (None, ["execution_time DESC"]),
     "rare tag value": ("tag.env = 'nowhere'", None),
+    # MLflow's full-text search (its UI search box): trace.text LIKE/ILIKE over span content
+    **{f"text {label}{when}": (f"trace.text ILIKE '%{word}%'{condition}", None)
+       for label, word in (("common word", "refund"), ("rare word", "A10042"),
+                           ("3 characters", "inv"), ("phrase", "help with login"))
+       for when, condition in (("", ""), (" + 1 day",
+                                          f" AND trace.timestamp_ms >= {T_END - DAY_MS}"))},
 }
 SKIPPED = {
     "slow retriever span": "MLflow has no span duration filter",

@@ -31,12 +31,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sqlalchemy as sa
 
 from search_workload import CHILDREN, DAY_MS, T_END, draw_trace
-from spanscope.store.sql import SqlStore, schema
+from spanscope.query.text import SpanText
+from spanscope.query.values import text_of
+from spanscope.store.sql import SqlStore, schema, text_index
 from spanscope.store.sql.bulk import insert_rows
 from spanscope.store.sql.engine import parse_uri
 
 CACHE = Path(os.environ.get("SPANSCOPE_BENCH_CACHE", Path.home() / ".cache/spanscope/bench"))
-FORMAT = 3  # bump when the generated data changes, so cached files are rebuilt
+FORMAT = 4  # bump when the generated data changes, so cached files are rebuilt
 BATCH = 5_000
 
 # (label, filter, order_by) — the queries the issue lists, in its order.
@@ -52,6 +54,12 @@ QUERIES: list[tuple[str, str | None, list[str] | None]] = [
     ("order by execution time", None, ["execution_time DESC"]),
     ("rare tag value", "tags.env = 'nowhere'", None),  # no trace: the value index's case
     ("rare span name", "span.name = 'nowhere'", None),  # no span: the spans' name index
+    # text search (docs/search-performance.md): the text index
+    *((f"text {label}{when}", f"text CONTAINS '{word}'{condition}", None)
+      for label, word in (("common word", "refund"), ("rare word", "A10042"),
+                          ("3 characters", "inv"), ("phrase", "help with login"))
+      for when, condition in (("", ""), (" + 1 day",
+                                         f" AND trace.timestamp >= {T_END - DAY_MS}"))),
 ]
 
 
@@ -65,12 +73,13 @@ class Generator:
     def __init__(self, n: int, seed: int = 7) -> None:
         self.n = n
         self.rng = random.Random(seed)
+        self.text_limit = text_index.text_index_chars()
 
     def batches(self, experiment_id: int) -> Iterator[dict[str, list[dict[str, Any]]]]:
         for start in range(0, self.n, BATCH):
             tables: dict[str, list[dict[str, Any]]] = {
                 "traces": [], "trace_tags": [], "trace_metadata": [], "spans": [],
-                "assessments": []}
+                "assessments": [], "span_text": []}
             for i in range(start, min(self.n, start + BATCH)):
                 self._trace(i, experiment_id, tables)
             yield tables
@@ -91,6 +100,13 @@ class Generator:
                                     "ERROR" if failed else "OK", position))
             offset += ms * 1_000_000
         out["spans"].extend(spans)
+        out["span_text"].extend(self._texts(trace_id, t.root_id, t.inputs, t.outputs,
+                                            self.text_limit))
+        for position, ((_, kind), span_id) in enumerate(zip(CHILDREN, t.child_ids,
+                                                            strict=True), start=1):
+            inputs, outputs, _ = t.child_payload(position, kind)
+            out["span_text"].extend(self._texts(trace_id, span_id, inputs, outputs,
+                                                self.text_limit))
         tags = {"mlflow.traceName": "support_agent", **t.tags}
         request_preview = _dumps(t.inputs)
         response_preview = None if t.outputs is None else _dumps(t.outputs)
@@ -111,6 +127,15 @@ class Generator:
             "user_id": t.user, "request_preview": request_preview,
             "response_preview": response_preview, "input_tokens": 120, "output_tokens": 30,
             "total_tokens": 150, "span_count": len(spans), "extra": None, "overflow": None})
+
+    @staticmethod
+    def _texts(trace_id: str, span_id: str, inputs: Any, outputs: Any,
+               limit: int) -> Iterator[dict[str, Any]]:
+        """The span's ``span_text`` rows, as ingest writes them (``text_index``)."""
+        texts = [SpanText(kind, 0, text) for kind, value in (("inputs", inputs),
+                                                            ("outputs", outputs))
+                 if (text := text_of(value)) is not None]
+        return text_index.rows_of(trace_id, span_id, texts, limit)
 
     @staticmethod
     def _span(hex_id: str, trace_id: str, span_id: str, parent: str | None, name: str,
@@ -155,7 +180,7 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
         experiment_id = store.create_experiment("bench")
     engine = sa.create_engine(parse_uri(uri), paramstyle=None if postgres else "named")
     tables = {t: schema.metadata.tables[t] for t in
-              ("traces", "trace_tags", "trace_metadata", "spans", "assessments")}
+              ("traces", "trace_tags", "trace_metadata", "spans", "assessments", "span_text")}
     with engine.connect() as conn:
         if postgres:  # a throw-away build: no FK triggers, no commit flush, indexes at the end
             conn.exec_driver_sql("SET session_replication_role = replica")
@@ -163,6 +188,7 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
             secondary = [index for table in tables.values() for index in table.indexes]
             for index in secondary:
                 conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
+            text_index.drop_index(conn)  # the trigram GIN index, built again at the end
             conn.commit()
         else:  # a throw-away build: no journal, no fsync, a big page cache
             conn.exec_driver_sql("PRAGMA journal_mode = OFF")
@@ -175,6 +201,8 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
                 for name, table in tables.items():
                     if postgres:
                         _copy_rows(conn, table, batch[name])
+                    elif name == "span_text":  # with its FTS5 rows, as ingest writes it
+                        text_index.write_rows(conn, batch[name])
                     else:
                         insert_rows(conn, table, batch[name])
             done += len(batch["traces"])
@@ -185,6 +213,7 @@ def build(uri: str, n: int, *, postgres: bool = False) -> tuple[str, float]:
             conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
             for index in secondary:
                 index.create(conn)
+            text_index.create_index(conn)
             conn.exec_driver_sql("SET session_replication_role = origin")
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
@@ -249,6 +278,27 @@ def postgres_store(uri: str, n: int, rebuild: bool) -> str:
     experiment_id, seconds = build(uri, n, postgres=True)
     print(f"built {n:,} traces in {seconds:.0f} s ({n / seconds:,.0f} traces/s)")
     return experiment_id
+
+
+def text_index_size(uri: str, n: int) -> dict[str, float]:
+    """Bytes the text index takes (its rows and the trigram index), in all and per trace."""
+    engine = sa.create_engine(parse_uri(uri))
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            size = conn.exec_driver_sql("SELECT pg_total_relation_size('span_text')").scalar()
+            trigram = conn.exec_driver_sql(
+                f"SELECT pg_relation_size('{text_index.PG_INDEX}')").scalar()
+        else:  # dbstat: the pages of each table and index
+            rows = dict(conn.exec_driver_sql(
+                "SELECT name, SUM(pgsize) FROM dbstat WHERE name LIKE 'span_text%' OR "
+                "name LIKE 'ix_span_text%' GROUP BY name").all())
+            size = sum(rows.values())
+            trigram = sum(v for k, v in rows.items() if k.startswith(text_index.SQLITE_FTS))
+    engine.dispose()
+    out = {"mb": size / 1e6, "trigram_mb": trigram / 1e6, "bytes_per_trace": size / n}
+    print(f"text index: {out['mb']:,.0f} MB ({out['trigram_mb']:,.0f} MB of it the trigram "
+          f"index), {out['bytes_per_trace']:,.0f} bytes per trace")
+    return out
 
 
 def median_ms(fn: Any, repeats: int) -> float:
@@ -354,6 +404,7 @@ def main() -> None:
     sqlite_columns = {}
     for n in sizes:
         uri, experiment_id = sqlite_store(n, args.rebuild)
+        report[f"sqlite_text_index_{n}"] = text_index_size(uri, n)
         sqlite_columns[f"{n // 1000}k"] = time_queries(uri, experiment_id, args.repeats)
     if sqlite_columns:
         print_table("SQLite", sqlite_columns)
@@ -362,6 +413,7 @@ def main() -> None:
         pg_columns = {}
         for n in sizes:
             experiment_id = postgres_store(args.postgres, n, args.rebuild)
+            report[f"postgresql_text_index_{n}"] = text_index_size(args.postgres, n)
             pg_columns[f"{n // 1000}k"] = time_queries(args.postgres, experiment_id,
                                                        args.repeats)
         print_table("PostgreSQL", pg_columns)

@@ -84,7 +84,9 @@ def draw_trace(rng: random.Random, i: int, n: int) -> DrawnTrace:
     error = rng.random() < 0.05
     in_progress = not error and rng.random() < 0.005
     topic = rng.choice(TOPICS)
-    query = rng.choice(TEMPLATES).format(topic)
+    # every question names its order, so a rare word ('A10042': one trace in 10k, 11 in
+    # 1M with A100420-A100429) is there to search for; derived from i, no random draw
+    query = rng.choice(TEMPLATES).format(topic) + f" (order A{10_000 + i})"
     user_tier = rng.choice(["free", "pro", "enterprise"])
     durations = [max(1, int(rng.lognormvariate(5.0, 0.8))) for _ in CHILDREN]
     total_ms = sum(durations) + rng.randrange(5, 40)

@@ -23,6 +23,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from spanscope.store.sql import schema
+from spanscope.store.sql.text_index import SQLITE_FTS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -68,6 +69,19 @@ def glob_pattern(tokens: Sequence[object]) -> str:
     special = {"*": "[*]", "?": "[?]", "[": "[[]"}
     return "".join("*" if t is _ANY else "?" if t is _ONE else special.get(str(t), str(t))
                    for t in tokens)
+
+
+_MAX_TRIGRAMS = 4  # more terms narrow little and cost a doclist each
+
+
+def _trigram_query(literal: str) -> str:
+    """An FTS5 query for rows holding trigrams of ``literal`` (its every trigram, or
+    ``_MAX_TRIGRAMS`` spread over it), each a quoted one-token term, joined by AND."""
+    trigrams = list(dict.fromkeys(literal[i:i + 3].lower() for i in range(len(literal) - 2)))
+    if len(trigrams) > _MAX_TRIGRAMS:
+        step = (len(trigrams) - 1) / (_MAX_TRIGRAMS - 1)
+        trigrams = [trigrams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
+    return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
 
 
 def no_index(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -205,6 +219,13 @@ class Dialect:
         is fine: the filter checks each text exactly."""
         raise NotImplementedError
 
+    def text_candidates(self, literal: str) -> sa.Select[Any]:
+        """One row per indexed text holding ``literal``, as ``text_match`` finds them (for
+        the planner to count)."""
+        rows = schema.span_text
+        return sa.select(sa.literal(1)).select_from(rows).where(
+            self.text_match(rows, literal, ignore_case=True))
+
     def exception_text(self, content: sa.ColumnElement[Any],
                        seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """``text_of`` the message of the span's event number ``seq`` (stored JSON)."""
@@ -299,14 +320,17 @@ class SQLite(Dialect):
 
     def text_match(self, rows: sa.FromClause, literal: str, *,
                    ignore_case: bool) -> sa.ColumnElement[bool]:
-        # the FTS5 trigram table folds case itself; a quoted string is one phrase, which
-        # the trigram tokenizer matches as a substring
-        phrase = '"' + literal.replace('"', '""') + '"'
-        match = sa.literal_column("span_text_fts").op("MATCH", is_comparison=True)(
-            sa.bindparam(None, phrase, type_=sa.Text))
-        found = (sa.select(sa.literal_column("rowid"))
-                 .select_from(sa.table("span_text_fts")).where(match))
-        return rows.c.id.in_(found)
+        return rows.c.id.in_(self.text_candidates(literal))
+
+    def text_candidates(self, literal: str) -> sa.Select[Any]:
+        """Ids of ``span_text`` rows holding every trigram of ``literal``, in any case (a
+        superset of the rows holding it): the FTS5 table keeps no positions
+        (``detail=none``), so the query is an ``AND`` of one-trigram terms, answered from
+        the index alone, without reading a row."""
+        fts = sa.table(SQLITE_FTS, sa.column("rowid"))
+        match = sa.literal_column(SQLITE_FTS).op("MATCH", is_comparison=True)(
+            sa.bindparam(None, _trigram_query(literal), type_=sa.Text))
+        return sa.select(fts.c.rowid).where(match)
 
     def exception_text(self, content: sa.ColumnElement[Any],
                        seq: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -437,6 +461,11 @@ class PostgreSQL(Dialect):
         # Python lower-cases U+0130 to two characters (i + U+0307), PostgreSQL to one. (Still
         # apart: Python's final sigma, which PostgreSQL lower-cases as any sigma.)
         return sa.func.lower(sa.func.replace(text, "\u0130", "i\u0307"))
+
+    def traces_estimate(self, conn: Connection) -> int:
+        # the planner's own row estimate of the table (kept by ANALYZE and autovacuum)
+        return max(0, int(conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'traces'::regclass").scalar() or 0))
 
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes

@@ -141,7 +141,7 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     insert_rows(conn, schema.spans, span_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
     insert_rows(conn, schema.trace_model_usage, usage_rows)
-    insert_rows(conn, schema.span_text, text_rows)
+    text_index.write_rows(conn, text_rows)
 
 
 def _usage_rows(p: PreparedTrace, spans: Sequence[Span]) -> list[dict[str, Any]]:
@@ -211,7 +211,7 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
                                             texts.c.span_id == sa.bindparam("b_span_id")),
                      replaced_spans)
     insert_rows(conn, schema.spans, span_rows)
-    insert_rows(conn, schema.span_text, text_rows)
+    text_index.write_rows(conn, text_rows)
     insert_rows(conn, schema.assessments, assessment_rows)
     _replace_usage(conn, known)
 

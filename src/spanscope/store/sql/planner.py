@@ -52,15 +52,16 @@ if TYPE_CHECKING:
     from spanscope.store.keyset import Order
     from spanscope.store.sql.dialects import Dialect
 
-__all__ = ["SCAN", "Lookup", "Plan", "Planner", "SpanLookup", "TextLookup", "ValueLookup",
-           "cut_column_decides", "index_literal", "lookup_cap", "lookup_values", "simplify",
-           "span_lookups", "text_lookups", "value_lookups"]
+__all__ = ["SCAN", "TEXT_WEIGHT", "Lookup", "Plan", "Planner", "SpanLookup", "TextLookup",
+           "ValueLookup", "cut_column_decides", "index_literal", "lookup_cap", "lookup_values",
+           "simplify", "span_lookups", "text_lookups", "value_lookups"]
 
 # Orders an index of ``traces`` gives for one experiment, so a scan can stop at the page.
 _INDEXED_ORDERS = {AttributeName.REQUEST_TIME, AttributeName.EXECUTION_DURATION}
 # Bounds of the index entries counted before a value is "common" (see lookup_cap).
 _CAP_MIN, _CAP_MAX = 100, 20_000
 _SPAN_LOOKUP_COLUMNS = {SpanPropertyName.NAME: "name", SpanPropertyName.TYPE: "span_type"}
+TEXT_WEIGHT = 4  # texts a text lookup counts per trace it finds, and then some
 
 
 def lookup_cap(limit: int, traces: int) -> int:
@@ -185,12 +186,9 @@ class TextLookup:
         return None
 
     def candidates(self, dialect: Dialect) -> sa.Select[Any]:
-        """One row per indexed text holding the literal (a superset of the matches)."""
-        rows = schema.span_text
-        where = [dialect.text_match(rows, self.literal, ignore_case=self.ignore_case)]
-        if self.kind is not None:
-            where.append(rows.c.kind == self.kind)
-        return sa.select(sa.literal(1)).select_from(rows).where(*where)
+        """One row per indexed text holding the literal in any case (a superset of the
+        matches; the texts of every kind, which bounds this lookup's from above)."""
+        return dialect.text_candidates(self.literal)
 
 
 Lookup = ValueLookup | SpanLookup | TextLookup
@@ -200,10 +198,12 @@ def index_literal(node: Comparison) -> tuple[str, bool] | None:
     """``(literal, ignore_case)``: text every match of ``node`` must hold, which the
     trigram index can look up, or None.
 
-    ``CONTAINS`` holds its value; ``LIKE`` its longest run of plain characters; ``ILIKE``
-    the same, lower-cased, when it is ASCII (how a database folds other characters may
-    differ from Python). Inside a root payload path the value is JSON text, so a literal
-    with a character JSON escapes (quote, backslash, control characters) cannot be used.
+    ``CONTAINS`` holds its value, ``LIKE`` its longest run of plain characters, ``ILIKE``
+    the same lower-cased, when it is ASCII (how a database folds other characters may
+    differ from Python); the longest run, that is, without ``%``, ``_`` and ``\\`` even
+    where they are plain text, so each database's ``LIKE`` takes the literal unescaped.
+    Inside a root payload path the value is JSON text, so a literal with a character JSON
+    escapes (quote, backslash, control characters) cannot be used.
     """
     from spanscope.store.sql.dialects import like_tokens
 
@@ -213,18 +213,18 @@ def index_literal(node: Comparison) -> tuple[str, bool] | None:
         return None
     value = str(node.value)
     ignore_case = node.op is Op.ILIKE
-    if node.op is Op.CONTAINS:
-        literal = value
-    else:
-        runs, run = [], ""
-        for token in like_tokens(value.lower() if ignore_case else value):
-            if isinstance(token, str):
-                run += token
-            else:
-                runs.append(run)
-                run = ""
-        literal = max([*runs, run], key=len)
-    if len(literal) < MIN_PATTERN or "\x00" in literal or (ignore_case and not literal.isascii()):
+    tokens: list[object] = (list(value) if node.op is Op.CONTAINS
+                            else like_tokens(value.lower() if ignore_case else value))
+    runs, run = [], ""
+    for token in tokens:  # a LIKE wildcard (or a %, _ or \ in the text) ends a run
+        if isinstance(token, str) and token not in "%_\\":
+            run += token
+        else:
+            runs.append(run)
+            run = ""
+    literal = max([*runs, run], key=len)
+    if len(literal) < MIN_PATTERN or "\x00" in literal or (
+            ignore_case and not literal.isascii()):
         return None
     if isinstance(field, RootPayload) and field.path and any(
             ch in '"\\' or ch < " " for ch in literal):
@@ -327,18 +327,25 @@ class Planner:
     def plan(self, conn: Connection, limit: int | None) -> Plan:
         """The plan for reading ``limit`` rows in the search's order (None: every match).
 
-        A database that plans lookups itself gets every value lookup. Otherwise: when a
-        scan would stop after ``limit`` matches, a value or span lookup is taken when its
-        index range is below ``lookup_cap``; when every match is read anyway the smallest
-        value lookup wins (span lookups serve only pages: a common span type is cheaper
-        probed than collected).
+        A database that plans lookups itself gets every value lookup, and the text lookup
+        chosen as below (its statistics cannot tell how many texts hold a word). Otherwise:
+        when a scan would stop after ``limit`` matches, a value, text or span lookup is
+        taken when its index range is below ``lookup_cap``; when every match is read
+        anyway the smallest value or text lookup wins (span lookups serve only pages: a
+        common span type is cheaper probed than collected).
         """
         if self.dialect.plans_lookups:
-            return Plan((*self.value_lookups, *self.text_lookups))
-        candidates: list[Lookup] = [*self.value_lookups, *self.text_lookups]
+            chosen = self.choose(conn, limit, list(self.text_lookups), [])
+            return Plan((*self.value_lookups, *chosen.lookups))
+        return self.choose(conn, limit, [*self.value_lookups, *self.text_lookups],
+                           list(self.span_lookups))
+
+    def choose(self, conn: Connection, limit: int | None, candidates: list[Lookup],
+               page_only: list[Lookup]) -> Plan:
+        """The best of ``candidates`` (and of ``page_only`` when reading a page), or SCAN."""
         cap = None  # every match is read: no cap, the smallest range drives
         if self.scan_stops and limit is not None:
-            candidates += self.span_lookups
+            candidates += page_only
             if not candidates:
                 return SCAN
             cap = lookup_cap(limit, self.dialect.traces_estimate(conn))
@@ -347,7 +354,11 @@ class Planner:
         best: tuple[int, Lookup] | None = None
         for lookup in candidates:
             bound = cap if best is None else best[0] if cap is None else min(cap, best[0])
-            found = self.count(conn, lookup, bound)
+            # a text lookup counts texts, several per trace, and a scan's probe of a
+            # trace's texts reads several rows: its count is weighed down by both
+            weight = TEXT_WEIGHT if isinstance(lookup, TextLookup) else 1
+            found = self.count(conn, lookup, None if bound is None else bound * weight)
+            found = -(-found // weight)
             if (bound is None or found < bound) and (best is None or found < best[0]):
                 best = (found, lookup)
         return SCAN if best is None else Plan((best[1],))
