@@ -20,9 +20,10 @@ call with a simulated clock ``now_ms``). For each active registration it:
 6. moves the scan position forward to where every earlier trace is certainly examined.
 
 A judge that fails transiently (timeout, connection error, HTTP 429 or 5xx) gives its
-claims back unscored and the registration backs off exponentially; the next pass after
-the backoff tries again. The backoff is ``OnlineState``, kept in this process (other
-processes back off on their own failures); the hourly cap is read from the store.
+claims back unscored (any worker's next pass takes them over) and the registration backs
+off exponentially; the next pass after the backoff tries again. The backoff is
+``OnlineState``, kept in this process (other processes back off on their own failures);
+the hourly cap is read from the store.
 """
 
 from __future__ import annotations
@@ -294,7 +295,6 @@ class _Pass:
             lease_ms=self.lease_ms, limit=budget)
         report.claimed += len(taken)
         won = list(taken)
-        times: dict[str, int] = {}
         position = registration.scan_from_ms
         if len(won) < budget:
             times, position = self._scan(registration, budget - len(won))
@@ -302,10 +302,8 @@ class _Pass:
                                                worker_id=self.worker_id, now_ms=self.now_ms)
             report.claimed += len(fresh)
             won += fresh
-        unscored = self._score(registration, scorer, won, set(taken)) if won else []
-        for trace_id in unscored:  # given back: the scan must come back for them
-            if trace_id in times:
-                position = min(position, times[trace_id])
+        if won:
+            self._score(registration, scorer, won, set(taken))
         if position > registration.scan_from_ms:
             self.registry.advance_scan(reg_id, position)
             self.state.forget_before(reg_id, position)
@@ -376,8 +374,8 @@ class _Pass:
 
     # --- scoring --------------------------------------------------------------------
     def _score(self, registration: OnlineScorer, scorer: Scorer, trace_ids: list[str],
-               taken_over: set[str]) -> list[str]:
-        """Score the claimed traces; returns those given back unscored."""
+               taken_over: set[str]) -> None:
+        """Score the claimed traces; those left unscored are given back."""
         reg_id, version = registration.registration_id, registration.version
         finished: list[Finished] = []
         outage = False
@@ -420,10 +418,7 @@ class _Pass:
                     self._finish(registration, finished)
                     finished = []
         self._finish(registration, finished)
-        if unscored:
-            tried = self.state.tried(reg_id)
-            for trace_id in unscored:  # to be offered again by the next pass
-                tried.pop(trace_id, None)
+        if unscored:  # taken over (by any worker) at its next pass
             self.registry.release_claims(reg_id, version, unscored, worker_id=self.worker_id)
             self.report.released += len(unscored)
         if outage:
@@ -434,7 +429,6 @@ class _Pass:
                            (until - self.now_ms) / 1000)
         elif finished_any:
             self.state.succeed(reg_id)
-        return unscored
 
     def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished | None:
         """Store one outcome's assessments and count it. The pass's thread is the only
