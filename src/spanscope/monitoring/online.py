@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -375,49 +376,52 @@ class _Pass:
     # --- scoring --------------------------------------------------------------------
     def _score(self, registration: OnlineScorer, scorer: Scorer, trace_ids: list[str],
                taken_over: set[str]) -> None:
-        """Score the claimed traces; those left unscored are given back."""
+        """Score the claimed traces; those left unscored are given back.
+
+        Scoring threads only read and score. One writer thread stores every assessment
+        and marks the claims done, so scoring threads never queue on the database's
+        write lock (SQLite's coarse busy waits would turn that into idle judge slots),
+        and this thread only hands out work and watches for a failing judge.
+        """
         reg_id, version = registration.registration_id, registration.version
-        finished: list[Finished] = []
         outage = False
         unscored: list[str] = []
-        finished_any = False
         waiting = collections.deque(trace_ids)
-        window = 2 * self.concurrency  # in flight at once: wait() stays cheap, and an
+        window = 4 * self.concurrency  # submitted at once: wait() stays cheap, and an
         # outage leaves the rest unsubmitted
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
-                                thread_name_prefix="spanscope-online") as pool:
-            pending: dict[Future[_Outcome], str] = {}
-            while waiting or pending:
-                while waiting and len(pending) < window and not outage:
-                    trace_id = waiting.popleft()
-                    pending[pool.submit(self._one, registration, scorer, trace_id,
-                                        trace_id in taken_over)] = trace_id
-                if outage:
-                    unscored.extend(waiting)
-                    waiting.clear()
-                if not pending:
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    trace_id = pending.pop(future)
-                    try:
-                        outcome = future.result()
-                    except Exception:  # the thread boundary: log, give the trace back
-                        logger.exception("online scorer %r failed on trace %s",
-                                         registration.name, trace_id)
-                        unscored.append(trace_id)
-                        continue
-                    result = self._record(registration, outcome)
-                    if result is None:  # the judge is failing: stop and back off
-                        unscored.append(trace_id)
-                        outage = True
-                        continue
-                    finished.append(result)
-                    finished_any = True
-                if len(finished) >= 50:
-                    self._finish(registration, finished)
-                    finished = []
-        self._finish(registration, finished)
+        writer = _Writer(self, registration)
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
+                                    thread_name_prefix="spanscope-online") as pool:
+                pending: dict[Future[_Outcome], str] = {}
+                while waiting or pending:
+                    while waiting and len(pending) < window and not outage:
+                        trace_id = waiting.popleft()
+                        pending[pool.submit(self._one, registration, scorer, trace_id,
+                                            trace_id in taken_over)] = trace_id
+                    if outage:
+                        unscored.extend(waiting)
+                        waiting.clear()
+                    if not pending:
+                        break
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        trace_id = pending.pop(future)
+                        try:
+                            outcome = future.result()
+                        except Exception:  # the thread boundary: log, give it back
+                            logger.exception("online scorer %r failed on trace %s",
+                                             registration.name, trace_id)
+                            unscored.append(trace_id)
+                            continue
+                        self.report.judge_calls += outcome.judge_calls
+                        if outcome.status is None:  # the judge is failing: back off
+                            unscored.append(trace_id)
+                            outage = True
+                        else:
+                            writer.put(outcome)
+        finally:
+            writer.close()
         if unscored:  # taken over (by any worker) at its next pass
             self.registry.release_claims(reg_id, version, unscored, worker_id=self.worker_id)
             self.report.released += len(unscored)
@@ -427,17 +431,12 @@ class _Pass:
             logger.warning("online scorer %r: the judge is failing; %d traces given back, "
                            "retrying in %.0f s", registration.name, len(unscored),
                            (until - self.now_ms) / 1000)
-        elif finished_any:
+        elif writer.finished:
             self.state.succeed(reg_id)
 
-    def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished | None:
-        """Store one outcome's assessments and count it. The pass's thread is the only
-        writer: scoring threads never queue on the database's write lock, which SQLite's
-        coarse busy waits would turn into idle judge slots."""
+    def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished:
+        """Store one outcome's assessments and count them (on the writer thread)."""
         report = self.report
-        report.judge_calls += outcome.judge_calls
-        if outcome.status is None:
-            return None
         metadata = {SCORER_NAME_KEY: registration.name,
                     SCORER_VERSION_KEY: str(registration.version),
                     REGISTRATION_KEY: registration.registration_id}
@@ -451,7 +450,7 @@ class _Pass:
             report.scored += 1
         else:
             report.skipped += 1
-        return Finished(outcome.trace_id, outcome.status, judge_calls=outcome.judge_calls)
+        return Finished(outcome.trace_id, str(outcome.status), judge_calls=outcome.judge_calls)
 
     def _finish(self, registration: OnlineScorer, finished: list[Finished]) -> None:
         if finished:
@@ -476,6 +475,53 @@ class _Pass:
         if any(_transient(f) for f in feedbacks):
             return _Outcome(trace_id, None, judge_calls=calls)
         return _Outcome(trace_id, SCORED, feedbacks, calls)
+
+
+class _Writer:
+    """The thread that stores a pass's assessments and marks its claims done in batches.
+
+    A write that fails is logged and its claim left as it is: after the lease, a worker
+    takes it over and finds (or writes) its assessments.
+    """
+
+    BATCH = 50
+
+    def __init__(self, pass_: _Pass, registration: OnlineScorer) -> None:
+        self.pass_ = pass_
+        self.registration = registration
+        self.finished = 0
+        self._queue: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="spanscope-online-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, outcome: _Outcome) -> None:
+        self._queue.put(outcome)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        done: list[Finished] = []
+        while True:
+            item = self._queue.get()
+            if item is not None:
+                try:
+                    done.append(self.pass_._record(self.registration, item))
+                except Exception:  # the thread boundary: log, keep writing the others
+                    logger.exception("online scorer %r: could not store the scores of "
+                                     "trace %s", self.registration.name, item.trace_id)
+            if done and (item is None or len(done) >= self.BATCH):
+                try:
+                    self.pass_._finish(self.registration, done)
+                    self.finished += len(done)
+                except Exception:
+                    logger.exception("online scorer %r: could not mark %d traces done",
+                                     self.registration.name, len(done))
+                done = []
+            if item is None:
+                return
 
 
 def _row(trace: Trace) -> EvalRow:
