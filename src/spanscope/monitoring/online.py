@@ -214,7 +214,7 @@ def run_online_pass(store: TraceStore, *, scorers: OnlineScorerStore | None = No
                     experiment_ids: Sequence[str] | None = None,
                     max_traces: int = DEFAULT_MAX_TRACES,
                     concurrency: int = DEFAULT_CONCURRENCY,
-                    lease_s: float = DEFAULT_LEASE_S,
+                    lease_s: float = DEFAULT_LEASE_S, writers: int = 1,
                     state: OnlineState | None = None) -> OnlinePassReport:
     """Score what is due for every active registration (at most ``max_traces`` traces
     each), and return counts.
@@ -223,14 +223,16 @@ def run_online_pass(store: TraceStore, *, scorers: OnlineScorerStore | None = No
     ``store.uri``, opened once per process). ``now_ms``: the clock (default: now).
     ``worker_id`` names this worker's claims (default: host, pid and a random part).
     ``state``: backoff and built scorers kept between passes (default: this process's).
+    ``writers``: threads storing the assessments; 1 suits SQLite (one write lock), a few
+    let PostgreSQL keep up with more scoring threads.
     """
-    if max_traces < 1 or concurrency < 1:
-        raise InvalidInputError("max_traces and concurrency must be at least 1")
+    if max_traces < 1 or concurrency < 1 or writers < 1:
+        raise InvalidInputError("max_traces, concurrency and writers must be at least 1")
     state = state or _DEFAULT_STATE
     registry = scorers if scorers is not None else state.scorer_store(store.uri)
     clock = wall_clock_ms() if now_ms is None else int(now_ms)
     pass_ = _Pass(store, registry, state, clock, worker_id or default_worker_id(),
-                  max_traces, concurrency, int(lease_s * 1000))
+                  max_traces, concurrency, int(lease_s * 1000), writers)
     wanted = None if experiment_ids is None else {str(e) for e in experiment_ids}
     for registration in registry.list_online_scorers():
         if not registration.active or (wanted is not None
@@ -261,7 +263,7 @@ class _Pass:
 
     def __init__(self, store: TraceStore, registry: OnlineScorerStore, state: OnlineState,
                  now_ms: int, worker_id: str, max_traces: int, concurrency: int,
-                 lease_ms: int) -> None:
+                 lease_ms: int, writers: int) -> None:
         self.store = store
         self.registry = registry
         self.state = state
@@ -270,6 +272,7 @@ class _Pass:
         self.max_traces = max_traces
         self.concurrency = concurrency
         self.lease_ms = lease_ms
+        self.writers = writers
         self.report = OnlinePassReport()
 
     def run(self, registration: OnlineScorer) -> None:
@@ -389,7 +392,7 @@ class _Pass:
         waiting = collections.deque(trace_ids)
         window = 4 * self.concurrency  # submitted at once: wait() stays cheap, and an
         # outage leaves the rest unsubmitted
-        writer = _Writer(self, registration)
+        writer = _Writer(self, registration, self.writers)
         try:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
                                     thread_name_prefix="spanscope-online") as pool:
@@ -434,8 +437,9 @@ class _Pass:
         elif writer.finished:
             self.state.succeed(reg_id)
 
-    def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished:
-        """Store one outcome's assessments and count them (on the writer thread)."""
+    def _record(self, registration: OnlineScorer, outcome: _Outcome,
+                lock: threading.Lock) -> Finished:
+        """Store one outcome's assessments and count them (on a writer thread)."""
         report = self.report
         metadata = {SCORER_NAME_KEY: registration.name,
                     SCORER_VERSION_KEY: str(registration.version),
@@ -444,12 +448,13 @@ class _Pass:
             self.store.create_assessment(dataclasses.replace(
                 feedback, trace_id=outcome.trace_id, assessment_id="a-" + uuid.uuid4().hex,
                 metadata={**(feedback.metadata or {}), **metadata}))
-            report.assessments += 1
-            report.errors += feedback.error is not None
-        if outcome.status == SCORED:
-            report.scored += 1
-        else:
-            report.skipped += 1
+        with lock:
+            report.assessments += len(outcome.feedbacks)
+            report.errors += sum(f.error is not None for f in outcome.feedbacks)
+            if outcome.status == SCORED:
+                report.scored += 1
+            else:
+                report.skipped += 1
         return Finished(outcome.trace_id, str(outcome.status), judge_calls=outcome.judge_calls)
 
     def _finish(self, registration: OnlineScorer, finished: list[Finished]) -> None:
@@ -478,29 +483,36 @@ class _Pass:
 
 
 class _Writer:
-    """The thread that stores a pass's assessments and marks its claims done in batches.
+    """The threads that store a pass's assessments and mark its claims done in batches.
 
-    A write that fails is logged and its claim left as it is: after the lease, a worker
-    takes it over and finds (or writes) its assessments.
+    ``count`` threads share one queue. One is best for SQLite, where every write takes the
+    file's lock; PostgreSQL writes rows in parallel, so a few keep up with more scoring
+    threads. A write that fails is logged and its claim left as it is: after the lease,
+    a worker takes it over and finds (or writes) its assessments.
     """
 
     BATCH = 50
 
-    def __init__(self, pass_: _Pass, registration: OnlineScorer) -> None:
+    def __init__(self, pass_: _Pass, registration: OnlineScorer, count: int) -> None:
         self.pass_ = pass_
         self.registration = registration
         self.finished = 0
+        self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="spanscope-online-writer",
-                                        daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=f"spanscope-online-writer-{i}")
+                         for i in range(max(1, count))]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, outcome: _Outcome) -> None:
         self._queue.put(outcome)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
 
     def _run(self) -> None:
         done: list[Finished] = []
@@ -508,14 +520,15 @@ class _Writer:
             item = self._queue.get()
             if item is not None:
                 try:
-                    done.append(self.pass_._record(self.registration, item))
+                    done.append(self.pass_._record(self.registration, item, self._lock))
                 except Exception:  # the thread boundary: log, keep writing the others
                     logger.exception("online scorer %r: could not store the scores of "
                                      "trace %s", self.registration.name, item.trace_id)
             if done and (item is None or len(done) >= self.BATCH):
                 try:
                     self.pass_._finish(self.registration, done)
-                    self.finished += len(done)
+                    with self._lock:
+                        self.finished += len(done)
                 except Exception:
                     logger.exception("online scorer %r: could not mark %d traces done",
                                      self.registration.name, len(done))
