@@ -10,7 +10,7 @@ and marking its checkpoint. Prints the median of R repeats (each a new registrat
 the same traces) and the ratio to the ideal.
 
     python bench/online_scoring.py [--traces 800] [--latency 0.05] [--concurrency 8]
-                                   [--repeats 3] [--postgres URI]
+                                   [--repeats 3] [--postgres URI] [--writers N]
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per judge call")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--writers", type=int, default=None,
+                        help="threads storing assessments [default: 1 SQLite, 4 PostgreSQL]")
     parser.add_argument("--postgres", metavar="URI", help="a PostgreSQL database instead")
     args = parser.parse_args()
 
@@ -69,6 +71,7 @@ def main() -> None:
     from spanscope.store.online_scorers import changed, open_online_scorer_store
     from spanscope.store.sql import SqlStore
 
+    writers = args.writers or (4 if args.postgres else 1)
     uri = args.postgres or f"sqlite:///{tempfile.mkdtemp(prefix='spanscope-online-')}/b.db"
     store = SqlStore(uri)
     scorers = open_online_scorer_store(uri)
@@ -87,7 +90,7 @@ def main() -> None:
             while True:
                 report = run_online_pass(store, scorers=scorers, now_ms=now, state=state,
                                          max_traces=args.traces,
-                                         concurrency=args.concurrency)
+                                         concurrency=args.concurrency, writers=writers)
                 scored += report.scored
                 if not report.claimed:
                     break
@@ -107,7 +110,8 @@ def main() -> None:
     ideal = args.concurrency / args.latency
     median = statistics.median(rates)
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"traces {args.traces} ({backend}), concurrency {args.concurrency}, judge latency "
+    print(f"traces {args.traces} ({backend}, {writers} writer{'s' if writers > 1 else ''}), "
+          f"concurrency {args.concurrency}, judge latency "
           f"{args.latency * 1000:.0f} ms (server in its own process)")
     print(f"  traces scored/s    {median:.1f} median of {len(rates)} "
           f"({', '.join(f'{r:.1f}' for r in rates)})")

@@ -86,9 +86,11 @@ def test_claims_stale_takeover_release_and_judge_calls(scorers: OnlineScorerStor
                                    limit=10) == []
     assert sorted(scorers.take_over_stale(reg, 1, worker_id="w3", now_ms=2500,
                                           lease_ms=1000, limit=10)) == ["b", "c", "d"]
-    scorers.release_claims(reg, 1, ["b", "c"], worker_id="w1")  # no longer w1's
-    scorers.release_claims(reg, 1, ["c"], worker_id="w3")
-    assert scorers.claim_traces(reg, 1, ["c"], worker_id="w4", now_ms=3000) == ["c"]
+    scorers.release_claims(reg, 1, ["b", "c"], worker_id="w1")  # no longer w1's: no-op
+    scorers.release_claims(reg, 1, ["c"], worker_id="w3")  # given back, still claimed ...
+    assert scorers.claim_traces(reg, 1, ["c"], worker_id="w4", now_ms=3000) == []
+    assert scorers.take_over_stale(reg, 1, worker_id="w4", now_ms=3000, lease_ms=1000,
+                                   limit=10) == ["c"]  # ... and anyone's to take over
     assert scorers.checkpoint_counts(reg) == {"claimed": 4, "scored": 1, "skipped": 0}
 
 

@@ -159,7 +159,7 @@ def test_two_concurrent_workers_score_each_trace_exactly_once(
         try:
             start.wait(30)
             totals.append(drain(store, scorers, now, worker_id=name, max_traces=40,
-                                concurrency=4))
+                                concurrency=4, writers=2))
         except BaseException as exc:  # reported below
             errors.append(exc)
 

@@ -20,9 +20,10 @@ call with a simulated clock ``now_ms``). For each active registration it:
 6. moves the scan position forward to where every earlier trace is certainly examined.
 
 A judge that fails transiently (timeout, connection error, HTTP 429 or 5xx) gives its
-claims back unscored and the registration backs off exponentially; the next pass after
-the backoff tries again. The backoff is ``OnlineState``, kept in this process (other
-processes back off on their own failures); the hourly cap is read from the store.
+claims back unscored (any worker's next pass takes them over) and the registration backs
+off exponentially; the next pass after the backoff tries again. The backoff is
+``OnlineState``, kept in this process (other processes back off on their own failures);
+the hourly cap is read from the store.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -212,7 +214,7 @@ def run_online_pass(store: TraceStore, *, scorers: OnlineScorerStore | None = No
                     experiment_ids: Sequence[str] | None = None,
                     max_traces: int = DEFAULT_MAX_TRACES,
                     concurrency: int = DEFAULT_CONCURRENCY,
-                    lease_s: float = DEFAULT_LEASE_S,
+                    lease_s: float = DEFAULT_LEASE_S, writers: int = 1,
                     state: OnlineState | None = None) -> OnlinePassReport:
     """Score what is due for every active registration (at most ``max_traces`` traces
     each), and return counts.
@@ -221,14 +223,16 @@ def run_online_pass(store: TraceStore, *, scorers: OnlineScorerStore | None = No
     ``store.uri``, opened once per process). ``now_ms``: the clock (default: now).
     ``worker_id`` names this worker's claims (default: host, pid and a random part).
     ``state``: backoff and built scorers kept between passes (default: this process's).
+    ``writers``: threads storing the assessments; 1 suits SQLite (one write lock), a few
+    let PostgreSQL keep up with more scoring threads.
     """
-    if max_traces < 1 or concurrency < 1:
-        raise InvalidInputError("max_traces and concurrency must be at least 1")
+    if max_traces < 1 or concurrency < 1 or writers < 1:
+        raise InvalidInputError("max_traces, concurrency and writers must be at least 1")
     state = state or _DEFAULT_STATE
     registry = scorers if scorers is not None else state.scorer_store(store.uri)
     clock = wall_clock_ms() if now_ms is None else int(now_ms)
     pass_ = _Pass(store, registry, state, clock, worker_id or default_worker_id(),
-                  max_traces, concurrency, int(lease_s * 1000))
+                  max_traces, concurrency, int(lease_s * 1000), writers)
     wanted = None if experiment_ids is None else {str(e) for e in experiment_ids}
     for registration in registry.list_online_scorers():
         if not registration.active or (wanted is not None
@@ -259,7 +263,7 @@ class _Pass:
 
     def __init__(self, store: TraceStore, registry: OnlineScorerStore, state: OnlineState,
                  now_ms: int, worker_id: str, max_traces: int, concurrency: int,
-                 lease_ms: int) -> None:
+                 lease_ms: int, writers: int) -> None:
         self.store = store
         self.registry = registry
         self.state = state
@@ -268,6 +272,7 @@ class _Pass:
         self.max_traces = max_traces
         self.concurrency = concurrency
         self.lease_ms = lease_ms
+        self.writers = writers
         self.report = OnlinePassReport()
 
     def run(self, registration: OnlineScorer) -> None:
@@ -294,7 +299,6 @@ class _Pass:
             lease_ms=self.lease_ms, limit=budget)
         report.claimed += len(taken)
         won = list(taken)
-        times: dict[str, int] = {}
         position = registration.scan_from_ms
         if len(won) < budget:
             times, position = self._scan(registration, budget - len(won))
@@ -302,10 +306,8 @@ class _Pass:
                                                worker_id=self.worker_id, now_ms=self.now_ms)
             report.claimed += len(fresh)
             won += fresh
-        unscored = self._score(registration, scorer, won, set(taken)) if won else []
-        for trace_id in unscored:  # given back: the scan must come back for them
-            if trace_id in times:
-                position = min(position, times[trace_id])
+        if won:
+            self._score(registration, scorer, won, set(taken))
         if position > registration.scan_from_ms:
             self.registry.advance_scan(reg_id, position)
             self.state.forget_before(reg_id, position)
@@ -376,54 +378,54 @@ class _Pass:
 
     # --- scoring --------------------------------------------------------------------
     def _score(self, registration: OnlineScorer, scorer: Scorer, trace_ids: list[str],
-               taken_over: set[str]) -> list[str]:
-        """Score the claimed traces; returns those given back unscored."""
+               taken_over: set[str]) -> None:
+        """Score the claimed traces; those left unscored are given back.
+
+        Scoring threads only read and score. One writer thread stores every assessment
+        and marks the claims done, so scoring threads never queue on the database's
+        write lock (SQLite's coarse busy waits would turn that into idle judge slots),
+        and this thread only hands out work and watches for a failing judge.
+        """
         reg_id, version = registration.registration_id, registration.version
-        finished: list[Finished] = []
         outage = False
         unscored: list[str] = []
-        finished_any = False
         waiting = collections.deque(trace_ids)
-        window = 2 * self.concurrency  # in flight at once: wait() stays cheap, and an
+        window = 4 * self.concurrency  # submitted at once: wait() stays cheap, and an
         # outage leaves the rest unsubmitted
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
-                                thread_name_prefix="spanscope-online") as pool:
-            pending: dict[Future[_Outcome], str] = {}
-            while waiting or pending:
-                while waiting and len(pending) < window and not outage:
-                    trace_id = waiting.popleft()
-                    pending[pool.submit(self._one, registration, scorer, trace_id,
-                                        trace_id in taken_over)] = trace_id
-                if outage:
-                    unscored.extend(waiting)
-                    waiting.clear()
-                if not pending:
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    trace_id = pending.pop(future)
-                    try:
-                        outcome = future.result()
-                    except Exception:  # the thread boundary: log, give the trace back
-                        logger.exception("online scorer %r failed on trace %s",
-                                         registration.name, trace_id)
-                        unscored.append(trace_id)
-                        continue
-                    result = self._record(registration, outcome)
-                    if result is None:  # the judge is failing: stop and back off
-                        unscored.append(trace_id)
-                        outage = True
-                        continue
-                    finished.append(result)
-                    finished_any = True
-                if len(finished) >= 50:
-                    self._finish(registration, finished)
-                    finished = []
-        self._finish(registration, finished)
-        if unscored:
-            tried = self.state.tried(reg_id)
-            for trace_id in unscored:  # to be offered again by the next pass
-                tried.pop(trace_id, None)
+        writer = _Writer(self, registration, self.writers)
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(trace_ids)),
+                                    thread_name_prefix="spanscope-online") as pool:
+                pending: dict[Future[_Outcome], str] = {}
+                while waiting or pending:
+                    while waiting and len(pending) < window and not outage:
+                        trace_id = waiting.popleft()
+                        pending[pool.submit(self._one, registration, scorer, trace_id,
+                                            trace_id in taken_over)] = trace_id
+                    if outage:
+                        unscored.extend(waiting)
+                        waiting.clear()
+                    if not pending:
+                        break
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        trace_id = pending.pop(future)
+                        try:
+                            outcome = future.result()
+                        except Exception:  # the thread boundary: log, give it back
+                            logger.exception("online scorer %r failed on trace %s",
+                                             registration.name, trace_id)
+                            unscored.append(trace_id)
+                            continue
+                        self.report.judge_calls += outcome.judge_calls
+                        if outcome.status is None:  # the judge is failing: back off
+                            unscored.append(trace_id)
+                            outage = True
+                        else:
+                            writer.put(outcome)
+        finally:
+            writer.close()
+        if unscored:  # taken over (by any worker) at its next pass
             self.registry.release_claims(reg_id, version, unscored, worker_id=self.worker_id)
             self.report.released += len(unscored)
         if outage:
@@ -432,18 +434,13 @@ class _Pass:
             logger.warning("online scorer %r: the judge is failing; %d traces given back, "
                            "retrying in %.0f s", registration.name, len(unscored),
                            (until - self.now_ms) / 1000)
-        elif finished_any:
+        elif writer.finished:
             self.state.succeed(reg_id)
-        return unscored
 
-    def _record(self, registration: OnlineScorer, outcome: _Outcome) -> Finished | None:
-        """Store one outcome's assessments and count it. The pass's thread is the only
-        writer: scoring threads never queue on the database's write lock, which SQLite's
-        coarse busy waits would turn into idle judge slots."""
+    def _record(self, registration: OnlineScorer, outcome: _Outcome,
+                lock: threading.Lock) -> Finished:
+        """Store one outcome's assessments and count them (on a writer thread)."""
         report = self.report
-        report.judge_calls += outcome.judge_calls
-        if outcome.status is None:
-            return None
         metadata = {SCORER_NAME_KEY: registration.name,
                     SCORER_VERSION_KEY: str(registration.version),
                     REGISTRATION_KEY: registration.registration_id}
@@ -451,13 +448,14 @@ class _Pass:
             self.store.create_assessment(dataclasses.replace(
                 feedback, trace_id=outcome.trace_id, assessment_id="a-" + uuid.uuid4().hex,
                 metadata={**(feedback.metadata or {}), **metadata}))
-            report.assessments += 1
-            report.errors += feedback.error is not None
-        if outcome.status == SCORED:
-            report.scored += 1
-        else:
-            report.skipped += 1
-        return Finished(outcome.trace_id, outcome.status, judge_calls=outcome.judge_calls)
+        with lock:
+            report.assessments += len(outcome.feedbacks)
+            report.errors += sum(f.error is not None for f in outcome.feedbacks)
+            if outcome.status == SCORED:
+                report.scored += 1
+            else:
+                report.skipped += 1
+        return Finished(outcome.trace_id, str(outcome.status), judge_calls=outcome.judge_calls)
 
     def _finish(self, registration: OnlineScorer, finished: list[Finished]) -> None:
         if finished:
@@ -482,6 +480,61 @@ class _Pass:
         if any(_transient(f) for f in feedbacks):
             return _Outcome(trace_id, None, judge_calls=calls)
         return _Outcome(trace_id, SCORED, feedbacks, calls)
+
+
+class _Writer:
+    """The threads that store a pass's assessments and mark its claims done in batches.
+
+    ``count`` threads share one queue. One is best for SQLite, where every write takes the
+    file's lock; PostgreSQL writes rows in parallel, so a few keep up with more scoring
+    threads. A write that fails is logged and its claim left as it is: after the lease,
+    a worker takes it over and finds (or writes) its assessments.
+    """
+
+    BATCH = 50
+
+    def __init__(self, pass_: _Pass, registration: OnlineScorer, count: int) -> None:
+        self.pass_ = pass_
+        self.registration = registration
+        self.finished = 0
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=f"spanscope-online-writer-{i}")
+                         for i in range(max(1, count))]
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, outcome: _Outcome) -> None:
+        self._queue.put(outcome)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        done: list[Finished] = []
+        while True:
+            item = self._queue.get()
+            if item is not None:
+                try:
+                    done.append(self.pass_._record(self.registration, item, self._lock))
+                except Exception:  # the thread boundary: log, keep writing the others
+                    logger.exception("online scorer %r: could not store the scores of "
+                                     "trace %s", self.registration.name, item.trace_id)
+            if done and (item is None or len(done) >= self.BATCH):
+                try:
+                    self.pass_._finish(self.registration, done)
+                    with self._lock:
+                        self.finished += len(done)
+                except Exception:
+                    logger.exception("online scorer %r: could not mark %d traces done",
+                                     self.registration.name, len(done))
+                done = []
+            if item is None:
+                return
 
 
 def _row(trace: Trace) -> EvalRow:

@@ -184,7 +184,8 @@ class OnlineScorerStore(Protocol):
 
     def release_claims(self, registration_id: str, version: int, trace_ids: Sequence[str],
                        *, worker_id: str) -> None:
-        """Give back unfinished claims of this worker (to be scored again later)."""
+        """Give back unfinished claims of this worker: any worker's next pass takes them
+        over (as if their lease had run out), to score them then."""
         ...
 
     def judge_calls_since(self, registration_id: str, since_ms: int) -> int:
@@ -310,11 +311,10 @@ class InMemoryOnlineScorerStore:
                        *, worker_id: str) -> None:
         with self._lock:
             for trace_id in trace_ids:
-                key = (registration_id, version, trace_id)
-                point = self._checkpoints.get(key)
+                point = self._checkpoints.get((registration_id, version, trace_id))
                 if point is not None and point.status == CLAIMED \
                         and point.worker_id == worker_id:
-                    del self._checkpoints[key]
+                    point.worker_id, point.claimed_time = "", 0  # any worker's to take over
 
     def judge_calls_since(self, registration_id: str, since_ms: int) -> int:
         with self._lock:

@@ -246,11 +246,13 @@ class SqlOnlineScorerStore:
                        *, worker_id: str) -> None:
         if not trace_ids:
             return
-        statement = checkpoints.delete().where(
+        # Kept, but with no owner and an age beyond any lease: the next pass of any worker
+        # takes it over, whatever the scan position has become meanwhile.
+        statement = checkpoints.update().where(
             checkpoints.c.registration_id == registration_id,
             checkpoints.c.version == version, checkpoints.c.status == CLAIMED,
             checkpoints.c.worker_id == worker_id,
-            checkpoints.c.trace_id.in_(list(trace_ids)))
+            checkpoints.c.trace_id.in_(list(trace_ids))).values(worker_id="", claimed_time=0)
         self._run("release claims", lambda conn: conn.execute(statement), write=True)
 
     def judge_calls_since(self, registration_id: str, since_ms: int) -> int:
