@@ -72,3 +72,16 @@ def test_a_common_tag_in_a_short_window_is_not_read_through_the_value_index(
         whole_read = statements[-1]
     assert "EXISTS (SELECT" in window_read and "substr(" not in window_read  # probed
     assert "trace_id IN (SELECT" in whole_read and "substr(" in whole_read  # looked up
+
+
+@pytest.mark.parametrize("filter_string", [None, "tags.app_version = '2.0'"])
+def test_span_stats_of_some_types_are_those_rows_of_all(stores: tuple,
+                                                        filter_string: str | None) -> None:
+    sql, memory = stores
+    for selection in (Selection(None, filter_string), Selection(("0",), filter_string,
+                                                                *WINDOWS[1])):
+        everything = sql.span_stats(selection)
+        for types in (["RETRIEVER"], ["RERANKER", "AGENT"], ["NOPE"]):
+            want = [r for r in everything if r.span_type in types]
+            assert _rounded(sql.span_stats(selection, span_types=types)) == _rounded(want)
+            assert _rounded(memory.span_stats(selection, span_types=types)) == _rounded(want)

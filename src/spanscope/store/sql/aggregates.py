@@ -484,15 +484,20 @@ def _span_totals(spans: sa.Table) -> list[sa.ColumnElement[Any]]:
 
 
 def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
-               quantiles: Sequence[float]) -> list[SpanStats]:
-    """Per span type (``name=None``) and per type and name: counts, errors, durations."""
+               quantiles: Sequence[float],
+               span_types: Sequence[str] | None = None) -> list[SpanStats]:
+    """Per span type (``name=None``) and per type and name: counts, errors, durations
+    (of the spans of ``span_types`` only, when given)."""
     query = _Query(search, selection, conn)
     everything = _everything(conn, search, selection)
     if everything and query.dialect.walks_indexes:
-        return _span_stats_by_index(conn, quantiles)
+        return [row for row in _span_stats_by_index(conn, quantiles)
+                if span_types is None or row.span_type in span_types]
     spans, traces = schema.spans, schema.traces
     from_ = spans if everything else spans.join(traces, traces.c.trace_id == spans.c.trace_id)
-    where = [] if everything else query.where
+    where = [] if everything else list(query.where)
+    if span_types is not None:
+        where.append(spans.c.span_type.in_(list(span_types)))
     out: list[SpanStats] = []
     for by_name in (False, True):
         keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]
