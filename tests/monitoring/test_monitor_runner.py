@@ -278,3 +278,23 @@ def test_names_are_unique_and_deleting_removes_history(stores: tuple) -> None:
     with pytest.raises(Exception, match="no monitor"):
         monitors.list_evaluations(created.monitor_id)
     assert json.dumps(created.to_dict())  # JSON-friendly, secret hidden
+
+
+def test_a_slack_webhook_gets_a_slack_body_and_unsigned_posts_carry_no_signature(
+        stores: tuple) -> None:
+    store, monitors = stores
+    _log(store, T0 - MIN, errors=2)
+    with webhook_receiver() as hook:
+        monitors.create_monitor(define_monitor(
+            "errors", "error_rate", window="5m", cadence="1m", alert_above=0.5,
+            webhook=hook.url, webhook_format="slack"), created_ms=T0)
+        run_monitor_pass(store, monitors, now_ms=T0, base_url="http://spanscope.test")
+        (received,) = hook.wait_for(1)
+    assert set(received.body) == {"text", "attachments"}
+    assert received.body["text"].startswith("[ALERT] monitor 'errors' triggered: error_rate = 1")
+    assert "<http://spanscope.test/?filter=" in received.body["text"]
+    (attachment,) = received.body["attachments"]
+    assert {f["title"]: f["value"] for f in attachment["fields"]} == {
+        "value": "1", "samples": "2", "threshold": "above 0.5"}
+    assert "X-Spanscope-Signature" not in received.headers
+    assert received.headers["X-Spanscope-Event"] == "triggered"

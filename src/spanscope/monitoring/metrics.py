@@ -100,9 +100,9 @@ class MetricReader:
     def _spans(self, monitor: Monitor, selection: Selection) -> Measurement:
         target = span_target(monitor.filter_string)
         assert target is not None, "check_monitor ensures a span metric names its spans"
-        rows = self._once(("span_stats", selection), lambda: self.store.span_stats(
-            selection, quantiles=QUANTILES))
         span_type, name = target
+        rows = self._once(("span_stats", selection, span_type), lambda: self.store.span_stats(
+            selection, quantiles=QUANTILES, span_types=[span_type]))
         row = next((r for r in rows if r.span_type == span_type and r.name == name), None)
         if row is None:
             return Measurement(None, 0)

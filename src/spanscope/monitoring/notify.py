@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -243,7 +242,3 @@ def deliver_due(monitor_store: MonitorStore, now_ms: int, sender: WebhookSender,
                                       sent_ms=now_ms if ok else None)
     return report
 
-
-def bodies(deliveries: Sequence[Delivery]) -> list[dict[str, Any]]:
-    """The JSON bodies of deliveries (for tests and ``monitor show``)."""
-    return [json.loads(d.body) for d in deliveries]

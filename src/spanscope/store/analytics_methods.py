@@ -39,8 +39,8 @@ class AnalyticsMethods:
     def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
         raise NotImplementedError
 
-    def _span_stats(self, selection: agg.Selection,
-                    quantiles: tuple[float, ...]) -> list[agg.SpanStats]:
+    def _span_stats(self, selection: agg.Selection, quantiles: tuple[float, ...],
+                    span_types: tuple[str, ...] | None = None) -> list[agg.SpanStats]:
         raise NotImplementedError
 
     def _error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
@@ -103,12 +103,18 @@ class AnalyticsMethods:
         return self._latency_histogram(checked, bounds)
 
     def span_stats(self, selection: agg.Selection, *,
-                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
+                   quantiles: Sequence[float] = agg.SPAN_QUANTILES,
+                   span_types: Sequence[str] | None = None) -> list[agg.SpanStats]:
         agg.check_options(quantiles=quantiles)
+        if span_types is not None and (isinstance(span_types, str) or not all(
+                isinstance(t, str) for t in span_types)):
+            raise InvalidInputError(f"span_types must be a list of span type names, "
+                                    f"got {span_types!r}")
         checked = self._checked(selection)
         if checked is None:
             return []
-        return agg.sort_span_stats(self._span_stats(checked, tuple(quantiles)))
+        types = None if span_types is None else tuple(sorted(set(span_types)))
+        return agg.sort_span_stats(self._span_stats(checked, tuple(quantiles), types))
 
     def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         checked = self._checked(selection)

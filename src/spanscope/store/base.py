@@ -283,9 +283,11 @@ class AnalyticsStore(StoreHandle, Protocol):
         ...
 
     def span_stats(self, selection: Selection, *,
-                   quantiles: Sequence[float] = SPAN_QUANTILES) -> list[SpanStats]:
+                   quantiles: Sequence[float] = SPAN_QUANTILES,
+                   span_types: Sequence[str] | None = None) -> list[SpanStats]:
         """Span count, errors and durations per span type (rows with ``name=None``) and
-        per span type and name, over every span of the selected traces."""
+        per span type and name, over every span of the selected traces (only the spans of
+        ``span_types`` when given: a monitor of one span type reads only those)."""
         ...
 
     def error_spans(self, selection: Selection) -> list[ErrorSpan]:

@@ -222,10 +222,10 @@ class InMemoryStore(TraceMethods, AnalyticsMethods, InMemoryRunsAndDatasets):
     def _latency_histogram(self, selection: agg.Selection, edges: list[float]) -> list[int]:
         return ref.latency_histogram(self._selected("latency histogram", selection), edges)
 
-    def _span_stats(self, selection: agg.Selection,
-                    quantiles: tuple[float, ...]) -> list[agg.SpanStats]:
+    def _span_stats(self, selection: agg.Selection, quantiles: tuple[float, ...],
+                    span_types: tuple[str, ...] | None = None) -> list[agg.SpanStats]:
         return ref.span_stats(self._selected("span statistics", selection),
-                              quantiles=quantiles)
+                              quantiles=quantiles, span_types=span_types)
 
     def _error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return ref.error_spans(self._selected("error spans", selection))

@@ -168,11 +168,14 @@ def _duration_ms(span: Span) -> float | None:
     return None if duration is None else duration / _NS_PER_MS
 
 
-def span_stats(traces: Sequence[Trace], *, quantiles: Sequence[float]) -> list[SpanStats]:
+def span_stats(traces: Sequence[Trace], *, quantiles: Sequence[float],
+               span_types: Sequence[str] | None = None) -> list[SpanStats]:
     groups: dict[tuple[str, str | None], list[Span]] = {}
     for trace in traces:
         for span in _unique_spans(trace):
             span_type = str(span.span_type)
+            if span_types is not None and span_type not in span_types:
+                continue
             groups.setdefault((span_type, None), []).append(span)
             groups.setdefault((span_type, span.name), []).append(span)
     out = []

@@ -272,8 +272,12 @@ class RestStore:
         return self._aggregate("latency_histogram", selection, edges=list(edges))
 
     def span_stats(self, selection: agg.Selection, *,
-                   quantiles: Sequence[float] = agg.SPAN_QUANTILES) -> list[agg.SpanStats]:
-        return self._aggregate("span_stats", selection, quantiles=tuple(quantiles))
+                   quantiles: Sequence[float] = agg.SPAN_QUANTILES,
+                   span_types: Sequence[str] | None = None) -> list[agg.SpanStats]:
+        if span_types is None:
+            return self._aggregate("span_stats", selection, quantiles=tuple(quantiles))
+        return self._aggregate("span_stats", selection, quantiles=tuple(quantiles),
+                               span_types=tuple(span_types))
 
     def error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return self._aggregate("error_spans", selection)

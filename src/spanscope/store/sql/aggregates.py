@@ -53,6 +53,7 @@ from spanscope.store.aggregates import (
 from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import regex_error, regex_patterns
 from spanscope.store.sql.ingest import chunks
+from spanscope.store.sql.planner import SCAN, Plan
 from spanscope.store.sql.search import too_complex
 from spanscope.store.sql.value_functions import text_number
 
@@ -85,13 +86,18 @@ class _Query:
         self.search = search
         self.dialect = search.dialect
         traces = schema.traces
-        # Every match is read, so a tag/metadata equality is looked up in the value
-        # index rather than probed on each trace of the experiments.
-        self.where: list[sa.ColumnElement[bool]] = search.conditions(search.plan(conn, None))
+        window: list[sa.ColumnElement[bool]] = []
         if selection.start_ms is not None:
-            self.where.append(traces.c.request_time >= int(selection.start_ms))
+            window.append(traces.c.request_time >= int(selection.start_ms))
         if selection.end_ms is not None:
-            self.where.append(traces.c.request_time < int(selection.end_ms))
+            window.append(traces.c.request_time < int(selection.end_ms))
+        # A time window is read through the (experiment, request_time) index, so it names
+        # the experiments even when the selection means all of them.
+        experiments = [] if not window or search.experiment_keys is not None else [
+            traces.c.experiment_id.in_(_all_experiments(conn))]
+        self.where: list[sa.ColumnElement[bool]] = [
+            *search.conditions(_plan(conn, search, [*experiments, *window])),
+            *experiments, *window]
 
     def run(self, conn: Connection, statement: sa.Executable) -> list[Row[Any]]:
         self._check_patterns(conn)
@@ -129,6 +135,29 @@ class _Query:
 
     def sample_key(self, sample: Sample) -> sa.ColumnElement[Any]:
         return self.dialect.sample_key(schema.traces.c.trace_id, int(sample.seed))
+
+
+def _all_experiments(conn: Connection) -> list[int]:
+    return [row[0] for row in conn.execute(sa.select(schema.experiments.c.experiment_id))]
+
+
+def _plan(conn: Connection, search: SearchQuery,
+          window: list[sa.ColumnElement[bool]]) -> Plan:
+    """How to read every match: a tag/metadata equality is looked up in the value index
+    rather than probed on each trace, unless a time window holds fewer traces than the
+    value has (a monitor's last hour of a common tag): then the window is scanned through
+    the (experiment, request_time) index and each of its traces probed."""
+    plan = search.plan(conn, None)
+    if not plan.lookups or not window or search.dialect.plans_lookups:
+        return plan
+    traces = schema.traces
+    where = list(window)
+    if search.experiment_keys is not None:
+        where.append(traces.c.experiment_id.in_(search.experiment_keys))
+    in_window = int(conn.execute(sa.select(sa.func.count()).select_from(traces)
+                                 .where(*where)).scalar_one())
+    matches = search.planner.count(conn, plan.lookups[0], in_window + 1)
+    return SCAN if matches > in_window else plan
 
 
 def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
@@ -268,6 +297,8 @@ def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
     if search.node is None:
         where: list[sa.ColumnElement[bool]] = []
         keys = selection_keys(selection)
+        if keys is None and (selection.start_ms is not None or selection.end_ms is not None):
+            keys = set(_all_experiments(conn))  # the (experiment, request_time) index
         if keys is not None:
             where.append(usage.c.experiment_id.in_(sorted(keys)))
         if selection.start_ms is not None:
@@ -466,15 +497,20 @@ def _span_totals(spans: sa.Table) -> list[sa.ColumnElement[Any]]:
 
 
 def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
-               quantiles: Sequence[float]) -> list[SpanStats]:
-    """Per span type (``name=None``) and per type and name: counts, errors, durations."""
+               quantiles: Sequence[float],
+               span_types: Sequence[str] | None = None) -> list[SpanStats]:
+    """Per span type (``name=None``) and per type and name: counts, errors, durations
+    (of the spans of ``span_types`` only, when given)."""
     query = _Query(search, selection, conn)
     everything = _everything(conn, search, selection)
     if everything and query.dialect.walks_indexes:
-        return _span_stats_by_index(conn, quantiles)
+        return [row for row in _span_stats_by_index(conn, quantiles)
+                if span_types is None or row.span_type in span_types]
     spans, traces = schema.spans, schema.traces
     from_ = spans if everything else spans.join(traces, traces.c.trace_id == spans.c.trace_id)
-    where = [] if everything else query.where
+    where = [] if everything else list(query.where)
+    if span_types is not None:
+        where.append(spans.c.span_type.in_(list(span_types)))
     out: list[SpanStats] = []
     for by_name in (False, True):
         keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]

@@ -357,10 +357,11 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         return self._aggregate("latency histogram", selection, lambda conn, search:
                                sql_agg.latency_histogram(conn, search, selection, edges))
 
-    def _span_stats(self, selection: agg.Selection,
-                    quantiles: tuple[float, ...]) -> list[agg.SpanStats]:
+    def _span_stats(self, selection: agg.Selection, quantiles: tuple[float, ...],
+                    span_types: tuple[str, ...] | None = None) -> list[agg.SpanStats]:
         return self._aggregate("span statistics", selection, lambda conn, search:
-                               sql_agg.span_stats(conn, search, selection, quantiles=quantiles))
+                               sql_agg.span_stats(conn, search, selection, quantiles=quantiles,
+                                                  span_types=span_types))
 
     def _error_spans(self, selection: agg.Selection) -> list[agg.ErrorSpan]:
         return self._aggregate("error spans", selection, lambda conn, search:
