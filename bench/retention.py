@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from search import CACHE, FORMAT, postgres_store, sqlite_store
+from search import CACHE, FORMAT, build, postgres_store, sqlite_store
 from search_workload import DAY_MS, SPAN_DAYS, T_END
 
 KEEP_DAYS = SPAN_DAYS * 0.9  # the oldest 10% expire at T_END
@@ -165,6 +165,27 @@ def _print(result: dict[str, Any]) -> None:
               f"  max {s['max_ms']:8.1f} ms  failed {s['failures']}")
 
 
+def _sqlite(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The pass on a copy of the cached SQLite store (or a fresh build)."""
+    report: dict[str, Any] = {}
+    copy = Path(args.workdir) / f"spanscope-retention-bench-{os.getpid()}-{n}.db"
+    if args.build:
+        print(f"\nSQLite, {n:,} traces: building {copy} ...", flush=True)
+        experiment_id, seconds = build(f"sqlite:///{copy}", n)
+        print(f"built in {seconds:.0f} s", flush=True)
+    else:
+        source, experiment_id = _source(n)
+        print(f"\nSQLite, {n:,} traces: copying {source} ...", flush=True)
+        shutil.copyfile(source, copy)
+    try:
+        report[f"sqlite-{n}"] = run_once(f"sqlite:///{copy}", experiment_id,
+                                         args.baseline_s)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -173,19 +194,16 @@ def main() -> None:
                         "database (emptied and rebuilt: the pass deletes from it)")
     parser.add_argument("--workdir", default=tempfile.gettempdir(),
                         help="where the copy of the cached store goes")
+    parser.add_argument("--build", action="store_true",
+                        help="build a fresh store in --workdir instead of copying the cache "
+                             "of bench/search.py (when that cache is missing or being built)")
+    parser.add_argument("--skip-sqlite", action="store_true",
+                        help="only PostgreSQL (with --postgres)")
     args = parser.parse_args()
     report: dict[str, Any] = {}
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
-        source, experiment_id = _source(n)
-        copy = Path(args.workdir) / f"spanscope-retention-bench-{os.getpid()}-{n}.db"
-        print(f"\nSQLite, {n:,} traces: copying {source} ...", flush=True)
-        shutil.copyfile(source, copy)
-        try:
-            report[f"sqlite-{n}"] = run_once(f"sqlite:///{copy}", experiment_id,
-                                             args.baseline_s)
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        if not args.skip_sqlite:
+            report.update(_sqlite(n, args))
         if args.postgres:
             print(f"\nPostgreSQL, {n:,} traces:", flush=True)
             experiment_id = postgres_store(args.postgres, n, rebuild=True)

@@ -156,3 +156,22 @@ def test_an_id_with_quotes_is_matched_exactly(store: SqlStore) -> None:
     store.log_traces([make_trace(2, user_id=odd), make_trace(2, user_id="o")])
     assert delete_user_data(store, user_id=odd).traces == 1
     assert len(store.search_trace_ids(None)) == 1
+
+
+def test_memory_store_removes_or_unlinks_the_same_records() -> None:
+    from spanscope.store.memory import InMemoryStore
+
+    for action, left in (("remove", 2), ("keep", 4)):
+        store = InMemoryStore()
+        _, theirs, dataset_id = _seed(store)  # type: ignore[arg-type]
+        report = delete_user_data(store, user_id=USER, dataset_records=action)
+        assert (report.traces, report.spans, report.dataset_records) == (6, 24, 2)
+        assert sorted(store.search_trace_ids(None)) == sorted(theirs)
+        records = store.get_dataset_records(dataset_id)
+        assert len(records) == left
+        assert {r.source_trace_id for r in records} - {None} == set(theirs[:2])
+        assert store.get_dataset(dataset_id).record_count == left
+        assert [v.record_count for v in store.list_dataset_versions(dataset_id)] == [
+            0, left, left]
+        assert all(len(store.get_dataset_records(dataset_id, version=v)) == left
+                   for v in (1, 2))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["retention", "storage", "who"]
 
-_UNITS = (("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000),
+_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000),
           ("s", 1000))
 
 
@@ -49,7 +49,7 @@ def _side() -> Iterator[tuple[Any, RetentionStore]]:
 
 
 def keep_text(keep_ms: int | None) -> str:
-    """``90d``, ``36h``, ``forever``: the largest unit that divides the duration."""
+    """``90d``, ``36h``, ``forever``: the largest unit (up to days) that divides it."""
     if keep_ms is None:
         return "forever"
     for unit, size in _UNITS:
@@ -132,7 +132,7 @@ def add_command(experiment_id: str | None, filter_string: str | None, keep: str 
 
 
 def _says(rule: RetentionRule) -> str:
-    share = "" if rule.sample_fraction >= 1 else f"{rule.sample_fraction:.4g} of "
+    share = "" if rule.sample_fraction >= 1 else f"{rule.sample_fraction * 100:.4g}% of "
     what = f"the traces matching {rule.filter_string}" if rule.filter_string else "all traces"
     how_long = "forever" if rule.keep_ms is None else "for " + keep_text(rule.keep_ms)
     return f"keep {share}{what} {how_long}"

@@ -372,4 +372,4 @@ def open_retention_store(store: Any) -> RetentionStore:
     raise InvalidUriError(
         f"retention rules and privacy deletion work on the server's own store; {uri!r} is not "
         "one (use the sqlite:/// or postgresql:// URI the server runs on, or the server's "
-        "REST API: /api/retention, /api/privacy)")
+        "REST API: /api/retention, /api/privacy, /api/storage)")

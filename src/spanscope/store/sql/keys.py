@@ -1,20 +1,17 @@
 """``SqlKeyStore``: the ``KeyStore`` of a SQLite or PostgreSQL store (table ``api_keys``).
 
-It opens its own small engine on the store's URI (migrating the database like
-``SqlStore`` does), so the trace store's protocol and class stay free of key handling.
-Each method is one short transaction; SQLAlchemy errors come out as Spanscope errors.
+It opens its own small engine on the store's URI (``SqlSideStore``), so the trace store's
+protocol and class stay free of key handling. Each method is one short transaction;
+SQLAlchemy errors come out as Spanscope errors.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
-from spanscope.exceptions import NotFoundError, StoreError
+from spanscope.exceptions import NotFoundError
 from spanscope.store.keys import (
     ApiKey,
     CreatedKey,
@@ -27,17 +24,13 @@ from spanscope.store.keys import (
     parse_role,
     secret_matches,
 )
-from spanscope.store.sql.engine import WRITE, create_engine, mask_uri
-from spanscope.store.sql.errors import translate
-from spanscope.store.sql.migrate import ensure_schema
 from spanscope.store.sql.schema import api_keys
+from spanscope.store.sql.side import SqlSideStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 __all__ = ["SqlKeyStore"]
-
-T = TypeVar("T")
 
 
 def _key_of(row: Row) -> ApiKey:
@@ -45,38 +38,10 @@ def _key_of(row: Row) -> ApiKey:
                   created_time=row.created_time, revoked_time=row.revoked_time)
 
 
-class SqlKeyStore:
+class SqlKeyStore(SqlSideStore):
     """API keys in the ``api_keys`` table of the database at ``uri``."""
 
-    def __init__(self, uri: str) -> None:
-        self._display_uri = mask_uri(uri)
-        self._engine = create_engine(uri)
-        self._closed = False
-        try:
-            with self._translated("open"):
-                ensure_schema(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SqlKeyStore({self._display_uri!r})"
-
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc, store=self._display_uri, action=action) from exc
-
-    def _run(self, action: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._closed:
-            raise StoreError(f"{action}: the key store {self._display_uri} is closed")
-        with self._translated(action), self._engine.connect() as conn:
-            if write:
-                conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                return work(conn)
+    _what = "key store"
 
     def create_key(self, role: Role | str, *, name: str | None = None) -> CreatedKey:
         key_id, secret, token = new_secret()
@@ -123,8 +88,3 @@ class SqlKeyStore:
         if not secret_matches(secret, row.secret_hash):
             return None
         return _key_of(row)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._engine.dispose()

@@ -2,7 +2,8 @@
 
 Tables ``retention_rules`` and ``deletion_log`` (migration 0010), and the lineage column
 ``dataset_records.source_trace_id`` (indexed). Like ``SqlKeyStore`` it opens its own
-small engine on the store's URI, so ``SqlStore`` stays free of lifecycle work. Work over
+small engine on the store's URI (``SqlSideStore``), so ``SqlStore`` stays free of
+lifecycle work. Work over
 many trace ids is chunked (``_CHUNK`` per statement, one short transaction per chunk), so
 a big deletion never holds the write lock for long.
 """
@@ -12,14 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 from spanscope.entities.dataset import digest_of
-from spanscope.exceptions import StoreError
 from spanscope.store import trace_rules
 from spanscope.store.retention import (
     DeletionRecord,
@@ -34,16 +33,13 @@ from spanscope.store.retention import (
     rule_not_found,
 )
 from spanscope.store.sql import schema
-from spanscope.store.sql.engine import WRITE, create_engine, is_memory, mask_uri
-from spanscope.store.sql.errors import translate
-from spanscope.store.sql.migrate import ensure_schema
+from spanscope.store.sql.engine import is_memory
+from spanscope.store.sql.side import SqlSideStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 __all__ = ["SqlRetentionStore"]
-
-T = TypeVar("T")
 _CHUNK = 500
 
 
@@ -60,38 +56,8 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
         yield unique[start:start + _CHUNK]
 
 
-class SqlRetentionStore:
+class SqlRetentionStore(SqlSideStore):
     """Rules, deletion log and dataset lineage in the database at ``uri``."""
-
-    def __init__(self, uri: str) -> None:
-        self._display_uri = mask_uri(uri)
-        self._engine = create_engine(uri)
-        self._closed = False
-        try:
-            with self._translated("open"):
-                ensure_schema(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SqlRetentionStore({self._display_uri!r})"
-
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc, store=self._display_uri, action=action) from exc
-
-    def _run(self, action: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._closed:
-            raise StoreError(f"{action}: the store {self._display_uri} is closed")
-        with self._translated(action), self._engine.connect() as conn:
-            if write:
-                conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                return work(conn)
 
     # --- rules ---------------------------------------------------------------------------
     def add_rule(self, experiment_id: str, *, filter_string: str | None = None,
@@ -236,11 +202,6 @@ class SqlRetentionStore:
                 with contextlib.suppress(OSError):
                     disk += os.path.getsize(f"{url.database}{suffix}")
         return StorageSize((pages - free) * page_size, disk)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._engine.dispose()
 
 
 def _purge_records(conn: Connection, chunk: list[str]) -> int:
