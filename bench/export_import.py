@@ -50,9 +50,16 @@ def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
     from spanscope.lifecycle.export import export_traces
     from spanscope.store.sql import SqlStore
 
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:  # on stderr, so a run cut short still says something
+        if done % 50_000 < page_size:
+            print(f"  exported {done:,} traces, {done / (time.perf_counter() - started):,.0f}"
+                  f"/s, peak RSS {_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
+
     with SqlStore(uri) as store:
         baseline = _peak_rss_mb()
-        report = export_traces(store, path, page_size=page_size)
+        report = export_traces(store, path, page_size=page_size, progress=progress)
     return {"traces": report.traces, "seconds": report.seconds,
             "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline,
             "file_mb": os.path.getsize(path) / 1e6}
@@ -136,7 +143,7 @@ def source_store(n: int) -> str:
 
 def _child(*args: str) -> dict[str, float]:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], check=True,
-                         capture_output=True, text=True)
+                         stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
