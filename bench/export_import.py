@@ -1,16 +1,19 @@
 """Export and import throughput and peak memory over 100k and 1M synthetic traces.
 
-The source is the cached SQLite store of ``bench/search.py`` (6 spans per trace with
+The source is the cached SQLite store of ``bench/search.py`` (5 spans per trace with
 inputs and outputs, tags, metadata, feedback on ~30% of traces; built on first use under
-``~/.cache/spanscope/bench/``). For each format, one child process exports every trace to
-a file (``spanscope.lifecycle.export.export_traces``), then another imports the file into
-an empty SQLite store (``import_files``); each prints traces/s and its peak RSS (the
-child's own ``ru_maxrss``, so one phase's memory does not hide another's). Constant memory
-shows as the same peak RSS at 100k and at 1M. ``--check`` compares 1,000 random traces of
-the target with the source after the import.
+``~/.cache/spanscope/bench/``); above 100k traces, that store copied under new trace ids
+(``source_store``). For each format, one child process exports every trace to a file
+(``spanscope.lifecycle.export.export_traces``), then another imports the file into an
+empty SQLite store (``import_files``); each prints traces/s and its peak RSS (the child's
+own ``VmHWM``, so one phase's memory does not hide another's). Constant memory shows as
+the same peak RSS at 100k and at 1M. ``--check`` compares 1,000 random traces of the
+target with the source after the import (100k and below: a copy's span JSON keeps the ids
+of the trace it was copied from). ``--no-import`` measures the export alone.
 
     python bench/export_import.py [--sizes 100000,1000000] [--formats jsonl,parquet,mlflow-json]
                                   [--page-size 500] [--batch-size 500] [--keep DIR]
+                                  [--check] [--no-import]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import random
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,9 +50,16 @@ def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
     from spanscope.lifecycle.export import export_traces
     from spanscope.store.sql import SqlStore
 
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:  # on stderr, so a run cut short still says something
+        if done % 50_000 < page_size:
+            print(f"  exported {done:,} traces, {done / (time.perf_counter() - started):,.0f}"
+                  f"/s, peak RSS {_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
+
     with SqlStore(uri) as store:
         baseline = _peak_rss_mb()
-        report = export_traces(store, path, page_size=page_size)
+        report = export_traces(store, path, page_size=page_size, progress=progress)
     return {"traces": report.traces, "seconds": report.seconds,
             "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline,
             "file_mb": os.path.getsize(path) / 1e6}
@@ -80,9 +91,59 @@ def check(source_uri: str, target_uri: str, samples: int = 1000) -> int:
         return differ
 
 
+SCALE_BASE = 100_000
+COPIED = {  # table -> (id columns made unique per copy, as SQL over the source row)
+    "traces": {"trace_id": "{tid}"},
+    "trace_tags": {"trace_id": "{tid}"},
+    "trace_metadata": {"trace_id": "{tid}"},
+    "spans": {"trace_id": "{tid}"},
+    "assessments": {"trace_id": "{tid}", "assessment_id": "assessment_id || '-{k}'"},
+}
+
+
+def source_store(n: int) -> str:
+    """The source store's URI: ``bench/search.py``'s cached store for up to 100k traces;
+    above, that store's traces copied n/100k times under new ids, in SQL (minutes, where
+    generating a million traces in Python takes an hour on a busy machine)."""
+    from search import CACHE, sqlite_store
+
+    if n <= SCALE_BASE:
+        return sqlite_store(n, rebuild=False)[0]
+    if n % SCALE_BASE:
+        raise SystemExit(f"sizes above {SCALE_BASE:,} must be multiples of it")
+    base_uri = sqlite_store(SCALE_BASE, rebuild=False)[0]
+    base = base_uri.removeprefix("sqlite:///")
+    path = CACHE / f"export-scaled-{n}.db"
+    if path.exists():
+        print(f"reusing {path}")
+        return f"sqlite:///{path}"
+    started = time.perf_counter()
+    partial = path.with_suffix(".partial")
+    shutil.copyfile(base, partial)
+    with sqlite3.connect(partial) as conn:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"ATTACH DATABASE '{base}' AS src")
+        for k in range(1, n // SCALE_BASE):
+            tid = f"'tr-c{k}-' || substr(trace_id, 4)"  # no original id has a '-' there
+            for table, changed in COPIED.items():
+                columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+                select = ", ".join(changed.get(c, c).format(tid=tid, k=k)
+                                   if c in changed else f'"{c}"' for c in columns)
+                names = ", ".join(f'"{c}"' for c in columns)
+                conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {select} "
+                             f"FROM src.{table}")
+            conn.commit()
+            print(f"  copied {(k + 1) * SCALE_BASE:,} of {n:,} traces", flush=True)
+        conn.execute("ANALYZE")
+    partial.rename(path)
+    print(f"built {path} in {time.perf_counter() - started:.0f} s")
+    return f"sqlite:///{path}"
+
+
 def _child(*args: str) -> dict[str, float]:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], check=True,
-                         capture_output=True, text=True)
+                         stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -96,6 +157,7 @@ def main() -> None:
                                                       "them. [default: a temporary directory]")
     parser.add_argument("--check", action="store_true",
                         help="Compare 1,000 random imported traces with the source.")
+    parser.add_argument("--no-import", action="store_true", help="Export only.")
     parser.add_argument("--phase", nargs=4, metavar=("KIND", "URI", "PATH", "SIZE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,28 +167,28 @@ def main() -> None:
         print(json.dumps(run(uri, path, int(size))))
         return
 
-    from search import sqlite_store
-
     work = Path(args.keep or tempfile.mkdtemp(prefix="spanscope-export-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
-            source, _ = sqlite_store(n, rebuild=False)
+            source = source_store(n)
             for fmt in args.formats.split(","):
                 path = work / f"traces-{n}{EXTENSIONS[fmt]}"
                 target_db = work / f"imported-{n}-{fmt}.db"
                 target_db.unlink(missing_ok=True)
                 exported = _child("export", source, str(path), str(args.page_size))
-                imported = _child("import", f"sqlite:///{target_db}", str(path),
-                                  str(args.batch_size))
-                differ = check(source, f"sqlite:///{target_db}") if args.check else None
+                imported = None if args.no_import else _child(
+                    "import", f"sqlite:///{target_db}", str(path), str(args.batch_size))
+                differ = (check(source, f"sqlite:///{target_db}")
+                          if args.check and imported else None)
                 rows.append((n, fmt, exported, imported, differ))
                 print(f"{n:>9,} {fmt:<12} export {exported['traces'] / exported['seconds']:>8,.0f}"
                       f" traces/s, peak RSS {exported['peak_rss_mb']:>6,.0f} MB, file "
-                      f"{exported['file_mb']:>7,.0f} MB | import "
-                      f"{imported['traces'] / imported['seconds']:>7,.0f} traces/s, peak RSS "
-                      f"{imported['peak_rss_mb']:>6,.0f} MB"
+                      f"{exported['file_mb']:>7,.0f} MB"
+                      + ("" if imported is None else
+                         f" | import {imported['traces'] / imported['seconds']:>7,.0f} "
+                         f"traces/s, peak RSS {imported['peak_rss_mb']:>6,.0f} MB")
                       + ("" if differ is None else f" | {differ} of 1,000 checked differ"),
                       flush=True)
                 if not args.keep:
@@ -143,8 +205,9 @@ def main() -> None:
     for n, fmt, exported, imported, _ in rows:
         print(f"| {n:,} | {fmt} | {exported['traces'] / exported['seconds']:,.0f} | "
               f"{exported['peak_rss_mb']:,.0f} MB | {exported['file_mb']:,.0f} MB | "
-              f"{imported['traces'] / imported['seconds']:,.0f} | "
-              f"{imported['peak_rss_mb']:,.0f} MB |")
+              + ("- | - |" if imported is None else
+                 f"{imported['traces'] / imported['seconds']:,.0f} | "
+                 f"{imported['peak_rss_mb']:,.0f} MB |"))
     print(f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, page {args.page_size}, "
           f"batch {args.batch_size})")
 
