@@ -275,3 +275,33 @@ def test_cli(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
     unknown = runner.invoke(cli, [*base, "--experiment", "nope"])
     assert unknown.exit_code == 1 and "no active MLflow experiment named 'nope'" in (
         unknown.output)
+
+
+def test_spans_that_cannot_be_read_are_reported(mlflow_sqlite: tuple[str, dict[str, Any]],
+                                                sqlite_store: SqlStore,
+                                                tmp_path: Path) -> None:
+    """The legacy trace's ``traces.json`` gone (an artifact store moved or cleaned up): the
+    trace comes without spans, and the report names it."""
+    import shutil
+    import sqlite3
+
+    uri, expected = mlflow_sqlite
+    copy_path = tmp_path / "mlflow-copy.db"
+    shutil.copy(uri.removeprefix("sqlite:///"), copy_path)
+    legacy = expected["legacy_trace_id"]
+    with sqlite3.connect(copy_path) as conn:
+        conn.execute("UPDATE trace_tags SET value = ? WHERE request_id = ? AND key = ?",
+                     ((tmp_path / "gone").as_uri(), legacy, "mlflow.artifactLocation"))
+        conn.execute("UPDATE trace_tags SET value = 's3://bucket/traces' WHERE "
+                     "request_id = ? AND key = ?",
+                     (expected["trace_ids"][-1], "mlflow.artifactLocation"))
+        conn.execute("DELETE FROM spans WHERE trace_id = ?", (expected["trace_ids"][-1],))
+        conn.execute("DELETE FROM trace_tags WHERE request_id = ? AND key = ?",
+                     (expected["trace_ids"][-1], "mlflow.trace.spansLocation"))
+    report = _import(f"sqlite:///{copy_path}", sqlite_store, tmp_path)
+    missing = report.unmapped["traces without span data (imported without spans)"]
+    assert missing.count == 2
+    assert any(legacy in e and "does not exist" in e for e in missing.examples)
+    assert any("remote artifact store (s3://)" in e for e in missing.examples)
+    assert sqlite_store.get_trace(legacy).data.spans == []
+    assert report.traces == len(expected["traces"]) + 1  # still imported, info and all
