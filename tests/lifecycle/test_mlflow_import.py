@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,8 @@ def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[s
     return uri, make_store(uri, workdir)
 
 
-@pytest.fixture
-def sqlite_store(sqlite_uri: str) -> Iterator[SqlStore]:
-    """A SQLite target, for tests whose subject is the source, not the target."""
-    opened = SqlStore(sqlite_uri)
-    try:
-        yield opened
-    finally:
-        opened.close()
+# Tests whose subject is the source, not the target, write into a SQLite store only.
+SQLITE_TARGET = pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
 
 
 def _import(source: str, store: SqlStore, tmp_path: Path, **kwargs: Any) -> Any:
@@ -93,7 +86,7 @@ def assert_matches_mlflow(store: SqlStore, expected: dict[str, Any]) -> None:
         assert got_records == want_records, name
 
 
-def test_sqlite_store_imports_everything(mlflow_sqlite: tuple[str, dict[str, Any]],
+def test_store_imports_everything(mlflow_sqlite: tuple[str, dict[str, Any]],
                                          store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
     report = _import(uri, store, tmp_path)
@@ -143,10 +136,10 @@ def test_run_again_changes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], st
     assert_matches_mlflow(store, expected)
 
 
+@SQLITE_TARGET
 def test_interrupted_import_continues(mlflow_sqlite: tuple[str, dict[str, Any]],
-                                      sqlite_store: SqlStore, tmp_path: Path) -> None:
+                                      store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = sqlite_store
     calls = []
 
     def stop_after_first_batch(what: str, done: int, total: int) -> None:
@@ -166,26 +159,23 @@ def test_interrupted_import_continues(mlflow_sqlite: tuple[str, dict[str, Any]],
     assert_matches_mlflow(store, expected)
 
 
-def test_dry_run_writes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
+@SQLITE_TARGET
+def test_dry_run_writes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], store: SqlStore,
                                 tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = SqlStore(sqlite_uri)
-    try:
-        report = _import(uri, store, tmp_path, dry_run=True)
-        assert report.dry_run and report.traces == len(expected["traces"]) + 1
-        assert report.experiments["support-bot"].startswith("(new")
-        assert store.search_trace_ids() == []
-        assert store.get_experiment_by_name("support-bot") is None
-        assert store.search_datasets() == []
-        assert not (tmp_path / "state.json").exists()
-    finally:
-        store.close()
+    report = _import(uri, store, tmp_path, dry_run=True)
+    assert report.dry_run and report.traces == len(expected["traces"]) + 1
+    assert report.experiments["support-bot"].startswith("(new")
+    assert store.search_trace_ids() == []
+    assert store.get_experiment_by_name("support-bot") is None
+    assert store.search_datasets() == []
+    assert not (tmp_path / "state.json").exists()
 
 
-def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_store: SqlStore,
+@SQLITE_TARGET
+def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], store: SqlStore,
                         tmp_path: Path) -> None:
     uri, _ = mlflow_sqlite
-    store = sqlite_store
     report = _import(uri, store, tmp_path, experiments=["rag-eval"])
     assert list(report.experiments) == ["rag-eval"]
     assert report.traces == 3  # rag, the legacy trace and its source
@@ -194,18 +184,15 @@ def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_store:
         _import(uri, store, tmp_path, experiments=["nope"])
 
 
-def test_bad_sources(tmp_path: Path, sqlite_uri: str) -> None:
-    store = SqlStore(sqlite_uri)
-    try:
-        with pytest.raises(NotFoundError, match="no MLflow database at"):
-            _import(f"sqlite:///{tmp_path}/missing.db", store, tmp_path)
-        assert not (tmp_path / "missing.db").exists()
-        with pytest.raises(InvalidUriError, match="not an MLflow tracking database"):
-            _import(sqlite_uri, store, tmp_path)  # a Spanscope store is not an MLflow one
-        with pytest.raises(InvalidUriError, match="cannot read MLflow from"):
-            _import("mysql://x@y/z", store, tmp_path)
-    finally:
-        store.close()
+@SQLITE_TARGET
+def test_bad_sources(tmp_path: Path, store: SqlStore) -> None:
+    with pytest.raises(NotFoundError, match="no MLflow database at"):
+        _import(f"sqlite:///{tmp_path}/missing.db", store, tmp_path)
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(InvalidUriError, match="not an MLflow tracking database"):
+        _import(store.uri, store, tmp_path)  # a Spanscope store is not an MLflow one
+    with pytest.raises(InvalidUriError, match="cannot read MLflow from"):
+        _import("mysql://x@y/z", store, tmp_path)
 
 
 def test_postgresql_mlflow_store(pg_server_uri: str, sqlite_uri: str, tmp_path: Path) -> None:
@@ -233,10 +220,10 @@ def test_postgresql_mlflow_store(pg_server_uri: str, sqlite_uri: str, tmp_path: 
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@SQLITE_TARGET
 def test_running_mlflow_server(mlflow_sqlite: tuple[str, dict[str, Any]],
-                               sqlite_store: SqlStore, tmp_path: Path) -> None:
+                               store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = sqlite_store
     with mlflow_server(uri, tmp_path) as url:
         report = _import(url, store, tmp_path, batch_size=3)
         assert report.traces == len(expected["traces"]) + 1
@@ -277,8 +264,9 @@ def test_cli(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
         unknown.output)
 
 
+@SQLITE_TARGET
 def test_spans_that_cannot_be_read_are_reported(mlflow_sqlite: tuple[str, dict[str, Any]],
-                                                sqlite_store: SqlStore,
+                                                store: SqlStore,
                                                 tmp_path: Path) -> None:
     """The legacy trace's ``traces.json`` gone (an artifact store moved or cleaned up): the
     trace comes without spans, and the report names it."""
@@ -298,10 +286,10 @@ def test_spans_that_cannot_be_read_are_reported(mlflow_sqlite: tuple[str, dict[s
         conn.execute("DELETE FROM spans WHERE trace_id = ?", (expected["trace_ids"][-1],))
         conn.execute("DELETE FROM trace_tags WHERE request_id = ? AND key = ?",
                      (expected["trace_ids"][-1], "mlflow.trace.spansLocation"))
-    report = _import(f"sqlite:///{copy_path}", sqlite_store, tmp_path)
+    report = _import(f"sqlite:///{copy_path}", store, tmp_path)
     missing = report.unmapped["traces without span data (imported without spans)"]
     assert missing.count == 2
     assert any(legacy in e and "does not exist" in e for e in missing.examples)
     assert any("remote artifact store (s3://)" in e for e in missing.examples)
-    assert sqlite_store.get_trace(legacy).data.spans == []
+    assert store.get_trace(legacy).data.spans == []
     assert report.traces == len(expected["traces"]) + 1  # still imported, info and all
