@@ -228,6 +228,7 @@ def test_running_mlflow_server(mlflow_sqlite: tuple[str, dict[str, Any]],
         report = _import(url, store, tmp_path, batch_size=3)
         assert report.traces == len(expected["traces"]) + 1
         assert report.unmapped["issue assessments"].count == 1
+        assert report.not_imported == {"traces of deleted experiments": 1}
         assert_matches_mlflow(store, expected)
         again = _import(url, store, tmp_path)
         assert again.traces == 0 and again.records_unchanged == 5

@@ -78,11 +78,11 @@ class RestMlflowSource:
                              f"{message}")
         return body
 
-    def experiments(self) -> list[MlflowExperiment]:
+    def experiments(self, view: str = "ACTIVE_ONLY") -> list[MlflowExperiment]:
         out: list[MlflowExperiment] = []
         token = None
         while True:
-            body = {"max_results": 1000, "view_type": "ACTIVE_ONLY"}
+            body = {"max_results": 1000, "view_type": view}
             if token:
                 body["page_token"] = token
             page = self._call("POST", "/api/2.0/mlflow/experiments/search", json=body)
@@ -201,7 +201,25 @@ class RestMlflowSource:
                 return records
 
     def not_imported(self) -> dict[str, int]:
-        return {}  # counting runs, models and prompts over REST is left to the database reader
+        """Runs, and traces of deleted experiments (models, prompts and scorers are
+        counted only by the database reader)."""
+        out = {}
+        active = [e.experiment_id for e in self.experiments()]
+        runs = 0
+        body: dict[str, Any] = {"experiment_ids": active, "max_results": 1000}
+        while active:
+            page = self._call("POST", "/api/2.0/mlflow/runs/search", json=body)
+            runs += len(page.get("runs") or [])
+            if not page.get("next_page_token"):
+                break
+            body["page_token"] = page["next_page_token"]
+        if runs:
+            out["runs (evaluation runs, params, metrics)"] = runs
+        deleted = sum(self.count_traces(e.experiment_id, None)
+                      for e in self.experiments("DELETED_ONLY"))
+        if deleted:
+            out["traces of deleted experiments"] = deleted
+        return out
 
 
 def _any_value(value: dict[str, Any]) -> Any:
