@@ -294,3 +294,19 @@ def test_spans_that_cannot_be_read_are_reported(mlflow_sqlite: tuple[str, dict[s
     assert any("remote artifact store (s3://)" in e for e in missing.examples)
     assert store.get_trace(legacy).data.spans == []
     assert report.traces == len(expected["traces"]) + 1  # still imported, info and all
+
+
+def test_unreadable_state_starts_over(tmp_path: Path,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    from spanscope.lifecycle.mlflow_import import ImportState
+    from spanscope.lifecycle.mlflow_source import Cursor
+
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    with caplog.at_level("WARNING"):
+        state = ImportState(path, "sqlite:///mlflow.db", "sqlite:///target.db")
+    assert "unreadable" in caplog.text and state.cursor("1") is None
+    state.advance("1", Cursor(5, "tr-1"))
+    assert ImportState(path, "sqlite:///mlflow.db", "x").cursor("1") == Cursor(5, "tr-1")
+    saved = json.loads(path.read_text())
+    assert saved["experiments"] == {"1": {"request_time": 5, "trace_id": "tr-1"}}
