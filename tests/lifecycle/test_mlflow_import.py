@@ -244,9 +244,10 @@ def test_cli(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
     base = ["--tracking-uri", sqlite_uri, "import-mlflow", "--from", uri,
             "--state", str(tmp_path / "cli-state.json"), "--no-progress"]
     runner = CliRunner()
-    dry = runner.invoke(cli, [*base, "--dry-run", "--experiment", "support-bot"])
+    dry = runner.invoke(cli, [*base[:-1], "--dry-run", "--experiment", "support-bot"])
     assert dry.exit_code == 0, dry.output
-    assert "Would import from" in dry.output and "(new: support-bot)" in dry.output
+    assert "Would import from" in dry.stdout and "(new: support-bot)" in dry.stdout
+    assert "Importing traces" in dry.stderr  # the progress bar
     done = runner.invoke(cli, [*base, "-o", "json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
