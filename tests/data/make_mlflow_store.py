@@ -7,7 +7,8 @@ Run with the peer venv python (``python bench/_peer.py`` prints its path)::
 
 ``URI`` is what MLflow tracks to: ``sqlite:///path/mlflow.db``, ``postgresql://…`` or a
 running ``mlflow server``'s ``http://127.0.0.1:PORT``. The full store holds three
-experiments with agent, RAG, streaming, error and legacy (spans in the artifact store)
+experiments (and a deleted one) with agent, RAG, streaming, error and legacy (spans in the
+artifact store)
 traces, every span type, token usage, sessions and users, tags, metadata, assessments of
 every kind (feedback values and errors, expectations, overrides, span-level ones, an
 issue reference) and two evaluation datasets. ``--expected`` writes what MLflow itself
@@ -258,6 +259,12 @@ def full(expected: pathlib.Path | None, artifacts: pathlib.Path | None) -> dict[
     legacy_id = _legacy_trace(rag_exp)
     _assess(support, error_id, rag_id)
     dataset_ids = _datasets(support_exp, rag_exp, support)
+
+    retired = _experiment("retired", artifacts)  # deleted: its trace is not imported
+    with mlflow.start_span(name="old") as span:
+        span.set_outputs("gone")
+    _last()
+    mlflow.delete_experiment(retired)
 
     mlflow.set_experiment("Default")
     with mlflow.start_span(name="hello") as span:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,8 @@ def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[s
     return uri, make_store(uri, workdir)
 
 
-@pytest.fixture
-def sqlite_store(sqlite_uri: str) -> Iterator[SqlStore]:
-    """A SQLite target, for tests whose subject is the source, not the target."""
-    opened = SqlStore(sqlite_uri)
-    try:
-        yield opened
-    finally:
-        opened.close()
+# Tests whose subject is the source, not the target, write into a SQLite store only.
+SQLITE_TARGET = pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
 
 
 def _import(source: str, store: SqlStore, tmp_path: Path, **kwargs: Any) -> Any:
@@ -93,7 +86,7 @@ def assert_matches_mlflow(store: SqlStore, expected: dict[str, Any]) -> None:
         assert got_records == want_records, name
 
 
-def test_sqlite_store_imports_everything(mlflow_sqlite: tuple[str, dict[str, Any]],
+def test_store_imports_everything(mlflow_sqlite: tuple[str, dict[str, Any]],
                                          store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
     report = _import(uri, store, tmp_path)
@@ -104,7 +97,8 @@ def test_sqlite_store_imports_everything(mlflow_sqlite: tuple[str, dict[str, Any
     issues = report.unmapped["issue assessments"]
     assert issues.count == 1 and "slow streaming" in issues.examples[0]
     assert report.unmapped["experiment tags"].count == 1
-    assert report.not_imported == {"issues (3.17 issue tracking)": 1}
+    assert report.not_imported == {"issues (3.17 issue tracking)": 1,
+                                   "traces of deleted experiments": 1}
     assert "traces without span data (imported without spans)" not in report.unmapped
     legacy = store.get_trace(expected["legacy_trace_id"])  # spans read from traces.json
     assert [s.name for s in legacy.data.spans] == ["legacy_root"]
@@ -142,10 +136,10 @@ def test_run_again_changes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], st
     assert_matches_mlflow(store, expected)
 
 
+@SQLITE_TARGET
 def test_interrupted_import_continues(mlflow_sqlite: tuple[str, dict[str, Any]],
-                                      sqlite_store: SqlStore, tmp_path: Path) -> None:
+                                      store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = sqlite_store
     calls = []
 
     def stop_after_first_batch(what: str, done: int, total: int) -> None:
@@ -165,26 +159,23 @@ def test_interrupted_import_continues(mlflow_sqlite: tuple[str, dict[str, Any]],
     assert_matches_mlflow(store, expected)
 
 
-def test_dry_run_writes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
+@SQLITE_TARGET
+def test_dry_run_writes_nothing(mlflow_sqlite: tuple[str, dict[str, Any]], store: SqlStore,
                                 tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = SqlStore(sqlite_uri)
-    try:
-        report = _import(uri, store, tmp_path, dry_run=True)
-        assert report.dry_run and report.traces == len(expected["traces"]) + 1
-        assert report.experiments["support-bot"].startswith("(new")
-        assert store.search_trace_ids() == []
-        assert store.get_experiment_by_name("support-bot") is None
-        assert store.search_datasets() == []
-        assert not (tmp_path / "state.json").exists()
-    finally:
-        store.close()
+    report = _import(uri, store, tmp_path, dry_run=True)
+    assert report.dry_run and report.traces == len(expected["traces"]) + 1
+    assert report.experiments["support-bot"].startswith("(new")
+    assert store.search_trace_ids() == []
+    assert store.get_experiment_by_name("support-bot") is None
+    assert store.search_datasets() == []
+    assert not (tmp_path / "state.json").exists()
 
 
-def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_store: SqlStore,
+@SQLITE_TARGET
+def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], store: SqlStore,
                         tmp_path: Path) -> None:
     uri, _ = mlflow_sqlite
-    store = sqlite_store
     report = _import(uri, store, tmp_path, experiments=["rag-eval"])
     assert list(report.experiments) == ["rag-eval"]
     assert report.traces == 3  # rag, the legacy trace and its source
@@ -193,18 +184,15 @@ def test_one_experiment(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_store:
         _import(uri, store, tmp_path, experiments=["nope"])
 
 
-def test_bad_sources(tmp_path: Path, sqlite_uri: str) -> None:
-    store = SqlStore(sqlite_uri)
-    try:
-        with pytest.raises(NotFoundError, match="no MLflow database at"):
-            _import(f"sqlite:///{tmp_path}/missing.db", store, tmp_path)
-        assert not (tmp_path / "missing.db").exists()
-        with pytest.raises(InvalidUriError, match="not an MLflow tracking database"):
-            _import(sqlite_uri, store, tmp_path)  # a Spanscope store is not an MLflow one
-        with pytest.raises(InvalidUriError, match="cannot read MLflow from"):
-            _import("mysql://x@y/z", store, tmp_path)
-    finally:
-        store.close()
+@SQLITE_TARGET
+def test_bad_sources(tmp_path: Path, store: SqlStore) -> None:
+    with pytest.raises(NotFoundError, match="no MLflow database at"):
+        _import(f"sqlite:///{tmp_path}/missing.db", store, tmp_path)
+    assert not (tmp_path / "missing.db").exists()
+    with pytest.raises(InvalidUriError, match="not an MLflow tracking database"):
+        _import(store.uri, store, tmp_path)  # a Spanscope store is not an MLflow one
+    with pytest.raises(InvalidUriError, match="cannot read MLflow from"):
+        _import("mysql://x@y/z", store, tmp_path)
 
 
 def test_postgresql_mlflow_store(pg_server_uri: str, sqlite_uri: str, tmp_path: Path) -> None:
@@ -232,14 +220,15 @@ def test_postgresql_mlflow_store(pg_server_uri: str, sqlite_uri: str, tmp_path: 
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@SQLITE_TARGET
 def test_running_mlflow_server(mlflow_sqlite: tuple[str, dict[str, Any]],
-                               sqlite_store: SqlStore, tmp_path: Path) -> None:
+                               store: SqlStore, tmp_path: Path) -> None:
     uri, expected = mlflow_sqlite
-    store = sqlite_store
     with mlflow_server(uri, tmp_path) as url:
         report = _import(url, store, tmp_path, batch_size=3)
         assert report.traces == len(expected["traces"]) + 1
         assert report.unmapped["issue assessments"].count == 1
+        assert report.not_imported == {"traces of deleted experiments": 1}
         assert_matches_mlflow(store, expected)
         again = _import(url, store, tmp_path)
         assert again.traces == 0 and again.records_unchanged == 5
@@ -255,9 +244,10 @@ def test_cli(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
     base = ["--tracking-uri", sqlite_uri, "import-mlflow", "--from", uri,
             "--state", str(tmp_path / "cli-state.json"), "--no-progress"]
     runner = CliRunner()
-    dry = runner.invoke(cli, [*base, "--dry-run", "--experiment", "support-bot"])
+    dry = runner.invoke(cli, [*base[:-1], "--dry-run", "--experiment", "support-bot"])
     assert dry.exit_code == 0, dry.output
-    assert "Would import from" in dry.output and "(new: support-bot)" in dry.output
+    assert "Would import from" in dry.stdout and "(new: support-bot)" in dry.stdout
+    assert "Importing traces" in dry.stderr  # the progress bar
     done = runner.invoke(cli, [*base, "-o", "json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
@@ -274,3 +264,50 @@ def test_cli(mlflow_sqlite: tuple[str, dict[str, Any]], sqlite_uri: str,
     unknown = runner.invoke(cli, [*base, "--experiment", "nope"])
     assert unknown.exit_code == 1 and "no active MLflow experiment named 'nope'" in (
         unknown.output)
+
+
+@SQLITE_TARGET
+def test_spans_that_cannot_be_read_are_reported(mlflow_sqlite: tuple[str, dict[str, Any]],
+                                                store: SqlStore,
+                                                tmp_path: Path) -> None:
+    """The legacy trace's ``traces.json`` gone (an artifact store moved or cleaned up): the
+    trace comes without spans, and the report names it."""
+    import shutil
+    import sqlite3
+
+    uri, expected = mlflow_sqlite
+    copy_path = tmp_path / "mlflow-copy.db"
+    shutil.copy(uri.removeprefix("sqlite:///"), copy_path)
+    legacy = expected["legacy_trace_id"]
+    with sqlite3.connect(copy_path) as conn:
+        conn.execute("UPDATE trace_tags SET value = ? WHERE request_id = ? AND key = ?",
+                     ((tmp_path / "gone").as_uri(), legacy, "mlflow.artifactLocation"))
+        conn.execute("UPDATE trace_tags SET value = 's3://bucket/traces' WHERE "
+                     "request_id = ? AND key = ?",
+                     (expected["trace_ids"][-1], "mlflow.artifactLocation"))
+        conn.execute("DELETE FROM spans WHERE trace_id = ?", (expected["trace_ids"][-1],))
+        conn.execute("DELETE FROM trace_tags WHERE request_id = ? AND key = ?",
+                     (expected["trace_ids"][-1], "mlflow.trace.spansLocation"))
+    report = _import(f"sqlite:///{copy_path}", store, tmp_path)
+    missing = report.unmapped["traces without span data (imported without spans)"]
+    assert missing.count == 2
+    assert any(legacy in e and "does not exist" in e for e in missing.examples)
+    assert any("remote artifact store (s3://)" in e for e in missing.examples)
+    assert store.get_trace(legacy).data.spans == []
+    assert report.traces == len(expected["traces"]) + 1  # still imported, info and all
+
+
+def test_unreadable_state_starts_over(tmp_path: Path,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    from spanscope.lifecycle.mlflow_import import ImportState
+    from spanscope.lifecycle.mlflow_source import Cursor
+
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    with caplog.at_level("WARNING"):
+        state = ImportState(path, "sqlite:///mlflow.db", "sqlite:///target.db")
+    assert "unreadable" in caplog.text and state.cursor("1") is None
+    state.advance("1", Cursor(5, "tr-1"))
+    assert ImportState(path, "sqlite:///mlflow.db", "x").cursor("1") == Cursor(5, "tr-1")
+    saved = json.loads(path.read_text())
+    assert saved["experiments"] == {"1": {"request_time": 5, "trace_id": "tr-1"}}

@@ -1,13 +1,15 @@
 """Reading a running ``mlflow server`` through its REST API, for ``mlflow_import``.
 
 ``/api/2.0`` searches experiments, ``/api/3.0`` searches traces and reads evaluation
-datasets, and the UI's ``get-trace-artifact`` gives a trace's spans as MLflow span JSON
-(it serves spans kept in the database and in artifacts alike), one request per trace, a
-few at once. The answers have the shapes ``SqlMlflowSource`` produces from the tables.
+datasets. Spans come from ``batchGet`` (ten traces a request, as OTLP JSON spans, turned
+back into MLflow span JSON) for traces kept in MLflow's database, and from the UI's
+``get-trace-artifact`` (one trace a request, MLflow span JSON) for the others; a few
+requests run at once. The answers have the shapes ``SqlMlflowSource`` produces from the tables.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,7 @@ from typing import Any
 from spanscope.entities._codec import rfc3339_to_ms
 from spanscope.exceptions import NotFoundError, StoreError
 from spanscope.lifecycle.mlflow_source import (
+    SPANS_LOCATION_TAG,
     Cursor,
     MlflowDataset,
     MlflowExperiment,
@@ -24,14 +27,15 @@ from spanscope.lifecycle.mlflow_source import (
     unwrap_outputs,
 )
 
-__all__ = ["RestMlflowSource"]
+__all__ = ["RestMlflowSource", "span_from_otlp"]
 
 
 class RestMlflowSource:
     """A running ``mlflow server``, through its REST API (``MLFLOW_TRACKING_TOKEN`` or
     ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` authenticate, as for MLflow's own client)."""
 
-    SPAN_FETCHERS = 4  # get-trace-artifact is one request per trace: a few at once
+    SPAN_FETCHERS = 4  # span requests at once
+    BATCH_GET = 10  # traces per batchGet: MLflow's own client asks for 10 at a time
 
     def __init__(self, uri: str, *, timeout: float = 60.0) -> None:
         import httpx
@@ -74,11 +78,11 @@ class RestMlflowSource:
                              f"{message}")
         return body
 
-    def experiments(self) -> list[MlflowExperiment]:
+    def experiments(self, view: str = "ACTIVE_ONLY") -> list[MlflowExperiment]:
         out: list[MlflowExperiment] = []
         token = None
         while True:
-            body = {"max_results": 1000, "view_type": "ACTIVE_ONLY"}
+            body = {"max_results": 1000, "view_type": view}
             if token:
                 body["page_token"] = token
             page = self._call("POST", "/api/2.0/mlflow/experiments/search", json=body)
@@ -118,10 +122,36 @@ class RestMlflowSource:
                page_size: int) -> Iterator[list[SourceTrace]]:
         for infos in self._search(experiment_id, after, page_size):
             infos.sort(key=_info_cursor)
-            spans = list(self._pool.map(self._spans, infos))
-            yield [SourceTrace({"info": info, "data": {"spans": found}}, _info_cursor(info),
-                               missing)
-                   for info, (found, missing) in zip(infos, spans, strict=True)]
+            chunks = [infos[i:i + self.BATCH_GET] for i in range(0, len(infos), self.BATCH_GET)]
+            spans: dict[str, tuple[list[dict[str, Any]], str | None]] = {}
+            for found in self._pool.map(self._chunk_spans, chunks):
+                spans.update(found)
+            yield [SourceTrace({"info": info, "data": {"spans": spans[info["trace_id"]][0]}},
+                               _info_cursor(info), spans[info["trace_id"]][1])
+                   for info in infos]
+
+    def _chunk_spans(self, infos: list[dict[str, Any]]
+                     ) -> dict[str, tuple[list[dict[str, Any]], str | None]]:
+        """Spans of a few traces: ``batchGet`` for those in MLflow's database (OTLP JSON,
+        rebuilt as MLflow's client does), ``get-trace-artifact`` for the others and for
+        any ``batchGet`` did not answer."""
+        out: dict[str, tuple[list[dict[str, Any]], str | None]] = {}
+        in_db = [i["trace_id"] for i in infos
+                 if (i.get("tags") or {}).get(SPANS_LOCATION_TAG) == "TRACKING_STORE"]
+        if in_db:
+            try:
+                body = self._call("GET", "/api/3.0/mlflow/traces/batchGet",
+                                  params=[("trace_ids", t) for t in in_db])
+            except (NotFoundError, StoreError):
+                body = None  # an older server: one trace at a time below
+            for trace in (body or {}).get("traces") or []:
+                spans = [span_from_otlp(s) for s in trace.get("spans") or []]
+                if spans:
+                    out[(trace.get("trace_info") or {}).get("trace_id")] = (spans, None)
+        for info in infos:
+            if info["trace_id"] not in out:
+                out[info["trace_id"]] = self._spans(info)
+        return out
 
     def _spans(self, info: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         try:
@@ -171,7 +201,74 @@ class RestMlflowSource:
                 return records
 
     def not_imported(self) -> dict[str, int]:
-        return {}  # counting runs, models and prompts over REST is left to the database reader
+        """Runs, and traces of deleted experiments (models, prompts and scorers are
+        counted only by the database reader)."""
+        out = {}
+        active = [e.experiment_id for e in self.experiments()]
+        runs = 0
+        body: dict[str, Any] = {"experiment_ids": active, "max_results": 1000}
+        while active:
+            page = self._call("POST", "/api/2.0/mlflow/runs/search", json=body)
+            runs += len(page.get("runs") or [])
+            if not page.get("next_page_token"):
+                break
+            body["page_token"] = page["next_page_token"]
+        if runs:
+            out["runs (evaluation runs, params, metrics)"] = runs
+        deleted = sum(self.count_traces(e.experiment_id, None)
+                      for e in self.experiments("DELETED_ONLY"))
+        if deleted:
+            out["traces of deleted experiments"] = deleted
+        return out
+
+
+def _any_value(value: dict[str, Any]) -> Any:
+    """An OTLP ``AnyValue`` in proto JSON as the Python value it holds."""
+    if "string_value" in value:
+        return value["string_value"]
+    if "bool_value" in value:
+        return bool(value["bool_value"])
+    if "int_value" in value:
+        return int(value["int_value"])
+    if "double_value" in value:
+        return float(value["double_value"])
+    if "array_value" in value:
+        return [_any_value(v) for v in (value["array_value"] or {}).get("values") or []]
+    if "kvlist_value" in value:
+        return {kv["key"]: _any_value(kv.get("value") or {})
+                for kv in (value["kvlist_value"] or {}).get("values") or []}
+    if "bytes_value" in value:
+        return value["bytes_value"]
+    return None
+
+
+def _attributes(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {a["key"]: _any_value(a.get("value") or {}) for a in items or []}
+
+
+def span_from_otlp(span: dict[str, Any]) -> dict[str, Any]:
+    """MLflow span JSON from the OTLP proto JSON span ``batchGet`` answers with, as MLflow's
+    own client rebuilds it (``Span.from_otel_proto``): attribute values JSON-encoded,
+    event attributes plain, ids in base64."""
+    status = span.get("status") or {}
+    return {
+        "trace_id": span.get("trace_id"), "span_id": span.get("span_id"),
+        "parent_span_id": span.get("parent_span_id") or None, "name": span.get("name") or "",
+        "start_time_unix_nano": int(span.get("start_time_unix_nano") or 0),
+        "end_time_unix_nano": int(span["end_time_unix_nano"])
+        if span.get("end_time_unix_nano") is not None else None,
+        "events": [{"name": e.get("name") or "",
+                    "time_unix_nano": int(e.get("time_unix_nano") or 0),
+                    "attributes": _attributes(e.get("attributes"))}
+                   for e in span.get("events") or []],
+        "status": {"code": status.get("code") or "STATUS_CODE_UNSET",
+                   "message": status.get("message") or ""},
+        "attributes": {k: json.dumps(v, ensure_ascii=False)
+                       for k, v in _attributes(span.get("attributes")).items()},
+        "links": [{"trace_id": link.get("trace_id"), "span_id": link.get("span_id"),
+                   "attributes": _attributes(link.get("attributes"))}
+                  for link in span.get("links") or []],
+    }
 
 
 def _info_cursor(info: dict[str, Any]) -> Cursor:

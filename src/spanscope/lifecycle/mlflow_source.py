@@ -318,6 +318,14 @@ class SqlMlflowSource:
                 count = int(self._rows(query)[0][0])
                 if count:
                     out[what] = count
+        e, t = self._t["experiments"], self._t["trace_info"]
+        if "lifecycle_stage" in e.c:
+            query = (sa.select(sa.func.count()).select_from(t.join(e, t.c.experiment_id
+                                                                   == e.c.experiment_id))
+                     .where(e.c.lifecycle_stage == "deleted"))
+            count = int(self._rows(query)[0][0])
+            if count:
+                out["traces of deleted experiments"] = count
         return out
 
 
