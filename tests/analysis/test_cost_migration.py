@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import command
-from cost_traces import call_trace, usage
 
+from cost_traces import call_trace, usage
 from spanscope.store.aggregates import GroupKey, Selection
+from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore
 from spanscope.store.sql.engine import parse_uri
 from spanscope.store.sql.migrate import VERSION_TABLE, alembic_config
@@ -21,6 +22,11 @@ def test_usage_rows_survive_a_downgrade_to_0006_and_the_upgrade_back(store_uri: 
     with SqlStore(store_uri) as store:
         store.log_traces([trace])
         assert len(store.model_usage(Selection(None), group_by=GroupKey("span_type"))) == 2
+        memory = InMemoryStore()
+        memory.log_traces([trace])
+        (row,) = store.model_usage(Selection(None))
+        assert (row.traces, row.calls) == (1, 2)  # one trace, though two span types
+        assert [row] == memory.model_usage(Selection(None))
     engine = sa.create_engine(parse_uri(store_uri))
     try:
         with engine.begin() as conn:

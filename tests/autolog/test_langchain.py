@@ -93,7 +93,7 @@ def test_a_rag_chain_becomes_a_typed_tree_with_documents_messages_and_usage(
         "input_tokens": 40, "output_tokens": 8, "total_tokens": 48,
         "cache_read_input_tokens": 16}
     assert trace.info.token_usage == {"input_tokens": 40, "output_tokens": 8,
-                                      "total_tokens": 48}
+                                      "total_tokens": 48, "cache_read_input_tokens": 16}
     prompt = spans["ChatPromptTemplate"]
     assert prompt.outputs["messages"][1] == {"role": "user", "content": QUESTION}
     # diagnose reads the retriever's LangChain documents, once

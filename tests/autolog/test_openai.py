@@ -97,7 +97,8 @@ def test_chat_call_inside_a_traced_function_is_a_typed_child_span(
         "input_tokens": 120, "output_tokens": 30, "total_tokens": 150,
         "cache_read_input_tokens": 100, "reasoning_tokens": 12}
     assert trace.info.token_usage == {"input_tokens": 120, "output_tokens": 30,
-                                      "total_tokens": 150}
+                                      "total_tokens": 150, "cache_read_input_tokens": 100,
+                                      "reasoning_tokens": 12}
 
 
 def test_a_call_alone_is_a_trace_with_its_summary_and_cost(

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import spanscope
 from spanscope.analysis import diagnose, health, profile_trace
+from spanscope.analysis.pricing import trace_cost
 from spanscope.cli.main import cli
 from spanscope.entities import Trace
 from spanscope.store.sql import SqlStore
@@ -62,7 +63,8 @@ def test_json_is_what_the_python_api_says(demo_db: tuple[str, str], read_traces:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # nothing but JSON on stdout
     trace = spanscope.get_trace(trace_id)
-    assert set(report) == {"trace_id", "health", "findings", "profile", "tree"}
+    assert set(report) == {"trace_id", "health", "cost", "findings", "profile", "tree"}
+    assert report["cost"] == trace_cost(trace).to_dict()
     assert report["trace_id"] == trace_id
     assert report["health"] == health(trace).to_dict()
     assert report["findings"] == [f.to_dict() for f in diagnose(trace)]

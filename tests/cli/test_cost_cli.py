@@ -49,3 +49,18 @@ def test_report_shows_the_cost_and_what_is_unpriced(runner: CliRunner, priced_ur
     table = runner.invoke(cli, ["--tracking-uri", priced_uri, "report", "--group-by", "user"])
     assert table.exit_code == 0, table.output
     assert "unpriced" in table.output and "By user" in table.output
+
+
+def test_traces_analyze_prices_the_trace_at_its_time(runner: CliRunner, priced_uri: str,
+                                                      ) -> None:
+    with SqlStore(priced_uri) as store:
+        before = next(t for t in store.search_traces(["0"]) if t.info.request_time < CHANGE_MS)
+    result = runner.invoke(cli, ["--tracking-uri", priced_uri, "traces", "analyze",
+                                 before.info.trace_id, "--json"])
+    assert result.exit_code == 0, result.output
+    cost = json.loads(result.stdout)["cost"]
+    assert cost["cost"] == pytest.approx(old_cost(CALL))  # the old price, at its time
+    assert (cost["calls"], cost["unpriced_calls"]) == (1, 0)
+    table = runner.invoke(cli, ["--tracking-uri", priced_uri, "traces", "analyze",
+                                before.info.trace_id])
+    assert f"Estimated cost: {old_cost(CALL):.6f} USD for 1 model calls" in table.output

@@ -98,3 +98,20 @@ def test_otlp_genai_cache_attributes_reach_mlflow_s_usage_key() -> None:
         "input_tokens": 100, "output_tokens": 40, "total_tokens": 140,
         "cache_read_input_tokens": 60, "cache_creation_input_tokens": 30,
         "reasoning_tokens": 25}
+
+
+def test_langchain_usage_metadata_keeps_cache_writes_and_reasoning() -> None:
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+
+    from spanscope.langchain._convert import usage as langchain_usage
+
+    message = AIMessage(content="hi", usage_metadata={
+        "input_tokens": 100, "output_tokens": 40, "total_tokens": 140,
+        "input_token_details": {"cache_read": 60, "cache_creation": 30},
+        "output_token_details": {"reasoning": 25}})
+    result = LLMResult(generations=[[ChatGeneration(message=message)]])
+    assert langchain_usage(result) == {
+        "input_tokens": 100, "output_tokens": 40, "total_tokens": 140,
+        "cache_read_input_tokens": 60, "cache_creation_input_tokens": 30,
+        "reasoning_tokens": 25}

@@ -3,7 +3,8 @@
 One trace (pure logic over a ``Trace`` entity, no I/O): ``health``, ``diagnose`` (ranked
 ``Finding`` objects), ``profile_trace`` and ``render_tree``. Many traces (computed in the
 store): ``summarize``, ``profile_traces``, ``error_patterns``, ``compare``,
-``correlate``, and ``build_report`` / ``write_html`` for the report.
+``correlate``, and ``build_report`` / ``write_html`` for the report; ``cost_of`` and
+``selection_cost`` price model usage by the dated price table (``pricing``).
 
 ``profile(x)`` serves both: a ``Trace`` gets its per-type/per-name timing profile; a filter
 string (or None, every trace) gets the profile across traces, aggregated in the store.
@@ -19,7 +20,15 @@ from spanscope.analysis.diagnose import Thresholds, diagnose
 from spanscope.analysis.errors import ErrorPatterns, error_patterns, normalise_message
 from spanscope.analysis.findings import SEVERITIES, Finding, Severity
 from spanscope.analysis.health import TraceHealth, health
-from spanscope.analysis.pricing import get_model_prices, set_model_prices
+from spanscope.analysis.pricing import (
+    CostTotal,
+    PriceTable,
+    cost_of,
+    get_model_prices,
+    load_prices,
+    selection_cost,
+    set_model_prices,
+)
 from spanscope.analysis.report import Report, build_report
 from spanscope.analysis.report_html import (
     render_html,
@@ -40,8 +49,10 @@ __all__ = [
     "SEVERITIES",
     "CohortComparison",
     "Correlation",
+    "CostTotal",
     "ErrorPatterns",
     "Finding",
+    "PriceTable",
     "ProfileRow",
     "Report",
     "Severity",
@@ -54,10 +65,12 @@ __all__ = [
     "build_report",
     "compare",
     "correlate",
+    "cost_of",
     "diagnose",
     "error_patterns",
     "get_model_prices",
     "health",
+    "load_prices",
     "normalise_message",
     "profile",
     "profile_trace",
@@ -65,6 +78,7 @@ __all__ = [
     "render_html",
     "render_trace_html",
     "render_tree",
+    "selection_cost",
     "set_model_prices",
     "summarize",
     "trace_view",

@@ -31,15 +31,18 @@ from datetime import date, datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from spanscope.entities.model_usage import USAGE_COUNTS, trace_usage_by_model_and_type
 from spanscope.exceptions import InvalidInputError
 from spanscope.store.aggregates import GroupKey, ModelUsageRow, Selection
 
 if TYPE_CHECKING:
+    from spanscope.entities import Trace
     from spanscope.store.base import AnalyticsStore
 
 __all__ = ["PRICES_ENV", "CostTotal", "ModelPrice", "PriceTable", "as_table", "cost_by",
            "cost_of", "cost_usd", "get_model_prices", "load_price_file", "load_prices",
-           "price_for", "selection_cost", "set_model_prices", "usage_for_pricing"]
+           "price_for", "selection_cost", "set_model_prices", "trace_cost",
+           "usage_for_pricing"]
 
 PRICES_ENV = "SPANSCOPE_MODEL_PRICES"
 UNNAMED_MODEL = "(unnamed model)"
@@ -459,6 +462,18 @@ def cost_usd(model: str | None, input_tokens: int, output_tokens: int,
     no price."""
     price = price_for(model, prices, at_ms)
     return None if price is None else price.cost(input_tokens, output_tokens)
+
+
+def trace_cost(trace: Trace, prices: PriceTable | Mapping[str, Any] | None = None,
+               ) -> CostTotal:
+    """The cost of one trace's model calls, priced at its request time (no store needed)."""
+    at = trace.info.request_time
+    rows = [ModelUsageRow(bucket_ms=None, group=span_type, model=model, traces=1,
+                          calls=usage["calls"], first_ms=at, last_ms=at,
+                          **{name: usage[name] for name in USAGE_COUNTS})
+            for (model, span_type), usage in trace_usage_by_model_and_type(
+                trace.data.spans).items()]
+    return cost_of(rows, prices)
 
 
 def usage_for_pricing(reader: AnalyticsStore, selection: Selection, *,

@@ -102,10 +102,12 @@ def analysis_report(trace: Trace, check: TraceHealth, findings: list[Finding],
                     profile: TraceProfile, *, ascii_tree: bool = False) -> dict[str, Any]:
     """What the command shows, as one JSON-ready dict (the --json output)."""
     from spanscope.analysis import render_tree
+    from spanscope.analysis.pricing import trace_cost
 
     return {
         "trace_id": trace.info.trace_id,
         "health": check.to_dict(),
+        "cost": trace_cost(trace).to_dict(),
         "findings": [f.to_dict() for f in findings],
         "profile": profile.to_dict(),
         "tree": render_tree(trace, ascii=ascii_tree, marks=_marks(findings)),
@@ -137,6 +139,16 @@ def _health_text(trace: Trace, check: TraceHealth) -> Any:
     if check.assessment_errors:
         text.append("\nScorers that crashed: ", style="bold")
         text.append(", ".join(check.assessment_errors))
+    from spanscope.analysis.pricing import trace_cost
+
+    cost = trace_cost(trace)
+    if cost.calls:
+        spent = "unknown" if cost.cost is None else f"{cost.cost:.6f} {cost.currency}"
+        text.append("\nEstimated cost: ", style="bold")
+        text.append(f"{spent} for {cost.calls} model calls")
+        if cost.unpriced_calls:
+            text.append(f" (unpriced: {cost.unpriced_calls} calls / {cost.unpriced_tokens} "
+                        f"tokens of {', '.join(cost.unpriced_models)})")
     return text
 
 

@@ -329,7 +329,7 @@ def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
         grouping.append(period)
     statement = (sa.select(
         bucket.label("bucket"), group.label("grp"), period.label("period"), usage.c.model,
-        sa.func.count(sa.distinct(usage.c.trace_id)).label("n"),
+        (sa.func.count() if by_type else _sum0(usage.c.trace_count)).label("n"),
         _sum0(usage.c.calls).label("calls"),
         *(_sum0(usage.c[name]).label(name) for name in USAGE_COUNTS),
         sa.func.min(time_column).label("first_ms"), sa.func.max(time_column).label("last_ms"),

@@ -146,11 +146,15 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
 
 def _usage_rows(p: PreparedTrace, spans: Sequence[Span]) -> list[dict[str, Any]]:
     """``trace_model_usage`` rows: the trace's tokens per model and reporting span type."""
-    return [{"trace_id": p.trace_id, "model": model,
-             "span_type": str(span_type)[:schema.SPAN_TYPE_LENGTH],
-             "experiment_id": p.experiment_id, "request_time": int(p.info.request_time),
-             **usage}
-            for (model, span_type), usage in trace_usage_by_model_and_type(spans).items()]
+    rows, models = [], set()
+    for (model, span_type), usage in sorted(trace_usage_by_model_and_type(spans).items()):
+        rows.append({"trace_id": p.trace_id, "model": model,
+                     "span_type": str(span_type)[:schema.SPAN_TYPE_LENGTH],
+                     "experiment_id": p.experiment_id,
+                     "request_time": int(p.info.request_time), **usage,
+                     "trace_count": int(model not in models)})
+        models.add(model)
+    return rows
 
 
 def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: set[str]) -> None:

@@ -337,6 +337,9 @@ trace_model_usage = Table(
     Column("cache_read_input_tokens", BigInteger, nullable=False, server_default="0"),
     Column("cache_creation_input_tokens", BigInteger, nullable=False, server_default="0"),
     Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
+    # 1 on the first row of a trace and model (by span type), 0 on the others: summed, it
+    # counts traces per model without COUNT(DISTINCT trace_id), which is twice as slow.
+    Column("trace_count", Integer, nullable=False, server_default="1"),
     Index("ix_trace_model_usage_experiment_time", "experiment_id", "request_time"),
 )
 

@@ -7,7 +7,8 @@ Create Date: 2026-12-04
 ``trace_model_usage`` gains ``cache_read_input_tokens``, ``cache_creation_input_tokens``
 (parts of ``input_tokens``) and ``reasoning_tokens`` (part of ``output_tokens``), which
 providers price apart, and ``span_type`` joins its primary key so cost can be grouped by
-the type of the span that reported the usage. Rows written before this revision keep
+the type of the span that reported the usage (``trace_count`` is 1 on a trace and model's
+first row, so summing it counts traces per model). Rows written before this revision keep
 their totals, with 0 cache and reasoning tokens (priced as plain input and output, as
 before) and span type ``""``; logging a trace again recomputes its rows.
 """
@@ -32,6 +33,8 @@ def upgrade() -> None:
         for name in _COUNTS:
             batch.add_column(sa.Column(name, sa.BigInteger(), nullable=False,
                                        server_default="0"))
+        batch.add_column(sa.Column("trace_count", sa.Integer(), nullable=False,
+                                   server_default="1"))
         batch.drop_constraint("pk_trace_model_usage", type_="primary")
         batch.create_primary_key("pk_trace_model_usage", ["trace_id", "model", "span_type"])
 
@@ -51,6 +54,7 @@ def downgrade() -> None:
     with op.batch_alter_table("trace_model_usage", recreate="auto") as batch:
         batch.drop_constraint("pk_trace_model_usage", type_="primary")
         batch.drop_column("span_type")
+        batch.drop_column("trace_count")
         for name in _COUNTS:
             batch.drop_column(name)
         batch.create_primary_key("pk_trace_model_usage", ["trace_id", "model"])
