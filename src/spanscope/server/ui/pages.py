@@ -40,11 +40,21 @@ _env: Any = None
 def _templates() -> Any:
     global _env
     if _env is None:
-        from jinja2 import Environment, FileSystemLoader, select_autoescape
+        from jinja2 import (
+            ChoiceLoader,
+            Environment,
+            FileSystemLoader,
+            PackageLoader,
+            select_autoescape,
+        )
 
         from spanscope.analysis.report_html import FILTERS
 
-        env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
+        # The UI's own templates, then the analysis templates whose trace macros
+        # (``_trace_parts.html.j2``) the notebook and the report draw with too.
+        loader = ChoiceLoader([FileSystemLoader(str(_TEMPLATES)),
+                               PackageLoader("spanscope.analysis", "templates")])
+        env = Environment(loader=loader,
                           autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                           lstrip_blocks=True)
         env.filters.update(FILTERS)
