@@ -2,8 +2,8 @@
 
 The HTML report's per-trace sections and ``spanscope traces analyze --html`` draw from
 this, with the macros of ``templates/_trace_parts.html.j2`` that the web UI and the
-notebook draw with too, so a trace reads the same everywhere; it is plain data built from the entity (no I/O
-but ``trace_views``, which fetches the traces it is given ids of).
+notebook draw with too, so a trace reads the same everywhere; it is plain data built
+from the entity (no I/O but ``trace_views``, which fetches the traces it is given ids of).
 """
 
 from __future__ import annotations
