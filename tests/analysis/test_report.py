@@ -168,7 +168,8 @@ def test_every_linked_trace_id_has_its_section(demo_uri: str) -> None:
     assert {p["example_trace_ids"][0] for p in report.errors.patterns} <= sections
     failed = next(v for v in report.traces if v.state == "ERROR")
     assert failed.findings and failed.findings[0].kind == "error_origin"
-    assert f'id="span-{failed.trace_id}-{failed.findings[0].span_id}" class="culprit"' in html
+    assert re.search(f'id="span-{failed.trace_id}-{failed.findings[0].span_id}" '
+                     f'class="row culprit', html)
     # with a server URL, ids link there and no section is needed
     plain = build_report(store=SqlStore(demo_uri))
     served = render_html(plain, trace_url="http://127.0.0.1:5000/traces/{trace_id}")

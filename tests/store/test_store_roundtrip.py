@@ -216,10 +216,27 @@ def test_read_spans_decode_their_json_only_when_used(store: SqlStore) -> None:
     assert (span.span_id, span.parent_id, span.name, span.start_time_ns, span.end_time_ns) == (
         logged.span_id, logged.parent_id, logged.name, logged.start_time_ns, logged.end_time_ns)
     assert "_decoded" not in vars(span)
+    # so do the span type and status code, which a span tree reads for every span
+    assert (span.span_type, span.status_code) == (logged.span_type, logged.status_code)
+    assert "_decoded" not in vars(span)
     assert span.inputs == logged.inputs and span.status == logged.status
     assert "_decoded" in vars(span)
     assert isinstance(span, Span) and repr(span).startswith("Span(")
     assert pickle.loads(pickle.dumps(span)).to_dict() == logged.to_dict()
+
+
+def test_a_span_type_as_long_as_its_column_is_read_from_the_json(store: SqlStore) -> None:
+    trace = make_trace(2, state="ERROR")
+    long_type = "T" * 200  # the span_type column keeps 128 characters
+    spans = [Span.build(trace_id=s.trace_id, span_id=s.span_id, parent_id=s.parent_id,
+                        name=s.name, start_time_ns=s.start_time_ns,
+                        end_time_ns=s.end_time_ns, span_type=long_type, status=s.status)
+             for s in trace.data.spans]
+    trace = Trace(trace.info, TraceData(spans))
+    store.log_traces([trace])
+    got = store.get_trace(trace.info.trace_id).data.spans
+    assert [s.span_type for s in got] == [long_type, long_type]
+    assert [s.status_code for s in got] == [s.status.status_code for s in spans]
 
 
 def test_spans_with_names_and_parents_longer_than_their_columns_read_back_whole(

@@ -117,7 +117,7 @@ def test_a_bad_feedback_value_says_what_is_wrong(server: ServerProcess, page: Pa
 
 def test_a_10000_span_trace_opens_and_folds(server: ServerProcess, page: Page,
                                             demo_store: str) -> None:
-    """The tree arrives 1,000 rows at a time (more as the reader scrolls); the findings
+    """The tree arrives with 300 rows, then 1,000 at a time as the reader scrolls; the findings
     and a span's payloads load on their own."""
     with SqlStore(demo_store) as store:
         (trace_id,) = store.search_trace_ids(["0"], filter_string="tags.size = 'big'")
@@ -128,10 +128,10 @@ def test_a_10000_span_trace_opens_and_folds(server: ServerProcess, page: Page,
     seconds = time.perf_counter() - started
     print(f"10,000-span trace page usable in {seconds:.2f} s")
     rows = p.locator(".waterfall .row")
-    assert rows.count() == 1000
+    assert rows.count() == 300  # several screens; the rest as the reader scrolls
     assert f"{BIG_TRACE_SPANS:,}" in p.locator("#tree-h").inner_text()
     p.locator("#findings ol.findings, #findings p.empty").first.wait_for()
-    for expected in (2000, 3000):  # scrolling to the end loads the next rows
+    for expected in (1300, 2300, 3300):  # scrolling to the end loads the next rows
         p.locator(".waterfall .more").scroll_into_view_if_needed()
         p.wait_for_function(f"document.querySelectorAll('.waterfall .row').length >= {expected}")
     root = rows.first

@@ -1,14 +1,15 @@
 """One trace, ready to show: its header facts, ``diagnose`` findings and span tree.
 
 The HTML report's per-trace sections and ``spanscope traces analyze --html`` draw from
-this, so a trace reads the same in both; it is plain data built from the entity (no I/O
-but ``trace_views``, which fetches the traces it is given ids of).
+this, with the macros of ``templates/_trace_parts.html.j2`` that the web UI and the
+notebook draw with too, so a trace reads the same everywhere; it is plain data built
+from the entity (no I/O but ``trace_views``, which fetches the traces it is given ids of).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.diagnose import diagnose
@@ -36,6 +37,7 @@ class TraceView:
     response_preview: str | None
     findings: list[Finding]
     tree: list[TreeLine]
+    rows: list[WaterfallRow] = field(default_factory=list)  # the tree as the UI draws it
 
     @property
     def culprits(self) -> set[str]:
@@ -58,7 +60,8 @@ def trace_view(trace: Trace, findings: Sequence[Finding] | None = None,
         state=str(info.state), duration_ms=info.execution_duration,
         span_count=len(trace.data.spans), request_time=utc(info.request_time),
         request_preview=info.request_preview, response_preview=info.response_preview,
-        findings=findings, tree=tree_lines(trace, marks=marks))
+        findings=findings, tree=tree_lines(trace, marks=marks),
+        rows=waterfall_rows(trace, findings))
 
 
 def trace_views(reader: TraceStore, trace_ids: Sequence[str]) -> list[TraceView]:

@@ -30,7 +30,8 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # traces per list page
-TREE_CHUNK = 1000  # span rows per piece of a trace's tree
+FIRST_ROWS = 300  # span rows the trace page arrives with (several screens)
+TREE_CHUNK = 1000  # span rows per later piece of a trace's tree
 KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
 _TEMPLATES = Path(__file__).parent / "templates"
 _env: Any = None
@@ -39,11 +40,21 @@ _env: Any = None
 def _templates() -> Any:
     global _env
     if _env is None:
-        from jinja2 import Environment, FileSystemLoader, select_autoescape
+        from jinja2 import (
+            ChoiceLoader,
+            Environment,
+            FileSystemLoader,
+            PackageLoader,
+            select_autoescape,
+        )
 
         from spanscope.analysis.report_html import FILTERS
 
-        env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
+        # The UI's own templates, then the analysis templates whose trace macros
+        # (``_trace_parts.html.j2``) the notebook and the report draw with too.
+        loader = ChoiceLoader([FileSystemLoader(str(_TEMPLATES)),
+                               PackageLoader("spanscope.analysis", "templates")])
+        env = Environment(loader=loader,
                           autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                           lstrip_blocks=True)
         env.filters.update(FILTERS)
@@ -141,9 +152,10 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
                      review: str = "") -> HTMLResponse:
     """One trace: header, span tree with timeline, assessments, review forms.
 
-    A big trace opens fast: the tree arrives ``TREE_CHUNK`` rows at a time (the rest as
-    the reader scrolls, ``trace_tree``), the findings of ``diagnose`` load beside it
-    (``trace_findings``), and span payloads only when a span is opened.
+    A big trace opens fast: the tree arrives with ``FIRST_ROWS`` rows, the rest
+    ``TREE_CHUNK`` at a time as the reader scrolls (``trace_tree``), the findings of
+    ``diagnose`` load beside it (``trace_findings``), and span payloads only when a span
+    is opened.
     """
     from spanscope.analysis.trace_view import waterfall_rows
 
@@ -152,11 +164,11 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
         return trace
     rows = await run_in_threadpool(waterfall_rows, trace)
     assessments = sorted(trace.info.assessments, key=lambda a: a.create_time_ms)
-    return _page("trace.html", facts=views.trace_facts(trace), rows=rows[:TREE_CHUNK],
-                 total=len(rows), next_start=TREE_CHUNK if len(rows) > TREE_CHUNK else None,
+    return _page("trace.html", facts=views.trace_facts(trace), rows=rows[:FIRST_ROWS],
+                 total=len(rows), next_start=FIRST_ROWS if len(rows) > FIRST_ROWS else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
                  spans={s.span_id: s.name for s in trace.data.spans},
-                 span_choices=rows[:500], review=views.review_context(review, trace_id))
+                 span_choices=rows[:200], review=views.review_context(review, trace_id))
 
 
 @router.get("/traces/{trace_id}/neighbours", response_class=HTMLResponse,

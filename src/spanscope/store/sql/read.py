@@ -38,7 +38,7 @@ _METADATA = _KEY_VALUES.replace("{table}", "trace_metadata")
 _ASSESSMENTS = ("SELECT trace_id, content FROM assessments WHERE trace_id {ids} "
                 "ORDER BY trace_id, position, create_time, assessment_id")
 _SPANS = ("SELECT trace_id, span_id, parent_span_id, name, start_time_ns, end_time_ns, "
-          "content FROM spans WHERE trace_id {ids} "
+          "content, span_type, status FROM spans WHERE trace_id {ids} "
           "ORDER BY trace_id, position, start_time_ns, span_id")
 # Columns the ingest path may cut (convert.span_row): a span whose stored name or parent id
 # reaches the limit is rebuilt from its JSON instead.
@@ -98,11 +98,13 @@ def _assessments(conn: Connection, ids: list[str]) -> dict[str, list[Assessment]
 
 def _spans(conn: Connection, ids: list[str]) -> dict[str, list[Span]]:
     out: dict[str, list[Span]] = {}
-    for trace_id, span_id, parent, name, start, end, content in _select(conn, _SPANS, ids):
+    for (trace_id, span_id, parent, name, start, end, content, span_type,
+         status) in _select(conn, _SPANS, ids):
         if len(name) >= _NAME_LIMIT or (parent is not None and len(parent) >= _PARENT_LIMIT):
             span = span_from_content(content, trace_id)
         else:
-            span = Span.from_stored(trace_id, span_id, parent, name, start, end, content)
+            span = Span.from_stored(trace_id, span_id, parent, name, start, end, content,
+                                    span_type=span_type, status_code=status)
         found = out.get(trace_id)
         if found is None:
             out[trace_id] = found = []
