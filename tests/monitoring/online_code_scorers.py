@@ -37,3 +37,14 @@ def slow_span_count(trace: Any) -> int:
 
     time.sleep(0.02)
     return len(trace.data.spans)
+
+
+@scorer
+def asks_a_model(outputs: Any) -> str:
+    """Calls the (autologged) OpenAI client itself, as an LLM-backed code scorer would."""
+    import openai
+
+    client = openai.OpenAI(api_key="local", max_retries=0)
+    reply = client.chat.completions.create(
+        model="fake-judge", messages=[{"role": "user", "content": str(outputs)}])
+    return str(reply.choices[0].message.content)[:20]

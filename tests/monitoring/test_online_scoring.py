@@ -341,3 +341,33 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_doubles_nothing(
     drain(store, scorers, now + 11 * MINUTE, worker_id="restarted", state=state)  # ... lease
     counts = scored(store, "slow_span_count")
     assert set(counts) == set(ids) and set(counts.values()) == {1}
+
+
+@pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
+def test_judge_calls_are_not_traced_even_with_autolog_on(online: tuple[Any, Any],
+                                                         judge: FakeOpenAI) -> None:
+    import spanscope
+    import spanscope.openai
+
+    store, scorers = online
+    finished(store, 3)
+    spanscope.set_tracking_uri(store.uri)
+    register(Safety(), experiment_id="0", backfill=True, store=scorers)
+    register("online_code_scorers:asks_a_model", experiment_id="0", backfill=True,
+             store=scorers)
+    spanscope.openai.autolog()
+    try:
+        report = run_online_pass(store, scorers=scorers, now_ms=T0 + 1000 + MINUTE,
+                                 state=OnlineState())
+        assert (report.scored, report.errors) == (6, 0)
+        assert judge.request_count == 6  # 3 judge calls, 3 calls of the code scorer
+        assert spanscope.flush(timeout=30)
+        assert len(store.search_traces(None, max_results=100, include_spans=False)) == 3
+        import openai  # the same client call outside the worker is traced
+
+        openai.OpenAI(api_key="local", max_retries=0).chat.completions.create(
+            model="fake-judge", messages=[{"role": "user", "content": "hi"}])
+        assert spanscope.flush(timeout=30)
+        assert len(store.search_traces(None, max_results=100, include_spans=False)) == 4
+    finally:
+        spanscope.openai.autolog(disable=True)

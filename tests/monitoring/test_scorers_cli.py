@@ -30,6 +30,10 @@ def test_register_list_update_delete(store_uri: str) -> None:
     done = invoke(store_uri, "scorers", "register", "online_code_scorers:span_count",
                   "--name", "spans", "--delay", "30")
     assert done.exit_code == 0, done.output
+    done = invoke(store_uri, "scorers", "register", "Guidelines", "--name", "tone",
+                  "--guidelines", "Be polite.", "--guidelines", "No jargon.", "--model",
+                  "openai:/gpt-4o-mini")
+    assert done.exit_code == 0, done.output
     done = invoke(store_uri, "scorers", "register", "--name", "polite", "--instructions",
                   "Is {{ outputs }} polite?", "--feedback-type", "bool")
     assert done.exit_code == 0, done.output
@@ -37,11 +41,14 @@ def test_register_list_update_delete(store_uri: str) -> None:
     assert [(s["name"], s["spec"]["kind"], s["sample_rate"], s["delay_s"])
             for s in listed] == [("polite", "judge", 1.0, 60.0),
                                  ("safety", "builtin", 0.1, 120.0),
-                                 ("spans", "code", 1.0, 30.0)]
+                                 ("spans", "code", 1.0, 30.0),
+                                 ("tone", "builtin", 1.0, 60.0)]
+    assert listed[3]["spec"]["options"] == {"guidelines": ["Be polite.", "No jargon."],
+                                            "model": "openai:/gpt-4o-mini"}
     assert listed[1]["filter_string"] == "tags.env = 'prod'"
     assert listed[1]["max_judge_calls_per_hour"] == 100
     table = invoke(store_uri, "scorers", "list")
-    assert "safety" in table.output and "Safety" in table.output and "3 online scorers" \
+    assert "safety" in table.output and "Safety" in table.output and "4 online scorers" \
         in table.output
     done = invoke(store_uri, "scorers", "update", "safety", "--sample-rate", "0.5",
                   "--filter", "", "--max-judge-calls-per-hour", "0", "--stop")
@@ -54,7 +61,7 @@ def test_register_list_update_delete(store_uri: str) -> None:
     assert done.exit_code == 0 and "Deleted online scorer 'polite'" in done.output
     names = [s["name"] for s in json.loads(invoke(store_uri, "scorers", "list", "-o",
                                                   "json").output)]
-    assert names == ["safety", "spans"]
+    assert names == ["safety", "spans", "tone"]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
@@ -64,6 +71,9 @@ def test_register_list_update_delete(store_uri: str) -> None:
     (["register", "no_such_module:fn"], 3, "cannot import scorer 'no_such_module:fn'"),
     (["register", "Safety", "--experiment-id", "42"], 1, "42"),
     (["register"], 3, "name a SCORER"),
+    (["register", "Guidelines"], 3, "Guidelines needs guidelines="),
+    (["register", "online_code_scorers:span_count", "--model", "openai:/m"], 3,
+     "apply to built-in judges only"),
     (["update", "missing", "--stop"], 1, "no online scorer named 'missing'"),
     (["delete", "missing"], 1, "no online scorer named 'missing'"),
 ])

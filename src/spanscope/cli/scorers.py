@@ -112,6 +112,7 @@ def _spec(scorer: str | None, *, model: str | None, guidelines: tuple[str, ...],
           instructions: str | None, feedback_type: str) -> dict[str, Any]:
     from spanscope.exceptions import InvalidInputError
     from spanscope.monitoring.registry import scorer_spec
+    from spanscope.monitoring.scorer_specs import builtin_named
 
     if instructions is not None:
         if scorer:
@@ -121,15 +122,15 @@ def _spec(scorer: str | None, *, model: str | None, guidelines: tuple[str, ...],
     if not scorer:
         raise InvalidInputError("name a SCORER (e.g. Safety, or package.module:function) "
                                 "or give --instructions for a custom judge")
-    spec = dict(scorer_spec(scorer))
-    if spec["kind"] == "builtin":
+    builtin = builtin_named(scorer)
+    if builtin is not None:
         options: dict[str, Any] = {"model": model}
         if guidelines:
             options["guidelines"] = list(guidelines)
-        spec["options"] = options
-    elif model or guidelines:
+        return {"kind": "builtin", "builtin": builtin.__name__, "options": options}
+    if model or guidelines:
         raise InvalidInputError("--model and --guidelines apply to built-in judges only")
-    return spec
+    return scorer_spec(scorer)
 
 
 @scorers.command("list")

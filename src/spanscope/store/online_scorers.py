@@ -245,7 +245,7 @@ class InMemoryOnlineScorerStore:
         with self._lock:
             found = [s for s in self._scorers.values()
                      if experiment_id is None or s.experiment_id == str(experiment_id)]
-        return sorted(found, key=lambda s: (int(s.experiment_id), s.name))
+        return sorted(found, key=lambda s: (len(s.experiment_id), s.experiment_id, s.name))
 
     def save_online_scorer(self, scorer: OnlineScorer) -> OnlineScorer:
         scorer = check_registration(scorer)
