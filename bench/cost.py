@@ -16,10 +16,8 @@ after a warm-up:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
 
-from search import build  # the search benchmark's generator
+from search import build, median_ms  # the search benchmark's generator and timer
 from spanscope.analysis import summarize
 from spanscope.analysis.pricing import load_prices, selection_cost
 from spanscope.store.aggregates import Selection
@@ -58,16 +56,6 @@ def fill_usage(uri: str) -> tuple[int, int]:
             "SELECT min(request_time), max(request_time) FROM traces").one()
     engine.dispose()
     return int(low), int(high)
-
-
-def median_s(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: page cache, statement compilation
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -106,7 +94,7 @@ def main() -> None:
         print(f"\n{args.traces:,} traces ({2 * args.traces:,} usage rows), SQLite; "
               f"median of {args.repeats} after a warm-up")
         for label, fn in operations:
-            print(f"  {label:<44}{median_s(fn, args.repeats) * 1000:>10.1f} ms", flush=True)
+            print(f"  {label:<44}{median_ms(fn, args.repeats):>10.1f} ms", flush=True)
         total = selection_cost(store, everything, dated)
         print(f"\ncost {total.cost:.2f} {total.currency}, {total.calls:,} calls, "
               f"{total.unpriced_calls:,} unpriced")
