@@ -16,13 +16,13 @@ from online_fixtures import JUDGE_MODEL, T0, finished
 
 from factories import make_trace
 from spanscope.entities import AssessmentSourceType, Trace, TraceData
+from spanscope.entities.sampling import in_sample
 from spanscope.genai.scorers import Safety
 from spanscope.monitoring.online import (
     REGISTRATION_KEY,
     SCORER_NAME_KEY,
     SCORER_VERSION_KEY,
     OnlineState,
-    in_sample,
     run_online_pass,
 )
 from spanscope.monitoring.registry import register

@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import queue
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.entities import Feedback, Trace, TraceInfo
+from spanscope.entities.sampling import in_sample
 from spanscope.evaluation.rows import EvalRow, rows_from_data
 from spanscope.evaluation.scorers.base import Scorer
 from spanscope.exceptions import InvalidInputError, NotFoundError, SpanscopeError
@@ -66,7 +66,6 @@ __all__ = [
     "SCORER_VERSION_KEY",
     "OnlinePassReport",
     "OnlineState",
-    "in_sample",
     "run_online_pass",
 ]
 
@@ -86,15 +85,6 @@ STALE_IN_PROGRESS_MS = HOUR_MS  # an IN_PROGRESS trace this old is passed over
 BACKOFF_BASE_S = 5.0
 BACKOFF_MAX_S = 600.0
 _TRANSIENT_CODES = {"TIMEOUT", "CONNECTION_ERROR", "HTTP_408", "HTTP_409", "HTTP_429"}
-
-
-def in_sample(trace_id: str, rate: float) -> bool:
-    """Whether ``trace_id`` is in a ``rate`` sample: the same answer every time, and a
-    trace in the sample at one rate is in it at every higher rate."""
-    if rate >= 1.0:
-        return True
-    digest = hashlib.sha256(trace_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 def _transient(feedback: Feedback) -> bool:
