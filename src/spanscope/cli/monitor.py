@@ -244,11 +244,13 @@ def test_command(name: str, public_url: str | None) -> None:
 @click.option("--public-url", envvar="SPANSCOPE_PUBLIC_URL", metavar="URL",
               help="The server's address, for the links in notifications.")
 def run_command(once: bool, interval: float, public_url: str | None) -> None:
-    """Run the monitoring worker: evaluate due monitors, notify, retry notifications.
+    """Run the monitoring worker: evaluate due monitors, notify, retry notifications,
+    score new traces with the online scorers, and apply retention rules.
 
     Notifications are also logged to stderr. Stop with Ctrl-C.
     """
-    from spanscope.monitoring.worker import MonitorWorker, monitor_pass, run_passes
+    from spanscope.lifecycle.retention import retention_pass
+    from spanscope.monitoring.worker import MonitorWorker, OnlinePass, monitor_pass, run_passes
     from spanscope.store import open_store
     from spanscope.store.monitors import open_monitor_store
     from spanscope.tracking import get_tracking_uri
@@ -262,13 +264,16 @@ def run_command(once: bool, interval: float, public_url: str | None) -> None:
                                "--tracking-uri sqlite:///… or postgresql://…")
     store = open_store(uri)
     monitors = open_monitor_store(uri)
-    passes = [monitor_pass(store, monitors, base_url=public_url)]
+    online = OnlinePass(store)
+    passes = [monitor_pass(store, monitors, base_url=public_url), online,
+              retention_pass(store)]
     try:
         if once:
-            (report,) = run_passes(passes, int(time.time() * 1000))
-            if report is None:
-                raise click.ClickException("the monitor pass failed (see the log above)")
-            _print_report(report)
+            reports = run_passes(passes, int(time.time() * 1000))
+            online.close()
+            if None in reports:
+                raise click.ClickException("a pass of the worker failed (see the log above)")
+            _print_report(*reports)
             return
         worker = MonitorWorker(passes, interval_s=interval).start()
         click.echo(f"Monitoring {len(monitors.list_monitors())} monitor(s), a pass every "
@@ -283,7 +288,8 @@ def run_command(once: bool, interval: float, public_url: str | None) -> None:
         store.close()
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: Any, online: Any, retention: Any) -> None:
+    """One line per monitor, then what each pass did, on stderr."""
     for done in report.evaluated:
         e = done.evaluation
         click.echo(f"{done.monitor.name}: {e.state.value} "
@@ -294,3 +300,6 @@ def _print_report(report: Any) -> None:
     d = report.deliveries
     click.echo(f"{len(report.evaluated)} evaluated, {len(d.sent)} notification(s) sent, "
                f"{len(d.retrying)} to retry, {len(d.failed)} failed.", err=True)
+    click.echo(f"Online scorers: {online.scored} trace(s) scored by {online.registrations} "
+               f"scorer(s), {online.judge_calls} judge call(s).", err=True)
+    click.echo(f"Retention: {retention.deleted} trace(s) deleted.", err=True)

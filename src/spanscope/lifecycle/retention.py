@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +46,8 @@ from spanscope.query import Attribute, AttributeName, CompareAs, Comparison, Op,
 from spanscope.store.base import ExperimentStore, TraceStore
 from spanscope.store.retention import RetentionRule, RetentionStore, open_retention_store
 
-__all__ = ["DELETE_CHUNK", "PAGE", "ExperimentRetention", "RetentionReport", "apply_retention",
-           "candidate_filter", "is_kept"]
+__all__ = ["DEFAULT_PASS_INTERVAL_S", "DELETE_CHUNK", "PAGE", "ExperimentRetention",
+           "RetentionReport", "apply_retention", "candidate_filter", "is_kept", "retention_pass"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +236,31 @@ def apply_retention(store: TraceStore, *, now_ms: int | None = None, dry_run: bo
             rules_store.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+DEFAULT_PASS_INTERVAL_S = 300.0
+
+
+def retention_pass(store: TraceStore, *, every_s: float = DEFAULT_PASS_INTERVAL_S,
+                   after: Callable[[RetentionReport], object] | None = None,
+                   ) -> Callable[[int], RetentionReport | None]:
+    """``apply_retention`` as an entry of the monitoring worker's passes.
+
+    The worker ticks every few seconds; a retention pass reads every rule's matches, so
+    this entry runs it at most once per ``every_s`` (the first tick runs it) and returns
+    None on the ticks it skips. ``after`` gets each report that deleted something, so a
+    server can measure its storage again at once.
+    """
+    last_ms: list[int] = []
+
+    def run(now_ms: int) -> RetentionReport | None:
+        if last_ms and now_ms - last_ms[0] < every_s * 1000:
+            return None
+        last_ms[:] = [now_ms]
+        report = apply_retention(store, now_ms=now_ms, actor="worker")
+        if after is not None and report.deleted:
+            after(report)
+        return report
+
+    return run
+

@@ -1,8 +1,9 @@
 """The monitoring worker: a thread that runs a list of passes every few seconds.
 
 Each pass is a callable of the current time in epoch milliseconds: the monitor pass
-(``monitor_pass``) and the online scorers' pass (``spanscope.monitoring.online``) are
-two entries of one list, so another kind of scheduled work is one more entry. A pass that
+(``monitor_pass``), the online scorers' pass (``OnlinePass``) and the retention pass
+(``spanscope.lifecycle.retention.retention_pass``) are entries of one list, so another
+kind of scheduled work is one more entry. A pass that
 raises is logged with its traceback (the one broad catch, at the thread boundary) and the
 next tick runs it again. ``spanscope server`` starts one worker unless ``--no-monitor``;
 ``spanscope monitor run`` runs one in the foreground.
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from spanscope.monitoring.notify import WebhookSender
-    from spanscope.store.base import AnalyticsStore
+    from spanscope.store.base import AnalyticsStore, TraceStore
     from spanscope.store.monitors import MonitorStore
 
-__all__ = ["DEFAULT_INTERVAL_S", "MonitorWorker", "Pass", "monitor_pass", "run_passes"]
+__all__ = ["DEFAULT_INTERVAL_S", "MonitorWorker", "OnlinePass", "Pass", "monitor_pass",
+           "run_passes"]
 
 logger = logging.getLogger("spanscope.monitoring")
 
@@ -40,6 +42,31 @@ def monitor_pass(store: AnalyticsStore, monitor_store: MonitorStore, *,
                                 sender=sender)
 
     return run
+
+
+class OnlinePass:
+    """The online scorers' pass (``spanscope.monitoring.online``) as a worker entry.
+
+    It keeps the pass's state between ticks (judge backoff, built scorers, the scorer
+    store it opened) and lets go of it in ``close``, which the worker calls on ``stop``.
+    PostgreSQL takes concurrent writes, so there it stores assessments from four threads.
+    """
+
+    def __init__(self, store: TraceStore) -> None:
+        from spanscope.monitoring.online import OnlineState
+
+        self.store = store
+        self.state = OnlineState()
+        self.writers = 4 if store.uri.lower().startswith("postgres") else 1
+
+    def __call__(self, now_ms: int) -> object:
+        from spanscope.monitoring.online import run_online_pass
+
+        return run_online_pass(self.store, now_ms=now_ms, state=self.state,
+                               writers=self.writers)
+
+    def close(self) -> None:
+        self.state.close()
 
 
 def run_passes(passes: Sequence[Pass], now_ms: int) -> list[object]:
@@ -84,4 +111,10 @@ class MonitorWorker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        return not self._thread.is_alive()
+        stopped = not self._thread.is_alive()
+        if stopped:
+            for work in self.passes:
+                close = getattr(work, "close", None)
+                if close is not None:
+                    close()
+        return stopped

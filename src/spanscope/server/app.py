@@ -92,7 +92,7 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
             app.state.monitors = monitors = await run_in_threadpool(
                 open_monitor_store, config.store_uri)
             owned.callback(monitors.close)
-            worker = _start_monitor_worker(config, served, monitors)
+            worker = _start_monitor_worker(config, served, monitors, app.state.capacity)
             app.state.store = served  # last: /health answers 200 from here on
             try:
                 yield
@@ -130,7 +130,8 @@ def create_app(config: ServerConfig | None = None, *, store: TraceStore | None =
     return app
 
 
-def _start_monitor_worker(config: ServerConfig, store: Any, monitors: Any) -> Any:
+def _start_monitor_worker(config: ServerConfig, store: Any, monitors: Any,
+                          capacity: Any) -> Any:
     """The monitor worker thread (``spanscope.monitoring.worker``), unless ``--no-monitor``.
 
     Each server process runs one; the monitor store hands each due evaluation and each
@@ -138,9 +139,15 @@ def _start_monitor_worker(config: ServerConfig, store: Any, monitors: Any) -> An
     """
     if not config.monitor:
         return None
-    from spanscope.monitoring.worker import MonitorWorker, monitor_pass
+    from spanscope.lifecycle.retention import retention_pass
+    from spanscope.monitoring.worker import MonitorWorker, OnlinePass, monitor_pass
 
-    passes = [monitor_pass(store, monitors, base_url=config.public_url)]
+    def measure_again(_: object) -> None:  # retention freed space: ingest may resume
+        if capacity is not None:
+            capacity.refresh()
+
+    passes = [monitor_pass(store, monitors, base_url=config.public_url), OnlinePass(store),
+              retention_pass(store, after=measure_again)]
     return MonitorWorker(passes, interval_s=config.monitor_interval_s).start()
 
 
