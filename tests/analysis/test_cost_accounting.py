@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cost_traces import (
     CHANGE_MS,
     DAY_MS,
@@ -17,7 +18,6 @@ from cost_traces import (
     old_cost,
     usage,
 )
-
 from spanscope.analysis import pricing, summarize
 from spanscope.analysis.pricing import (
     CostTotal,
