@@ -1,7 +1,8 @@
-"""The "done when" of monitoring, end to end: three monitors on the demo app's experiment,
-a real ``spanscope server`` process evaluating them, the demo sending traces to it over
-HTTP, and a webhook receiver on 127.0.0.1 that gets an ALERT when the demo's error rate is
-raised (``demo --outage``) and a recovery when it falls back."""
+"""The "done when" of monitoring, end to end: two judges and three monitors on the demo
+app's experiment, a real ``spanscope server`` process scoring and evaluating them, the demo
+sending traces to it over HTTP, the local OpenAI-compatible judge, and a webhook receiver
+on 127.0.0.1 that gets an ALERT when the demo's error rate is raised (``demo --outage``)
+and a recovery when it falls back."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 from tests.monitoring.webhook_receiver import webhook_receiver
 from tests.server.conftest import ServerProcess, server_env
 
 from spanscope.cli.main import cli
+from spanscope.entities import AssessmentSourceType
 from spanscope.store.sql import SqlStore
+from spanscope.testing.fake_openai import FakeOpenAI
 
 WINDOW = "10s"
 
@@ -26,11 +30,23 @@ def _demo(url: str, *args: str) -> None:
                    env=server_env(), check=True, capture_output=True, timeout=300)
 
 
-def test_a_webhook_gets_an_alert_and_then_a_recovery(sqlite_uri: str) -> None:
+def test_a_webhook_gets_an_alert_and_then_a_recovery(
+        sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with SqlStore(sqlite_uri) as store:
         experiment = store.create_experiment("support-bot")
     runner = CliRunner()
-    with webhook_receiver() as errors_hook, webhook_receiver() as quiet_hook:
+    with FakeOpenAI('{"result": "yes", "rationale": "fine"}') as judge, \
+            webhook_receiver() as errors_hook, webhook_receiver() as quiet_hook:
+        # the server process inherits the judge's address, as a deployment would set it
+        monkeypatch.setenv("OPENAI_BASE_URL", judge.url)
+        monkeypatch.setenv("SPANSCOPE_JUDGE_MODEL", "openai:/fake-judge")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        for args in (["Safety", "--sample-rate", "0.5"],
+                     ["Guidelines", "--name", "polite", "--guidelines", "Be polite."]):
+            registered = runner.invoke(cli, ["--tracking-uri", sqlite_uri, "scorers",
+                                             "register", *args, "-x", experiment,
+                                             "--delay", "0s"])
+            assert registered.exit_code == 0, registered.output
         for args in (
             ["--name", "demo errors", "--metric", "error_rate", "--warn-above", "0.3",
              "--alert-above", "0.5", "--min-samples", "10", "--webhook", errors_hook.url],
@@ -73,6 +89,12 @@ def test_a_webhook_gets_an_alert_and_then_a_recovery(sqlite_uri: str) -> None:
                                           "--once"])
             assert refused.exit_code == 2 and "the worker runs where the database is" in (
                 refused.output)
+            # the two judges scored the demo's traces as they arrived, in the same worker
+            deadline = time.monotonic() + 120
+            while not {"safety", "polite"} <= _judged(sqlite_uri, experiment):
+                assert time.monotonic() < deadline, _judged(sqlite_uri, experiment)
+                time.sleep(0.5)
+            assert judge.request_count > 0
         events = errors_hook.events
         assert events[0] == ("triggered", "ALERT") and events[-1] == ("recovered", "OK")
         assert set(events[1:-1]) <= {("deescalated", "WARNING"), ("escalated", "ALERT"),
@@ -83,3 +105,12 @@ def test_a_webhook_gets_an_alert_and_then_a_recovery(sqlite_uri: str) -> None:
     history = json.loads(shown.stdout)["evaluations"]
     assert {"ALERT", "OK"} <= {e["state"] for e in history}
     assert next(e["event"] for e in history if e["event"]) == "triggered"
+
+
+def _judged(uri: str, experiment: str) -> set[str]:
+    """Names of the LLM-judge assessments on the experiment's traces."""
+    with SqlStore(uri) as store:
+        traces = store.search_traces([experiment], max_results=500, include_spans=False)
+    return {a.name for t in traces for a in t.info.assessments
+            if a.source.source_type == AssessmentSourceType.LLM_JUDGE}
+
