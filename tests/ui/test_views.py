@@ -107,3 +107,11 @@ def test_overview_figures_link_to_their_lists(tmp_path) -> None:
         text = (parse_qs(urlsplit(link).query).get("filter") or [""])[0]
         if text:
             parse_filter(text)  # every link's filter is valid
+
+
+def test_the_top_of_a_big_tree_is_the_top_of_the_whole_tree() -> None:
+    from spanscope.analysis.trace_view import waterfall_rows
+
+    trace = make_trace(40, state="ERROR")
+    assert waterfall_rows(trace, limit=7) == waterfall_rows(trace)[:7]
+    assert len(waterfall_rows(trace, limit=100)) == 40

@@ -162,10 +162,11 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
     trace = await _trace_or_page(request, trace_id, "missing.html")
     if isinstance(trace, HTMLResponse):
         return trace
-    rows = await run_in_threadpool(waterfall_rows, trace)
+    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=FIRST_ROWS))
+    total = len(trace.data.spans)
     assessments = sorted(trace.info.assessments, key=lambda a: a.create_time_ms)
-    return _page("trace.html", facts=views.trace_facts(trace), rows=rows[:FIRST_ROWS],
-                 total=len(rows), next_start=FIRST_ROWS if len(rows) > FIRST_ROWS else None,
+    return _page("trace.html", facts=views.trace_facts(trace), rows=rows,
+                 total=total, next_start=FIRST_ROWS if total > len(rows) else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
                  spans={s.span_id: s.name for s in trace.data.spans},
                  span_choices=rows[:200], review=views.review_context(review, trace_id))
@@ -219,10 +220,10 @@ async def trace_tree(request: Request, trace_id: str,
     trace = await _trace_or_page(request, trace_id, "_message.html")
     if isinstance(trace, HTMLResponse):
         return trace
-    rows = await run_in_threadpool(waterfall_rows, trace)
     end = start + TREE_CHUNK
+    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=end))
     return _page("_rows.html", rows=rows[start:end], trace_id=trace_id,
-                 next_start=end if end < len(rows) else None)
+                 next_start=end if end < len(trace.data.spans) else None)
 
 
 @router.get("/traces/{trace_id}/findings", response_class=HTMLResponse,
