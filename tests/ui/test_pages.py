@@ -354,6 +354,7 @@ def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) 
     box.press("ArrowDown")
     box.press("Tab")
     assert options.all_inner_texts() == ["'OK'", "'ERROR'", "'IN_PROGRESS'"]
+    page.shot("filter-suggestions")
     box.press("ArrowDown")
     box.press("ArrowDown")
     box.press("Enter")
