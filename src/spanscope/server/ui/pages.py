@@ -205,9 +205,30 @@ def _neighbours(store: Any, trace_id: str, params: dict[str, str]) -> dict[str, 
                                        page_token=order.encode(order.values(me)),
                                        include_spans=False)
             found[side] = page[0].info.trace_id if page else None
+            if side == "previous" and params["order"] == "duration":
+                found[side] = _previous_by_duration(store, experiments, combined, me, page)
     except (ValueError, FilterError, InvalidInputError, NotFoundError):
         return {"next": None, "previous": None}  # a stale or foreign list: no links
     return found
+
+
+def _previous_by_duration(store: Any, experiments: list[str] | None, combined: str | None,
+                          me: Any, page: Any) -> str | None:
+    """Missing durations (traces in progress) sort last both ways, so walking "slowest
+    first" backwards needs care at the border: a trace with a duration has no
+    in-progress trace before it, and the first in-progress trace comes after the fastest
+    finished one."""
+    before = page[0] if page else None
+    if me.info.execution_duration is not None:
+        return None if before is None or before.info.execution_duration is None \
+            else before.info.trace_id
+    if before is not None:
+        return before.info.trace_id
+    finished = "attributes.execution_time_ms IS NOT NULL"
+    fastest = store.search_traces(
+        experiments, filter_string=f"({combined}) AND {finished}" if combined else finished,
+        order_by=views.REVERSED["duration"], max_results=1, include_spans=False)
+    return fastest[0].info.trace_id if fastest else None
 
 
 @router.get("/traces/{trace_id}/tree", response_class=HTMLResponse,
