@@ -165,5 +165,5 @@ def test_analyze_writes_a_self_contained_trace_page(demo_db: tuple[str, str],
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and f'id="trace-{trace_id}"' in html
-    assert "error_origin" in html and 'class="culprit"' in html
+    assert "error_origin" in html and 'class="row culprit' in html
     assert "<script" not in html and "http" not in html.split("<body>", 1)[1]

@@ -107,3 +107,37 @@ def test_overview_figures_link_to_their_lists(tmp_path) -> None:
         text = (parse_qs(urlsplit(link).query).get("filter") or [""])[0]
         if text:
             parse_filter(text)  # every link's filter is valid
+
+
+def test_the_top_of_a_big_tree_is_the_top_of_the_whole_tree() -> None:
+    from spanscope.analysis.trace_view import waterfall_rows
+
+    trace = make_trace(40, state="ERROR")
+    assert waterfall_rows(trace, limit=7) == waterfall_rows(trace)[:7]
+    assert len(waterfall_rows(trace, limit=100)) == 40
+
+
+def test_neighbours_slowest_first_walk_past_traces_in_progress(tmp_path) -> None:
+    """Missing durations sort last in both directions: previous and next still walk the
+    list "slowest first" one trace at a time, in-progress traces at its end."""
+    import dataclasses
+
+    from spanscope.entities import TraceState
+    from spanscope.server.ui.pages import _neighbours
+    from spanscope.store.sql import SqlStore
+
+    traces = [make_trace(n) for n in (2, 4, 6)]  # 7 ms a child: durations differ
+    running = [make_trace(2, request_time=1_700_000_000_000 + i) for i in range(2)]
+    for trace in running:
+        trace.info = dataclasses.replace(trace.info, state=TraceState.IN_PROGRESS,
+                                         execution_duration=None)
+    with SqlStore(f"sqlite:///{tmp_path}/n.db") as store:
+        store.log_traces(traces + running)
+        ordered = [t.info.trace_id for t in store.search_traces(
+            ["0"], order_by=["execution_time DESC"], include_spans=False)]
+        assert set(ordered[3:]) == {t.info.trace_id for t in running}
+        params = {"experiment_id": "0", "filter": "", "state": "", "since": "",
+                  "span_type": "", "order": "duration"}
+        walked = [_neighbours(store, trace_id, params) for trace_id in ordered]
+    assert [w["next"] for w in walked] == [*ordered[1:], None]
+    assert [w["previous"] for w in walked] == [None, *ordered[:-1]]

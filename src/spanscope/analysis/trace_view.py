@@ -99,8 +99,10 @@ class WaterfallRow:
     marks: tuple[str, ...] = ()
 
 
-def waterfall_rows(trace: Trace, findings: Sequence[Finding] = ()) -> list[WaterfallRow]:
-    """The span tree in display order (children by start time), with timeline bars."""
+def waterfall_rows(trace: Trace, findings: Sequence[Finding] = (), *,
+                   limit: int | None = None) -> list[WaterfallRow]:
+    """The span tree in display order (children by start time), with timeline bars;
+    ``limit``: only the first rows (a page that shows the top of a big tree)."""
     index = TraceIndex(trace)
     extent = index.extent_ns or (0, 0)
     origin, total = extent[0], max(extent[1] - extent[0], 1)
@@ -111,7 +113,8 @@ def waterfall_rows(trace: Trace, findings: Sequence[Finding] = ()) -> list[Water
     rows: list[WaterfallRow] = []
     stack = [(root, root.span_id, 0) for root in reversed(index.roots)]
     seen: set[str] = set()
-    while stack:  # an explicit stack: deep agent traces must not hit the recursion limit
+    while stack and (limit is None or len(rows) < limit):  # explicit: deep agent traces
+        # must not hit the recursion limit
         span, path, depth = stack.pop()
         if span.span_id in seen:  # a cycle in bad data
             continue

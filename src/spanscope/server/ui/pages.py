@@ -162,10 +162,11 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
     trace = await _trace_or_page(request, trace_id, "missing.html")
     if isinstance(trace, HTMLResponse):
         return trace
-    rows = await run_in_threadpool(waterfall_rows, trace)
+    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=FIRST_ROWS))
+    total = len(trace.data.spans)
     assessments = sorted(trace.info.assessments, key=lambda a: a.create_time_ms)
-    return _page("trace.html", facts=views.trace_facts(trace), rows=rows[:FIRST_ROWS],
-                 total=len(rows), next_start=FIRST_ROWS if len(rows) > FIRST_ROWS else None,
+    return _page("trace.html", facts=views.trace_facts(trace), rows=rows,
+                 total=total, next_start=FIRST_ROWS if total > len(rows) else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
                  spans={s.span_id: s.name for s in trace.data.spans},
                  span_choices=rows[:200], review=views.review_context(review, trace_id))
@@ -204,9 +205,30 @@ def _neighbours(store: Any, trace_id: str, params: dict[str, str]) -> dict[str, 
                                        page_token=order.encode(order.values(me)),
                                        include_spans=False)
             found[side] = page[0].info.trace_id if page else None
+            if side == "previous" and params["order"] == "duration":
+                found[side] = _previous_by_duration(store, experiments, combined, me, page)
     except (ValueError, FilterError, InvalidInputError, NotFoundError):
         return {"next": None, "previous": None}  # a stale or foreign list: no links
     return found
+
+
+def _previous_by_duration(store: Any, experiments: list[str] | None, combined: str | None,
+                          me: Any, page: Any) -> str | None:
+    """Missing durations (traces in progress) sort last both ways, so walking "slowest
+    first" backwards needs care at the border: a trace with a duration has no
+    in-progress trace before it, and the first in-progress trace comes after the fastest
+    finished one."""
+    before = page[0] if page else None
+    if me.info.execution_duration is not None:
+        return None if before is None or before.info.execution_duration is None \
+            else before.info.trace_id
+    if before is not None:
+        return before.info.trace_id
+    finished = "attributes.execution_time_ms IS NOT NULL"
+    fastest = store.search_traces(
+        experiments, filter_string=f"({combined}) AND {finished}" if combined else finished,
+        order_by=views.REVERSED["duration"], max_results=1, include_spans=False)
+    return fastest[0].info.trace_id if fastest else None
 
 
 @router.get("/traces/{trace_id}/tree", response_class=HTMLResponse,
@@ -219,10 +241,10 @@ async def trace_tree(request: Request, trace_id: str,
     trace = await _trace_or_page(request, trace_id, "_message.html")
     if isinstance(trace, HTMLResponse):
         return trace
-    rows = await run_in_threadpool(waterfall_rows, trace)
     end = start + TREE_CHUNK
+    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=end))
     return _page("_rows.html", rows=rows[start:end], trace_id=trace_id,
-                 next_start=end if end < len(rows) else None)
+                 next_start=end if end < len(trace.data.spans) else None)
 
 
 @router.get("/traces/{trace_id}/findings", response_class=HTMLResponse,
