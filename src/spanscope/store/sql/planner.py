@@ -364,7 +364,12 @@ class Planner:
         return SCAN if best is None else Plan((best[1],))
 
     def count(self, conn: Connection, lookup: Lookup, cap: int | None) -> int:
-        """Index entries of the lookup's values (prefixes), counting up to ``cap``."""
+        """Index entries of the lookup's values (prefixes), counting up to ``cap``; a
+        text lookup's may be the database's estimate (``Dialect.text_estimate``)."""
+        if isinstance(lookup, TextLookup):
+            estimate = self.dialect.text_estimate(conn, lookup.literal)
+            if estimate is not None:
+                return estimate if cap is None else min(estimate, cap)
         candidates = lookup.candidates(self.dialect)
         if cap is not None:
             candidates = candidates.limit(cap)
