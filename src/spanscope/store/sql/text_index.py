@@ -97,12 +97,24 @@ def rows_of(trace_id: str, span_id: str, texts: Iterable[SpanText],
         body, unsure = text.text, 0
         if "\x00" in body:  # PostgreSQL text cannot hold NUL
             body, unsure = body.replace("\x00", "\ufffd"), 2
+        if not body.isascii() and not _encodable(body):  # a lone surrogate, from JSON
+            body, unsure = body.encode("utf-8", "replace").decode("utf-8"), 2
         if len(body) > limit:
             body, unsure = body[:limit], 2
         elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
             unsure = 1
         yield {"trace_id": trace_id, "span_id": span_id, "kind": KIND_CODES[text.kind],
                "seq": text.seq, "unsure": unsure, "body": body}
+
+
+def _encodable(body: str) -> bool:
+    """Whether the databases can store ``body``: lone surrogates (which span JSON may carry
+    as ``\\ud800`` escapes) cannot be encoded as UTF-8."""
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
