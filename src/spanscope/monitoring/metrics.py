@@ -55,12 +55,12 @@ class MetricReader:
         return rows[0] if rows else None
 
     def _cost(self, selection: Selection) -> float | None:
-        from spanscope.analysis.summary import costs
+        """The priced cost of the window's model calls: 0.0 without any call, None when
+        there were calls but none could be priced (unpriced is never counted as $0)."""
+        from spanscope.analysis.pricing import selection_cost
 
-        usage = self._once(("model_usage", selection),
-                           lambda: self.store.model_usage(selection))
-        by_key, _ = costs(usage)
-        return by_key.get((None, None), 0.0 if not usage else None)
+        total = self._once(("cost", selection), lambda: selection_cost(self.store, selection))
+        return 0.0 if total.calls == 0 else total.cost
 
     def measure(self, monitor: Monitor, now_ms: int) -> Measurement:
         """The metric's value over the window ending at ``now_ms`` and its sample size."""
