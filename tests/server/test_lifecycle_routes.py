@@ -47,7 +47,9 @@ def test_a_full_store_refuses_ingest_with_507_until_retention_frees_space(
         store_uri: str) -> None:
     used = _fill(store_uri)
     capacity = int(used / 0.97)  # 97 %: over the refusal line
-    with asgi_api(store_uri, capacity_bytes=capacity, capacity_refresh_s=3600) as api:
+    # the worker is off: this test runs the passes itself (the next one lets the worker)
+    with asgi_api(store_uri, capacity_bytes=capacity, capacity_refresh_s=3600,
+                  monitor=False) as api:
         trace = make_trace(2).to_dict()
         refused = api.post("/api/traces/batch", json={"traces": [trace]})
         assert refused.status_code == 507, refused.text
@@ -74,6 +76,26 @@ def test_a_full_store_refuses_ingest_with_507_until_retention_frees_space(
             assert "spanscope_storage_level 0" in api.get("/metrics").text
 
 
+def test_the_servers_worker_applies_retention_and_ingest_resumes(sqlite_uri: str) -> None:
+    used = _fill(sqlite_uri)
+    with SqlStore(sqlite_uri) as store:
+        rules = open_retention_store(store)
+        try:
+            rules.add_rule("0", keep_ms=30 * DAY)  # all 150 traces are 40 days old
+        finally:
+            rules.close()
+    with asgi_api(sqlite_uri, capacity_bytes=int(used / 0.97), capacity_refresh_s=3600,
+                  monitor_interval_s=0.2) as api:
+        # the worker's first tick runs the retention pass, then measures the store again
+        deadline = time.monotonic() + 60
+        while api.store.search_trace_ids(None) or \
+                api.get("/api/storage").json()["level"] != "ok":
+            assert time.monotonic() < deadline, api.get("/api/storage").json()
+            time.sleep(0.2)
+        accepted = api.post("/api/traces/batch", json={"traces": [make_trace(2).to_dict()]})
+        assert accepted.status_code == 200, accepted.text
+
+
 def test_without_a_capacity_nothing_is_refused_and_storage_is_reported(api: Api) -> None:
     assert api.post("/api/traces/batch", json={"traces": [make_trace(2).to_dict()]}
                     ).status_code == 200
@@ -83,7 +105,8 @@ def test_without_a_capacity_nothing_is_refused_and_storage_is_reported(api: Api)
 
 
 def test_rules_and_privacy_deletion_over_rest_log_the_caller(store_uri: str) -> None:
-    with asgi_api(store_uri, auth=True) as bare:
+    # the worker is off: its retention pass would apply the rule added below meanwhile
+    with asgi_api(store_uri, auth=True, monitor=False) as bare:
         created = bare.app.state.keys.create_key(Role.ADMIN, name="dpo")
         viewer = bare.app.state.keys.create_key(Role.VIEWER)
         admin = {"Authorization": f"Bearer {created.token}"}
