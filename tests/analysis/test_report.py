@@ -122,7 +122,11 @@ def test_the_html_report_is_self_contained(demo_uri: str, tmp_path: Path) -> Non
     assert "<script" not in html and "<link" not in html and "<img" not in html
     for klass in ONE_BUCKET_CHARTS:
         assert re.search(rf'<svg class="chart {klass}"', html), klass
-    assert "fall in one" in html and '<svg class="chart traces"' not in html
+    # the demo runs in real time: its traces usually fall in one minute, but may straddle two
+    if len(report.timeseries.table) == 1:
+        assert "fall in one" in html and '<svg class="chart traces"' not in html
+    else:
+        assert "fall in one" not in html and '<svg class="chart traces"' in html
     for trace in report.slowest:
         assert f'id="slow-{trace.trace_id}"' in html
     pattern = report.errors.patterns[0]["pattern"]
