@@ -9,14 +9,12 @@ same due monitor, exactly one moves it on and evaluates it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 from spanscope.entities.monitor import (
     Monitor,
@@ -26,7 +24,7 @@ from spanscope.entities.monitor import (
     monitor_from_dict,
     next_due,
 )
-from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.store.monitors import (
     CLAIM_LEASE_MS,
     Delivery,
@@ -34,17 +32,14 @@ from spanscope.store.monitors import (
     new_monitor_id,
     now_ms,
 )
-from spanscope.store.sql.engine import WRITE, create_engine, mask_uri
-from spanscope.store.sql.errors import translate
-from spanscope.store.sql.migrate import ensure_schema
 from spanscope.store.sql.schema import monitor_deliveries, monitor_evaluations, monitors
+from spanscope.store.sql.side import SqlSideStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 __all__ = ["SqlMonitorStore"]
 
-T = TypeVar("T")
 
 
 def _state(text: str | None) -> MonitorState | None:
@@ -76,38 +71,10 @@ def _delivery_of(row: Row[Any]) -> Delivery:
                     status=row.status, last_error=row.last_error, sent_ms=row.sent_ms)
 
 
-class SqlMonitorStore:
+class SqlMonitorStore(SqlSideStore):
     """Monitors in the database at ``uri``."""
 
-    def __init__(self, uri: str) -> None:
-        self._display_uri = mask_uri(uri)
-        self._engine = create_engine(uri)
-        self._closed = False
-        try:
-            with self._translated("open"):
-                ensure_schema(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SqlMonitorStore({self._display_uri!r})"
-
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc, store=self._display_uri, action=action) from exc
-
-    def _run(self, action: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._closed:
-            raise StoreError(f"{action}: the monitor store {self._display_uri} is closed")
-        with self._translated(action), self._engine.connect() as conn:
-            if write:
-                conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                return work(conn)
+    _what = "monitor store"
 
     @staticmethod
     def _row(conn: Connection, id_or_name: str) -> Row[Any]:
@@ -263,7 +230,3 @@ class SqlMonitorStore:
         return self._run("list deliveries",
                          lambda conn: [_delivery_of(row) for row in conn.execute(query)])
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._engine.dispose()

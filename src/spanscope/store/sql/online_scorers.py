@@ -10,15 +10,13 @@ stale claim is a conditional ``UPDATE ... RETURNING``, atomic the same way. Like
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
-from spanscope.exceptions import InvalidInputError, NotFoundError, StoreError
+from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.store.online_scorers import (
     CLAIMED,
     SCORED,
@@ -27,18 +25,15 @@ from spanscope.store.online_scorers import (
     OnlineScorer,
     check_registration,
 )
-from spanscope.store.sql.engine import WRITE, create_engine, mask_uri
-from spanscope.store.sql.errors import translate
-from spanscope.store.sql.migrate import ensure_schema
 from spanscope.store.sql.schema import online_scorer_checkpoints as checkpoints
 from spanscope.store.sql.schema import online_scorers
+from spanscope.store.sql.side import SqlSideStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 __all__ = ["SqlOnlineScorerStore"]
 
-T = TypeVar("T")
 _CLAIM_CHUNK = 500  # rows per INSERT (8 parameters each: far below SQLite's limit)
 
 
@@ -71,39 +66,10 @@ def _insert(conn: Connection) -> Any:
     return insert(checkpoints)
 
 
-class SqlOnlineScorerStore:
+class SqlOnlineScorerStore(SqlSideStore):
     """Online scorers in the database at ``uri``."""
 
-    def __init__(self, uri: str) -> None:
-        self._display_uri = mask_uri(uri)
-        self._engine = create_engine(uri)
-        self._closed = False
-        try:
-            with self._translated("open"):
-                ensure_schema(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SqlOnlineScorerStore({self._display_uri!r})"
-
-    @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sa_exc.SQLAlchemyError as exc:
-            raise translate(exc, store=self._display_uri, action=action) from exc
-
-    def _run(self, action: str, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._closed:
-            raise StoreError(f"{action}: the online scorer store {self._display_uri} "
-                             "is closed")
-        with self._translated(action), self._engine.connect() as conn:
-            if write:
-                conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                return work(conn)
+    _what = "online scorer store"
 
     # --- registrations --------------------------------------------------------------
     def _name_taken(self, conn: Connection, scorer: OnlineScorer) -> bool:
@@ -271,7 +237,3 @@ class SqlOnlineScorerStore:
         counts.update({status: int(n) for status, n in rows})
         return counts
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._engine.dispose()

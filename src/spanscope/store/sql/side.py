@@ -1,10 +1,10 @@
 """``SqlSideStore``: the plumbing of a small store kept beside the traces in their database.
 
-API keys (``keys.py``) and retention rules with the deletion log (``retention.py``) are
-kept off the trace store protocols, each behind a small protocol of its own. Their SQL
-implementations share this: their own small engine on the store's URI (migrating the
-database like ``SqlStore`` does), one short transaction per call, SQLAlchemy errors
-turned into Spanscope errors.
+API keys (``keys.py``), retention rules with the deletion log (``retention.py``), online
+scorers (``online_scorers.py``) and monitors (``monitors.py``) are kept off the trace store
+protocols, each behind a small protocol of its own. Their SQL implementations share this:
+their own small engine on the store's URI (migrating the database like ``SqlStore``
+does), one short transaction per call, SQLAlchemy errors turned into Spanscope errors.
 """
 
 from __future__ import annotations
