@@ -17,7 +17,7 @@ from spanscope.query.ast import And, Comparison, Node, Op, Or, RootPayload, Text
 from spanscope.query.evaluate import compares
 from spanscope.query.parser import parse_filter
 from spanscope.query.text import SpanText, span_texts
-from spanscope.query.values import regex, text_of
+from spanscope.query.values import like_parts, regex, text_of
 
 __all__ = ["CONTEXT", "MAX_HIGHLIGHTS", "highlights", "with_highlights"]
 
@@ -38,17 +38,7 @@ def _positive(node: Node) -> Iterator[Comparison]:
 
 def _like_search(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     """The LIKE pattern without its outer ``%``, as a regex to search for in a text."""
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            out.append(re.escape(next(chars, "\\")))
-        elif ch == "%":
-            out.append(".*?")
-        elif ch == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
+    out = like_parts(pattern, any_run=".*?")
     while out and out[0] == ".*?":
         out.pop(0)
     while out and out[-1] == ".*?":

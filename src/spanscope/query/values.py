@@ -24,6 +24,7 @@ from spanscope.entities._codec import dumps
 __all__ = [
     "NUMERIC_TEXT_PATTERN",
     "like_matches",
+    "like_parts",
     "looks_numeric",
     "number_of",
     "parse_timestamp",
@@ -99,22 +100,28 @@ def parse_timestamp(text: str) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-@functools.lru_cache(maxsize=512)
-def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    if ignore_case:
-        pattern = pattern.lower()
+def like_parts(pattern: str, *, any_run: str = ".*") -> list[str]:
+    """A LIKE pattern as regex pieces, one per character: ``%`` is ``any_run``, ``_`` any
+    one character, ``\\`` escapes the next; the rest match themselves."""
     out: list[str] = []
     chars = iter(pattern)
     for ch in chars:
         if ch == "\\":
             out.append(re.escape(next(chars, "\\")))
         elif ch == "%":
-            out.append(".*")
+            out.append(any_run)
         elif ch == "_":
             out.append(".")
         else:
             out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    if ignore_case:
+        pattern = pattern.lower()
+    return re.compile("".join(like_parts(pattern)), re.DOTALL)
 
 
 def like_matches(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
