@@ -141,3 +141,18 @@ def test_neighbours_slowest_first_walk_past_traces_in_progress(tmp_path) -> None
         walked = [_neighbours(store, trace_id, params) for trace_id in ordered]
     assert [w["next"] for w in walked] == [*ordered[1:], None]
     assert [w["previous"] for w in walked] == [None, *ordered[:-1]]
+
+
+def test_a_trace_page_lists_a_few_findings_of_each_kind_first() -> None:
+    from spanscope.analysis.findings import Finding
+
+    def finding(kind: str, n: int) -> Finding:
+        return Finding(kind=kind, severity="high", span_id=f"s{n}", span_name="x",
+                       message=f"{kind} {n}")
+
+    findings = [finding("retrieval_mismatch", n) for n in range(30)] + [
+        finding("gap", n) for n in range(3)] + [finding("bottleneck", 0)]
+    shown, left = views.first_findings(findings, limit=8, per_kind=5)
+    assert [f.kind for f in shown] == ["retrieval_mismatch"] * 5 + ["gap"] * 3
+    assert left == [("retrieval_mismatch", 25), ("bottleneck", 1)]
+    assert views.first_findings(findings[:2], limit=8) == (findings[:2], [])

@@ -24,6 +24,7 @@ from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
 from spanscope.query import parse_filter
 from spanscope.server.auth import KEY_COOKIE, requires
 from spanscope.server.ui import views
+from spanscope.server.ui.cache import TraceCache
 from spanscope.store.keys import Role
 
 __all__ = ["router"]
@@ -32,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # traces per list page
 FIRST_ROWS = 300  # span rows the trace page arrives with (several screens)
 TREE_CHUNK = 1000  # span rows per later piece of a trace's tree
+FINDINGS_SHOWN = 20  # findings a trace page lists before "show all"
 KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
 _TEMPLATES = Path(__file__).parent / "templates"
 _env: Any = None
@@ -139,9 +141,23 @@ def _datasets_of(store: Any, experiment_id: str | None) -> list[Any]:
         return []
 
 
-async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
+def _cache(request: Request) -> TraceCache:
+    """The app's cache of just-loaded traces (made on first use)."""
+    cache = getattr(request.app.state, "ui_traces", None)
+    if cache is None:
+        cache = request.app.state.ui_traces = TraceCache()
+    return cache
+
+
+async def _trace_or_page(request: Request, trace_id: str, page: str, *,
+                         cached: bool = False) -> Any:
+    """The trace, or the page saying it is not there. ``cached``: a piece of a trace page
+    takes the trace the page just read (``cache.py``); a page reads afresh and keeps it."""
+    store, cache = _store(request), _cache(request)
     try:
-        return await run_in_threadpool(_store(request).get_trace, trace_id)
+        if cached:
+            return await run_in_threadpool(cache.get, trace_id, store.get_trace)
+        return await run_in_threadpool(lambda: cache.put(store.get_trace(trace_id)))
     except NotFoundError as exc:
         return _page(page, status=404, message=str(exc))
 
@@ -168,8 +184,14 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
     return _page("trace.html", facts=views.trace_facts(trace), rows=rows,
                  total=total, next_start=FIRST_ROWS if total > len(rows) else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
-                 spans={s.span_id: s.name for s in trace.data.spans},
+                 spans=_span_names(trace, {a.span_id for a in assessments if a.span_id}),
                  span_choices=rows[:200], review=views.review_context(review, trace_id))
+
+
+def _span_names(trace: Any, span_ids: set[str]) -> dict[str, str]:
+    """Names of the spans the assessments are on (not of all 10,000)."""
+    return {s.span_id: s.name for s in trace.data.spans if s.span_id in span_ids} \
+        if span_ids else {}
 
 
 @router.get("/traces/{trace_id}/neighbours", response_class=HTMLResponse,
@@ -238,33 +260,37 @@ async def trace_tree(request: Request, trace_id: str,
     """The span tree's rows from ``start`` on, ``TREE_CHUNK`` of them (an htmx fragment)."""
     from spanscope.analysis.trace_view import waterfall_rows
 
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
     end = start + TREE_CHUNK
-    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=end))
+    rows = await run_in_threadpool(_cache(request).derived, trace, "rows", waterfall_rows)
     return _page("_rows.html", rows=rows[start:end], trace_id=trace_id,
-                 next_start=end if end < len(trace.data.spans) else None)
+                 next_start=end if end < len(rows) else None)
 
 
 @router.get("/traces/{trace_id}/findings", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
-async def trace_findings(request: Request, trace_id: str) -> HTMLResponse:
-    """What ``diagnose`` found (an htmx fragment); the page marks the culprit spans."""
+async def trace_findings(request: Request, trace_id: str,
+                         every: Annotated[bool, Query(alias="all")] = False) -> HTMLResponse:
+    """What ``diagnose`` found (an htmx fragment); the page marks the culprit spans. The
+    first ``FINDINGS_SHOWN`` (``views.first_findings``) and how many more of each kind (a
+    10,000-span trace can have thousands), unless ``all``."""
     from spanscope.analysis import diagnose
 
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
-    findings = await run_in_threadpool(diagnose, trace)
-    return _page("_findings.html", findings=findings)
+    findings = await run_in_threadpool(_cache(request).derived, trace, "findings", diagnose)
+    shown, more = (findings, []) if every else views.first_findings(findings, FINDINGS_SHOWN)
+    return _page("_findings.html", findings=shown, trace_id=trace_id, more=more)
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
 async def span_detail(request: Request, trace_id: str, span_id: str) -> HTMLResponse:
     """One span's inputs, outputs, attributes and events (an htmx fragment)."""
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
     span = next((s for s in trace.data.spans if s.span_id == span_id), None)

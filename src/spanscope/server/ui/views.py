@@ -25,6 +25,7 @@ __all__ = [
     "compact_json",
     "comparison_rows",
     "evaluation_table",
+    "first_findings",
     "list_from_back",
     "list_row",
     "overview_figures",
@@ -167,6 +168,22 @@ def list_row(info: TraceInfo) -> ListRow:
         user=metadata.get("mlflow.trace.user"), session=metadata.get("mlflow.trace.session"),
         tags={k: v for k, v in info.tags.items() if not k.startswith("mlflow.")},
         assessments=latest)
+
+
+def first_findings(findings: Sequence[Any], limit: int, per_kind: int = 5,
+                   ) -> tuple[list[Any], list[tuple[str, int]]]:
+    """The findings a trace page lists first: in their order (most severe first), at most
+    ``per_kind`` of a kind so that one repeated kind does not hide the others, ``limit`` in
+    all; and how many of each kind are left out, most first."""
+    from collections import Counter
+
+    shown, seen = [], Counter[str]()
+    for finding in findings:
+        if len(shown) < limit and seen[finding.kind] < per_kind:
+            shown.append(finding)
+            seen[finding.kind] += 1
+    left = Counter(f.kind for f in findings) - seen
+    return shown, left.most_common()
 
 
 def assessment_columns(rows: Sequence[ListRow]) -> list[str]:

@@ -22,17 +22,22 @@
     if (row && !event.target.closest("a, button, input, label")) window.location = row.dataset.href;
   });
 
-  // Span tree: fold a subtree (rows whose path starts with this row's path).
+  // Span tree: fold a subtree. Rows come in display order (depth first), so a row's
+  // subtree is the rows after it with a greater aria-level.
+  function level(row) { return +row.getAttribute("aria-level"); }
+  function below(row, item) {
+    return item && item.classList.contains("row") && level(item) > level(row);
+  }
   function setFolded(row, folded) {
     row.setAttribute("aria-expanded", folded ? "false" : "true");
-    var prefix = row.dataset.path + "/", item = row.nextElementSibling;
-    while (item && item.dataset.path && item.dataset.path.indexOf(prefix) === 0) {
+    var item = row.nextElementSibling;
+    while (below(row, item)) {
       if (folded) item.classList.add("hidden");
       else {
         item.classList.remove("hidden");
         if (item.getAttribute("aria-expanded") === "false") {  // keep inner folds folded
-          var inner = item.dataset.path + "/", skip = item.nextElementSibling;
-          while (skip && skip.dataset.path && skip.dataset.path.indexOf(inner) === 0) skip = skip.nextElementSibling;
+          var skip = item.nextElementSibling;
+          while (below(item, skip)) skip = skip.nextElementSibling;
           item = skip; continue;
         }
       }
@@ -71,6 +76,10 @@
     });
   }
   document.addEventListener("htmx:afterSettle", function () { refold(); markCulprits(); });
+  // What the page loads after it is usable (a trace's findings) waits for it to be there.
+  window.addEventListener("load", function () {
+    setTimeout(function () { document.body.dispatchEvent(new CustomEvent("spanscope:loaded")); }, 0);
+  });
   document.addEventListener("DOMContentLoaded", function () {
     var first = document.querySelector(".waterfall .row");
     if (first) first.tabIndex = 0;
