@@ -340,6 +340,7 @@ def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) 
     chosen from the keyboard."""
     p = page.page
     p.goto(server.url + "/")
+    p.locator("p.keys").wait_for()  # the experiment's keys arrive after the list
     box = p.get_by_label("Filter")
     options = p.get_by_role("listbox", name="Suggestions").get_by_role("option")
     box.focus()

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
 from spanscope.query import parse_filter
+from spanscope.query.highlight import has_text_comparisons
 from spanscope.server.auth import KEY_COOKIE, requires
 from spanscope.server.ui import views
 from spanscope.server.ui.cache import TraceCache
@@ -35,6 +36,7 @@ FIRST_ROWS = 300  # span rows the trace page arrives with (several screens)
 TREE_CHUNK = 1000  # span rows per later piece of a trace's tree
 FINDINGS_SHOWN = 20  # findings a trace page lists before "show all"
 KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
+KEYS_TTL_S = 60.0  # how long those keys are kept before they are read again
 _TEMPLATES = Path(__file__).parent / "templates"
 _env: Any = None
 
@@ -82,43 +84,92 @@ async def trace_list(
     filter: Annotated[str, Query()] = "",
     state: Annotated[str, Query()] = "",
     since: Annotated[str, Query()] = "",
+    start: Annotated[str, Query(alias="from")] = "",
+    end: Annotated[str, Query(alias="to")] = "",
     span_type: Annotated[str, Query()] = "",
     order: Annotated[str, Query()] = "time",
     page: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    """The traces of one experiment, newest (or slowest) first, 50 a page."""
+    """The traces of one experiment, newest (or slowest) first, 50 a page, with their cost
+    and, when the filter searches text, where it matched.
+
+    What the first paint does not need comes later: the filter box's key suggestions
+    (``/keys``) once the page has loaded.
+    """
     store = _store(request)
     experiments = await run_in_threadpool(store.list_experiments)
     experiments.sort(key=lambda e: (e.experiment_id != "0", e.name.lower()))
     if experiment_id is None and experiments:
         experiment_id = experiments[0].experiment_id
-    combined = views.combine_filters(filter, state=state, since=since, span_type=span_type,
-                                     now_ms=int(time.time() * 1000))
-    order_by = views.ORDERS.get(order)
-    error, rows, token = None, [], None
+    params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
+              "since": since, "from": start, "to": end, "span_type": span_type,
+              "order": order}
+    error, rows, token, costs, marks = None, [], None, {}, {}
     try:
-        if filter.strip():
-            parse_filter(filter)  # errors point into the text as typed, not the combined one
-        found = await run_in_threadpool(
-            store.search_traces, [experiment_id] if experiment_id else None,
-            filter_string=combined, order_by=order_by, max_results=PAGE_SIZE,
-            page_token=page or None, include_spans=False)
+        typed = parse_filter(filter) if filter.strip() else None  # errors point into the
+        # text as typed, not into the combined filter
+        found, costs = await run_in_threadpool(
+            _list_page, store, experiment_id, views.list_filter(params, _now_ms()),
+            views.ORDERS.get(order), page or None, has_text_comparisons(typed))
         rows = [views.list_row(t.info) for t in found]
-        token = found.token
+        token, marks = found.token, found.highlights
     except FilterError as exc:
         error = {"message": str(exc).splitlines()[0], "position": exc.position,
                  "token": exc.token}
-    except InvalidInputError as exc:  # a stale page token
+    except InvalidInputError as exc:  # a stale page token, a bad custom range
         error = {"message": str(exc), "position": None, "token": None}
-    params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
-              "since": since, "span_type": span_type, "order": order}
-    keys = await run_in_threadpool(_known_keys, store, experiment_id)
     datasets = await run_in_threadpool(_datasets_of, store, experiment_id)
     return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
-                 keys=keys, datasets=datasets,
+                 datasets=datasets, costs=costs, marks=marks,
                  experiments=experiments, experiment_id=experiment_id, params=params,
                  next_page=token, assessment_names=views.assessment_columns(rows),
-                 query=urlencode(params))
+                 query=urlencode({k: v for k, v in params.items() if v}))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _list_page(store: Any, experiment_id: str | None, combined: str | None,
+               order_by: list[str] | None, page: str | None,
+               highlight: bool) -> tuple[Any, dict[str, tuple[str, str | None]]]:
+    """A page of the list and each trace's cost (``views.cost_text``): the page's model
+    usage by trace in one store query, priced by ``analysis.pricing``."""
+    from spanscope.analysis.pricing import cost_by, get_model_prices
+    from spanscope.store.aggregates import GroupKey, Selection
+
+    experiments = [experiment_id] if experiment_id else None
+    found = store.search_traces(experiments, filter_string=combined, order_by=order_by,
+                                max_results=PAGE_SIZE, page_token=page,
+                                include_spans=False, highlight=highlight)
+    if not found:
+        return found, {}
+    ids = ", ".join(views.quote_text(t.info.trace_id) for t in found)
+    usage = store.model_usage(Selection(tuple(experiments) if experiments else None,
+                                        f"attributes.trace_id IN ({ids})"),
+                              group_by=GroupKey("trace"))
+    totals = cost_by(usage, lambda row: row.group, get_model_prices())
+    return found, {t.info.trace_id: views.cost_text(totals.get(t.info.trace_id))
+                   for t in found}
+
+
+@router.get("/keys", dependencies=[requires(Role.VIEWER)])
+async def filter_keys(request: Request,
+                      experiment_id: Annotated[str, Query()] = "") -> JSONResponse:
+    """The tag, metadata and assessment keys of the experiment's newest traces, for the
+    filter box's suggestions: asked for once the list has loaded, so the list does not
+    wait for them; kept a minute (``KEYS_TTL_S``)."""
+    store = _store(request)
+    cached = getattr(request.app.state, "ui_keys", None)
+    if cached is None:
+        cached = request.app.state.ui_keys = {}
+    hit = cached.get(experiment_id)
+    if hit is None or time.monotonic() - hit[0] > KEYS_TTL_S:
+        keys = await run_in_threadpool(_known_keys, store, experiment_id or None)
+        if len(cached) > 100:
+            cached.clear()
+        hit = cached[experiment_id] = (time.monotonic(), keys)
+    return JSONResponse(hit[1])
 
 
 def _known_keys(store: Any, experiment_id: str | None) -> list[str]:
@@ -211,10 +262,8 @@ def _neighbours(store: Any, trace_id: str, params: dict[str, str]) -> dict[str, 
     from spanscope.store.keyset import Order
 
     experiments = [params["experiment_id"]] if params["experiment_id"] else None
-    combined = views.combine_filters(params["filter"], state=params["state"],
-                                     since=params["since"], span_type=params["span_type"],
-                                     now_ms=int(time.time() * 1000))
     try:
+        combined = views.list_filter(params, _now_ms())
         (me,) = store.search_traces(
             None, filter_string=f"attributes.trace_id = {views.quote_text(trace_id)}",
             max_results=1, include_spans=False)
