@@ -39,11 +39,37 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     import spanscope
 
     spanscope.flush(timeout=30)
+    _log_unpriced_trace(uri)
     big = make_trace(BIG_TRACE_SPANS, name="big_agent", tags={"size": "big"},
                      request_time=1_600_000_000_000)
     with SqlStore(uri) as store:
         store.log_traces([big])
     return uri
+
+
+def _log_unpriced_trace(uri: str) -> None:
+    """A trace whose one model call is of a model no price table knows (the list says
+    "unpriced" for it, never $0), written by the tracing SDK."""
+    import spanscope
+    from spanscope.entities import SpanType
+
+    spanscope.set_tracking_uri(uri)
+    try:
+        with spanscope.start_span("in_house_agent", span_type=SpanType.AGENT) as root:
+            root.set_inputs({"question": "Which warehouse ships order A77?"})
+            spanscope.update_current_trace(tags={"pricing": "in-house"})
+            with spanscope.start_span("chat", span_type=SpanType.CHAT_MODEL) as chat:
+                chat.set_inputs({"messages": [{"role": "user", "content": "order A77"}]})
+                chat.set_attributes({"mlflow.llm.model": "in-house-llm-7",
+                                     "mlflow.chat.tokenUsage": {"input_tokens": 120,
+                                                                "output_tokens": 30,
+                                                                "total_tokens": 150}})
+                chat.set_outputs({"choices": [{"message": {"role": "assistant",
+                                                            "content": "Lyon ships it."}}]})
+            root.set_outputs({"answer": "Lyon ships it."})
+        spanscope.flush(timeout=30)
+    finally:
+        spanscope.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
