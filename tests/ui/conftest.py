@@ -39,7 +39,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     import spanscope
 
     spanscope.flush(timeout=30)
-    _log_unpriced_trace(uri)
+    _log_sdk_traces(uri)
     big = make_trace(BIG_TRACE_SPANS, name="big_agent", tags={"size": "big"},
                      request_time=1_600_000_000_000)
     with SqlStore(uri) as store:
@@ -47,9 +47,11 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
-def _log_unpriced_trace(uri: str) -> None:
-    """A trace whose one model call is of a model no price table knows (the list says
-    "unpriced" for it, never $0), written by the tracing SDK."""
+def _log_sdk_traces(uri: str) -> None:
+    """Two traces written by the tracing SDK: one whose model call is of a model no price
+    table knows (the list says "unpriced" for it, never $0), and an agent whose 30
+    retrievals all miss the question (30 findings of one kind, more than a trace page
+    lists at first)."""
     import spanscope
     from spanscope.entities import SpanType
 
@@ -67,6 +69,14 @@ def _log_unpriced_trace(uri: str) -> None:
                 chat.set_outputs({"choices": [{"message": {"role": "assistant",
                                                             "content": "Lyon ships it."}}]})
             root.set_outputs({"answer": "Lyon ships it."})
+        with spanscope.start_span("retrieval_loop", span_type=SpanType.AGENT) as root:
+            root.set_inputs({"question": "a task of many steps"})
+            spanscope.update_current_trace(tags={"size": "many-findings"})
+            for step in range(30):
+                with spanscope.start_span("retrieve", span_type=SpanType.RETRIEVER) as r:
+                    r.set_inputs({"query": f"step {step}"})
+                    r.set_outputs([{"page_content": f"document {step}", "score": 0.8}])
+            root.set_outputs({"answer": "all steps done"})
         spanscope.flush(timeout=30)
     finally:
         spanscope.set_tracking_uri(None)

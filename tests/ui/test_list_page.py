@@ -13,6 +13,8 @@ from spanscope.server.ui import views
 from spanscope.store.aggregates import Selection
 from spanscope.store.sql import SqlStore
 
+NO_COST = "\u2013"  # the list's dash for a trace without model calls
+
 
 def _ids(page: Page) -> list[str]:
     return page.page.locator("table.list a.id").all_inner_texts()
@@ -72,7 +74,7 @@ def test_the_cost_column_prices_each_trace_or_says_unpriced(server: ServerProces
     with SqlStore(demo_store) as store:
         for trace_id in ids:
             total = selection_cost(store, Selection(("0",), f"attributes.trace_id = '{trace_id}'"))
-            assert shown[trace_id] == (views.cost_text(total)[0] or "–"), trace_id
+            assert shown[trace_id] == (views.cost_text(total)[0] or NO_COST), trace_id
     assert any(text.startswith("$") for text in shown.values())  # the demo's calls priced
     page.shot("list-cost")
 
@@ -94,3 +96,28 @@ def test_a_text_filter_shows_where_it_matched(server: ServerProcess, page: Page)
     assert "Lyon ships it." in p.locator("#detail").inner_text()
     p.goto(server.url + "/?filter=" + "tags.pricing%20%3D%20'in-house'")
     assert p.locator("table.list td.match").count() == 0  # no text condition: no column
+
+
+def test_a_trace_with_many_findings_lists_a_few_of_each_kind_first(
+        server: ServerProcess, page: Page, demo_store: str) -> None:
+    from spanscope.analysis import diagnose
+    from spanscope.server.ui.pages import FINDINGS_SHOWN
+
+    with SqlStore(demo_store) as store:
+        (trace_id,) = store.search_trace_ids(["0"], filter_string="tags.size = 'many-findings'")
+        findings = diagnose(store.get_trace(trace_id))
+    first, left = views.first_findings(findings, FINDINGS_SHOWN)
+    assert left and sum(n for _, n in left) == len(findings) - len(first)
+    p = page.page
+    p.goto(f"{server.url}/traces/{trace_id}")
+    listed = p.locator("#findings ol.findings > li")
+    listed.first.wait_for()
+    assert listed.count() == len(first)
+    more = p.locator("#findings p.more-findings")
+    assert f"{len(findings) - len(first)} more" in more.inner_text()
+    assert p.locator(".waterfall .row.culprit").count() == len(first)
+    more.get_by_role("button", name="Show all").click()
+    p.wait_for_function("document.querySelectorAll('#findings ol.findings > li').length"
+                        f" === {len(findings)}")
+    p.wait_for_function("document.querySelectorAll('.waterfall .row.culprit').length"
+                        f" === {len(findings)}")

@@ -32,7 +32,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # traces per list page
-FIRST_ROWS = 300  # span rows the trace page arrives with (several screens)
+FIRST_ROWS = 120  # span rows the trace page arrives with (a few screens of the tree)
 TREE_CHUNK = 1000  # span rows per later piece of a trace's tree
 FINDINGS_SHOWN = 20  # findings a trace page lists before "show all"
 KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
