@@ -33,13 +33,13 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     from spanscope.store.sql import SqlStore
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('ui')}/demo.db"
+    _log_sdk_traces(uri)  # first: the demo's traces are the newest, first in the list
     result = CliRunner().invoke(cli, ["--tracking-uri", uri, "demo", "--traces", "60",
                                       "--seed", "7", "--no-progress"])
     assert result.exit_code == 0, result.output
     import spanscope
 
     spanscope.flush(timeout=30)
-    _log_sdk_traces(uri)
     big = make_trace(BIG_TRACE_SPANS, name="big_agent", tags={"size": "big"},
                      request_time=1_600_000_000_000)
     with SqlStore(uri) as store:

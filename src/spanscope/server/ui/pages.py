@@ -106,8 +106,8 @@ async def trace_list(
               "order": order}
     error, rows, token, costs, marks = None, [], None, {}, {}
     try:
-        typed = parse_filter(filter) if filter.strip() else None  # errors point into the
-        # text as typed, not into the combined filter
+        # Parsed alone first, so that an error points into the filter as typed.
+        typed = parse_filter(filter) if filter.strip() else None
         found, costs = await run_in_threadpool(
             _list_page, store, experiment_id, views.list_filter(params, _now_ms()),
             views.ORDERS.get(order), page or None, has_text_comparisons(typed))
