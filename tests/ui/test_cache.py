@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.factories import make_trace
 
-from spanscope.entities import Trace
+from spanscope.entities import Trace, TraceData
 from spanscope.server.ui.cache import TraceCache
 
 
@@ -47,9 +49,16 @@ def test_derived_values_are_computed_once_per_cached_copy() -> None:
     cache.put(trace)
     assert cache.derived(trace, "rows", rows) == 4
     assert cache.derived(trace, "rows", rows) == 4 and len(calls) == 2
-    fresh = make_trace(4, trace_id=trace.info.trace_id)
-    cache.put(fresh)  # a page read it again: what was derived from the old copy goes
+    again = Trace(trace.info, TraceData(list(trace.data.spans)))
+    cache.put(again)  # a page read it again, unchanged: what was derived stays
+    assert cache.derived(again, "rows", rows) == 4 and len(calls) == 2
+    fresh = make_trace(4, trace_id=trace.info.trace_id)  # other spans
+    cache.put(fresh)  # what was derived from the old copy goes
     assert cache.derived(fresh, "rows", rows) == 4 and len(calls) == 3
+    tagged = Trace(dataclasses.replace(fresh.info, tags={**fresh.info.tags, "k": "v"}),
+                   fresh.data)
+    cache.put(tagged)
+    assert cache.derived(tagged, "rows", rows) == 4 and len(calls) == 4
 
 
 def test_bounded_by_spans_held_oldest_out_first() -> None:

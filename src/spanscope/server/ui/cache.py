@@ -7,7 +7,9 @@ from the store costs far more than drawing a chunk of it, so the page puts what 
 here and its pieces take it from here: a chunk then costs only its own rows.
 
 The page itself always reads the store afresh (a reload shows new spans, tags and
-assessments), so a cached trace is at most ``ttl_s`` older than the page showing it.
+assessments), so a cached trace is at most ``ttl_s`` older than the page showing it; what
+was derived from a copy (findings take a 10,000-span trace half a second) is kept for the
+fresh one when the trace is finished and unchanged.
 Bounded by the number of spans held (big traces evict the oldest entries) and by age.
 Derived values a trace's pieces share (its full list of tree rows, its findings) are
 kept with the entry and go with it.
@@ -64,9 +66,13 @@ class TraceCache:
         return self._spans
 
     def put(self, trace: Trace) -> Trace:
-        """Keep ``trace`` (replacing an older copy and what was derived from it)."""
+        """Keep ``trace``, replacing an older copy; what was derived from that copy stays
+        when the trace is finished and nothing it is drawn from changed (``_same``)."""
         entry = _Entry(trace, self._clock(), len(trace.data.spans))
         with self._lock:
+            old = self._entries.get(trace.info.trace_id)
+            if old is not None and _same(old.trace, trace):
+                entry.derived = old.derived
             self._drop(trace.info.trace_id)
             if entry.spans <= self.max_spans:
                 self._entries[trace.info.trace_id] = entry
@@ -112,3 +118,15 @@ class TraceCache:
         while self._entries and (self._spans > self.max_spans
                                  or len(self._entries) > self.max_traces):
             self._drop(next(iter(self._entries)))
+
+
+def _same(old: Trace, new: Trace) -> bool:
+    """Whether tree rows and findings made from ``old`` hold for ``new``: a finished trace
+    whose spans, state, duration, tags and assessments are as they were (a reload of an
+    unchanged trace does not diagnose it again)."""
+    a, b = old.info, new.info
+    return (str(b.state) != "IN_PROGRESS" and a.state == b.state
+            and a.execution_duration == b.execution_duration and a.tags == b.tags
+            and [(x.assessment_id, x.valid) for x in a.assessments]
+            == [(x.assessment_id, x.valid) for x in b.assessments]
+            and [s.span_id for s in old.data.spans] == [s.span_id for s in new.data.spans])
