@@ -287,7 +287,8 @@ def test_the_review_queue_labels_trace_after_trace(server: ServerProcess, page: 
                                                    demo_store: str) -> None:
     p = page.page
     p.goto(server.url + "/?filter=" + "attributes.status%20%3D%20'ERROR'")
-    assert "tags.app_version" in p.locator("p.keys").inner_text()  # key suggestions
+    p.locator("p.keys").wait_for()  # key suggestions, arriving after the list
+    assert "tags.app_version" in p.locator("p.keys").inner_text()
     with SqlStore(demo_store) as store:
         failed = store.search_trace_ids(["0"], filter_string="attributes.status = 'ERROR'")
     assert len(failed) >= 2, failed

@@ -154,8 +154,8 @@ def _list_page(store: Any, experiment_id: str | None, combined: str | None,
 
 
 @router.get("/keys", dependencies=[requires(Role.VIEWER)])
-async def filter_keys(request: Request,
-                      experiment_id: Annotated[str, Query()] = "") -> JSONResponse:
+async def experiment_keys(request: Request,
+                          experiment_id: Annotated[str, Query()] = "") -> JSONResponse:
     """The tag, metadata and assessment keys of the experiment's newest traces, for the
     filter box's suggestions: asked for once the list has loaded, so the list does not
     wait for them; kept a minute (``KEYS_TTL_S``)."""

@@ -267,14 +267,15 @@
   }
   function showKeys(keys) {
     var hint = document.querySelector("p.keys");
-    if (!hint || !keys.length) return;
+    if (!hint) return;
+    if (!keys.length) { hint.hidden = true; return; }
     hint.textContent = "Keys in this experiment: ";
     keys.slice(0, 12).forEach(function (key, i) {
       if (i) hint.appendChild(document.createTextNode(", "));
       hint.appendChild(document.createElement("code")).textContent = key;
     });
     if (keys.length > 12) hint.appendChild(document.createTextNode(" …"));
-    hint.hidden = false;
+    hint.classList.remove("pending");
   }
   document.addEventListener("DOMContentLoaded", function () {
     var input = document.querySelector("input[role='combobox'][aria-controls='filter-suggest']");
