@@ -8,7 +8,9 @@ by the tracing SDK into a small store of their own), the median over ``--repeats
 - ``ttfb``: the browser's time to the response's first byte (Navigation Timing);
 - ``fcp``: first contentful paint;
 - ``usable``: from ``goto`` to the page's main content being there and the page loaded
-  (list: its rows; trace: its span tree; overview: its figures), what a person waits for.
+  (list: its rows, with the matched text when it searches text; trace: its span tree;
+  overview: its figures), what a person waits for; for the next piece of a big trace's
+  tree, the time to fetch it (HTTP) right after the page.
 
 Each page is loaded once before timing (the server's and SQLite's caches warm).
 
@@ -27,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -100,6 +103,24 @@ def time_page(browser: Any, url: str, ready: str, repeats: int,
             if values}
 
 
+def time_chunks(url: str, trace_id: str, repeats: int) -> dict[str, float]:
+    """Median time (ms) to fetch the piece of the span tree that scrolling asks for next,
+    right after the page: what a reader waits for at the bottom of the first rows."""
+    import httpx
+
+    from spanscope.server.ui.pages import FIRST_ROWS
+
+    samples = []
+    with httpx.Client(base_url=url, timeout=300) as client:
+        for attempt in range(repeats + 1):
+            client.get(f"/traces/{trace_id}").raise_for_status()
+            started = time.perf_counter()
+            client.get(f"/traces/{trace_id}/tree?start={FIRST_ROWS}").raise_for_status()
+            if attempt:
+                samples.append((time.perf_counter() - started) * 1000)
+    return {"usable": round(statistics.median(samples), 1)}
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -128,6 +149,10 @@ def main() -> None:
                 results[f"list filtered to errors, {n:,} traces"] = time_page(
                     browser, f"{url}/?experiment_id={experiment_id}&state=ERROR",
                     "table.list a.id", args.repeats)
+                results[f"list searching text (matches shown), {n:,} traces"] = time_page(
+                    browser, f"{url}/?experiment_id={experiment_id}&filter="
+                    + quote("text CONTAINS 'refund'"), "table.list td.match mark",
+                    args.repeats)
                 if n == max(sizes) and not args.no_overview:
                     results[f"overview (all time), {n:,} traces"] = time_page(
                         browser, f"{url}/overview?experiment_id={experiment_id}&since=all",
@@ -142,7 +167,9 @@ def main() -> None:
                 for label, trace_id in ids.items():
                     results[label] = time_page(
                         browser, f"{url}/traces/{trace_id}", ".waterfall .row",
-                        args.repeats, settled="#findings ol, #findings p.empty")
+                        args.repeats, settled="#findings ol, #findings p.empty:not(.loading)")
+                results["10000-span trace: next piece of the tree"] = time_chunks(
+                    url, ids["10000-span trace"], args.repeats)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)

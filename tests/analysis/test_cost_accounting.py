@@ -176,7 +176,8 @@ def test_model_usage_splits_at_price_changes_in_every_store(stores: tuple) -> No
     for options in ({}, {"periods": [CHANGE_MS]}, {"periods": [CHANGE_MS, AFTER]},
                     {"periods": [CHANGE_MS], "bucket_ms": DAY_MS},
                     {"periods": [CHANGE_MS], "group_by": GroupKey("span_type")},
-                    {"group_by": GroupKey("metadata", "mlflow.trace.user")}):
+                    {"group_by": GroupKey("metadata", "mlflow.trace.user")},
+                    {"group_by": GroupKey("trace")}):
         for selection in (Selection(None), Selection(None, "tags.team = 'search'"),
                           Selection(None, None, BEFORE, AFTER)):
             assert sql.model_usage(selection, **options) == memory.model_usage(

@@ -33,6 +33,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     from spanscope.store.sql import SqlStore
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('ui')}/demo.db"
+    _log_sdk_traces(uri)  # first: the demo's traces are the newest, first in the list
     result = CliRunner().invoke(cli, ["--tracking-uri", uri, "demo", "--traces", "60",
                                       "--seed", "7", "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -44,6 +45,41 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     with SqlStore(uri) as store:
         store.log_traces([big])
     return uri
+
+
+def _log_sdk_traces(uri: str) -> None:
+    """Two traces written by the tracing SDK: one whose model call is of a model no price
+    table knows (the list says "unpriced" for it, never $0), and an agent whose 30
+    retrievals all miss the question (30 findings of one kind, more than a trace page
+    lists at first)."""
+    import spanscope
+    from spanscope.entities import SpanType
+
+    spanscope.set_tracking_uri(uri)
+    try:
+        with spanscope.start_span("in_house_agent", span_type=SpanType.AGENT) as root:
+            root.set_inputs({"question": "Which warehouse ships order A77?"})
+            spanscope.update_current_trace(tags={"pricing": "in-house"})
+            with spanscope.start_span("chat", span_type=SpanType.CHAT_MODEL) as chat:
+                chat.set_inputs({"messages": [{"role": "user", "content": "order A77"}]})
+                chat.set_attributes({"mlflow.llm.model": "in-house-llm-7",
+                                     "mlflow.chat.tokenUsage": {"input_tokens": 120,
+                                                                "output_tokens": 30,
+                                                                "total_tokens": 150}})
+                chat.set_outputs({"choices": [{"message": {"role": "assistant",
+                                                            "content": "Lyon ships it."}}]})
+            root.set_outputs({"answer": "Lyon ships it."})
+        with spanscope.start_span("retrieval_loop", span_type=SpanType.AGENT) as root:
+            root.set_inputs({"question": "a task of many steps"})
+            spanscope.update_current_trace(tags={"size": "many-findings"})
+            for step in range(30):
+                with spanscope.start_span("retrieve", span_type=SpanType.RETRIEVER) as r:
+                    r.set_inputs({"query": f"step {step}"})
+                    r.set_outputs([{"page_content": f"document {step}", "score": 0.8}])
+            root.set_outputs({"answer": "all steps done"})
+        spanscope.flush(timeout=30)
+    finally:
+        spanscope.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

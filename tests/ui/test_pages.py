@@ -117,8 +117,14 @@ def test_a_bad_feedback_value_says_what_is_wrong(server: ServerProcess, page: Pa
 
 def test_a_10000_span_trace_opens_and_folds(server: ServerProcess, page: Page,
                                             demo_store: str) -> None:
-    """The tree arrives with 300 rows, then 1,000 at a time as the reader scrolls; the findings
-    and a span's payloads load on their own."""
+    """The tree arrives with its first rows (``FIRST_ROWS``), then ``TREE_CHUNK`` at a time
+    as the reader scrolls, each piece cut from the trace the page read (the server's
+    cache); the findings and a span's payloads load on their own."""
+    from spanscope.analysis import diagnose
+    from spanscope.analysis.trace_view import waterfall_rows
+    from spanscope.server.ui import views
+    from spanscope.server.ui.pages import FINDINGS_SHOWN, FIRST_ROWS, TREE_CHUNK
+
     with SqlStore(demo_store) as store:
         (trace_id,) = store.search_trace_ids(["0"], filter_string="tags.size = 'big'")
     p = page.page
@@ -128,12 +134,20 @@ def test_a_10000_span_trace_opens_and_folds(server: ServerProcess, page: Page,
     seconds = time.perf_counter() - started
     print(f"10,000-span trace page usable in {seconds:.2f} s")
     rows = p.locator(".waterfall .row")
-    assert rows.count() == 300  # several screens; the rest as the reader scrolls
+    assert rows.count() == FIRST_ROWS  # a few screens; the rest as the reader scrolls
     assert f"{BIG_TRACE_SPANS:,}" in p.locator("#tree-h").inner_text()
-    p.locator("#findings ol.findings, #findings p.empty").first.wait_for()
-    for expected in (1300, 2300, 3300):  # scrolling to the end loads the next rows
+    p.locator("#findings ol.findings, #findings p.empty:not(.loading)").first.wait_for()
+    for chunk in (1, 2, 3):  # scrolling to the end loads the next rows
+        expected = FIRST_ROWS + chunk * TREE_CHUNK
         p.locator(".waterfall .more").scroll_into_view_if_needed()
         p.wait_for_function(f"document.querySelectorAll('.waterfall .row').length >= {expected}")
+    shown = p.eval_on_selector_all(".waterfall .row", "rows => rows.map(r => r.id.slice(5))")
+    with SqlStore(demo_store) as store:
+        trace = store.get_trace(trace_id)
+    order = [r.span_id for r in waterfall_rows(trace)]
+    assert shown == order[:len(shown)]  # the pieces join up: none lost, none twice
+    first, _ = views.first_findings(diagnose(trace), FINDINGS_SHOWN)
+    assert p.locator("#findings ol.findings > li").count() == len(first)
     root = rows.first
     root.focus()
     p.keyboard.press("ArrowLeft")
@@ -273,7 +287,8 @@ def test_the_review_queue_labels_trace_after_trace(server: ServerProcess, page: 
                                                    demo_store: str) -> None:
     p = page.page
     p.goto(server.url + "/?filter=" + "attributes.status%20%3D%20'ERROR'")
-    assert "tags.app_version" in p.locator("p.keys").inner_text()  # key suggestions
+    p.locator("p.keys").wait_for()  # key suggestions, arriving after the list
+    assert "tags.app_version" in p.locator("p.keys").inner_text()
     with SqlStore(demo_store) as store:
         failed = store.search_trace_ids(["0"], filter_string="attributes.status = 'ERROR'")
     assert len(failed) >= 2, failed
@@ -340,6 +355,7 @@ def test_the_filter_box_suggests_as_you_type(server: ServerProcess, page: Page) 
     chosen from the keyboard."""
     p = page.page
     p.goto(server.url + "/")
+    p.locator("p.keys").wait_for()  # the experiment's keys arrive after the list
     box = p.get_by_label("Filter")
     options = p.get_by_role("listbox", name="Suggestions").get_by_role("option")
     box.focus()

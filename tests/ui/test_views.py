@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.factories import make_trace
 
 from spanscope.entities import Feedback
@@ -65,7 +66,7 @@ def test_the_list_a_trace_page_came_from() -> None:
     back = "/?experiment_id=3&filter=tags.a+%3D+%27b%27&state=ERROR&order=duration"
     assert views.list_from_back(back) == {
         "experiment_id": "3", "filter": "tags.a = 'b'", "state": "ERROR", "since": "",
-        "span_type": "", "order": "duration"}
+        "from": "", "to": "", "span_type": "", "order": "duration"}
     assert views.list_from_back("/?order=sideways")["order"] == "time"
     assert views.list_from_back("/") is None
     assert views.list_from_back("https://elsewhere/?filter=x") is None
@@ -141,3 +142,48 @@ def test_neighbours_slowest_first_walk_past_traces_in_progress(tmp_path) -> None
         walked = [_neighbours(store, trace_id, params) for trace_id in ordered]
     assert [w["next"] for w in walked] == [*ordered[1:], None]
     assert [w["previous"] for w in walked] == [None, *ordered[:-1]]
+
+
+def test_a_trace_page_lists_a_few_findings_of_each_kind_first() -> None:
+    from spanscope.analysis.findings import Finding
+
+    def finding(kind: str, n: int) -> Finding:
+        return Finding(kind=kind, severity="high", span_id=f"s{n}", span_name="x",
+                       message=f"{kind} {n}")
+
+    findings = [finding("retrieval_mismatch", n) for n in range(30)] + [
+        finding("gap", n) for n in range(3)] + [finding("bottleneck", 0)]
+    shown, left = views.first_findings(findings, limit=8, per_kind=5)
+    assert [f.kind for f in shown] == ["retrieval_mismatch"] * 5 + ["gap"] * 3
+    assert left == [("retrieval_mismatch", 25), ("bottleneck", 1)]
+    assert views.first_findings(findings[:2], limit=8) == (findings[:2], [])
+
+
+def test_a_custom_range_is_a_trace_timestamp_condition() -> None:
+    from spanscope.exceptions import InvalidInputError
+
+    params = {"filter": "tags.a = 'b'", "from": "2026-12-04T09:00", "to": "2026-12-04T10:00"}
+    combined = views.list_filter(params, now_ms=0)
+    start, end = 1_796_374_800_000, 1_796_378_400_000  # 09:00 and 10:00 UTC
+    assert combined == (f"(tags.a = 'b') AND trace.timestamp >= {start} AND "
+                        f"trace.timestamp < {end}")
+    parse_filter(combined)
+    assert views.list_filter({"to": "2026-12-04"}, now_ms=0) == \
+        "trace.timestamp < 1796342400000"  # a date alone: its midnight
+    for bad in ({"from": "yesterday"}, {"from": "2026-12-04T10:00", "to": "2026-12-04T09:00"}):
+        with pytest.raises(InvalidInputError):
+            views.list_filter(bad, now_ms=0)
+
+
+def test_a_cost_is_a_price_or_unpriced_never_zero() -> None:
+    from spanscope.analysis.pricing import CostTotal
+
+    assert views.cost_text(None) == ("", None)
+    assert views.cost_text(CostTotal(cost=0.00042, calls=2)) == ("$0.0004", None)
+    assert views.cost_text(CostTotal(cost=12.5, calls=9))[0] == "$12.50"
+    text, note = views.cost_text(CostTotal(cost=None, calls=1, unpriced_calls=1,
+                                           unpriced_tokens=150,
+                                           unpriced_models=["in-house-llm-7"]))
+    assert text == "unpriced" and "in-house-llm-7" in note and "150 tokens" in note
+    mixed = CostTotal(cost=0.002, calls=3, unpriced_calls=1, unpriced_models=["x"])
+    assert views.cost_text(mixed)[0] == "$0.0020 + unpriced"

@@ -19,7 +19,8 @@ from spanscope.query.parser import parse_filter
 from spanscope.query.text import SpanText, span_texts
 from spanscope.query.values import like_parts, regex, text_of
 
-__all__ = ["CONTEXT", "MAX_HIGHLIGHTS", "highlights", "with_highlights"]
+__all__ = ["CONTEXT", "MAX_HIGHLIGHTS", "has_text_comparisons", "highlights",
+           "with_highlights"]
 
 CONTEXT = 60  # characters of text shown on each side of a match
 MAX_HIGHLIGHTS = 5  # per trace
@@ -34,6 +35,12 @@ def _positive(node: Node) -> Iterator[Comparison]:
     elif isinstance(node, (And, Or)):
         for child in node.children:
             yield from _positive(child)
+
+
+def has_text_comparisons(node: Node | None) -> bool:
+    """Whether ``node`` can give highlights at all (so a caller asks for them, and reads
+    the spans they need, only then)."""
+    return node is not None and next(_positive(node), None) is not None
 
 
 def _like_search(pattern: str, ignore_case: bool) -> re.Pattern[str]:

@@ -77,10 +77,12 @@ class GroupKey:
     """Group traces by the value of one tag or metadata key (missing: group ``None``).
 
     ``GroupKey("span_type")`` groups model usage by the type of the span that reported
-    it (``model_usage`` only: a trace holds spans of several types).
+    it (``model_usage`` only: a trace holds spans of several types). ``GroupKey("trace")``
+    makes each trace its own group (its id), for a page of traces: the trace list's cost
+    column is one ``model_usage`` query over its page, not one per row.
     """
 
-    kind: Literal["tag", "metadata", "span_type"]
+    kind: Literal["tag", "metadata", "span_type", "trace"]
     key: str = ""
 
 
@@ -366,9 +368,10 @@ def check_options(*, bucket_ms: int | None = None, group_by: GroupKey | None = N
         raise InvalidInputError(f"bucket_ms must be a positive integer, got {bucket_ms!r}")
     if group_by is not None and (not isinstance(group_by, GroupKey) or not (
             (group_by.kind in ("tag", "metadata") and isinstance(group_by.key, str)
-             and group_by.key) or (group_by.kind == "span_type" and group_by.key == ""))):
-        raise InvalidInputError(f"group_by must be GroupKey('tag'|'metadata', KEY) or "
-                                f"GroupKey('span_type'), got {group_by!r}")
+             and group_by.key) or (group_by.kind in ("span_type", "trace")
+                                   and group_by.key == ""))):
+        raise InvalidInputError(f"group_by must be GroupKey('tag'|'metadata', KEY), "
+                                f"GroupKey('span_type') or GroupKey('trace'), got {group_by!r}")
     for q in quantiles:
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
             raise InvalidInputError(f"quantiles must be numbers in [0, 1], got {q!r}")

@@ -83,6 +83,8 @@ def _tokens(trace: Trace) -> tuple[int | None, int | None, int | None]:
 def _group(trace: Trace, group_by: GroupKey | None) -> str | None:
     if group_by is None:
         return None
+    if group_by.kind == "trace":
+        return trace.info.trace_id
     values = trace.info.tags if group_by.kind == "tag" else trace.info.trace_metadata
     return values.get(group_by.key)
 

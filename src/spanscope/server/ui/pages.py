@@ -17,22 +17,26 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
 from spanscope.query import parse_filter
+from spanscope.query.highlight import has_text_comparisons
 from spanscope.server.auth import KEY_COOKIE, requires
 from spanscope.server.ui import views
+from spanscope.server.ui.cache import TraceCache
 from spanscope.store.keys import Role
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50  # traces per list page
-FIRST_ROWS = 300  # span rows the trace page arrives with (several screens)
+FIRST_ROWS = 120  # span rows the trace page arrives with (a few screens of the tree)
 TREE_CHUNK = 1000  # span rows per later piece of a trace's tree
+FINDINGS_SHOWN = 20  # findings a trace page lists before "show all"
 KEY_SAMPLE = 500  # newest traces whose keys the filter box suggests
+KEYS_TTL_S = 60.0  # how long those keys are kept before they are read again
 _TEMPLATES = Path(__file__).parent / "templates"
 _env: Any = None
 
@@ -80,43 +84,92 @@ async def trace_list(
     filter: Annotated[str, Query()] = "",
     state: Annotated[str, Query()] = "",
     since: Annotated[str, Query()] = "",
+    start: Annotated[str, Query(alias="from")] = "",
+    end: Annotated[str, Query(alias="to")] = "",
     span_type: Annotated[str, Query()] = "",
     order: Annotated[str, Query()] = "time",
     page: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    """The traces of one experiment, newest (or slowest) first, 50 a page."""
+    """The traces of one experiment, newest (or slowest) first, 50 a page, with their cost
+    and, when the filter searches text, where it matched.
+
+    What the first paint does not need comes later: the filter box's key suggestions
+    (``/keys``) once the page has loaded.
+    """
     store = _store(request)
     experiments = await run_in_threadpool(store.list_experiments)
     experiments.sort(key=lambda e: (e.experiment_id != "0", e.name.lower()))
     if experiment_id is None and experiments:
         experiment_id = experiments[0].experiment_id
-    combined = views.combine_filters(filter, state=state, since=since, span_type=span_type,
-                                     now_ms=int(time.time() * 1000))
-    order_by = views.ORDERS.get(order)
-    error, rows, token = None, [], None
+    params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
+              "since": since, "from": start, "to": end, "span_type": span_type,
+              "order": order}
+    error, rows, token, costs, marks = None, [], None, {}, {}
     try:
-        if filter.strip():
-            parse_filter(filter)  # errors point into the text as typed, not the combined one
-        found = await run_in_threadpool(
-            store.search_traces, [experiment_id] if experiment_id else None,
-            filter_string=combined, order_by=order_by, max_results=PAGE_SIZE,
-            page_token=page or None, include_spans=False)
+        # Parsed alone first, so that an error points into the filter as typed.
+        typed = parse_filter(filter) if filter.strip() else None
+        found, costs = await run_in_threadpool(
+            _list_page, store, experiment_id, views.list_filter(params, _now_ms()),
+            views.ORDERS.get(order), page or None, has_text_comparisons(typed))
         rows = [views.list_row(t.info) for t in found]
-        token = found.token
+        token, marks = found.token, found.highlights
     except FilterError as exc:
         error = {"message": str(exc).splitlines()[0], "position": exc.position,
                  "token": exc.token}
-    except InvalidInputError as exc:  # a stale page token
+    except InvalidInputError as exc:  # a stale page token, a bad custom range
         error = {"message": str(exc), "position": None, "token": None}
-    params = {"experiment_id": experiment_id or "", "filter": filter, "state": state,
-              "since": since, "span_type": span_type, "order": order}
-    keys = await run_in_threadpool(_known_keys, store, experiment_id)
     datasets = await run_in_threadpool(_datasets_of, store, experiment_id)
     return _page("traces.html", status=400 if error else 200, rows=rows, error=error,
-                 keys=keys, datasets=datasets,
+                 datasets=datasets, costs=costs, marks=marks,
                  experiments=experiments, experiment_id=experiment_id, params=params,
                  next_page=token, assessment_names=views.assessment_columns(rows),
-                 query=urlencode(params))
+                 query=urlencode({k: v for k, v in params.items() if v}))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _list_page(store: Any, experiment_id: str | None, combined: str | None,
+               order_by: list[str] | None, page: str | None,
+               highlight: bool) -> tuple[Any, dict[str, tuple[str, str | None]]]:
+    """A page of the list and each trace's cost (``views.cost_text``): the page's model
+    usage by trace in one store query, priced by ``analysis.pricing``."""
+    from spanscope.analysis.pricing import cost_by, get_model_prices
+    from spanscope.store.aggregates import GroupKey, Selection
+
+    experiments = [experiment_id] if experiment_id else None
+    found = store.search_traces(experiments, filter_string=combined, order_by=order_by,
+                                max_results=PAGE_SIZE, page_token=page,
+                                include_spans=False, highlight=highlight)
+    if not found:
+        return found, {}
+    ids = ", ".join(views.quote_text(t.info.trace_id) for t in found)
+    usage = store.model_usage(Selection(tuple(experiments) if experiments else None,
+                                        f"attributes.trace_id IN ({ids})"),
+                              group_by=GroupKey("trace"))
+    totals = cost_by(usage, lambda row: row.group, get_model_prices())
+    return found, {t.info.trace_id: views.cost_text(totals.get(t.info.trace_id))
+                   for t in found}
+
+
+@router.get("/keys", dependencies=[requires(Role.VIEWER)])
+async def experiment_keys(request: Request,
+                          experiment_id: Annotated[str, Query()] = "") -> JSONResponse:
+    """The tag, metadata and assessment keys of the experiment's newest traces, for the
+    filter box's suggestions: asked for once the list has loaded, so the list does not
+    wait for them; kept a minute (``KEYS_TTL_S``)."""
+    store = _store(request)
+    cached = getattr(request.app.state, "ui_keys", None)
+    if cached is None:
+        cached = request.app.state.ui_keys = {}
+    hit = cached.get(experiment_id)
+    if hit is None or time.monotonic() - hit[0] > KEYS_TTL_S:
+        keys = await run_in_threadpool(_known_keys, store, experiment_id or None)
+        if len(cached) > 100:
+            cached.clear()
+        hit = cached[experiment_id] = (time.monotonic(), keys)
+    return JSONResponse(hit[1])
 
 
 def _known_keys(store: Any, experiment_id: str | None) -> list[str]:
@@ -139,9 +192,23 @@ def _datasets_of(store: Any, experiment_id: str | None) -> list[Any]:
         return []
 
 
-async def _trace_or_page(request: Request, trace_id: str, page: str) -> Any:
+def _cache(request: Request) -> TraceCache:
+    """The app's cache of just-loaded traces (made on first use)."""
+    cache = getattr(request.app.state, "ui_traces", None)
+    if cache is None:
+        cache = request.app.state.ui_traces = TraceCache()
+    return cache
+
+
+async def _trace_or_page(request: Request, trace_id: str, page: str, *,
+                         cached: bool = False) -> Any:
+    """The trace, or the page saying it is not there. ``cached``: a piece of a trace page
+    takes the trace the page just read (``cache.py``); a page reads afresh and keeps it."""
+    store, cache = _store(request), _cache(request)
     try:
-        return await run_in_threadpool(_store(request).get_trace, trace_id)
+        if cached:
+            return await run_in_threadpool(cache.get, trace_id, store.get_trace)
+        return await run_in_threadpool(lambda: cache.put(store.get_trace(trace_id)))
     except NotFoundError as exc:
         return _page(page, status=404, message=str(exc))
 
@@ -168,8 +235,14 @@ async def trace_page(request: Request, trace_id: str, back: str = "",
     return _page("trace.html", facts=views.trace_facts(trace), rows=rows,
                  total=total, next_start=FIRST_ROWS if total > len(rows) else None,
                  assessments=assessments, back=back if back.startswith("/") else "/",
-                 spans={s.span_id: s.name for s in trace.data.spans},
+                 spans=_span_names(trace, {a.span_id for a in assessments if a.span_id}),
                  span_choices=rows[:200], review=views.review_context(review, trace_id))
+
+
+def _span_names(trace: Any, span_ids: set[str]) -> dict[str, str]:
+    """Names of the spans the assessments are on (not of all 10,000)."""
+    return {s.span_id: s.name for s in trace.data.spans if s.span_id in span_ids} \
+        if span_ids else {}
 
 
 @router.get("/traces/{trace_id}/neighbours", response_class=HTMLResponse,
@@ -189,10 +262,8 @@ def _neighbours(store: Any, trace_id: str, params: dict[str, str]) -> dict[str, 
     from spanscope.store.keyset import Order
 
     experiments = [params["experiment_id"]] if params["experiment_id"] else None
-    combined = views.combine_filters(params["filter"], state=params["state"],
-                                     since=params["since"], span_type=params["span_type"],
-                                     now_ms=int(time.time() * 1000))
     try:
+        combined = views.list_filter(params, _now_ms())
         (me,) = store.search_traces(
             None, filter_string=f"attributes.trace_id = {views.quote_text(trace_id)}",
             max_results=1, include_spans=False)
@@ -238,33 +309,37 @@ async def trace_tree(request: Request, trace_id: str,
     """The span tree's rows from ``start`` on, ``TREE_CHUNK`` of them (an htmx fragment)."""
     from spanscope.analysis.trace_view import waterfall_rows
 
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
     end = start + TREE_CHUNK
-    rows = await run_in_threadpool(lambda: waterfall_rows(trace, limit=end))
+    rows = await run_in_threadpool(_cache(request).derived, trace, "rows", waterfall_rows)
     return _page("_rows.html", rows=rows[start:end], trace_id=trace_id,
-                 next_start=end if end < len(trace.data.spans) else None)
+                 next_start=end if end < len(rows) else None)
 
 
 @router.get("/traces/{trace_id}/findings", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
-async def trace_findings(request: Request, trace_id: str) -> HTMLResponse:
-    """What ``diagnose`` found (an htmx fragment); the page marks the culprit spans."""
+async def trace_findings(request: Request, trace_id: str,
+                         every: Annotated[bool, Query(alias="all")] = False) -> HTMLResponse:
+    """What ``diagnose`` found (an htmx fragment); the page marks the culprit spans. The
+    first ``FINDINGS_SHOWN`` (``views.first_findings``) and how many more of each kind (a
+    10,000-span trace can have thousands), unless ``all``."""
     from spanscope.analysis import diagnose
 
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
-    findings = await run_in_threadpool(diagnose, trace)
-    return _page("_findings.html", findings=findings)
+    findings = await run_in_threadpool(_cache(request).derived, trace, "findings", diagnose)
+    shown, more = (findings, []) if every else views.first_findings(findings, FINDINGS_SHOWN)
+    return _page("_findings.html", findings=shown, trace_id=trace_id, more=more)
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
 async def span_detail(request: Request, trace_id: str, span_id: str) -> HTMLResponse:
     """One span's inputs, outputs, attributes and events (an htmx fragment)."""
-    trace = await _trace_or_page(request, trace_id, "_message.html")
+    trace = await _trace_or_page(request, trace_id, "_message.html", cached=True)
     if isinstance(trace, HTMLResponse):
         return trace
     span = next((s for s in trace.data.spans if s.span_id == span_id), None)

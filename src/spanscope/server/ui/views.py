@@ -24,7 +24,10 @@ __all__ = [
     "combine_filters",
     "compact_json",
     "comparison_rows",
+    "cost_text",
     "evaluation_table",
+    "first_findings",
+    "list_filter",
     "list_from_back",
     "list_row",
     "overview_figures",
@@ -169,6 +172,22 @@ def list_row(info: TraceInfo) -> ListRow:
         assessments=latest)
 
 
+def first_findings(findings: Sequence[Any], limit: int, per_kind: int = 5,
+                   ) -> tuple[list[Any], list[tuple[str, int]]]:
+    """The findings a trace page lists first: in their order (most severe first), at most
+    ``per_kind`` of a kind so that one repeated kind does not hide the others, ``limit`` in
+    all; and how many of each kind are left out, most first."""
+    from collections import Counter
+
+    shown, seen = [], Counter[str]()
+    for finding in findings:
+        if len(shown) < limit and seen[finding.kind] < per_kind:
+            shown.append(finding)
+            seen[finding.kind] += 1
+    left = Counter(f.kind for f in findings) - seen
+    return shown, left.most_common()
+
+
 def assessment_columns(rows: Sequence[ListRow]) -> list[str]:
     """One column per assessment name on the page, in first-seen order."""
     return list(dict.fromkeys(name for row in rows for name in row.assessments))
@@ -180,18 +199,75 @@ def quote_text(value: str) -> str:
 
 
 def combine_filters(text: str | None, *, state: str | None = None, since: str | None = None,
-                    span_type: str | None = None, now_ms: int) -> str | None:
-    """The filter a list page runs: the typed filter AND the quick filters."""
+                    span_type: str | None = None, now_ms: int, start_ms: int | None = None,
+                    end_ms: int | None = None) -> str | None:
+    """The filter a list page runs: the typed filter AND the quick filters (a custom
+    range is ``trace.timestamp`` from ``start_ms`` inclusive to ``end_ms`` exclusive)."""
     parts = [f"({text.strip()})"] if text and text.strip() else []
     if state in ("OK", "ERROR", "IN_PROGRESS"):
         parts.append(f"attributes.status = '{state}'")
     if since in QUICK_SINCE:
         parts.append(f"attributes.timestamp_ms >= {now_ms - QUICK_SINCE[since]}")
+    if start_ms is not None:
+        parts.append(f"trace.timestamp >= {start_ms}")
+    if end_ms is not None:
+        parts.append(f"trace.timestamp < {end_ms}")
     if span_type and span_type.replace("_", "").isalnum():
         parts.append(f"span.type = '{span_type}'")
     return " AND ".join(parts) or None
 
 
+def range_end(text: str, what: str) -> int | None:
+    """One end of a custom range as the form sends it (``2026-12-04T10:30``, a browser's
+    ``datetime-local``; a date alone is its midnight) in epoch ms, read as UTC as the
+    filter language reads dates (``trace.timestamp >= '2026-12-04T10:30'``); None when
+    empty."""
+    from spanscope.exceptions import InvalidInputError
+    from spanscope.query.values import parse_timestamp
+
+    if not text.strip():
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise InvalidInputError(f"{what}: {text!r} is not a date and time such as "
+                                "2026-12-04T10:30") from None
+
+
+def list_filter(params: Mapping[str, str], now_ms: int) -> str | None:
+    """``combine_filters`` of a list's parameters (``LIST_KEYS``), as the list page and
+    the trace page's previous/next links read them; ``InvalidInputError`` for a bad
+    custom range."""
+    from spanscope.exceptions import InvalidInputError
+
+    start = range_end(params.get("from", ""), "From")
+    end = range_end(params.get("to", ""), "To")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInputError("the custom range ends before it starts: To must be "
+                                "after From")
+    return combine_filters(params.get("filter"), state=params.get("state"),
+                           since=params.get("since"), span_type=params.get("span_type"),
+                           now_ms=now_ms, start_ms=start, end_ms=end)
+
+
+def cost_text(total: Any | None) -> tuple[str, str | None]:
+    """A trace's cost for the list (``pricing.CostTotal``; None: no model calls) and a
+    note on what was left out. Calls without a price read "unpriced", never $0."""
+    if total is None or not total.calls:
+        return "", None
+    unpriced = None
+    if total.unpriced_calls:
+        unpriced = (f"{total.unpriced_calls} call{'s' if total.unpriced_calls != 1 else ''} "
+                    f"without a price ({', '.join(total.unpriced_models)}, "
+                    f"{total.unpriced_tokens:,} tokens)")
+    if total.cost is None:
+        return "unpriced", unpriced
+    money = f"${total.cost:,.2f}" if total.cost >= 1 else f"${total.cost:.4f}"
+    return (money + " + unpriced" if unpriced else money), unpriced
+
+
+# The parameters of a list page's address (its filter, quick filters and order).
+LIST_KEYS = ("experiment_id", "filter", "state", "since", "from", "to", "span_type", "order")
 ORDERS = {"time": None, "duration": ["execution_time DESC"]}
 # The same orders walked backwards (the previous trace is the next one in these).
 REVERSED = {"time": ["timestamp_ms ASC", "trace_id DESC"],
@@ -206,8 +282,7 @@ def list_from_back(back: str) -> dict[str, str] | None:
     if not back.startswith("/?"):
         return None
     query = parse_qs(urlsplit(back).query)
-    keys = ("experiment_id", "filter", "state", "since", "span_type", "order")
-    params = {k: (query.get(k) or [""])[0] for k in keys}
+    params = {k: (query.get(k) or [""])[0] for k in LIST_KEYS}
     if params["order"] not in ORDERS:
         params["order"] = "time"
     return params

@@ -166,8 +166,10 @@ def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
     """``from_`` outer-joined to the group key's table, and the group value column."""
     if group_by is None:
         return from_, sa.null()
-    table = (schema.trace_tags if group_by.kind == "tag" else schema.trace_metadata).alias("g")
     key = schema.traces.c.trace_id if trace_id is None else trace_id
+    if group_by.kind == "trace":
+        return from_, key
+    table = (schema.trace_tags if group_by.kind == "tag" else schema.trace_metadata).alias("g")
     joined = from_.outerjoin(table, sa.and_(table.c.trace_id == key,
                                             table.c["key"] == group_by.key))
     return joined, table.c.value

@@ -1,10 +1,11 @@
 // Spanscope UI: keyboard navigation of the list and the span tree, folding, copy buttons.
-// Small and dependency-free; htmx does the fragment loading.
+// Small and dependency-free; htmx does the fragment loading (on the pages that use it).
 (function () {
   "use strict";
-  function rows(list) { return Array.from(list.querySelectorAll("[data-href]")); }
+  function rows(list) { return Array.from(list.querySelectorAll("tbody tr[tabindex]")); }
+  function href(row) { var link = row.querySelector("a.id"); return link && link.href; }
 
-  // Trace list: j/k move, Enter opens, the row is the link.
+  // Trace list: j/k move, Enter opens, the row is the link (its trace id's).
   document.addEventListener("keydown", function (event) {
     if (event.target.closest("input, select, textarea")) return;
     var table = document.querySelector("table.list[aria-label='Traces']");
@@ -14,25 +15,40 @@
       var next = all[Math.max(0, Math.min(all.length - 1, index + (event.key === "j" ? 1 : -1)))];
       if (next) { next.focus(); event.preventDefault(); }
     } else if (event.key === "Enter" && index >= 0) {
-      window.location = all[index].dataset.href;
+      window.location = href(all[index]);
     }
   });
   document.addEventListener("click", function (event) {
-    var row = event.target.closest("tr[data-href]");
-    if (row && !event.target.closest("a, button, input, label")) window.location = row.dataset.href;
+    var row = event.target.closest("table.list[aria-label='Traces'] tbody tr[tabindex]");
+    if (row && !event.target.closest("a, button, input, label")) window.location = href(row);
+  });
+  // The custom time range: typing a date picks "custom range"; a quick range clears it.
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form.filters");
+    if (!form || !form.elements.since) return;
+    if (event.target.name === "from" || event.target.name === "to") {
+      if (event.target.value) form.elements.since.value = "custom";
+    } else if (event.target.name === "since" && event.target.value !== "custom") {
+      form.elements.from.value = ""; form.elements.to.value = "";
+    }
   });
 
-  // Span tree: fold a subtree (rows whose path starts with this row's path).
+  // Span tree: fold a subtree. Rows come in display order (depth first), so a row's
+  // subtree is the rows after it with a greater aria-level.
+  function level(row) { return +row.getAttribute("aria-level"); }
+  function below(row, item) {
+    return item && item.classList.contains("row") && level(item) > level(row);
+  }
   function setFolded(row, folded) {
     row.setAttribute("aria-expanded", folded ? "false" : "true");
-    var prefix = row.dataset.path + "/", item = row.nextElementSibling;
-    while (item && item.dataset.path && item.dataset.path.indexOf(prefix) === 0) {
+    var item = row.nextElementSibling;
+    while (below(row, item)) {
       if (folded) item.classList.add("hidden");
       else {
         item.classList.remove("hidden");
         if (item.getAttribute("aria-expanded") === "false") {  // keep inner folds folded
-          var inner = item.dataset.path + "/", skip = item.nextElementSibling;
-          while (skip && skip.dataset.path && skip.dataset.path.indexOf(inner) === 0) skip = skip.nextElementSibling;
+          var skip = item.nextElementSibling;
+          while (below(item, skip)) skip = skip.nextElementSibling;
           item = skip; continue;
         }
       }
@@ -71,9 +87,18 @@
     });
   }
   document.addEventListener("htmx:afterSettle", function () { refold(); markCulprits(); });
+  // What the page loads after it is usable (a trace's findings) waits for it to be there.
+  window.addEventListener("load", function () {
+    setTimeout(function () { document.body.dispatchEvent(new CustomEvent("spanscope:loaded")); }, 0);
+  });
   document.addEventListener("DOMContentLoaded", function () {
     var first = document.querySelector(".waterfall .row");
     if (first) first.tabIndex = 0;
+    // /traces/ID#span-SPAN (a search match's span): open that span when it is drawn.
+    var wanted = /^#span-/.test(window.location.hash) && document.getElementById(window.location.hash.slice(1));
+    if (wanted && wanted.classList.contains("row")) {
+      window.addEventListener("load", function () { wanted.scrollIntoView({block: "center"}); select(wanted); });
+    }
   });
   document.addEventListener("click", function (event) {
     var fold = event.target.closest(".waterfall .fold");
@@ -171,7 +196,19 @@
   }
   function setupSuggestions(input) {
     var list = document.getElementById(input.getAttribute("aria-controls"));
-    var keys = []; try { keys = JSON.parse(input.dataset.keys || "[]"); } catch (e) { keys = []; }
+    var keys = [];
+    // The experiment's keys come once the list is there (the list does not wait for them).
+    if (input.dataset.keysFrom) {
+      window.addEventListener("load", function () {
+        fetch(input.dataset.keysFrom, {credentials: "same-origin"})
+          .then(function (response) { return response.ok ? response.json() : []; })
+          .then(function (found) {
+            keys = found; showKeys(found);
+            if (document.activeElement === input) open();
+          })
+          .catch(function () {});
+      });
+    }
     var active = -1, shown = [], typing = "";
     function close() {
       list.hidden = true; list.innerHTML = ""; active = -1; shown = [];
@@ -227,6 +264,18 @@
       var li = event.target.closest("li[role='option']");
       if (li) { event.preventDefault(); take(li.textContent); }
     });
+  }
+  function showKeys(keys) {
+    var hint = document.querySelector("p.keys");
+    if (!hint) return;
+    if (!keys.length) { hint.hidden = true; return; }
+    hint.textContent = "Keys in this experiment: ";
+    keys.slice(0, 12).forEach(function (key, i) {
+      if (i) hint.appendChild(document.createTextNode(", "));
+      hint.appendChild(document.createElement("code")).textContent = key;
+    });
+    if (keys.length > 12) hint.appendChild(document.createTextNode(" …"));
+    hint.classList.remove("pending");
   }
   document.addEventListener("DOMContentLoaded", function () {
     var input = document.querySelector("input[role='combobox'][aria-controls='filter-suggest']");
