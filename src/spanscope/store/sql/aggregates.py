@@ -10,9 +10,9 @@ A filter with a top-level tag/metadata equality (``tags.app_version = '1.4'``) r
 its traces through the value index (``SearchQuery.plan`` with no limit): a cohort costs
 one read per matching trace, not a probe per trace of the experiment.
 
-Percentiles: PostgreSQL's ``percentile_cont``; on SQLite the ``spanscope_quantiles``
-aggregate (``sqlite_aggregates``), which keeps one group's values in memory (8 bytes
-each) and interpolates the same way. Profiling every span of a store whose selection is
+Percentiles: PostgreSQL's ``percentile_cont``; on SQLite each group's values arrive as
+one ``json_group_array`` (built in C) and ``sqlite_aggregates.json_quantiles`` sorts and
+interpolates them the same way. Profiling every span of a store whose selection is
 "everything" takes a faster route on SQLite: counts and sums stream over the
 ``(name, span_type, duration_ns, status)`` index in its order and each percentile is one
 ``ORDER BY duration_ns LIMIT 2 OFFSET k`` walk of that index, so no span row is read.
@@ -127,6 +127,9 @@ class _Query:
             return sa.null()
         return self.dialect.quantiles(column, quantiles)
 
+    def quantile_values(self, raw: Any, quantiles: Sequence[float]) -> tuple[float | None, ...]:
+        return () if not quantiles else self.dialect.quantile_values(raw, quantiles)
+
     def bucket(self, bucket_ms: int | None) -> sa.ColumnElement[Any]:
         if bucket_ms is None:
             return sa.null()
@@ -171,14 +174,6 @@ def _group_join(from_: sa.FromClause, group_by: GroupKey | None,
     joined = from_.outerjoin(table, sa.and_(table.c.trace_id == key,
                                             table.c["key"] == group_by.key))
     return joined, table.c.value
-
-
-def _qvalues(raw: Any, count: int) -> tuple[float | None, ...]:
-    """A quantiles result (JSON text on SQLite, an array on PostgreSQL) as a tuple."""
-    if raw is None:
-        return (None,) * count
-    values = json.loads(raw) if isinstance(raw, str) else list(raw)
-    return tuple(None if v is None else float(v) for v in values)
 
 
 def _ms(ns: Any) -> float | None:
@@ -250,7 +245,7 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
             if used]
     if keys:
         statement = statement.group_by(*keys)
-    return [_trace_stats(row, quantiles, _qvalues(row.q, len(quantiles)),
+    return [_trace_stats(row, quantiles, query.quantile_values(row.q, quantiles),
                          bucket=row.bucket, group=row.grp)
             for row in query.run(conn, statement)
             if row.n]  # an aggregate without GROUP BY over no rows gives n = 0
@@ -521,7 +516,8 @@ def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
         out.extend(_span_stats(
             row.span_type, row.name if by_name else None, row.n, row.errors, row.duration_n,
             row.total, row.max, quantiles,
-            tuple(None if v is None else v / _NS_PER_MS for v in _qvalues(row.q, len(quantiles))))
+            tuple(None if v is None else v / _NS_PER_MS
+                  for v in query.quantile_values(row.q, quantiles)))
             for row in query.run(conn, statement))
     return out
 
