@@ -168,7 +168,8 @@ def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
     first = min(rows) if scope.start_ms is None else scope.start_ms // size * size
     last = max(rows) if scope.end_ms is None else (scope.end_ms - 1) // size * size
     starts = list(range(max(first, last - (MAX_BARS - 1) * size), last + size, size))
-    starts = starts[next(i for i, b in enumerate(starts) if b in rows or b == last):]
+    if scope.start_ms is None:  # all time: from the first bucket with traces
+        starts = starts[next(i for i, b in enumerate(starts) if b in rows or b == last):]
     series = [{"start_ms": b, **metrics(rows.get(b), costs.get(b))} for b in starts]
     most = max(int(r["traces"]) for r in series) or 1
     buckets = []
@@ -181,7 +182,9 @@ def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
                         "error_height": round(100 * errors / most),
                         "href": scope.link(filter=window),
                         "errors_href": scope.link(filter=window, state="ERROR")})
-    return {"bucket": bucket, "buckets": buckets, "charts": _time_charts(series, bucket)}
+    trend = sum(1 for r in series if r["traces"]) > 1  # one bucket has no trend to chart
+    return {"bucket": bucket, "buckets": buckets,
+            "charts": _time_charts(series, bucket) if trend else {}}
 
 
 def _time_charts(series: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
