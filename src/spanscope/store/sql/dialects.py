@@ -248,6 +248,9 @@ class Dialect:
     def prepare(self, conn: Connection) -> None:
         """Session settings a search wants, run before it."""
 
+    def serial(self, conn: Connection) -> None:
+        """Run this transaction's statements without parallel workers."""
+
     def traces_estimate(self, conn: Connection) -> int:
         """About how many traces the store holds, cheaply (for a planner that counts)."""
         raise NotImplementedError(f"{self.name} plans its lookups itself")
@@ -499,6 +502,9 @@ class PostgreSQL(Dialect):
 
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes
+        self.serial(conn)
+
+    def serial(self, conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
 
     def quantiles(self, column: sa.ColumnElement[Any],
