@@ -421,6 +421,7 @@ def test_overview_figures_open_the_traces_behind_them(server: ServerProcess, pag
     assert shown <= with_retriever and len(shown) == min(50, len(with_retriever))
     assert count >= len(with_retriever)  # spans: a trace may hold several
     p.go_back()
+    p.wait_for_function("!document.querySelector('.panel.pending')")  # loaded again
     # latency p50/p95/p99 over time, or, when every trace falls in one bucket, why not
     over_time = figures.locator("#panel-time")
     assert over_time.locator("svg.latency").count() == 1 or "no trend" in over_time.inner_text()
