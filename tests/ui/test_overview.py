@@ -120,3 +120,19 @@ def test_a_quick_range_fixes_its_window_for_every_panel() -> None:
     everything = overview.Scope.now("0", "forever")
     assert (everything.since, everything.start_ms, everything.end_ms) == ("all", None, None)
     assert "since" not in parse_qs(urlsplit(everything.link()).query)
+
+
+def test_groups_by_user_link_to_the_users_traces(tmp_path) -> None:
+    from spanscope.exceptions import InvalidInputError
+
+    with SqlStore(f"sqlite:///{tmp_path}/u.db") as store:
+        store.log_traces([make_trace(2, user_id=u) for u in ("ann", "ann", "bob")]
+                         + [make_trace(2)])
+        groups = {g["value"]: g for g in overview.groups_panel(
+            store, overview.Scope.now("0", "all", "user"))}
+        assert {k: g["traces"] for k, g in groups.items()} == {"ann": 2, "bob": 1,
+                                                               "(none)": 1}
+        for group in groups.values():
+            assert len(_listed(store, group["href"])) == group["traces"]
+        with pytest.raises(InvalidInputError, match="span types have their panel"):
+            overview.groups_panel(store, overview.Scope.now("0", "all", "span_type"))

@@ -34,7 +34,7 @@ from spanscope.exceptions import FilterError, InvalidInputError, NotFoundError
 from spanscope.server.auth import requires
 from spanscope.server.ui.pages import _page, _store
 from spanscope.server.ui.views import QUICK_SINCE, quote_text
-from spanscope.store.aggregates import Selection
+from spanscope.store.aggregates import GroupKey, Selection
 from spanscope.store.keys import Role
 
 __all__ = ["PANELS", "Figure", "Headline", "Scope", "errors_panel", "groups_panel", "headline",
@@ -220,20 +220,32 @@ def _bucket_label(start_ms: int, bucket: str) -> str:
     return time.strftime(fmt, time.gmtime(start_ms / 1000))
 
 
+_ALIAS_FIELDS = {"user": "attributes.user_id", "session": "attributes.session_id"}
+
+
+def _group_key(group_by: str) -> GroupKey:
+    """``group_by`` as a key of traces (span types have their own panel)."""
+    key = parse_group_by(group_by)
+    if key is None or key.kind == "span_type":
+        raise InvalidInputError(f"the overview groups traces by tags.KEY, metadata.KEY, user "
+                                f"or session, not {group_by!r}; span types have their panel")
+    return key
+
+
 def groups_panel(store: Any, scope: Scope) -> list[dict[str, Any]]:
     """Per value of ``group_by`` (traces without it in "(none)"): the headline figures,
     most traces first, each group linked to its traces and its failed ones."""
     if not scope.group_by:
         return []
-    key = parse_group_by(scope.group_by)
+    key = _group_key(scope.group_by)
+    field = _ALIAS_FIELDS.get(scope.group_by.lower(), scope.group_by)  # in the filter
     selection = scope.selection
     usage = usage_for_pricing(store, selection, group_by=key)
     costs = cost_by(usage, lambda r: r.group)
     out = []
     for stats in store.trace_stats(selection, group_by=key):
         value = stats.group
-        where = (f"{scope.group_by} IS NULL" if value is None
-                 else f"{scope.group_by} = {quote_text(str(value))}")
+        where = (f"{field} IS NULL" if value is None else f"{field} = {quote_text(str(value))}")
         out.append({"value": "(none)" if value is None else str(value),
                     **metrics(stats, costs.get(value)),
                     "href": scope.link(filter=where),
@@ -301,7 +313,8 @@ async def overview(
     """The page: the headline figures, and a placeholder per panel that loads itself."""
     scope = Scope.now(experiment_id, since, group_by)
     try:
-        parse_group_by(scope.group_by or None)  # a bad key fails before any query runs
+        if scope.group_by:
+            _group_key(scope.group_by)  # a bad key fails before any query runs
         top = await run_in_threadpool(headline, _store(request), scope)
     except _REFUSED as exc:
         return _page("overview.html", status=_status(exc), error=str(exc), scope=scope)
