@@ -37,13 +37,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(uri: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(uri: str, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``spanscope server`` on ``uri`` (with ``options``) and its address, once healthy."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPANSCOPE_")}
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen([sys.executable, "-m", "spanscope", "server", "--backend-store-uri",
-                             uri, "--port", str(port)], env=env, text=True,
+                             uri, "--port", str(port), *options], env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

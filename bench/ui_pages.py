@@ -9,13 +9,19 @@ by the tracing SDK into a small store of their own), the median over ``--repeats
 - ``fcp``: first contentful paint;
 - ``usable``: from ``goto`` to the page's main content being there and the page loaded
   (list: its rows, with the matched text when it searches text; trace: its span tree;
-  overview: its figures), what a person waits for; for the next piece of a big trace's
-  tree, the time to fetch it (HTTP) right after the page.
+  overview: its headline figures), what a person waits for; for the next piece of a big
+  trace's tree, the time to fetch it (HTTP) right after the page;
+- ``complete`` (overview): until every panel the page loads after it is there.
 
 Each page is loaded once before timing (the server's and SQLite's caches warm).
+``--only-overview`` times the overview alone (all time, and grouped by ``tags.env``);
+``--postgres URI`` adds the overview's server part on PostgreSQL (the bench experiment the
+URI's database holds, built by ``bench/search.py --postgres``): the median time of each
+request (the page, then each panel on its own), no browser. The servers run with
+``--no-monitor``, so nothing writes to the shared stores.
 
     SPANSCOPE_BENCH_CACHE=/tmp/bench python bench/ui_pages.py [--sizes 10000,1000000]
-                                                              [--repeats 5] [--no-overview]
+        [--repeats 5] [--no-overview | --only-overview] [--postgres URI]
 """
 
 from __future__ import annotations
@@ -77,12 +83,16 @@ def build_trace_store(directory: Path) -> tuple[str, dict[str, str]]:
     return uri, ids
 
 
+_PANELS_DONE = "!document.querySelector('.panel.pending')"  # the overview's panels are in
+
+
 def time_page(browser: Any, url: str, ready: str, repeats: int,
-              settled: str | None = None) -> dict[str, float]:
+              settled: str | None = None, complete: str | None = None) -> dict[str, float]:
     """Median Navigation Timing figures and time-to-usable of ``url`` (ms). ``settled``:
     what the page loads after it is usable (the trace page's findings), waited for
-    before the next load so that loads do not overlap on the server."""
-    samples: dict[str, list[float]] = {"ttfb": [], "fcp": [], "usable": []}
+    before the next load so that loads do not overlap on the server; ``complete``: a
+    JavaScript condition for the page being whole, timed as ``complete``."""
+    samples: dict[str, list[float]] = {"ttfb": [], "fcp": [], "usable": [], "complete": []}
     for attempt in range(repeats + 1):  # the first load warms the caches
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
@@ -93,6 +103,10 @@ def time_page(browser: Any, url: str, ready: str, repeats: int,
         timing = page.evaluate(_TIMING)
         if settled:
             page.locator(settled).first.wait_for(timeout=300_000)
+        if complete:
+            page.wait_for_function(complete, timeout=300_000)
+            if attempt:
+                samples["complete"].append((time.perf_counter() - started) * 1000)
         context.close()
         if attempt:
             samples["usable"].append(usable)
@@ -121,6 +135,33 @@ def time_chunks(url: str, trace_id: str, repeats: int) -> dict[str, float]:
     return {"usable": round(statistics.median(samples), 1)}
 
 
+def time_overview_server(url: str, experiment_id: str, repeats: int,
+                         group_by: str = "") -> dict[str, float]:
+    """Median ms of the overview's requests, each alone: the page (its headline figures)
+    and each panel it loads after it (over the page's own window, as the browser asks)."""
+    import re
+    from html import unescape
+
+    import httpx
+
+    query = f"experiment_id={experiment_id}&since=all&group_by={group_by}"
+    with httpx.Client(base_url=url, timeout=600) as client:
+        first = client.get(f"/overview?{query}")
+        first.raise_for_status()
+        panels = [unescape(p) for p in re.findall(r'hx-get="([^"]+)"', first.text)]
+        out = {}
+        for label, path in [("page", f"/overview?{query}"),
+                            *((p.split("/")[-1].split("?")[0], p) for p in panels)]:
+            samples = []
+            for attempt in range(repeats + 1):  # the first warms the caches
+                started = time.perf_counter()
+                client.get(path).raise_for_status()
+                if attempt:
+                    samples.append((time.perf_counter() - started) * 1000)
+            out[label] = round(statistics.median(samples), 1)
+    return out
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -129,37 +170,65 @@ def main() -> None:
                         help="store sizes for the list page ('' for the trace pages only)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-overview", action="store_true",
-                        help="skip the overview of the largest store (slow at 1M)")
+                        help="skip the overview of the largest store")
+    parser.add_argument("--only-overview", action="store_true",
+                        help="time the overview of the largest store alone")
+    parser.add_argument("--postgres", metavar="URI",
+                        help="also time the overview's requests on this PostgreSQL store")
     args = parser.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("needs Chromium: apt-get install -y chromium")
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results: dict[str, dict[str, float]] = {}
+    servers: dict[str, dict[str, float]] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu"])
         for n in sizes:
+            if args.only_overview and n != max(sizes):
+                continue
             uri, experiment_id = sqlite_store(n, False)
-            proc, url = start_server(uri)
+            proc, url = start_server(uri, "--no-monitor")
             try:
-                results[f"list, {n:,} traces"] = time_page(
-                    browser, f"{url}/?experiment_id={experiment_id}", "table.list a.id",
-                    args.repeats)
-                results[f"list filtered to errors, {n:,} traces"] = time_page(
-                    browser, f"{url}/?experiment_id={experiment_id}&state=ERROR",
-                    "table.list a.id", args.repeats)
-                results[f"list searching text (matches shown), {n:,} traces"] = time_page(
-                    browser, f"{url}/?experiment_id={experiment_id}&filter="
-                    + quote("text CONTAINS 'refund'"), "table.list td.match mark",
-                    args.repeats)
+                if not args.only_overview:
+                    results[f"list, {n:,} traces"] = time_page(
+                        browser, f"{url}/?experiment_id={experiment_id}", "table.list a.id",
+                        args.repeats)
+                    results[f"list filtered to errors, {n:,} traces"] = time_page(
+                        browser, f"{url}/?experiment_id={experiment_id}&state=ERROR",
+                        "table.list a.id", args.repeats)
+                    results[f"list searching text (matches shown), {n:,} traces"] = time_page(
+                        browser, f"{url}/?experiment_id={experiment_id}&filter="
+                        + quote("text CONTAINS 'refund'"), "table.list td.match mark",
+                        args.repeats)
                 if n == max(sizes) and not args.no_overview:
-                    results[f"overview (all time), {n:,} traces"] = time_page(
-                        browser, f"{url}/overview?experiment_id={experiment_id}&since=all",
-                        "section.figures, p.error", max(1, args.repeats // 2))
+                    for group_by in ("", "tags.env"):
+                        label = f"overview (all time{', by ' + group_by if group_by else ''})"
+                        results[f"{label}, {n:,} traces"] = time_page(
+                            browser, f"{url}/overview?experiment_id={experiment_id}"
+                            f"&since=all&group_by={group_by}", "section.figures ul.cards, "
+                            "p.error", args.repeats, complete=_PANELS_DONE)
+                        servers[f"SQLite {label}, {n:,} traces"] = time_overview_server(
+                            url, experiment_id, args.repeats, group_by)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
+        if args.postgres:
+            experiment_id, traces = _bench_experiment(args.postgres)
+            proc, url = start_server(args.postgres, "--no-monitor")
+            try:
+                for group_by in ("", "tags.env"):
+                    label = f"overview (all time{', by ' + group_by if group_by else ''})"
+                    servers[f"PostgreSQL {label}, {traces:,} traces"] = \
+                        time_overview_server(url, experiment_id, args.repeats, group_by)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+        if args.only_overview:
+            browser.close()
+            _print(results, servers)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             uri, ids = build_trace_store(Path(tmp))
             proc, url = start_server(uri)
@@ -174,12 +243,40 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=60)
         browser.close()
-    width = max(len(k) for k in results)
-    print(f"\n{'page':<{width}}  {'ttfb':>8}  {'fcp':>8}  {'usable':>8}   (median ms)")
-    for label, figures in results.items():
-        print(f"{label:<{width}}  " + "  ".join(f"{figures.get(k, float('nan')):>8.0f}"
-                                                 for k in ("ttfb", "fcp", "usable")))
-    print(json.dumps(results))
+    _print(results, servers)
+
+
+def _bench_experiment(uri: str) -> tuple[str, int]:
+    """The bench experiment's id and trace count in a PostgreSQL store, only read (unlike
+    ``search.postgres_store``, which rebuilds a store of another size)."""
+    import sqlalchemy as sa
+
+    from spanscope.store.sql.engine import parse_uri
+
+    engine = sa.create_engine(parse_uri(uri))
+    with engine.connect() as conn:
+        found = conn.execute(sa.text(
+            "SELECT e.experiment_id, count(t.trace_id) FROM experiments e JOIN traces t "
+            "ON t.experiment_id = e.experiment_id WHERE e.name = 'bench' "
+            "GROUP BY e.experiment_id")).first()
+    engine.dispose()
+    if found is None:
+        raise SystemExit(f"no bench experiment in {uri}: build it with bench/search.py")
+    return str(found[0]), int(found[1])
+
+
+def _print(results: dict[str, dict[str, float]], servers: dict[str, dict[str, float]]) -> None:
+    keys = ("ttfb", "fcp", "usable", "complete")
+    if results:
+        width = max(len(k) for k in results)
+        print(f"\n{'page':<{width}}  " + "  ".join(f"{k:>8}" for k in keys) + "   (median ms)")
+        for label, figures in results.items():
+            print(f"{label:<{width}}  " + "  ".join(f"{figures.get(k, float('nan')):>8.0f}"
+                                                     for k in keys))
+    for label, figures in servers.items():
+        print(f"\n{label}, each request alone (median ms): "
+              + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
+    print(json.dumps({"pages": results, "overview_requests": servers}))
 
 
 if __name__ == "__main__":

@@ -120,3 +120,20 @@ def test_filters_and_windows_narrow_the_failures(store: SqlStore) -> None:
               and f.request_time < T0_MS + 3 * HOUR_MS]
     assert result.error_traces == len(wanted)
     assert error_patterns("attributes.state = 'OK'", ["0"], store=store).patterns == []
+
+
+def test_error_spans_run_where_postgresql_would_use_parallel_workers(pg_uri: str) -> None:
+    """A million traces make PostgreSQL plan ``error_spans`` with parallel workers, which
+    cannot run ``spanscope_loads`` (its exception block is a subtransaction); forcing
+    parallel plans on a small store reproduces that, and the query must still answer."""
+    import sqlalchemy as sa
+    from tests.factories import make_trace
+
+    with SqlStore(pg_uri) as store:
+        store.log_traces([make_trace(4, state="ERROR"), make_trace(3)])
+        sa.event.listen(store._engine, "connect", lambda dbapi, _: dbapi.execute(
+            "SET force_parallel_mode = on"))
+        store._engine.dispose()  # new connections, each forcing parallel plans
+        patterns = error_patterns(experiment_ids=["0"], store=store).patterns
+    assert [(p["pattern"], p["count"], p["failed"]) for p in patterns] == [
+        ("upstream timed out", 1, 1)]

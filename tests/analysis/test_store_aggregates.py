@@ -288,3 +288,17 @@ def test_results_are_json_serialisable(stores: tuple) -> None:
     rows = sql.trace_stats(Selection(None), bucket_ms=HOUR_MS)
     json.dumps([as_dict(r) for r in rows])
     json.dumps([as_dict(r) for r in sql.span_stats(Selection(None))])
+
+
+@pytest.mark.parametrize("size", [7, 60_000])  # plain sort, and numpy's for big groups
+def test_sqlite_quantiles_read_the_numbers_of_a_json_array(size: int) -> None:
+    """SQLite's percentiles (``json_group_array`` read in Python) leave out nulls and text,
+    as ``percentile_cont`` leaves out NULLs, and interpolate like numpy."""
+    from spanscope.store.sql.sqlite_aggregates import json_quantiles
+
+    numbers = [(i * 7919) % 1013 for i in range(size)]
+    raw = json.dumps([None, *numbers[:3], "n/a", *numbers[3:], None])
+    expected = np.percentile(np.array(numbers, dtype=float), [50, 95, 99])
+    assert json_quantiles(raw, (0.5, 0.95, 0.99)) == tuple(float(v) for v in expected)
+    assert json_quantiles("[null]", (0.5,)) == (None,)
+    assert json_quantiles(None, (0.5, 0.9)) == (None, None)

@@ -196,17 +196,17 @@ def test_with_auth_the_browser_signs_in_with_a_key(demo_store: str, page: Page) 
     page.errors.clear()  # the browser logs the 401 of the bad key
 
 
-def test_the_overview_is_the_report_with_links_into_the_ui(server: ServerProcess, page: Page,
-                                                           demo_store: str) -> None:
+def test_the_whole_report_opens_from_the_overview(server: ServerProcess, page: Page,
+                                                   demo_store: str) -> None:
     p = page.page
     p.goto(server.url + "/overview?since=all&group_by=tags.app_version")
-    frame = p.frame_locator("iframe.overview")
-    frame.locator("#summary").wait_for()
+    p.get_by_role("link", name="the whole report").click()
+    p.wait_for_url(re.compile(r"/overview/report\?.*group_by=tags.app_version"))
     with SqlStore(demo_store) as store:
         total = len(store.search_trace_ids(["0"]))
-    assert frame.locator("#summary .card .value").first.inner_text() == str(total)
-    assert "By tags.app_version" in frame.locator("#groups").inner_text()
-    frame.locator("#slowest a.trace-id").first.click()  # opens the trace in the UI
+    assert p.locator("#summary .card .value").first.inner_text() == str(total)
+    assert "By tags.app_version" in p.locator("#groups").inner_text()
+    p.locator("#slowest a.trace-id").first.click()  # opens the trace in the UI
     p.wait_for_url(re.compile(r"/traces/tr-[0-9a-f]{32}$"))
     assert p.locator("#tree-h").is_visible()
     bad = p.goto(server.url + "/overview?group_by=colour")
@@ -392,6 +392,7 @@ def test_overview_figures_open_the_traces_behind_them(server: ServerProcess, pag
     p = page.page
     p.goto(server.url + "/overview?since=all&group_by=tags.app_version")
     figures = p.locator("section.figures")
+    p.wait_for_function("!document.querySelector('.panel.pending')")  # the panels loaded
     page.shot("overview-figures")
     with SqlStore(demo_store) as store:
         def ids(filter_string: str | None) -> set[str]:
@@ -416,14 +417,30 @@ def test_overview_figures_open_the_traces_behind_them(server: ServerProcess, pag
     assert set(_ids(page)) == in_version
     p.go_back()
     pattern = figures.get_by_role("table", name="Error patterns").locator("tbody tr").first
-    span_names = pattern.locator("td").nth(2).inner_text().split(", ")
-    pattern.get_by_role("link").click()
+    span_names = pattern.locator("td").nth(4).inner_text().split(", ")
+    pattern.get_by_role("link").first.click()
     p.wait_for_url(re.compile(r"/\?.*span\.name"))
     with SqlStore(demo_store) as store:
         expected = set(store.search_trace_ids(["0"], filter_string=" OR ".join(
             f"(span.name = '{n}' AND span.status = 'ERROR')" for n in span_names)))
     assert set(_ids(page)) == expected and expected
     p.go_back()
+    span_type = figures.get_by_role("table", name="By span type").locator("tbody tr").filter(
+        has_text="RETRIEVER")
+    count = int(span_type.locator("td").nth(1).inner_text().replace(",", ""))
+    span_type.get_by_role("link").first.click()
+    p.wait_for_url(re.compile(r"/\?.*span_type=RETRIEVER"))
+    with SqlStore(demo_store) as store:
+        with_retriever = set(store.search_trace_ids(["0"],
+                                                    filter_string="span.type = 'RETRIEVER'"))
+    shown = set(_ids(page))  # the list's first page (50)
+    assert shown <= with_retriever and len(shown) == min(50, len(with_retriever))
+    assert count >= len(with_retriever)  # spans: a trace may hold several
+    p.go_back()
+    p.wait_for_function("!document.querySelector('.panel.pending')")  # loaded again
+    # latency p50/p95/p99 over time, or, when every trace falls in one bucket, why not
+    over_time = figures.locator("#panel-time")
+    assert over_time.locator("svg.latency").count() == 1 or "no trend" in over_time.inner_text()
     bars = figures.get_by_role("list", name="Traces over time")
     failed_bar = bars.locator("a.failed").first
     failed_bar.click()

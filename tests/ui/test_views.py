@@ -84,32 +84,6 @@ def test_an_evaluation_table_reads_scores_by_name() -> None:
     assert views.compact_json({"q": "x" * 400}, 20).endswith("…")
 
 
-def test_overview_figures_link_to_their_lists(tmp_path) -> None:
-    from urllib.parse import parse_qs, urlsplit
-
-    from tests.factories import make_trace
-
-    from spanscope.analysis.report import build_report
-    from spanscope.store.sql import SqlStore
-
-    with SqlStore(f"sqlite:///{tmp_path}/o.db") as store:
-        store.log_traces([make_trace(3, tags={"app_version": v}) for v in ("1", "1", "2")])
-        report = build_report(None, ["0"], None, group_by="tags.app_version", store=store)
-    figures = views.overview_figures(report, "0", "24h")
-    failed = next(f for f in figures["totals"] if f.label == "Failed")
-    assert parse_qs(urlsplit(failed.href).query) == {"experiment_id": ["0"], "since": ["24h"],
-                                                     "state": ["ERROR"]}
-    groups = {g["value"]: g for g in figures["groups"]}
-    assert groups["1"]["traces"] == 2
-    assert parse_qs(urlsplit(groups["2"]["href"]).query)["filter"] == [
-        "tags.app_version = '2'"]
-    for link in [f.href for f in figures["totals"] if f.href] + [
-            g["href"] for g in figures["groups"]]:
-        text = (parse_qs(urlsplit(link).query).get("filter") or [""])[0]
-        if text:
-            parse_filter(text)  # every link's filter is valid
-
-
 def test_the_top_of_a_big_tree_is_the_top_of_the_whole_tree() -> None:
     from spanscope.analysis.trace_view import waterfall_rows
 

@@ -177,7 +177,10 @@ def patterns_of(reader: AnalyticsStore, selection: Selection, *,
     import pandas as pd
 
     spans = reader.error_spans(selection)
-    failed = {s.trace_id for s in reader.error_spans(_failed_only(selection))} if spans else set()
+    failed: set[str] = set()
+    if spans:  # the failed traces' ids (an index read), not their error spans again
+        ended_in_error = reader.trace_sample(_failed_only(selection), assessments=False)
+        failed = {v.trace_id for v in ended_in_error.traces} & {s.trace_id for s in spans}
     rows, error_traces = group_error_spans(spans, failed)
     if top is not None:
         rows = rows[:max(0, int(top))]

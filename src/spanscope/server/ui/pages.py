@@ -354,41 +354,6 @@ async def span_detail(request: Request, trace_id: str, span_id: str) -> HTMLResp
                  outputs=views.payload_view(span.outputs), attributes=attributes)
 
 
-@router.get("/overview", response_class=HTMLResponse, dependencies=[requires(Role.VIEWER)])
-async def overview(
-    request: Request,
-    experiment_id: Annotated[str, Query()] = "0",
-    since: Annotated[str, Query()] = "24h",
-    group_by: Annotated[str, Query()] = "",
-) -> HTMLResponse:
-    """How an experiment is doing over a time range: the report, every figure computed by
-    the store's aggregates (no trace is loaded but the few it names), each trace id linked
-    to its page here."""
-    from spanscope.analysis.report import build_report
-    from spanscope.analysis.report_html import render_html
-
-    store = _store(request)
-    start = since if since in views.QUICK_SINCE else None
-    try:
-        report = await run_in_threadpool(
-            build_report, None, [experiment_id], start, group_by=group_by or None,
-            title=f"Overview of experiment {experiment_id}", store=store)
-    except (InvalidInputError, FilterError, NotFoundError) as exc:
-        return _page("overview.html", status=400 if not isinstance(exc, NotFoundError) else 404,
-                     error=str(exc), document=None,
-                     params=locals_of(experiment_id, since, group_by))
-    # The report's own page, framed so its styles stay its own; links open in the UI.
-    document = render_html(report, trace_url="/traces/{trace_id}").replace(
-        "<head>", '<head><base target="_top">', 1)
-    return _page("overview.html", document=document, error=None,
-                 figures=views.overview_figures(report, experiment_id, since),
-                 params=locals_of(experiment_id, since, group_by))
-
-
-def locals_of(experiment_id: str, since: str, group_by: str) -> dict[str, str]:
-    return {"experiment_id": experiment_id, "since": since, "group_by": group_by}
-
-
 @router.get("/sessions/{session_id}", response_class=HTMLResponse,
             dependencies=[requires(Role.VIEWER)])
 async def session_page(request: Request, session_id: str) -> HTMLResponse:

@@ -17,7 +17,6 @@ from spanscope.entities import Trace, TraceInfo
 __all__ = [
     "QUICK_SINCE",
     "EvaluationTable",
-    "Figure",
     "ListRow",
     "Message",
     "Payload",
@@ -30,7 +29,6 @@ __all__ = [
     "list_filter",
     "list_from_back",
     "list_row",
-    "overview_figures",
     "payload_view",
 ]
 
@@ -389,125 +387,6 @@ def evaluation_table(body: Mapping[str, Any], limit: int | None = 500) -> Evalua
                                        "error": cells.get(f"{name}/error")}
                                 for name in scores}})
     return EvaluationTable(scores, rows, len(data), columns, data)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One figure of the overview and the trace list behind it."""
-
-    label: str
-    value: str
-    href: str | None = None
-    error: bool = False
-
-
-def _list_href(experiment_id: str, since: str, **params: str) -> str:
-    from urllib.parse import urlencode
-
-    base = {"experiment_id": experiment_id, "since": since if since in QUICK_SINCE else ""}
-    return "/?" + urlencode({**base, **{k: v for k, v in params.items() if v}})
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if number != number else number  # NaN: no figure
-
-
-def overview_figures(report: Any, experiment_id: str, since: str) -> dict[str, Any]:
-    """The overview's figures, each linked to the filtered trace list behind it: the
-    totals, slower-than-p95/p99, each time bucket (traces and failures in it), each group
-    of ``group_by``, each span type and each error pattern (traces with a failed span of
-    that name)."""
-    overall = report.summary.overall
-    link = lambda **params: _list_href(experiment_id, since, **params)  # noqa: E731
-    totals = [Figure("Traces", f"{int(overall.get('traces') or 0):,}", link()),
-              Figure("Failed", f"{int(overall.get('errors') or 0):,}", link(state="ERROR"),
-                     error=True)]
-    rate = _number(overall.get("error_rate"))
-    if rate is not None:
-        totals.append(Figure("Error rate", f"{rate * 100:.1f}%", link(state="ERROR"),
-                             error=True))
-    for name in ("p50", "p95", "p99"):
-        ms = _number(overall.get(f"latency_{name}_ms"))
-        if ms is not None:
-            slower = None if name == "p50" else link(
-                filter=f"attributes.execution_time_ms >= {int(ms)}", order="duration")
-            totals.append(Figure(f"Latency {name}", f"{ms:,.0f} ms", slower))
-    tokens = _number(overall.get("total_tokens"))
-    if tokens:
-        totals.append(Figure("Tokens", f"{tokens:,.0f}"))
-    return {"totals": totals, "buckets": _buckets(report, link),
-            "groups": _groups(report, link), "span_types": _span_types(report, link),
-            "patterns": _patterns(report, link)}
-
-
-def _buckets(report: Any, link: Any) -> list[dict[str, Any]]:
-    from spanscope.analysis.summary import BUCKETS
-
-    size = BUCKETS.get(str(report.timeseries.bucket or ""))
-    table = report.timeseries.table
-    if size is None or "bucket" not in table.columns:
-        return []
-    rows = [r for r in table.to_dict(orient="records") if (r.get("traces") or 0) > 0][-60:]
-    most = max((int(r["traces"]) for r in rows), default=0)
-    out = []
-    for row in rows:
-        start = int(row["bucket"].timestamp() * 1000)
-        window = (f"attributes.timestamp_ms >= {start} AND "
-                  f"attributes.timestamp_ms < {start + size}")
-        out.append({"start_ms": start, "traces": int(row["traces"]),
-                    "errors": int(row.get("errors") or 0),
-                    "height": round(100 * int(row["traces"]) / most) if most else 0,
-                    "error_height": (round(100 * int(row.get("errors") or 0) / most)
-                                     if most else 0),
-                    "href": link(filter=window),
-                    "errors_href": link(filter=window, state="ERROR")})
-    return out
-
-
-def _groups(report: Any, link: Any) -> list[dict[str, Any]]:
-    if report.groups is None or not report.groups.group_by:
-        return []
-    key = report.groups.group_by
-    out = []
-    for row in report.groups.table.to_dict(orient="records"):
-        value = row.get(key)
-        where = (f"{key} IS NULL" if value is None or value != value
-                 else f"{key} = {quote_text(str(value))}")
-        out.append({"value": "(none)" if value is None or value != value else str(value),
-                    "traces": int(row.get("traces") or 0),
-                    "errors": int(row.get("errors") or 0),
-                    "href": link(filter=where),
-                    "errors_href": link(filter=where, state="ERROR")})
-    return out
-
-
-def _span_types(report: Any, link: Any) -> list[dict[str, Any]]:
-    out = []
-    for row in report.profile.by_type.to_dict(orient="records"):
-        span_type = str(row.get("span_type") or "")
-        usable = span_type.replace("_", "").isalnum()
-        where = f"span.type = {quote_text(span_type)}"
-        out.append({"span_type": span_type or "(none)", "count": int(row.get("count") or 0),
-                    "errors": int(row.get("errors") or 0),
-                    "href": link(span_type=span_type) if usable else None,
-                    "errors_href": link(filter=f"{where} AND span.status = 'ERROR'")})
-    return out
-
-
-def _patterns(report: Any, link: Any) -> list[dict[str, Any]]:
-    out = []
-    for row in report.errors.table.to_dict(orient="records"):
-        names = [str(n) for n in (row.get("span_names") or [])]
-        where = (" OR ".join(f"(span.name = {quote_text(n)} AND span.status = 'ERROR')"
-                             for n in names[:5]) if names else None)
-        out.append({"pattern": str(row.get("pattern") or ""),
-                    "count": int(row.get("count") or 0), "spans": names,
-                    "href": link(filter=where) if where else None})
-    return out
 
 
 def comparison_rows(rows: Any) -> dict[str, Any]:

@@ -248,6 +248,9 @@ class Dialect:
     def prepare(self, conn: Connection) -> None:
         """Session settings a search wants, run before it."""
 
+    def serial(self, conn: Connection) -> None:
+        """Run this transaction's statements without parallel workers."""
+
     def traces_estimate(self, conn: Connection) -> int:
         """About how many traces the store holds, cheaply (for a planner that counts)."""
         raise NotImplementedError(f"{self.name} plans its lookups itself")
@@ -255,7 +258,15 @@ class Dialect:
     # --- aggregates ---------------------------------------------------------------------
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
+        """An aggregate of ``column`` that ``quantile_values`` reads as the quantiles."""
         raise NotImplementedError
+
+    def quantile_values(self, raw: Any, quantiles: Sequence[float]) -> tuple[float | None, ...]:
+        """The ``quantiles`` of a group from the value of its ``quantiles`` aggregate (a
+        list of them, or None for a group without values)."""
+        if raw is None:
+            return (None,) * len(quantiles)
+        return tuple(None if v is None else float(v) for v in raw)
 
     def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
         raise NotImplementedError
@@ -362,7 +373,14 @@ class SQLite(Dialect):
 
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
-        return sa.func.spanscope_quantiles(column, json.dumps([float(q) for q in quantiles]))
+        # The group's values as one JSON array, built in C: a Python aggregate would be
+        # called once per row (twice the time of the whole GROUP BY).
+        return sa.func.json_group_array(column)
+
+    def quantile_values(self, raw: Any, quantiles: Sequence[float]) -> tuple[float | None, ...]:
+        from spanscope.store.sql.sqlite_aggregates import json_quantiles
+
+        return json_quantiles(raw, quantiles)
 
     def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
         return sa.func.spanscope_sample_key(trace_id, int(seed))
@@ -484,6 +502,9 @@ class PostgreSQL(Dialect):
 
     def prepare(self, conn: Connection) -> None:
         # starting parallel workers costs more than a page of 100 traces takes
+        self.serial(conn)
+
+    def serial(self, conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
 
     def quantiles(self, column: sa.ColumnElement[Any],

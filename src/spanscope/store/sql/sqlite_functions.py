@@ -32,4 +32,4 @@ def register(connection: sqlite3.Connection) -> None:
     """Register the functions on a new ``sqlite3`` connection (a ``connect`` event hook)."""
     for name, (arity, function) in FUNCTIONS.items():
         connection.create_function(name, arity, function, deterministic=True)
-    register_aggregates(connection)  # percentiles and sample order, for analysis
+    register_aggregates(connection)  # the sample order, for analysis
