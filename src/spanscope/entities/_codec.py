@@ -19,6 +19,10 @@ _SECOND = timedelta(seconds=1)
 _RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(ensure_ascii=False), less
+# the encoder built on every call (a third of the time of a short value)
+
+
 def dumps(value: Any) -> str:
     """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``.
 
@@ -27,7 +31,7 @@ def dumps(value: Any) -> str:
     propagate: callers that must never fail (the SDK) catch them.
     """
     try:
-        return json.dumps(value, ensure_ascii=False)
+        return _ENCODE(value)
     except (TypeError, ValueError):
         return json.dumps(value, ensure_ascii=False, default=_repr_default)
 
