@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from spanscope.entities import Span
-from spanscope.query.text import SpanText, span_texts
+from spanscope.query.text import SpanText, text_tuples
 from spanscope.store.sql import schema
 from spanscope.store.sql.bulk import insert_rows
 
@@ -84,27 +84,32 @@ def text_index_chars() -> int:
 
 def rows_for(trace_id: str, spans: Iterable[Span], limit: int) -> list[dict[str, Any]]:
     """The ``span_text`` rows of these spans of one trace."""
-    rows: list[dict[str, Any]] = []
-    for span in spans:
-        rows.extend(rows_of(trace_id, span.span_id, span_texts(span), limit))
-    return rows
+    return [_row(trace_id, span.span_id, kind, seq, text, limit)
+            for span in spans for kind, seq, text in text_tuples(span)]
 
 
 def rows_of(trace_id: str, span_id: str, texts: Iterable[SpanText],
             limit: int) -> Iterator[dict[str, Any]]:
     """The ``span_text`` rows of one span's texts (bulk loaders build them from values)."""
     for text in texts:
-        body, unsure = text.text, 0
-        if "\x00" in body:  # PostgreSQL text cannot hold NUL
-            body, unsure = body.replace("\x00", "\ufffd"), 2
-        if not body.isascii() and not _encodable(body):  # a lone surrogate, from JSON
+        yield _row(trace_id, span_id, text.kind, text.seq, text.text, limit)
+
+
+def _row(trace_id: str, span_id: str, kind: str, seq: int, body: str,
+         limit: int) -> dict[str, Any]:
+    """One ``span_text`` row (the ingest hot path: one call per text)."""
+    unsure = 0
+    if "\x00" in body:  # PostgreSQL text cannot hold NUL
+        body, unsure = body.replace("\x00", "\ufffd"), 2
+    if not body.isascii():
+        if not _encodable(body):  # a lone surrogate, from JSON
             body, unsure = body.encode("utf-8", "replace").decode("utf-8"), 2
-        if len(body) > limit:
-            body, unsure = body[:limit], 2
         elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
             unsure = 1
-        yield {"trace_id": trace_id, "span_id": span_id, "kind": KIND_CODES[text.kind],
-               "seq": text.seq, "unsure": unsure, "body": body}
+    if len(body) > limit:
+        body, unsure = body[:limit], 2
+    return {"trace_id": trace_id, "span_id": span_id, "kind": KIND_CODES[kind], "seq": seq,
+            "unsure": unsure, "body": body}
 
 
 def _encodable(body: str) -> bool:
@@ -117,18 +122,24 @@ def _encodable(body: str) -> bool:
     return True
 
 
+_SQLITE_INSERT = ("INSERT INTO span_text (id, trace_id, span_id, kind, seq, unsure, body) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_SQLITE_FTS_INSERT = f"INSERT INTO {SQLITE_FTS}(rowid, body) VALUES (?, ?)"
+
+
 def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert ``span_text`` rows (from ``rows_for``) and index them. On SQLite the rows get
     their ids here (the writer holds the database's only write lock), so the FTS5 table
-    is written in one ``executemany`` too."""
+    is written in one ``executemany`` too; both take plain tuples, the cheapest
+    parameters for the driver."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
         top = conn.exec_driver_sql("SELECT max(id) FROM span_text").scalar() or 0
-        rows = [{"id": top + i, **row} for i, row in enumerate(rows, start=1)]
-        insert_rows(conn, schema.span_text, rows)
-        conn.exec_driver_sql(f"INSERT INTO {SQLITE_FTS}(rowid, body) VALUES (:id, :body)",
-                             [{"id": row["id"], "body": row["body"]} for row in rows])
+        values = [(top + i, row["trace_id"], row["span_id"], row["kind"], row["seq"],
+                   row["unsure"], row["body"]) for i, row in enumerate(rows, start=1)]
+        conn.exec_driver_sql(_SQLITE_INSERT, values)
+        conn.exec_driver_sql(_SQLITE_FTS_INSERT, [(value[0], value[6]) for value in values])
         return
     insert_rows(conn, schema.span_text, rows)
 
