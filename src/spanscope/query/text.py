@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from spanscope.entities import Span, SpanAttributeKey
-from spanscope.entities._codec import loads_attribute
+from spanscope.entities._codec import encode_json, loads_attribute
 from spanscope.query.values import text_of
 
 __all__ = ["EXCEPTION_EVENT", "EXCEPTION_MESSAGE", "SpanText", "attribute_text", "span_texts",
@@ -72,4 +72,7 @@ def attribute_text(raw: Any) -> str | None:
         inner = raw[1:-1]
         if '"' not in inner and "\\" not in inner and inner.isprintable():
             return inner
-    return text_of(loads_attribute(raw))
+    value = loads_attribute(raw)
+    if type(value) is dict or type(value) is list:  # decoded JSON: the encoder cannot fail
+        return encode_json(value)
+    return text_of(value)
