@@ -157,6 +157,37 @@ def test_every_plan_agrees_with_the_reference_on_hand_filters(
         _check(stores, experiment_id, loaded, text)
 
 
+SIGMA_WORDS = ["ΟΔΟΣ", "οδος", "οδοσ", "ΣΑΣ ΛΕΣ.", "Σ", "ΟΔΟΣΣ"]
+SIGMA_FILTERS = [f"{field} {op} {_quote(pattern)}"
+                 for field in ("text", "inputs.q") for op in ("ILIKE", "NOT ILIKE")
+                 for pattern in ("%οδοσ%", "%οδος%", "%ΟΔΟΣ", "οδοσ", "%σας%", "%ς", "%Σ",
+                                 "σ", "%οσσ%")  # noqa: RUF001
+                 if not (field == "text" and op == "NOT ILIKE")]
+
+
+def test_ilike_reads_the_three_sigmas_as_one_letter_everywhere(
+        stores: dict[str, SqlStore]) -> None:
+    """Python lower-cases a word-final capital sigma to final sigma, PostgreSQL and SQLite
+    to sigma: ILIKE folds both (``fold_case``), so the real server answers as the reference
+    does."""
+    number = next(_batches)
+    (experiment_id,) = {s.create_experiment(f"sigma-{number}") for s in stores.values()}
+    loaded = []
+    for i, word in enumerate(SIGMA_WORDS):
+        trace_id = f"tr-{number:08x}{i:024x}"
+        span = Span.build(trace_id=trace_id, span_id="1".zfill(16), parent_id=None, name="s",
+                          start_time_ns=1, end_time_ns=2, inputs={"q": word}, outputs=word)
+        loaded.append(Trace(TraceInfo(trace_id=trace_id, experiment_id=experiment_id,
+                                      request_time=1_700_000_000_000 + i, state="OK"),
+                            TraceData([span])))
+    for store in stores.values():
+        store.log_traces(loaded)
+    for text in SIGMA_FILTERS:
+        _check(stores, experiment_id, loaded, text)
+    matched = {t.info.trace_id for t in filter_traces("text ILIKE '%οδοσ%'", loaded)}
+    assert len(matched) == 4  # ΟΔΟΣ, οδος, οδοσ and ΟΔΟΣΣ, whichever sigma each ends in
+
+
 _leaf = st.builds(lambda field, op, value: f"{field} {op} {_quote(value)}",
                   st.sampled_from(FIELDS), st.sampled_from(["CONTAINS", "LIKE", "ILIKE"]),
                   st.one_of(st.sampled_from(PATTERNS),
