@@ -132,15 +132,17 @@ def _encodable(body: str) -> bool:
 
 
 _INSERT = f"INSERT INTO span_text (id, {', '.join(ROW_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_FTS_INSERT = f"INSERT INTO {SQLITE_FTS}(rowid, body) VALUES (?, ?)"
+_FTS_INSERT = (f"INSERT INTO {SQLITE_FTS}(rowid, body) "
+               "SELECT id, body FROM span_text WHERE id > ?")
 _PG_INSERT = f"INSERT INTO span_text ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * 6)})"
 
 
 def write_rows(conn: Connection, rows: Sequence[Row] | Sequence[dict[str, Any]]) -> None:
     """Insert ``span_text`` rows (from ``rows_for``, or ``rows_of``'s dicts) and index
     them, as plain tuples, the cheapest parameters for the drivers. On SQLite the rows get
-    their ids here (the writer holds the database's only write lock), so the FTS5 table
-    is written in one ``executemany`` too."""
+    their ids here, above every stored one (the writer holds the database's only write
+    lock), so one ``INSERT ... SELECT`` indexes them all, without binding each text
+    again."""
     if not rows:
         return
     values: Sequence[Row] = ([tuple(row[c] for c in ROW_COLUMNS)  # type: ignore[misc]
@@ -148,7 +150,7 @@ def write_rows(conn: Connection, rows: Sequence[Row] | Sequence[dict[str, Any]])
     if conn.dialect.name == "sqlite":
         top = conn.exec_driver_sql("SELECT max(id) FROM span_text").scalar() or 0
         conn.exec_driver_sql(_INSERT, [(top + i, *row) for i, row in enumerate(values, 1)])
-        conn.exec_driver_sql(_FTS_INSERT, [(top + i, row[5]) for i, row in enumerate(values, 1)])
+        conn.exec_driver_sql(_FTS_INSERT, (top,))
         return
     conn.exec_driver_sql(_PG_INSERT, list(values))
 
