@@ -4,7 +4,7 @@ Usage::
 
     python bench/otlp_ingest.py [--traces 20000] [--peer-traces 3000] [--concurrency 4]
                                 [--postgres postgresql://postgres@127.0.0.1:5432/test]
-                                [--no-peer] [--repeat 1]
+                                [--no-peer] [--repeat 1] [--baseline-src DIR]
 
 The payload is a stream of 5-span GenAI traces (an ``invoke_agent`` root, a tool call,
 two ``chat`` calls with model, token usage and input/output messages, a retrieval) as an
@@ -22,6 +22,11 @@ on SQLite (and on PostgreSQL with ``--postgres``), and MLflow 3.17.2's own
 ``mlflow server --backend-store-uri sqlite:///...`` from the peer virtualenv
 (``python bench/_peer.py``) with ``x-mlflow-experiment-id: 0``. Prints one line per run
 and a JSON summary (medians over ``--repeat``).
+
+``--baseline-src DIR`` also runs ``spanscope server`` from another checkout (e.g. a ``git
+worktree`` of an older commit) on the same payloads, alternating with this one each
+repeat, and prints the ratio of spans per server CPU-second, this checkout's over the
+baseline's.
 """
 
 from __future__ import annotations
@@ -256,9 +261,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def run_spanscope(store_uri: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+def run_spanscope(store_uri: str, bodies: list[bytes], concurrency: int,
+                  src: Path = HERE.parent / "src") -> dict[str, Any]:
+    """One ``spanscope server`` (the code under ``src``) on ``store_uri``, fed ``bodies``."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     process = subprocess.Popen(
         [sys.executable, "-m", "spanscope", "server", "--backend-store-uri", store_uri,
          "--port", str(port), "--no-auth"], env=env, stdout=subprocess.DEVNULL,
@@ -272,29 +279,24 @@ def run_spanscope(store_uri: str, bodies: list[bytes], concurrency: int) -> dict
         result["metrics"] = _metrics(httpx.get(base + "/metrics").text)
     finally:
         _stop(process)
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from spanscope.store import open_store
-
-    store = open_store(store_uri)
-    try:
-        result["stored_traces"] = len(store.search_trace_ids())
-    finally:
-        store.close()
-    result["stored_spans"] = _spanscope_span_count(store_uri)
+    result["stored_traces"] = _spanscope_count(store_uri, "traces")
+    result["stored_spans"] = _spanscope_count(store_uri, "spans")
     return result
 
 
-def _spanscope_span_count(store_uri: str) -> int:
+def _spanscope_count(store_uri: str, table: str) -> int:
+    """Rows of ``table``, read without opening a store (which would migrate a baseline's
+    older schema)."""
+    sys.path.insert(0, str(HERE.parent / "src"))
     import sqlalchemy as sa
 
-    from spanscope.store.sql import schema
     from spanscope.store.sql.engine import create_engine
 
     engine = create_engine(store_uri)
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count())
-                                    .select_from(schema.spans)).scalar())
+                                    .select_from(sa.table(table))).scalar())
     finally:
         engine.dispose()
 
@@ -358,6 +360,8 @@ def main() -> None:
                         "(a fresh database is created on it and dropped after)")
     parser.add_argument("--no-peer", action="store_true", help="skip MLflow's server")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline-src", type=Path, metavar="DIR",
+                        help="also run the server from the checkout at DIR, alternating")
     args = parser.parse_args()
     if args.traces > 100_000:
         parser.error("--traces: at most 100,000")
@@ -368,20 +372,26 @@ def main() -> None:
           f"({sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB each); "
           f"concurrency {args.concurrency}", flush=True)
     runs: dict[str, list[dict[str, Any]]] = {}
-    for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            uri = f"sqlite:///{tmp}/spanscope.db"
-            result = run_spanscope(uri, bodies, args.concurrency)
-            _report("spanscope sqlite", result, n_spans)
-            runs.setdefault("spanscope_sqlite", []).append(result)
-        if args.postgres:
-            uri = _fresh_pg_database(args.postgres)
-            try:
-                result = run_spanscope(uri, bodies, args.concurrency)
-                _report("spanscope postgresql", result, n_spans)
-                runs.setdefault("spanscope_postgresql", []).append(result)
-            finally:
-                _drop_pg_database(args.postgres, uri)
+    sides = [("", HERE.parent / "src")]
+    if args.baseline_src is not None:
+        sides.append((" baseline", args.baseline_src.resolve() / "src"))
+    for repeat in range(args.repeat):
+        for suffix, src in sides if repeat % 2 == 0 else reversed(sides):
+            with tempfile.TemporaryDirectory() as tmp:
+                uri = f"sqlite:///{tmp}/spanscope.db"
+                result = run_spanscope(uri, bodies, args.concurrency, src)
+                _report(f"spanscope sqlite{suffix}", result, n_spans)
+                runs.setdefault(f"spanscope_sqlite{suffix.replace(' ', '_')}", []).append(
+                    result)
+            if args.postgres:
+                uri = _fresh_pg_database(args.postgres)
+                try:
+                    result = run_spanscope(uri, bodies, args.concurrency, src)
+                    _report(f"spanscope postgresql{suffix}", result, n_spans)
+                    runs.setdefault(f"spanscope_postgresql{suffix.replace(' ', '_')}",
+                                    []).append(result)
+                finally:
+                    _drop_pg_database(args.postgres, uri)
         if not args.no_peer:
             tmp_dir = Path(tempfile.mkdtemp())
             try:
@@ -390,9 +400,16 @@ def main() -> None:
                 runs.setdefault("mlflow_sqlite", []).append(result)
             finally:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
-    summary = {name: {key: statistics.median(r[key] for r in results)
+    summary: dict[str, Any] = {name: {key: statistics.median(r[key] for r in results)
                       for key in ("spans_per_s", "spans_per_cpu_s", "p50_ms", "p99_ms")}
                for name, results in runs.items()}
+    for backend in ("sqlite", "postgresql"):
+        ours, theirs = (summary.get(f"spanscope_{backend}{s}") for s in ("", "_baseline"))
+        if ours and theirs:
+            ratio = ours["spans_per_cpu_s"] / theirs["spans_per_cpu_s"]
+            summary[f"vs_baseline_{backend}_per_cpu_s"] = ratio
+            print(f"{backend}: spans per server CPU-s {ratio - 1:+.1%} against the baseline "
+                  f"(load average {os.getloadavg()[0]:.1f})")
     if "mlflow_sqlite" in summary:
         ours, theirs = summary["spanscope_sqlite"], summary["mlflow_sqlite"]
         summary["speedup_sqlite"] = ours["spans_per_s"] / theirs["spans_per_s"]

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from spanscope.entities import Span, SpanEvent, Trace, TraceData, TraceInfo
 from spanscope.query import filter_traces
 from spanscope.store.memory import InMemoryStore
-from spanscope.store.sql import SqlStore, schema
+from spanscope.store.sql import SqlStore, schema, text_index
 from spanscope.store.sql.engine import parse_uri
 from spanscope.store.sql.migrate import alembic_config
 from spanscope.store.sql.planner import SCAN, TEXT_WEIGHT, Plan, TextLookup, lookup_cap
@@ -157,6 +157,37 @@ def test_every_plan_agrees_with_the_reference_on_hand_filters(
         _check(stores, experiment_id, loaded, text)
 
 
+SIGMA_WORDS = ["ΟΔΟΣ", "οδος", "οδοσ", "ΣΑΣ ΛΕΣ.", "Σ", "ΟΔΟΣΣ"]
+SIGMA_FILTERS = [f"{field} {op} {_quote(pattern)}"
+                 for field in ("text", "inputs.q") for op in ("ILIKE", "NOT ILIKE")
+                 for pattern in ("%οδοσ%", "%οδος%", "%ΟΔΟΣ", "οδοσ", "%σας%", "%ς", "%Σ",
+                                 "σ", "%οσσ%")  # noqa: RUF001
+                 if not (field == "text" and op == "NOT ILIKE")]
+
+
+def test_ilike_reads_the_three_sigmas_as_one_letter_everywhere(
+        stores: dict[str, SqlStore]) -> None:
+    """Python lower-cases a word-final capital sigma to final sigma, PostgreSQL and SQLite
+    to sigma: ILIKE folds both (``fold_case``), so the real server answers as the reference
+    does."""
+    number = next(_batches)
+    (experiment_id,) = {s.create_experiment(f"sigma-{number}") for s in stores.values()}
+    loaded = []
+    for i, word in enumerate(SIGMA_WORDS):
+        trace_id = f"tr-{number:08x}{i:024x}"
+        span = Span.build(trace_id=trace_id, span_id="1".zfill(16), parent_id=None, name="s",
+                          start_time_ns=1, end_time_ns=2, inputs={"q": word}, outputs=word)
+        loaded.append(Trace(TraceInfo(trace_id=trace_id, experiment_id=experiment_id,
+                                      request_time=1_700_000_000_000 + i, state="OK"),
+                            TraceData([span])))
+    for store in stores.values():
+        store.log_traces(loaded)
+    for text in SIGMA_FILTERS:
+        _check(stores, experiment_id, loaded, text)
+    matched = {t.info.trace_id for t in filter_traces("text ILIKE '%οδοσ%'", loaded)}
+    assert len(matched) == 4  # ΟΔΟΣ, οδος, οδοσ and ΟΔΟΣΣ, whichever sigma each ends in
+
+
 _leaf = st.builds(lambda field, op, value: f"{field} {op} {_quote(value)}",
                   st.sampled_from(FIELDS), st.sampled_from(["CONTAINS", "LIKE", "ILIKE"]),
                   st.one_of(st.sampled_from(PATTERNS),
@@ -269,6 +300,51 @@ def test_migration_0007_indexes_a_store_that_holds_traces(store_uri: str) -> Non
                 expected = {t.info.trace_id for t in filter_traces(text, loaded)}
                 assert expected, text
                 assert set(store.search_trace_ids(["0"], filter_string=text)) == expected
+    finally:
+        engine.dispose()
+
+
+def test_migration_0012_rebuilds_the_sqlite_index_without_text_lengths(sqlite_uri: str) -> None:
+    rng = random.Random(12)
+    loaded = [_trace(rng, i, "0", "c" * 8) for i in range(40)]
+    with SqlStore(sqlite_uri) as store:
+        store.log_traces(loaded)
+    engine = sa.create_engine(parse_uri(sqlite_uri))
+
+    def made() -> str:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?",
+                                        (text_index.SQLITE_FTS,)).scalar()
+
+    texts = ("text CONTAINS 'A10042'", "text ILIKE '%refund%'", "text CONTAINS 'Paris'")
+    try:
+        assert "columnsize=0" in made()
+        with engine.begin() as conn:  # the table as migration 0007 made it before
+            command.downgrade(alembic_config(conn), "0013")
+        assert "columnsize=0" not in made()
+        with engine.begin() as conn:
+            total = conn.exec_driver_sql("SELECT count(*) FROM span_text").scalar()
+            steps: list[tuple[int, int]] = []
+            assert text_index.rebuild_sqlite_fts(conn, batch=7,
+                                                 progress=lambda *a: steps.append(a))
+            assert steps[-1] == (total, total) and len(steps) == -(-total // 7)
+            assert not text_index.rebuild_sqlite_fts(conn)  # already so: nothing to do
+            command.downgrade(alembic_config(conn), "0013")
+        with SqlStore(sqlite_uri) as store:  # opening migrates: 0012 rebuilds the index
+            assert "columnsize=0" in made()
+            for text in texts:
+                expected = {t.info.trace_id for t in filter_traces(text, loaded)}
+                assert expected, text
+                assert set(store.search_trace_ids(["0"], filter_string=text)) == expected
+            gone = sorted(store.search_trace_ids(["0"], filter_string=texts[1]))[:3]
+            store.delete_traces("0", trace_ids=gone)  # the delete trigger is back too
+            kept = [t for t in loaded if t.info.trace_id not in gone]
+            expected = {t.info.trace_id for t in filter_traces(texts[1], kept)}
+            assert set(store.search_trace_ids(["0"], filter_string=texts[1])) == expected
+        with engine.connect() as conn:
+            check = f"INSERT INTO {text_index.SQLITE_FTS}({text_index.SQLITE_FTS}, rank) " \
+                    "VALUES ('integrity-check', 1)"
+            conn.exec_driver_sql(check)  # raises when the index and span_text disagree
     finally:
         engine.dispose()
 

@@ -19,6 +19,11 @@ _SECOND = timedelta(seconds=1)
 _RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
+#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder on every call (a
+#: third of the time of a short value); for plain JSON values, as ``json.loads`` returns.
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def dumps(value: Any) -> str:
     """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``.
 
@@ -27,7 +32,7 @@ def dumps(value: Any) -> str:
     propagate: callers that must never fail (the SDK) catch them.
     """
     try:
-        return json.dumps(value, ensure_ascii=False)
+        return encode_json(value)
     except (TypeError, ValueError):
         return json.dumps(value, ensure_ascii=False, default=_repr_default)
 

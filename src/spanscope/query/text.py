@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
-from spanscope.entities import Span
+from spanscope.entities import Span, SpanAttributeKey
+from spanscope.entities._codec import encode_json, loads_attribute
 from spanscope.query.values import text_of
 
-__all__ = ["EXCEPTION_EVENT", "EXCEPTION_MESSAGE", "SpanText", "span_texts"]
+__all__ = ["EXCEPTION_EVENT", "EXCEPTION_MESSAGE", "SpanText", "attribute_text", "span_texts",
+           "text_tuples"]
 
 EXCEPTION_EVENT = "exception"
 EXCEPTION_MESSAGE = "exception.message"
@@ -31,14 +34,45 @@ class SpanText:
     text: str
 
 
+_PAYLOADS = (("inputs", SpanAttributeKey.INPUTS), ("outputs", SpanAttributeKey.OUTPUTS))
+
+
 def span_texts(span: Span) -> Iterator[SpanText]:
     """The span's texts, inputs first, then outputs, then exception messages."""
-    for kind, value in (("inputs", span.inputs), ("outputs", span.outputs)):
-        text = text_of(value)
-        if text is not None:
-            yield SpanText(kind, 0, text)
+    for kind, seq, text in text_tuples(span):
+        yield SpanText(kind, seq, text)
+
+
+def text_tuples(span: Span) -> Iterator[tuple[str, int, str]]:
+    """``span_texts`` as ``(kind, seq, text)`` tuples: what ingest indexes, one call per
+    span, so it reads the raw attribute JSON without building objects it drops again."""
+    raw = span.raw_attributes
+    for kind, key in _PAYLOADS:
+        value = raw.get(key)
+        if value is not None:
+            text = attribute_text(value)
+            if text is not None:
+                yield kind, 0, text
     for seq, event in enumerate(span.events):
         if event.name == EXCEPTION_EVENT:
             text = text_of(event.attributes.get(EXCEPTION_MESSAGE))
             if text is not None:
-                yield SpanText("exception", seq, text)
+                yield "exception", seq, text
+
+
+def attribute_text(raw: Any) -> str | None:
+    """``text_of`` the JSON-encoded attribute value ``raw`` (``Span.get_attribute``).
+
+    A JSON string without escapes (``"Sure."``: what most string payloads are) is its own
+    text between the quotes, so it needs no decoding: no quote or backslash inside, and
+    only printable characters (no control character, which JSON forbids unescaped, and no
+    lone surrogate), is exactly the text ``json.loads`` would return.
+    """
+    if type(raw) is str and len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        inner = raw[1:-1]
+        if '"' not in inner and "\\" not in inner and inner.isprintable():
+            return inner
+    value = loads_attribute(raw)
+    if type(value) is dict or type(value) is list:  # decoded JSON: the encoder cannot fail
+        return encode_json(value)
+    return text_of(value)

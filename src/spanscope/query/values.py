@@ -23,6 +23,7 @@ from spanscope.entities._codec import dumps
 
 __all__ = [
     "NUMERIC_TEXT_PATTERN",
+    "fold_case",
     "like_matches",
     "like_parts",
     "looks_numeric",
@@ -117,20 +118,31 @@ def like_parts(pattern: str, *, any_run: str = ".*") -> list[str]:
     return out
 
 
+def fold_case(text: str) -> str:
+    """The case ILIKE ignores: ``str.lower``, then final sigma (U+03C2) read as sigma.
+
+    Python lower-cases a word-final capital sigma to final sigma (Unicode's Final_Sigma
+    rule), PostgreSQL and SQLite (``lower``, FTS5) character by character to sigma (U+03C3);
+    read as one letter, the three sigmas compare equal everywhere. Each SQL store spells
+    this in its dialect's ``lower``.
+    """
+    return text.lower().replace("\u03c2", "\u03c3")
+
+
 @functools.lru_cache(maxsize=512)
 def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     if ignore_case:
-        pattern = pattern.lower()
+        pattern = fold_case(pattern)
     return re.compile("".join(like_parts(pattern)), re.DOTALL)
 
 
 def like_matches(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
     """SQL LIKE: ``%`` any run, ``_`` one character, ``\\`` escapes; whole-string match.
 
-    With ``ignore_case`` both sides are lower-cased first (``str.lower``), which is ILIKE.
+    With ``ignore_case`` both sides are case-folded first (``fold_case``), which is ILIKE.
     """
     if ignore_case:
-        text = text.lower()
+        text = fold_case(text)
     return _like_regex(pattern, ignore_case).fullmatch(text) is not None
 
 

@@ -23,7 +23,7 @@ from spanscope.entities import (
     TraceState,
     TraceTagKey,
 )
-from spanscope.entities._codec import dumps
+from spanscope.entities._codec import dumps, encode_json
 from spanscope.store.sql import schema
 from spanscope.store.trace_rules import check_experiment_id, check_trace
 
@@ -40,7 +40,7 @@ __all__ = [
     "trace_info_from_row",
 ]
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode  # = _codec.dumps for plain JSON values
+_encode = encode_json  # = _codec.dumps for plain JSON values
 _OVERFLOW_COLUMNS = {  # columns whose too-long values are kept whole in traces.overflow
     "request_preview": schema.PREVIEW_LENGTH,
     "response_preview": schema.PREVIEW_LENGTH,

@@ -481,9 +481,11 @@ class PostgreSQL(Dialect):
             sa.func.spanscope_loads(content), steps))
 
     def lower(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        # Python lower-cases U+0130 to two characters (i + U+0307), PostgreSQL to one. (Still
-        # apart: Python's final sigma, which PostgreSQL lower-cases as any sigma.)
-        return sa.func.lower(sa.func.replace(text, "\u0130", "i\u0307"))
+        # Python lower-cases U+0130 to two characters (i + U+0307), PostgreSQL to one; a
+        # final sigma is read as sigma (values.fold_case), which an ICU collation's lower()
+        # may write as ς
+        folded = sa.func.lower(sa.func.replace(text, "\u0130", "i\u0307"))
+        return sa.func.replace(folded, "\u03c2", "\u03c3")
 
     def text_estimate(self, conn: Connection, literal: str) -> int | None:
         # Counting would build the GIN index's whole bitmap for a common trigram (hundreds

@@ -64,6 +64,7 @@ from spanscope.query import (
 )
 from spanscope.query.ast import BINARY_OPERATORS
 from spanscope.query.errors import filter_error
+from spanscope.query.values import fold_case
 from spanscope.store.sql import schema
 from spanscope.store.sql.dialects import Dialect
 from spanscope.store.sql.planner import (
@@ -470,7 +471,7 @@ class _Translator:
             return sa.not_(dialect.in_list(text, values))
         if op in (Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE):
             ignore_case = op in (Op.ILIKE, Op.NOT_ILIKE)
-            matched = dialect.like(text, value.lower() if ignore_case else value,
+            matched = dialect.like(text, fold_case(value) if ignore_case else value,
                                    ignore_case=ignore_case)
             return matched if op in (Op.LIKE, Op.ILIKE) else sa.not_(matched)
         if op in (Op.RLIKE, Op.NOT_RLIKE):

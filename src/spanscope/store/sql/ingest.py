@@ -118,7 +118,7 @@ def _insert(conn: Connection, fresh: list[PreparedTrace], stored_assessments: se
     span_rows: list[dict[str, Any]] = []
     assessment_rows: list[dict[str, Any]] = []
     usage_rows: list[dict[str, Any]] = []
-    text_rows: list[dict[str, Any]] = []
+    text_rows: list[text_index.Row] = []
     text_limit = text_index.text_index_chars()
     for p in fresh:
         trace_id = p.trace_id
@@ -170,7 +170,7 @@ def _upsert(conn: Connection, known: list[PreparedTrace], stored_assessments: se
     replaced_spans: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
     assessment_rows: list[dict[str, Any]] = []
-    text_rows: list[dict[str, Any]] = []
+    text_rows: list[text_index.Row] = []
     text_limit = text_index.text_index_chars()
     for p in known:
         trace_id = p.trace_id

@@ -22,16 +22,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from spanscope.entities import Span
-from spanscope.query.text import SpanText, span_texts
+from spanscope.query.text import SpanText, text_tuples
 from spanscope.store.sql import schema
-from spanscope.store.sql.bulk import insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["DEFAULT_TEXT_INDEX_CHARS", "KIND_CODES", "MIN_PATTERN", "PG_INDEX", "SQLITE_FTS",
-           "backfill", "create_index", "drop_index", "rows_for", "rows_of", "text_index_chars",
-           "write_rows"]
+__all__ = ["DEFAULT_TEXT_INDEX_CHARS", "KIND_CODES", "MIN_PATTERN", "PG_INDEX", "ROW_COLUMNS",
+           "SQLITE_FTS", "Row", "backfill", "create_index", "drop_index", "rebuild_sqlite_fts",
+           "rows_for", "rows_of", "text_index_chars", "write_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +46,24 @@ _UNSURE_CASE = frozenset("\u0130\u212a")
 
 # ``detail=none``: the index keeps which rows hold each trigram, not where; ingest writes
 # five times faster than with positions, and a LIKE on the table still finds its rows
-# through the index (phrase queries, which need positions, are not used). Rows are written
-# by ``write_rows`` (a trigger per row costs three times as much); deletions, including
-# the cascade from ``traces``, by the trigger.
-_SQLITE_DDL = (
-    f"CREATE VIRTUAL TABLE {SQLITE_FTS} USING fts5(body, content='span_text', "
-    "content_rowid='id', tokenize='trigram', detail=none)",
-    # up to 8 segments per level before a merge (default 4): less merging per commit
-    f"INSERT INTO {SQLITE_FTS}({SQLITE_FTS}, rank) VALUES ('automerge', 8)",
-    f"CREATE TRIGGER span_text_fts_delete AFTER DELETE ON span_text BEGIN "
-    f"INSERT INTO {SQLITE_FTS}({SQLITE_FTS}, rowid, body) VALUES ('delete', old.id, old.body); "
-    "END",
-)
+# through the index (phrase queries, which need positions, are not used). ``columnsize=0``:
+# no row of text lengths per indexed row (which only ranking reads): a third less FTS5
+# work at ingest (migration 0012 rebuilt older stores' tables without them). Rows are
+# written by ``write_rows`` (a trigger per row costs three times as much); deletions,
+# including the cascade from ``traces``, by the trigger.
+def _sqlite_ddl(*, columnsize: bool = False) -> tuple[str, ...]:
+    options = "" if columnsize else ", columnsize=0"
+    return (
+        f"CREATE VIRTUAL TABLE {SQLITE_FTS} USING fts5(body, content='span_text', "
+        f"content_rowid='id', tokenize='trigram', detail=none{options})",
+        # up to 8 segments per level before a merge (default 4): less merging per commit
+        f"INSERT INTO {SQLITE_FTS}({SQLITE_FTS}, rank) VALUES ('automerge', 8)",
+        f"CREATE TRIGGER span_text_fts_delete AFTER DELETE ON span_text BEGIN "
+        f"INSERT INTO {SQLITE_FTS}({SQLITE_FTS}, rowid, body) "
+        "VALUES ('delete', old.id, old.body); END",
+    )
+
+
 _PG_EXTENSION_HELP = (
     "the text index needs PostgreSQL's pg_trgm extension, which this database user may not "
     "create; text search works without it but scans. Ask an administrator to run, in this "
@@ -82,29 +87,38 @@ def text_index_chars() -> int:
     return value
 
 
-def rows_for(trace_id: str, spans: Iterable[Span], limit: int) -> list[dict[str, Any]]:
+ROW_COLUMNS = ("trace_id", "span_id", "kind", "seq", "unsure", "body")
+Row = tuple[str, str, str, int, int, str]  # a ``span_text`` row, ``ROW_COLUMNS`` in order
+
+
+def rows_for(trace_id: str, spans: Iterable[Span], limit: int) -> list[Row]:
     """The ``span_text`` rows of these spans of one trace."""
-    rows: list[dict[str, Any]] = []
-    for span in spans:
-        rows.extend(rows_of(trace_id, span.span_id, span_texts(span), limit))
-    return rows
+    return [_row(trace_id, span.span_id, kind, seq, text, limit)
+            for span in spans for kind, seq, text in text_tuples(span)]
 
 
 def rows_of(trace_id: str, span_id: str, texts: Iterable[SpanText],
             limit: int) -> Iterator[dict[str, Any]]:
-    """The ``span_text`` rows of one span's texts (bulk loaders build them from values)."""
+    """The ``span_text`` rows of one span's texts, as dicts (bulk loaders build them from
+    values)."""
     for text in texts:
-        body, unsure = text.text, 0
-        if "\x00" in body:  # PostgreSQL text cannot hold NUL
-            body, unsure = body.replace("\x00", "\ufffd"), 2
-        if not body.isascii() and not _encodable(body):  # a lone surrogate, from JSON
+        row = _row(trace_id, span_id, text.kind, text.seq, text.text, limit)
+        yield dict(zip(ROW_COLUMNS, row, strict=True))
+
+
+def _row(trace_id: str, span_id: str, kind: str, seq: int, body: str, limit: int) -> Row:
+    """One ``span_text`` row (the ingest hot path: one call per text)."""
+    unsure = 0
+    if "\x00" in body:  # PostgreSQL text cannot hold NUL
+        body, unsure = body.replace("\x00", "\ufffd"), 2
+    if not body.isascii():
+        if not _encodable(body):  # a lone surrogate, from JSON
             body, unsure = body.encode("utf-8", "replace").decode("utf-8"), 2
-        if len(body) > limit:
-            body, unsure = body[:limit], 2
         elif unsure == 0 and not _UNSURE_CASE.isdisjoint(body):
             unsure = 1
-        yield {"trace_id": trace_id, "span_id": span_id, "kind": KIND_CODES[text.kind],
-               "seq": text.seq, "unsure": unsure, "body": body}
+    if len(body) > limit:
+        body, unsure = body[:limit], 2
+    return trace_id, span_id, KIND_CODES[kind], seq, unsure, body
 
 
 def _encodable(body: str) -> bool:
@@ -117,27 +131,35 @@ def _encodable(body: str) -> bool:
     return True
 
 
-def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert ``span_text`` rows (from ``rows_for``) and index them. On SQLite the rows get
-    their ids here (the writer holds the database's only write lock), so the FTS5 table
-    is written in one ``executemany`` too."""
+_INSERT = f"INSERT INTO span_text (id, {', '.join(ROW_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_FTS_INSERT = (f"INSERT INTO {SQLITE_FTS}(rowid, body) "
+               "SELECT id, body FROM span_text WHERE id > ?")
+_PG_INSERT = f"INSERT INTO span_text ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * 6)})"
+
+
+def write_rows(conn: Connection, rows: Sequence[Row] | Sequence[dict[str, Any]]) -> None:
+    """Insert ``span_text`` rows (from ``rows_for``, or ``rows_of``'s dicts) and index
+    them, as plain tuples, the cheapest parameters for the drivers. On SQLite the rows get
+    their ids here, above every stored one (the writer holds the database's only write
+    lock), so one ``INSERT ... SELECT`` indexes them all, without binding each text
+    again."""
     if not rows:
         return
+    values: Sequence[Row] = ([tuple(row[c] for c in ROW_COLUMNS)  # type: ignore[misc]
+                              for row in rows] if isinstance(rows[0], dict) else rows)
     if conn.dialect.name == "sqlite":
         top = conn.exec_driver_sql("SELECT max(id) FROM span_text").scalar() or 0
-        rows = [{"id": top + i, **row} for i, row in enumerate(rows, start=1)]
-        insert_rows(conn, schema.span_text, rows)
-        conn.exec_driver_sql(f"INSERT INTO {SQLITE_FTS}(rowid, body) VALUES (:id, :body)",
-                             [{"id": row["id"], "body": row["body"]} for row in rows])
+        conn.exec_driver_sql(_INSERT, [(top + i, *row) for i, row in enumerate(values, 1)])
+        conn.exec_driver_sql(_FTS_INSERT, (top,))
         return
-    insert_rows(conn, schema.span_text, rows)
+    conn.exec_driver_sql(_PG_INSERT, list(values))
 
 
 def create_index(conn: Connection) -> None:
     """The trigram index over ``span_text.body`` (the table exists). On PostgreSQL without
     the right to create ``pg_trgm``, a warning says what to ask for."""
     if conn.dialect.name == "sqlite":
-        for statement in _SQLITE_DDL:
+        for statement in _sqlite_ddl():
             conn.exec_driver_sql(statement)
         return
     try:
@@ -158,6 +180,36 @@ def drop_index(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {PG_INDEX}")
 
 
+def rebuild_sqlite_fts(conn: Connection, *, columnsize: bool = False, batch: int = 100_000,
+                       progress: Callable[[int, int], None] | None = None) -> bool:
+    """Make the SQLite FTS5 table again, with (``columnsize=True``: as migration 0007 made
+    it) or without its per-row text lengths, indexing the ``span_text`` rows ``batch`` at
+    a time; ``progress(done, total)`` after each. False (nothing done) when the table
+    already is so."""
+    made = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?",
+                                (SQLITE_FTS,)).scalar()
+    if made is None or ("columnsize=0" not in made) is columnsize:
+        return False
+    drop_index(conn)
+    for statement in _sqlite_ddl(columnsize=columnsize):
+        conn.exec_driver_sql(statement)
+    total = conn.exec_driver_sql("SELECT count(*) FROM span_text").scalar() or 0
+    done, after = 0, 0
+    while True:
+        upto = conn.exec_driver_sql(
+            "SELECT max(id) FROM (SELECT id FROM span_text WHERE id > ? ORDER BY id LIMIT ?)",
+            (after, batch)).scalar()
+        if upto is None:
+            break
+        done += conn.exec_driver_sql(
+            f"INSERT INTO {SQLITE_FTS}(rowid, body) SELECT id, body FROM span_text "
+            "WHERE id > ? AND id <= ?", (after, upto)).rowcount
+        after = upto
+        if progress is not None:
+            progress(done, total)
+    return True
+
+
 def backfill(conn: Connection, *, batch: int = 2000,
              progress: Callable[[int, int], None] | None = None) -> int:
     """Index the texts of every stored trace, ``batch`` traces at a time (a migration's
@@ -174,7 +226,7 @@ def backfill(conn: Connection, *, batch: int = 2000,
             .order_by(traces.c.trace_id).limit(batch)).scalars().all()
         if not ids:
             break
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         query = (sa.select(spans.c.trace_id, spans.c.content)
                  .where(spans.c.trace_id.in_(ids)).order_by(spans.c.trace_id,
                                                             spans.c.position))

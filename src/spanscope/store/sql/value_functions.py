@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from spanscope.entities._codec import loads_attribute
-from spanscope.query.values import number_of, regex, text_of
+from spanscope.query.values import fold_case, number_of, regex, text_of
 
 __all__ = ["json_number", "json_text", "lower", "regexp", "span_attribute", "text_number"]
 
@@ -102,8 +102,8 @@ def span_attribute(content: str | None, key: str | None) -> str | None:
 
 
 def lower(text: str | None) -> str | None:
-    """Python's ``str.lower`` (Unicode-aware), which ILIKE is defined with."""
-    return None if text is None else text.lower()
+    """``values.fold_case`` (Unicode-aware), which ILIKE is defined with."""
+    return None if text is None else fold_case(text)
 
 
 def regexp(pattern: str | None, text: str | None) -> int | None:
