@@ -27,7 +27,7 @@ __all__ = ["HEAD", "MIGRATIONS_DIR", "REVISIONS", "VERSION_TABLE", "alembic_conf
 VERSION_TABLE = "spanscope_alembic_version"
 # Every revision in migrations/versions, oldest first; a test checks this against Alembic.
 REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009",
-             "0010", "0013", "0012")
+             "0010", "0013", "0012", "0014")
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x5350414E53434F50 & 0x7FFF_FFFF_FFFF_FFFF  # "SPANSCOP"
