@@ -164,6 +164,12 @@ class SqlRetentionStore(SqlSideStore):
         table = schema.dataset_records
         unlinked = 0
         for chunk in _chunks(trace_ids):
+            # most deleted traces are no dataset's source: look first, so a retention
+            # pass takes SQLite's write lock only for the deletion itself
+            if not self._run("find dataset records from traces",
+                             lambda conn, chunk=chunk: self._sourced(conn, chunk)):
+                continue
+
             def work(conn: Connection, chunk: list[str] = chunk) -> int:
                 found = self._sourced(conn, chunk)
                 if found:

@@ -42,7 +42,14 @@ from spanscope.store.sql import delete, schema
 from spanscope.store.sql import runs as run_sql
 from spanscope.store.sql.assessments import SqlAssessmentBook
 from spanscope.store.sql.convert import experiment_from_row
-from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
+from spanscope.store.sql.engine import (
+    WRITE,
+    StatementHook,
+    create_engine,
+    is_memory,
+    mask_uri,
+    settle_wal,
+)
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
 from spanscope.store.sql.migrate import ensure_schema
@@ -249,8 +256,15 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                                    max_traces)
 
     def _batch_runner(self) -> Callable[[str, Callable[[Connection], int]], int]:
-        """Each deletion batch is its own retried write transaction."""
-        return lambda action, work: self._run(action, work, write=True, retry=True)
+        """Each deletion batch is its own retried write transaction; on SQLite the WAL is
+        then kept from growing without end under concurrent readers (``settle_wal``)."""
+        def run(action: str, work: Callable[[Connection], int]) -> int:
+            done = self._run(action, work, write=True, retry=True)
+            with self._lock, self._translated(f"{action}: checkpoint"):
+                settle_wal(self._engine)
+            return done
+
+        return run
 
     def _assessments(self, trace_id: str, action: str, work: Callable[[AssessmentBook], T],
                      *, write: bool) -> T:
