@@ -65,15 +65,16 @@ def test_a_full_store_refuses_ingest_with_507_until_retention_frees_space(
         assert rule.status_code == 200, rule.text
         dry = api.post("/api/retention/apply", json={"dry_run": True}).json()
         assert dry["deleted"] == 150 and api.store.search_trace_ids(None)
-        if store_uri.startswith("sqlite"):
-            # SQLite counts freed pages as free: the pass makes room and ingest resumes
-            done = api.post("/api/retention/apply", json={}).json()
-            assert done["deleted"] == 150
-            assert api.get("/api/storage").json()["level"] == "ok"
-            accepted = api.post("/api/traces/batch", json={"traces": [trace]})
-            assert accepted.status_code == 200, accepted.text
-            assert api.post("/v1/traces", json=_otlp_json()).status_code == 200
-            assert "spanscope_storage_level 0" in api.get("/metrics").text
+        # SQLite counts freed pages as free; PostgreSQL the space VACUUM (run by the pass)
+        # put in the free space maps, though pg_database_size stays where it was
+        done = api.post("/api/retention/apply", json={}).json()
+        assert done["deleted"] == 150
+        storage = api.get("/api/storage").json()
+        assert storage["level"] != "full" and storage["used_bytes"] < used * 0.9, storage
+        accepted = api.post("/api/traces/batch", json={"traces": [trace]})
+        assert accepted.status_code == 200, accepted.text
+        assert api.post("/v1/traces", json=_otlp_json()).status_code == 200
+        assert "spanscope_storage_level 2" not in api.get("/metrics").text
 
 
 def test_the_servers_worker_applies_retention_and_ingest_resumes(sqlite_uri: str) -> None:
