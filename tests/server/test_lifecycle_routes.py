@@ -12,11 +12,13 @@ import pytest
 from tests.server.conftest import Api, ServerProcess, asgi_api
 
 from factories import make_trace
-from spanscope.exceptions import InvalidInputError
+from spanscope.exceptions import InvalidInputError, StorageFullError, StoreError
 from spanscope.lifecycle.capacity import CapacityGuard, StorageFull, format_bytes, parse_size
 from spanscope.store.keys import Role
+from spanscope.store.rest import RestStore
 from spanscope.store.retention import StorageSize, open_retention_store
 from spanscope.store.sql import SqlStore
+from spanscope.tracing.exporter import TraceExporter
 
 DAY = 86_400_000
 
@@ -188,3 +190,36 @@ def test_server_process_with_capacity_warns_at_startup_and_refuses_with_507(
         server.stop()
     assert "Warning: store 100.0% full" in server.output
     assert "ingest is refused (507)" in server.output
+
+
+def test_a_rest_client_gets_storage_full_and_the_exporter_keeps_the_traces(
+        sqlite_uri: str) -> None:
+    used = _fill(sqlite_uri)
+    with ServerProcess(sqlite_uri, "--capacity", str(used), "--no-monitor") as server, \
+            server.client() as http, RestStore(server.url) as store:
+        with pytest.raises(StorageFullError) as refused:
+            store.log_traces([make_trace(1)])
+        assert isinstance(refused.value, StoreError)  # what older handlers catch
+        assert "full" in str(refused.value) and "capacity" in str(refused.value)
+        assert refused.value.storage is not None
+        assert refused.value.storage["level"] == "full"
+        assert refused.value.storage["capacity_bytes"] == used
+
+        exporter = TraceExporter(writer=lambda uri, traces: store.log_traces(traces),
+                                 convert=lambda t: t, max_retries=1, retry_backoff=0.05)
+        traces = [make_trace(1) for _ in range(5)]
+        try:
+            for trace in traces:
+                assert exporter.enqueue(trace)
+            assert not exporter.flush(timeout=1.5)  # the server is full: held, not dropped
+            assert exporter.stats()["dropped"] == 0 and exporter.stats()["exported"] == 0
+            # retention frees the space; the exporter's next attempt goes through
+            assert http.post("/api/retention/rules", json={"experiment_id": "0",
+                                                           "keep": "30d"}).status_code == 200
+            assert http.post("/api/retention/apply", json={}).json()["deleted"] == 150
+            assert exporter.flush(timeout=60)
+            stats = exporter.stats()
+            assert stats["exported"] == 5 and stats["dropped"] == 0, stats
+        finally:
+            exporter.shutdown(1)
+        assert sorted(store.search_trace_ids(None)) == sorted(t.info.trace_id for t in traces)
