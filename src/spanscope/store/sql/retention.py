@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ class SqlRetentionStore(SqlSideStore):
     """Rules, deletion log and dataset lineage in the database at ``uri``."""
 
     _freespace: bool | None = None  # pg_freespacemap usable (None: not asked yet)
+    _free_cache: tuple[Any, float, int] | None = None  # (last VACUUM, when read, bytes)
 
     # --- rules ---------------------------------------------------------------------------
     def add_rule(self, experiment_id: str, *, filter_string: str | None = None,
@@ -217,13 +219,27 @@ class SqlRetentionStore(SqlSideStore):
     def _pg_free_bytes(self) -> int:
         """Bytes PostgreSQL's free space maps hold for reuse in this database's tables,
         indexes and TOAST (what VACUUM found free after deletions); 0 without the
-        ``pg_freespacemap`` extension, which the first call creates if it may."""
+        ``pg_freespacemap`` extension, which the first call creates if it may.
+
+        Reading every map takes seconds at 10 GB, so the figure is kept and read again
+        only when a VACUUM (ours or autovacuum's) finished since, or after
+        ``FREE_SPACE_MAX_AGE_S`` (new rows use up free space without a VACUUM)."""
         if self._freespace is None:
             self._freespace = self._pg_freespacemap()
         if not self._freespace:
             return 0
-        return int(self._run("measure the free space", lambda conn: conn.execute(
-            sa.text(_PG_FREE_SPACE)).scalar_one()))
+
+        def work(conn: Connection) -> int:
+            vacuumed = conn.execute(sa.text(_PG_LAST_VACUUM)).scalar_one()
+            cached = self._free_cache
+            if cached is not None and cached[0] == vacuumed \
+                    and time.monotonic() - cached[1] < FREE_SPACE_MAX_AGE_S:
+                return cached[2]
+            free = int(conn.execute(sa.text(_PG_FREE_SPACE)).scalar_one())
+            self._free_cache = (vacuumed, time.monotonic(), free)
+            return free
+
+        return self._run("measure the free space", work)
 
     def _pg_freespacemap(self) -> bool:
         def work(conn: Connection) -> bool:
@@ -254,6 +270,12 @@ class SqlRetentionStore(SqlSideStore):
                 f"VACUUM {tables}")
 
 
+FREE_SPACE_MAX_AGE_S = 300.0
+
+# When a VACUUM (or autovacuum) last finished on any table here: the free space maps change.
+_PG_LAST_VACUUM = """
+SELECT max(greatest(last_vacuum, last_autovacuum)) FROM pg_stat_all_tables
+"""
 # Free space recorded in the free space maps of every table, index, TOAST table and
 # materialised view in the database (one pass over each map: ~1 byte per 8 KiB page).
 _PG_FREE_SPACE = """
