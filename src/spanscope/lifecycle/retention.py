@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.entities.sampling import in_sample
+from spanscope.exceptions import StoreError
 from spanscope.query import Attribute, AttributeName, CompareAs, Comparison, Op, to_text
 from spanscope.store.base import ExperimentStore, TraceStore
 from spanscope.store.retention import RetentionRule, RetentionStore, open_retention_store
@@ -238,7 +239,10 @@ def apply_retention(store: TraceStore, *, now_ms: int | None = None, dry_run: bo
                             **{f"rule:{k}": v for k, v in outcome.deleted_by_rule.items()}})
         if report.deleted and not dry_run:
             reclaiming = time.perf_counter()
-            rules_store.reclaim_space()
+            try:
+                rules_store.reclaim_space()
+            except StoreError as exc:  # the deletion stands; autovacuum will get to it
+                logger.warning("retention: making the freed space reusable failed: %s", exc)
             report.reclaim_seconds = time.perf_counter() - reclaiming
     finally:
         if owned:
