@@ -183,6 +183,7 @@ def run_once(uri: str, experiment_id: str, baseline_s: float) -> dict[str, Any]:
         side.close()
     result = {"traces_before": before, "deleted": report.deleted, "seconds": seconds,
               "deleted_per_s": report.deleted / seconds, "pass_cpu_s": cpu,
+              "reclaim_s": report.reclaim_seconds,
               "wal_peak_mb": wal.peak / 1e6 if uri.startswith("sqlite") else None,
               "search_baseline": _summary(baseline.read_results),
               "search_during": _summary(during.read_results),
@@ -196,7 +197,7 @@ def _print(result: dict[str, Any]) -> None:
     wal = "" if result["wal_peak_mb"] is None else f", WAL peak {result['wal_peak_mb']:,.0f} MB"
     print(f"  deleted {result['deleted']:,} of {result['traces_before']:,} traces in "
           f"{result['seconds']:.1f} s ({result['deleted_per_s']:,.0f} traces/s; pass CPU "
-          f"{result['pass_cpu_s']:.1f} s{wal})")
+          f"{result['pass_cpu_s']:.1f} s{wal}; of the time, VACUUM {result['reclaim_s']:.1f} s)")
     for label in ("search_baseline", "search_during", "write_baseline", "write_during"):
         s = result[label]
         if not s["n"]:
