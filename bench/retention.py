@@ -43,7 +43,7 @@ from search import CACHE, FORMAT, build, postgres_store, sqlite_store
 from search_workload import DAY_MS, SPAN_DAYS, T_END
 from spanscope.store.sql.engine import WAL_SETTLE_FRAMES as SETTLE_FRAMES
 
-KEEP_DAYS = SPAN_DAYS * 0.9  # the oldest 10% expire at T_END
+KEEP_DAYS = SPAN_DAYS * 0.9  # the oldest 10% expire at T_END (--expire changes it)
 FILTERS = ["attributes.state = 'ERROR'", "tags.env = 'staging'",
            f"trace.timestamp >= {T_END - 10 * DAY_MS} AND trace.timestamp < {T_END - 9 * DAY_MS}",
            "attributes.execution_time_ms > 2000"]
@@ -162,7 +162,8 @@ class WalWatch:
             self._thread.join()
 
 
-def run_once(uri: str, experiment_id: str, baseline_s: float) -> dict[str, Any]:
+def run_once(uri: str, experiment_id: str, baseline_s: float,
+             keep_days: float = KEEP_DAYS) -> dict[str, Any]:
     from spanscope.lifecycle.retention import apply_retention
     from spanscope.store.retention import open_retention_store
     from spanscope.store.sql import SqlStore
@@ -173,7 +174,7 @@ def run_once(uri: str, experiment_id: str, baseline_s: float) -> dict[str, Any]:
         side = open_retention_store(store)
         for rule in side.list_rules(experiment_id):
             side.delete_rule(rule.rule_id)
-        side.add_rule(experiment_id, keep_ms=int(KEEP_DAYS * DAY_MS), name="bench")
+        side.add_rule(experiment_id, keep_ms=int(keep_days * DAY_MS), name="bench")
         before = len(store.search_trace_ids([experiment_id]))
         with Load(uri, experiment_id) as during, WalWatch(uri) as wal:
             started, cpu = time.perf_counter(), time.process_time()
@@ -225,7 +226,7 @@ def _sqlite(n: int, args: argparse.Namespace, *, settle: bool = True) -> dict[st
         shutil.copyfile(source, copy)
     try:
         report[label] = run_once(f"sqlite:///{copy}", experiment_id,
-                                         args.baseline_s)
+                                 args.baseline_s, SPAN_DAYS * (1 - args.expire))
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{copy}{suffix}").unlink(missing_ok=True)
@@ -239,6 +240,8 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URI", help="also run on this PostgreSQL "
                         "database, a copy of your own (the pass deletes from it); it is "
                         "rebuilt when it does not hold the bench experiment of N traces")
+    parser.add_argument("--expire", type=float, default=0.1,
+                        help="the oldest fraction that expires (0.1: 100k of 1M)")
     parser.add_argument("--unsettled", action="store_true",
                         help="first run the SQLite pass with settle_wal off, to compare")
     parser.add_argument("--workdir", default=tempfile.gettempdir(),
@@ -259,7 +262,8 @@ def main() -> None:
             print(f"\nPostgreSQL, {n:,} traces:", flush=True)
             experiment_id = postgres_store(args.postgres, n, rebuild=False)
             report[f"postgresql-{n}"] = run_once(args.postgres, experiment_id,
-                                                 args.baseline_s)
+                                                 args.baseline_s,
+                                                 SPAN_DAYS * (1 - args.expire))
     print("\n" + json.dumps(report, indent=2))
 
 

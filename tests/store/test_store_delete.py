@@ -304,6 +304,23 @@ def test_a_sqlite_deletion_under_a_reader_restarts_the_wal(
     assert (frames < 50) == settle, frames
 
 
+def test_after_a_failed_settle_the_next_waits_for_the_wal_to_double(
+        sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_engine, "WAL_SETTLE_FRAMES", 1)
+    path = parse_uri(sqlite_uri).database
+    with SqlStore(sqlite_uri) as store:
+        log(store, 50, n_spans=3)
+        reader = _Reader(path)
+        log(store, 50, start=50, n_spans=3)
+        settler = sql_engine.WalSettler(store._engine)
+        frames = settler()
+        assert frames and settler.at_frames == 2 * frames  # the reader held the old pages
+        assert settler() is None  # not tried again until the WAL has doubled
+        reader.release()
+        log(store, 150, start=100, n_spans=3)  # more than doubles it
+        assert settler() == 0 and settler.at_frames is None
+
+
 def test_settle_wal_waits_for_readers_without_holding_the_write_lock(sqlite_uri: str) -> None:
     path = parse_uri(sqlite_uri).database
     with SqlStore(sqlite_uri) as store:
@@ -313,8 +330,8 @@ def test_settle_wal_waits_for_readers_without_holding_the_write_lock(sqlite_uri:
         assert reader.execute("SELECT count(*) FROM traces").fetchone()[0] == 50
         log(store, 50, start=50, n_spans=3)  # past the reader's snapshot
         # the reader needs the old pages: the WAL cannot restart while it reads
-        assert not settle_wal(store._engine, max_frames=1, max_wait_s=0.2)
-        outcome: list[bool] = []
+        assert settle_wal(store._engine, max_frames=1, max_wait_s=0.2)  # frames left
+        outcome: list[int | None] = []
         waiting = threading.Thread(target=lambda: outcome.append(
             settle_wal(store._engine, max_frames=1, max_wait_s=60)))
         waiting.start()
@@ -325,6 +342,6 @@ def test_settle_wal_waits_for_readers_without_holding_the_write_lock(sqlite_uri:
             reader.execute("COMMIT")
             reader.close()
             waiting.join()
-        assert outcome == [True]
+        assert outcome == [0]  # restarted
         store.set_trace_tag(store.search_trace_ids(["0"])[0], "after", "1")
         assert _wal_frames(path) < 50

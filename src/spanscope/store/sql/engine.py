@@ -28,8 +28,8 @@ from spanscope.store.sql.sqlite_functions import register as register_functions
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["WRITE", "StatementHook", "create_engine", "is_memory", "mask_uri", "parse_uri",
-           "settle_wal"]
+__all__ = ["WRITE", "StatementHook", "WalSettler", "create_engine", "is_memory", "mask_uri",
+           "parse_uri", "settle_wal"]
 
 StatementHook = Callable[[str, Any], None]
 
@@ -150,7 +150,7 @@ def _enable_wal(cursor: Any) -> None:
 
 
 def settle_wal(engine: Engine, *, max_frames: int | None = None,
-               max_wait_s: float = 2.0) -> bool:
+               max_wait_s: float = 1.0) -> int | None:
     """Between the batches of a bulk write to a SQLite file: keep its WAL from growing.
 
     SQLite's automatic checkpoint is PASSIVE: it copies back only the WAL frames no reader
@@ -163,10 +163,12 @@ def settle_wal(engine: Engine, *, max_frames: int | None = None,
     (PASSIVE, never blocking anyone) and then asks for a restart without waiting
     (RESTART with no busy timeout, retried for up to ``max_wait_s`` while readers finish
     their snapshots), so the next write starts the WAL afresh. The pauses are also when
-    other writers get the write lock. Returns whether the WAL was restarted; a no-op elsewhere.
+    other writers get the write lock. Returns None when the WAL was below ``max_frames``
+    (or this is not a SQLite file), 0 when it was restarted, else the frames it holds
+    (readers never paused long enough: ``WalSettler`` then waits for it to double).
     """
     if engine.url.get_backend_name() != "sqlite" or is_memory(engine.url):
-        return False
+        return None
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -177,7 +179,7 @@ def settle_wal(engine: Engine, *, max_frames: int | None = None,
 
             _, log, done = checkpoint("PASSIVE")
             if log < (WAL_SETTLE_FRAMES if max_frames is None else max_frames):
-                return False
+                return None
             deadline = time.monotonic() + max_wait_s
             delay = 0.005
             while done < log and time.monotonic() < deadline:
@@ -187,11 +189,11 @@ def settle_wal(engine: Engine, *, max_frames: int | None = None,
             cursor.execute("PRAGMA busy_timeout = 0")  # ask, never wait holding a lock
             try:
                 while True:
-                    busy, _, _ = checkpoint("RESTART")
+                    busy, log, _ = checkpoint("RESTART")
                     if not busy:
-                        return True
+                        return 0
                     if time.monotonic() >= deadline:
-                        return False
+                        return max(log, 1)
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
             finally:
@@ -200,6 +202,28 @@ def settle_wal(engine: Engine, *, max_frames: int | None = None,
             cursor.close()
     finally:
         raw.close()
+
+
+class WalSettler:
+    """``settle_wal`` between the batches of one bulk write, backing off when it fails.
+
+    When searches overlap without pause (long ones, on a big store), the WAL cannot
+    restart however long a batch waits; waiting after every batch would then only slow
+    the deletion down. So after a failed try the next one waits until the WAL has doubled
+    (a few tries while it grows by gigabytes), and a success starts over.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.at_frames: int | None = None  # None: WAL_SETTLE_FRAMES
+
+    def __call__(self) -> int | None:
+        outcome = settle_wal(self.engine, max_frames=self.at_frames)
+        if outcome == 0:
+            self.at_frames = None
+        elif outcome is not None:
+            self.at_frames = 2 * outcome
+        return outcome
 
 
 def _postgresql_engine(url: URL, uri: str) -> Engine:

@@ -45,10 +45,10 @@ from spanscope.store.sql.convert import experiment_from_row
 from spanscope.store.sql.engine import (
     WRITE,
     StatementHook,
+    WalSettler,
     create_engine,
     is_memory,
     mask_uri,
-    settle_wal,
 )
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
@@ -87,6 +87,8 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         self._closed = False
         self._known_experiments: set[int] = set()
         self._engine = create_engine(uri, on_statement=on_statement)
+        # kept across deletions: a retention pass deletes through many delete_trace_ids
+        self._wal_settler = WalSettler(self._engine)
         # The in-memory database is one connection, which threads must take turns on.
         memory = is_memory(self._engine.url)
         self._lock: contextlib.AbstractContextManager[Any] = (
@@ -257,11 +259,11 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
 
     def _batch_runner(self) -> Callable[[str, Callable[[Connection], int]], int]:
         """Each deletion batch is its own retried write transaction; on SQLite the WAL is
-        then kept from growing without end under concurrent readers (``settle_wal``)."""
+        then kept from growing without end under concurrent readers (``WalSettler``)."""
         def run(action: str, work: Callable[[Connection], int]) -> int:
             done = self._run(action, work, write=True, retry=True)
             with self._lock, self._translated(f"{action}: checkpoint"):
-                settle_wal(self._engine)
+                self._wal_settler()
             return done
 
         return run
