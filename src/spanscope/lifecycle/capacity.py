@@ -15,10 +15,11 @@ PostgreSQL keeps the space of deleted rows for reuse by new rows rather than giv
 back, so ``pg_database_size`` drops only after ``VACUUM FULL``. Once VACUUM has found that
 space free it is in the relations' free space maps, which the ``pg_freespacemap``
 extension reads (one byte per 8 KiB page, seconds at 10 GB, so it is read again only after
-a VACUUM finished or every 5 minutes); that is subtracted. A retention pass ends with a plain VACUUM of the trace tables
-(``RetentionStore.reclaim_space``), so ingest refused at 95 % resumes after the pass rather
-than after autovacuum's own threshold. Without the extension (the first measurement
-creates it when the role may) the used size is ``pg_database_size`` and a warning says so.
+a VACUUM finished or every 5 minutes); that is subtracted. A retention pass ends with a
+plain VACUUM of the trace tables (``RetentionStore.reclaim_space``), so ingest refused at
+95 % resumes after the pass rather than after autovacuum's own threshold. Without the
+extension (the first measurement creates it when the role may) the used size is
+``pg_database_size`` and a warning says so.
 """
 
 from __future__ import annotations
