@@ -9,7 +9,9 @@
      │    └── TraceJsonError                trace JSON that is malformed; names the field
      ├── InvalidUriError (a ValueError)    a tracking URI no store understands
      ├── StoreError                        the storage backend failed; carries the cause
-     │    └── StoreUnavailableError        a server that is down or saturated (retry later)
+     │    ├── StoreUnavailableError        a server that is down or saturated (retry later)
+     │    └── StorageFullError             a server whose store is full (HTTP 507; retry
+     │                                     once retention has freed space)
      ├── UnauthenticatedError              a tracking server wants an API key (HTTP 401)
      └── PermissionDeniedError             the API key's role may not do this (HTTP 403)
 
@@ -21,6 +23,8 @@ these inside the store, so callers never need to import them.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "FilterError",
     "InvalidInputError",
@@ -29,6 +33,7 @@ __all__ = [
     "PermissionDeniedError",
     "RequestTooLargeError",
     "SpanscopeError",
+    "StorageFullError",
     "StoreError",
     "StoreUnavailableError",
     "TraceJsonError",
@@ -79,6 +84,23 @@ class StoreUnavailableError(StoreError):
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StorageFullError(StoreError):
+    """The tracking server refuses new traces because its store is at or over 95 % of its
+    configured capacity (HTTP 507, ``INSUFFICIENT_STORAGE``), until retention or a
+    deletion frees space or the capacity is raised.
+
+    The message is the server's own (how full, of what capacity). ``storage`` is the
+    server's measurement when it sent one (``used_bytes``, ``capacity_bytes``,
+    ``percent``, ``level``, ...), else None. A ``StoreError``, so handlers written for
+    that still catch it; the SDK's exporter keeps such traces queued and retries them,
+    backing off, as it does for ``StoreUnavailableError``.
+    """
+
+    def __init__(self, message: str, *, storage: dict[str, Any] | None = None) -> None:
+        self.storage = storage
         super().__init__(message)
 
 

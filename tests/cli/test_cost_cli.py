@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.server.conftest import asgi_api
 
 from cost_traces import CHANGE_MS, PRICES, call_trace, new_cost, old_cost, usage
 from spanscope.analysis import pricing
@@ -64,3 +65,37 @@ def test_traces_analyze_prices_the_trace_at_its_time(runner: CliRunner, priced_u
     table = runner.invoke(cli, ["--tracking-uri", priced_uri, "traces", "analyze",
                                 before.info.trace_id])
     assert f"Estimated cost: {old_cost(CALL):.6f} USD for 1 model calls" in table.output
+
+
+@pytest.mark.parametrize(("currency", "written"), [("EUR", "\u20ac"), ("GBP", "\u00a3"),
+                                                   ("CHF", " CHF"), ("USD", "$")])
+def test_summaries_show_the_currency_of_the_prices(
+        runner: CliRunner, store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        currency: str, written: str) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({**PRICES, "currency": currency}))
+    monkeypatch.setenv(pricing.PRICES_ENV, str(path))
+    pricing._reset_for_tests()
+    try:
+        with SqlStore(store_uri) as store:
+            store.log_traces([call_trace(CHANGE_MS, [("acme-1", "CHAT_MODEL", CALL)],
+                                         user="ann")])
+        cost = pricing.format_money(new_cost(CALL), currency)
+        assert written in cost and (currency == "USD") == ("$" in cost)
+        html = tmp_path / "report.html"
+        report = runner.invoke(cli, ["--tracking-uri", store_uri, "report", "--group-by",
+                                     "user", "--html", str(html)], terminal_width=200)
+        assert report.exit_code == 0, report.output
+        assert report.output.count(cost) == 2  # the summary and the row of "ann"
+        page = html.read_text(encoding="utf-8")
+        assert page.count(cost) == 2
+        assert ("$" in report.output) == ("$" in page) == (currency == "USD")
+        data = json.loads(runner.invoke(cli, ["--tracking-uri", store_uri, "report",
+                                              "--json"]).stdout)
+        assert data["currency"] == currency
+        with asgi_api(store_uri, monitor=False) as api:  # the UI's overview
+            overview = api.get("/overview", params={"experiment_id": "0", "since": "all"})
+        assert overview.status_code == 200, overview.text
+        assert cost in overview.text and ("$" in overview.text) == (currency == "USD")
+    finally:
+        pricing._reset_for_tests()

@@ -25,11 +25,12 @@ from spanscope.exceptions import (
     FilterError,
     InvalidUriError,
     PermissionDeniedError,
+    StorageFullError,
     StoreError,
     StoreUnavailableError,
     UnauthenticatedError,
 )
-from spanscope.store import open_store
+from spanscope.store import open_store, wire
 from spanscope.store.rest import RestStore
 from spanscope.tracing.exporter import TraceExporter
 
@@ -116,6 +117,7 @@ def test_api_key_is_sent_as_bearer(canned: ThreadingHTTPServer,
     (503, {"Retry-After": "2"}, b"<html>Service Unavailable</html>",
      StoreUnavailableError, 2.0),
     (502, {}, b"Bad Gateway", StoreUnavailableError, None),
+    (507, {}, b"<html>Insufficient Storage</html>", StorageFullError, None),  # a proxy's
 ])
 def test_error_responses_raise_their_exception(canned: ThreadingHTTPServer, status: int,
                                                headers: dict[str, str], body: Any,
@@ -125,6 +127,16 @@ def test_error_responses_raise_their_exception(canned: ThreadingHTTPServer, stat
         RestStore(url_of(canned)).search_traces(["0"])
     if retry_after is not None:
         assert info.value.retry_after == retry_after
+
+
+def test_storage_full_is_a_store_error_that_round_trips_the_wire() -> None:
+    full = StorageFullError("the store is 97.0% full", storage={"level": "full",
+                                                                 "percent": 97.0})
+    status, body, _ = wire.error_response(full)
+    assert status == 507 and body["error_code"] == "INSUFFICIENT_STORAGE"
+    back = wire.error_from_response(status, json.loads(wire.dumps(body)))
+    assert type(back) is StorageFullError and isinstance(back, StoreError)
+    assert str(back) == str(full) and back.storage == full.storage
 
 
 def test_bad_filter_keeps_its_position(canned: ThreadingHTTPServer) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +18,8 @@ from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.store.base import TraceStore
 from spanscope.store.mutations import DELETE_BATCH
 from spanscope.store.sql import SqlStore, schema
-from spanscope.store.sql.engine import parse_uri
+from spanscope.store.sql import engine as sql_engine
+from spanscope.store.sql.engine import parse_uri, settle_wal
 
 T0 = 1_700_000_000_000  # request times are T0 + i seconds
 
@@ -239,3 +244,105 @@ def test_deleting_a_trace_removes_its_spans_tags_metadata_and_assessments(
     assert _child_rows(store_uri, ids(kept)) == before
     for trace in kept:
         assert store.get_trace(trace.info.trace_id).to_json() == trace.to_json()
+
+
+# --- SQLite's WAL during a bulk deletion (engine.settle_wal) --------------------------------
+def _wal_frames(path: str) -> int:
+    """Frames now in the WAL (a PASSIVE checkpoint reports them, and restarts nothing)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        conn.close()
+
+
+class _Reader:
+    """A reader holding one snapshot in its own thread until ``release``."""
+
+    def __init__(self, path: str) -> None:
+        self.reading, self.released = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(path,))
+        self.thread.start()
+        assert self.reading.wait(10)
+
+    def _read(self, path: str) -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM spans").fetchone()
+        self.reading.set()
+        self.released.wait(60)
+        conn.execute("COMMIT")
+        conn.close()
+
+    def release(self) -> None:
+        self.released.set()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("settle", [True, False], ids=["settled", "unsettled"])
+def test_a_sqlite_deletion_under_a_reader_restarts_the_wal(
+        sqlite_uri: str, monkeypatch: pytest.MonkeyPatch, settle: bool) -> None:
+    monkeypatch.setattr(sql_engine, "WAL_SETTLE_FRAMES", 1 if settle else 2**62)
+    path = parse_uri(sqlite_uri).database
+    with SqlStore(sqlite_uri) as store:
+        traces = log(store, 300, n_spans=3, tags={"t": "1"})
+        reader = _Reader(path)
+        real_sleep = time.sleep
+
+        def sleep(seconds: float) -> None:  # settle_wal waits: the reader finishes meanwhile
+            reader.released.set()
+            real_sleep(seconds)
+
+        monkeypatch.setattr(sql_engine, "time", SimpleNamespace(sleep=sleep,
+                                                                monotonic=time.monotonic))
+        assert store.delete_trace_ids([t.info.trace_id for t in traces[:200]]) == 200
+        reader.release()
+        store.set_trace_tag(traces[250].info.trace_id, "after", "1")  # a small write
+        frames = _wal_frames(path)
+    # settled: the WAL restarted once the reader was done, so it holds the small write
+    # only; otherwise it still holds every page the deletion changed
+    assert (frames < 50) == settle, frames
+
+
+def test_after_a_failed_settle_the_next_waits_for_the_wal_to_double(
+        sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_engine, "WAL_SETTLE_FRAMES", 1)
+    path = parse_uri(sqlite_uri).database
+    with SqlStore(sqlite_uri) as store:
+        log(store, 50, n_spans=3)
+        reader = _Reader(path)
+        log(store, 50, start=50, n_spans=3)
+        settler = sql_engine.WalSettler(store._engine)
+        frames = settler()
+        assert frames and settler.at_frames == 2 * frames  # the reader held the old pages
+        assert settler() is None  # not tried again until the WAL has doubled
+        reader.release()
+        log(store, 10, start=100)
+        settler.at_frames = 1  # as if the WAL had doubled (SQLite may restart it alone now)
+        assert settler() == 0 and settler.at_frames is None  # a success starts over
+
+
+def test_settle_wal_waits_for_readers_without_holding_the_write_lock(sqlite_uri: str) -> None:
+    path = parse_uri(sqlite_uri).database
+    with SqlStore(sqlite_uri) as store:
+        log(store, 50, n_spans=3)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM traces").fetchone()[0] == 50
+        log(store, 50, start=50, n_spans=3)  # past the reader's snapshot
+        # the reader needs the old pages: the WAL cannot restart while it reads
+        assert settle_wal(store._engine, max_frames=1, max_wait_s=0.2)  # frames left
+        outcome: list[int | None] = []
+        waiting = threading.Thread(target=lambda: outcome.append(
+            settle_wal(store._engine, max_frames=1, max_wait_s=60)))
+        waiting.start()
+        try:
+            log(store, 10, start=100)  # another writer gets the lock while settle waits
+            assert waiting.is_alive() and not outcome
+        finally:
+            reader.execute("COMMIT")
+            reader.close()
+            waiting.join()
+        assert outcome == [0]  # restarted
+        store.set_trace_tag(store.search_trace_ids(["0"])[0], "after", "1")
+        assert _wal_frames(path) < 50

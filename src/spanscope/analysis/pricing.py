@@ -39,12 +39,15 @@ if TYPE_CHECKING:
     from spanscope.entities import Trace
     from spanscope.store.base import AnalyticsStore
 
-__all__ = ["PRICES_ENV", "CostTotal", "ModelPrice", "PriceTable", "as_table", "cost_by",
-           "cost_of", "cost_usd", "get_model_prices", "load_price_file", "load_prices",
+__all__ = ["CURRENCY_SYMBOLS", "PRICES_ENV", "CostTotal", "ModelPrice", "PriceTable",
+           "as_table", "cost_by", "cost_of", "cost_usd", "format_money", "get_model_prices",
+           "load_price_file", "load_prices",
            "price_for", "selection_cost", "set_model_prices", "trace_cost",
            "usage_for_pricing"]
 
 PRICES_ENV = "SPANSCOPE_MODEL_PRICES"
+# How summaries write an amount: these currencies by symbol, any other by its ISO code.
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "\u20ac", "GBP": "\u00a3"}
 UNNAMED_MODEL = "(unnamed model)"
 _PRICE_FIELDS = ("input", "output", "cached_input", "cache_write", "reasoning")
 _ENTRY_FIELDS = (*_PRICE_FIELDS, "effective_from", "currency")
@@ -52,6 +55,18 @@ _lock = threading.Lock()
 _table: PriceTable | None = None
 _overrides: PriceTable | None = None
 K = TypeVar("K", bound=Hashable)
+
+
+def format_money(value: float, currency: str = "USD") -> str:
+    """An estimated cost as summaries print it, in the price table's currency: ``$1.23``,
+    ``\u20ac0.0042``, ``\u00a31,204.50``, and for other currencies ``12.50 CHF``. Four
+    decimals under one unit, where per-call costs live."""
+    amount = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
+    code = str(currency or "USD").upper()
+    symbol = CURRENCY_SYMBOLS.get(code)
+    if symbol is None:
+        return f"{amount} {code}"
+    return f"-{symbol}{amount[1:]}" if amount.startswith("-") else f"{symbol}{amount}"
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class Report:
             "selection": as_dict(self.selection),
             "summary": self.summary.overall,
             "unpriced_models": self.summary.unpriced_models,
+            "currency": self.summary.currency,  # of every cost_usd figure
             "cost": None if self.summary.cost is None else self.summary.cost.to_dict(),
             "timeseries": self.timeseries.to_dict(),
             "groups": None if self.groups is None else self.groups.to_dict(),

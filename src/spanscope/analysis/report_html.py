@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis import charts
+from spanscope.analysis.pricing import format_money
 from spanscope.analysis.summary import utc
 from spanscope.entities.text import one_line
 
@@ -129,7 +130,7 @@ FILTERS = {
     "pct": _or_dash(lambda v: f"{float(v) * 100:.1f}%"),
     "num": _or_dash(lambda v: f"{v:,.0f}"),
     "ms": _or_dash(lambda v: charts.compact(float(v), "ms")),
-    "usd": _or_dash(lambda v: f"${v:,.2f}" if v >= 1 else f"${v:.4f}"),
+    "money": _or_dash(lambda v, currency="USD": format_money(float(v), currency)),
     "signed": _or_dash(lambda v, unit="": ("+" if v >= 0 else "\u2212")
                        + charts.compact(abs(float(v)), unit)),
 }

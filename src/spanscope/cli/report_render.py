@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from spanscope.analysis.pricing import format_money
 from spanscope.cli.fit import Column, fit_table, table_width
 
 if TYPE_CHECKING:
@@ -42,10 +43,8 @@ def _num(value: Any) -> str:
     return "-" if _missing(value) else f"{value:,.0f}"
 
 
-def _usd(value: Any) -> str:
-    if _missing(value):
-        return "-"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+def _money(value: Any, currency: str) -> str:
+    return "-" if _missing(value) else format_money(value, currency)
 
 
 def _signed(value: Any, unit: str = "") -> str:
@@ -72,7 +71,7 @@ def _print(console: Console, title: str, columns: list[Column]) -> None:
     console.print(fit_table(columns, width=console.width, title=title))
 
 
-def _summary(console: Console, overall: dict[str, Any]) -> None:
+def _summary(console: Console, overall: dict[str, Any], currency: str) -> None:
     """The summary as one row when it fits, else as label/value lines: never cut."""
     figures = [("traces", _num(overall["traces"])),
                ("failed traces", _num(overall["errors"])),
@@ -80,7 +79,8 @@ def _summary(console: Console, overall: dict[str, Any]) -> None:
                ("p50", _ms(overall["latency_p50_ms"])), ("p95", _ms(overall["latency_p95_ms"])),
                ("p99", _ms(overall["latency_p99_ms"])),
                ("tokens in", _num(overall["input_tokens"])),
-               ("tokens out", _num(overall["output_tokens"])), ("cost", _usd(overall["cost_usd"]))]
+               ("tokens out", _num(overall["output_tokens"])),
+               ("cost", _money(overall["cost_usd"], currency))]
     if overall.get("unpriced_calls"):
         figures.append(("unpriced", f"{_num(overall['unpriced_calls'])} calls / "
                                     f"{_num(overall['unpriced_tokens'])} tokens"))
@@ -104,7 +104,7 @@ def print_report(console: Console, report: Report) -> None:
     from spanscope.analysis.selection import describe
 
     console.print(f"[bold]{escape(report.title)}[/bold] — {escape(describe(report.selection))}")
-    _summary(console, report.summary.overall)
+    _summary(console, report.summary.overall, report.summary.currency)
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     if report.groups is not None:
@@ -146,7 +146,8 @@ def _groups(console: Console, report: Report) -> None:
         Column("tokens", [_num(r["total_tokens"]) for r in rows], numeric=True,
                optional=True),
         Column("model calls", [_num(r["calls"]) for r in rows], numeric=True, optional=True),
-        Column("cost", [_usd(r["cost_usd"]) for r in rows], numeric=True, optional=True),
+        Column("cost", [_money(r["cost_usd"], report.groups.currency) for r in rows],
+               numeric=True, optional=True),
         *([Column("unpriced calls", [_num(r["unpriced_calls"]) for r in rows], numeric=True,
                   optional=True)] if any(r["unpriced_calls"] for r in rows) else []),
     ])

@@ -2,7 +2,8 @@
 
 ``CapacityGuard`` holds the last measurement of the store (``RetentionStore.storage_size``:
 SQLite's live pages, free pages excluded so space that deletions freed counts as free;
-PostgreSQL's ``pg_database_size``) and is refreshed off the request path (the server
+PostgreSQL's ``pg_database_size`` less the free space its free space maps record) and is
+refreshed off the request path (the server
 refreshes it every ``max_age_s`` in a thread), so checking it on a write costs a
 comparison, never a ``stat`` or a query. At ``WARN_AT`` of the capacity it logs a
 warning once (and ``/metrics`` and ``spanscope storage`` show the level); at
@@ -11,8 +12,14 @@ the REST ingest routes and OTLP ``/v1/traces``, until a measurement finds the st
 below the line again (retention deleted enough).
 
 PostgreSQL keeps the space of deleted rows for reuse by new rows rather than giving it
-back, so ``pg_database_size`` drops only after ``VACUUM FULL``; set the capacity with
-that in mind (docs/lifecycle.md).
+back, so ``pg_database_size`` drops only after ``VACUUM FULL``. Once VACUUM has found that
+space free it is in the relations' free space maps, which the ``pg_freespacemap``
+extension reads (one byte per 8 KiB page, seconds at 10 GB, so it is read again only after
+a VACUUM finished or every 5 minutes); that is subtracted. A retention pass ends with a
+plain VACUUM of the trace tables (``RetentionStore.reclaim_space``), so ingest refused at
+95 % resumes after the pass rather than after autovacuum's own threshold. Without the
+extension (the first measurement creates it when the role may) the used size is
+``pg_database_size`` and a warning says so.
 """
 
 from __future__ import annotations

@@ -29,7 +29,10 @@ chunks of ``DELETE_CHUNK`` (each its own short transaction) after unlinking the 
 records that name them as their source. Readers and writers go on meanwhile; a trace logged
 during a pass is judged by the next one if the pass has passed its time already. A
 deletion is attributed to the rule that kept the trace longest before it expired, or to
-"no rule" (``unmatched``), which is what ``--dry-run`` prints per rule.
+"no rule" (``unmatched``), which is what ``--dry-run`` prints per rule. A pass that deleted
+anything ends with ``RetentionStore.reclaim_space`` (PostgreSQL: a plain VACUUM of the
+trace tables), so the freed space is reusable, and counted free against the capacity, at
+once rather than whenever autovacuum gets to it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.entities.sampling import in_sample
+from spanscope.exceptions import StoreError
 from spanscope.query import Attribute, AttributeName, CompareAs, Comparison, Op, to_text
 from spanscope.store.base import ExperimentStore, TraceStore
 from spanscope.store.retention import RetentionRule, RetentionStore, open_retention_store
@@ -84,6 +88,7 @@ class RetentionReport:
     dry_run: bool
     experiments: list[ExperimentRetention] = field(default_factory=list)
     seconds: float = 0.0
+    reclaim_seconds: float = 0.0  # of ``seconds``: making the freed space reusable
 
     @property
     def deleted(self) -> int:
@@ -92,6 +97,7 @@ class RetentionReport:
     def to_dict(self) -> dict[str, Any]:
         return {"now_ms": self.now_ms, "dry_run": self.dry_run, "deleted": self.deleted,
                 "seconds": round(self.seconds, 3),
+                "reclaim_seconds": round(self.reclaim_seconds, 3),
                 "experiments": [e.to_dict() for e in self.experiments]}
 
 
@@ -231,6 +237,13 @@ def apply_retention(store: TraceStore, *, now_ms: int | None = None, dry_run: bo
                     counts={"traces": outcome.deleted, "unmatched": outcome.unmatched,
                             "dataset_records_unlinked": outcome.dataset_records_unlinked,
                             **{f"rule:{k}": v for k, v in outcome.deleted_by_rule.items()}})
+        if report.deleted and not dry_run:
+            reclaiming = time.perf_counter()
+            try:
+                rules_store.reclaim_space()
+            except StoreError as exc:  # the deletion stands; autovacuum will get to it
+                logger.warning("retention: making the freed space reusable failed: %s", exc)
+            report.reclaim_seconds = time.perf_counter() - reclaiming
     finally:
         if owned:
             rules_store.close()

@@ -6,8 +6,9 @@ each method is one request to the route of the same name (see docs/server.md), b
 encoded by ``spanscope.store.wire``, and the server's errors come back as the exceptions a
 local store raises (a bad filter is the same ``FilterError``, with its position). A server
 that cannot be reached or asks to retry later (HTTP 429/503) raises
-``StoreUnavailableError`` with its ``retry_after``; the SDK's exporter keeps such traces
-and retries.
+``StoreUnavailableError`` with its ``retry_after``, and one whose store is full (HTTP 507,
+over 95 % of its ``--capacity``) raises ``StorageFullError`` with the server's message and
+measurement (both are ``StoreError``); the SDK's exporter keeps such traces and retries.
 
 Arguments are normalised here only where JSON cannot carry them as the caller gave them
 (run params and tags become strings, records plain JSON, by the rules local stores use);

@@ -217,6 +217,11 @@ class RetentionStore(Protocol):
         """How big the store is now (see ``spanscope.lifecycle.capacity``)."""
         ...
 
+    def reclaim_space(self) -> None:
+        """Make the space of deleted rows reusable now, so ``storage_size`` counts it
+        free (PostgreSQL: a plain VACUUM; elsewhere nothing is needed)."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -352,6 +357,9 @@ class InMemoryRetentionStore:
             traces = [copy.copy(t) for t in self._store._traces.values()]
         size = sum(len(t.to_json()) for t in traces)  # the JSON the traces would take
         return StorageSize(size, size)
+
+    def reclaim_space(self) -> None:
+        pass  # memory is given back as traces go
 
     def close(self) -> None:
         pass

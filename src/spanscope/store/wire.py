@@ -56,6 +56,7 @@ from spanscope.exceptions import (
     PermissionDeniedError,
     RequestTooLargeError,
     SpanscopeError,
+    StorageFullError,
     StoreError,
     StoreUnavailableError,
     UnauthenticatedError,
@@ -95,6 +96,7 @@ ERROR_STATUS: dict[str, int] = {
     "REQUEST_TOO_LARGE": 413,
     "RESOURCE_EXHAUSTED": 429,
     "TEMPORARILY_UNAVAILABLE": 503,
+    "INSUFFICIENT_STORAGE": 507,
     "INTERNAL_ERROR": 500,
 }
 
@@ -586,6 +588,8 @@ def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, s
         code = "TEMPORARILY_UNAVAILABLE"
         body = {"retry_after": exc.retry_after}
         headers.update(_retry_after_header(exc.retry_after))
+    elif isinstance(exc, StorageFullError):
+        code, body = "INSUFFICIENT_STORAGE", {"storage": exc.storage}
     elif isinstance(exc, SpanscopeError):
         code, body = "INTERNAL_ERROR", {}
     else:
@@ -626,7 +630,7 @@ def error_from_response(status: int, body: Any,
                 413: "REQUEST_TOO_LARGE", 422: "INVALID_PARAMETER_VALUE",
                 429: "RESOURCE_EXHAUSTED", 503: "TEMPORARILY_UNAVAILABLE",
                 502: "TEMPORARILY_UNAVAILABLE", 504: "TEMPORARILY_UNAVAILABLE",
-                }.get(status, "INTERNAL_ERROR")
+                507: "INSUFFICIENT_STORAGE"}.get(status, "INTERNAL_ERROR")
     message = body.get("message")
     if not isinstance(message, str) or not message:
         message = f"the tracking server answered HTTP {status} ({code})"
@@ -648,4 +652,7 @@ def error_from_response(status: int, body: Any,
         return RequestTooLargeError(message)
     if code in ("RESOURCE_EXHAUSTED", "TEMPORARILY_UNAVAILABLE"):
         return StoreUnavailableError(message, retry_after=_retry_after(headers, body))
+    if code == "INSUFFICIENT_STORAGE":
+        storage = body.get("storage")
+        return StorageFullError(message, storage=storage if isinstance(storage, dict) else None)
     return StoreError(message)

@@ -12,8 +12,9 @@ with ``TraceStore.log_traces`` in batches of up to ``batch_size`` traces (or wha
 arrived within ``linger`` seconds; a ``flush`` makes it write at once). A failing write
 is retried with backoff, then dropped, counted and logged once per distinct error: the
 application never sees an exception from here. A store that is unavailable
-(``StoreUnavailableError``: a tracking server down or saturated) is retried until it
-answers, while the bounded queue holds what arrives meanwhile.
+(``StoreUnavailableError``: a tracking server down or saturated) or full
+(``StorageFullError``: HTTP 507) is retried until it takes the batch, while the bounded
+queue holds what arrives meanwhile.
 
 ``writer`` and ``convert`` are seams: the defaults write through
 ``spanscope.tracking.get_store(uri)`` and convert with ``convert.to_trace``.
@@ -34,7 +35,7 @@ from opentelemetry import context as otel_context
 
 from spanscope.entities import Trace
 from spanscope.entities.limits import CLEANED_FIELDS_TAG, clean_trace
-from spanscope.exceptions import InvalidInputError, StoreUnavailableError
+from spanscope.exceptions import InvalidInputError, StorageFullError, StoreUnavailableError
 from spanscope.tracing._state import log_once
 
 __all__ = ["BLOCK_TIMEOUT_ENV", "EXIT_FLUSH_TIMEOUT_ENV", "ON_FULL_ENV", "QUEUE_SIZE_ENV",
@@ -51,6 +52,8 @@ DEFAULT_EXIT_FLUSH_TIMEOUT = 10.0
 DEFAULT_BLOCK_TIMEOUT = 60.0
 
 MAX_UNAVAILABLE_BACKOFF = 5.0  # seconds between attempts while the store is unavailable
+# ... and while it is full: space comes back when a retention pass ran, not in seconds
+MAX_STORAGE_FULL_BACKOFF = 30.0
 
 Writer = Callable[[str, Sequence[Trace]], None]
 
@@ -328,7 +331,8 @@ class TraceExporter:
         """Write one group; retry what may pass later, isolate what never will.
 
         A store that is unavailable (a tracking server down, restarting or saturated:
-        ``StoreUnavailableError``) is waited for as long as it takes, with exponential
+        ``StoreUnavailableError``) or full (``StorageFullError``, backing off up to
+        ``MAX_STORAGE_FULL_BACKOFF``) is waited for as long as it takes, with exponential
         backoff, jitter and its ``retry_after``: the batch stays in flight and new traces
         wait in the bounded queue, dropped (and counted) only when it is full. Only
         ``shutdown`` ends the wait. Other failures are retried ``max_retries`` times.
@@ -346,16 +350,18 @@ class TraceExporter:
                     return
                 self._give_up(uri, traces, exc, attempt + 1)
                 return
-            except StoreUnavailableError as exc:
+            except (StoreUnavailableError, StorageFullError) as exc:
                 attempt += 1
                 if self._shutdown:
                     self._give_up(uri, traces, exc, attempt)
                     return
-                wait = _backoff(unavailable_delay, exc.retry_after)
-                unavailable_delay = min(unavailable_delay * 2, MAX_UNAVAILABLE_BACKOFF)
-                log_once(logger, f"exporter.unavailable:{uri}",
-                         "Spanscope's tracking store %s is unavailable (%s); traces wait in "
-                         "the export queue and are retried", uri, exc)
+                full = isinstance(exc, StorageFullError)
+                wait = _backoff(unavailable_delay, getattr(exc, "retry_after", None))
+                unavailable_delay = min(unavailable_delay * 2, MAX_STORAGE_FULL_BACKOFF if full
+                                        else MAX_UNAVAILABLE_BACKOFF)
+                log_once(logger, f"exporter.{'full' if full else 'unavailable'}:{uri}",
+                         "Spanscope's tracking store %s is %s (%s); traces wait in the export "
+                         "queue and are retried", uri, "full" if full else "unavailable", exc)
                 self._sleep(wait)
                 continue
             except Exception as exc:

@@ -28,12 +28,18 @@ from spanscope.store.sql.sqlite_functions import register as register_functions
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["WRITE", "StatementHook", "create_engine", "is_memory", "mask_uri", "parse_uri"]
+__all__ = ["WRITE", "StatementHook", "WalSettler", "create_engine", "is_memory", "mask_uri",
+           "parse_uri", "settle_wal"]
 
 StatementHook = Callable[[str, Any], None]
 
 WRITE = "spanscope_write"  # execution option: this connection's transactions will write
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# WAL frames (pages) past which a bulk deletion waits for the WAL to be copied back and
+# restarted (``settle_wal``): ~64 MB at SQLite's 4 KiB pages. Also the size the WAL file is
+# cut back to when it restarts (``journal_size_limit``).
+WAL_SETTLE_FRAMES = 16_384
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 PG_CONNECT_TIMEOUT_S = 10
 
 _SUPPORTED = "use sqlite:///PATH, sqlite:///:memory: or postgresql://USER@HOST:PORT/DB"
@@ -114,6 +120,8 @@ def _sqlite_engine(url: URL) -> Engine:
             if not memory:
                 _enable_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")
+                # a WAL that a burst of writes grew is cut back when it restarts
+                cursor.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
         finally:
             cursor.close()
 
@@ -139,6 +147,83 @@ def _enable_wal(cursor: Any) -> None:
             if "locked" not in str(exc) or attempt == 99:
                 raise
             time.sleep(0.05)
+
+
+def settle_wal(engine: Engine, *, max_frames: int | None = None,
+               max_wait_s: float = 1.0) -> int | None:
+    """Between the batches of a bulk write to a SQLite file: keep its WAL from growing.
+
+    SQLite's automatic checkpoint is PASSIVE: it copies back only the WAL frames no reader
+    still needs, and the WAL restarts from its beginning only when it is wholly copied back
+    and no reader is in it. Under a steady stream of searches that never happens, so a
+    deletion of 100k traces (~60 changed pages each) would grow the WAL by gigabytes, and
+    every page a reader looks up is first searched in the WAL's index, slower as it grows.
+    Once the WAL holds more than ``max_frames`` (default ``WAL_SETTLE_FRAMES``, read at
+    each call so ``bench/retention.py`` can turn it off to compare) this copies it back
+    (PASSIVE, never blocking anyone) and then asks for a restart without waiting
+    (RESTART with no busy timeout, retried for up to ``max_wait_s`` while readers finish
+    their snapshots), so the next write starts the WAL afresh. The pauses are also when
+    other writers get the write lock. Returns None when the WAL was below ``max_frames``
+    (or this is not a SQLite file), 0 when it was restarted, else the frames it holds
+    (readers never paused long enough: ``WalSettler`` then waits for it to double).
+    """
+    if engine.url.get_backend_name() != "sqlite" or is_memory(engine.url):
+        return None
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            def checkpoint(mode: str) -> tuple[int, int, int]:
+                busy, log, done = cursor.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+                return int(busy), int(log), int(done)
+
+            _, log, done = checkpoint("PASSIVE")
+            if log < (WAL_SETTLE_FRAMES if max_frames is None else max_frames):
+                return None
+            deadline = time.monotonic() + max_wait_s
+            delay = 0.005
+            while done < log and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                _, log, done = checkpoint("PASSIVE")
+            cursor.execute("PRAGMA busy_timeout = 0")  # ask, never wait holding a lock
+            try:
+                while True:
+                    busy, log, _ = checkpoint("RESTART")
+                    if not busy:
+                        return 0
+                    if time.monotonic() >= deadline:
+                        return max(log, 1)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
+class WalSettler:
+    """``settle_wal`` between the batches of one bulk write, backing off when it fails.
+
+    When searches overlap without pause (long ones, on a big store), the WAL cannot
+    restart however long a batch waits; waiting after every batch would then only slow
+    the deletion down. So after a failed try the next one waits until the WAL has doubled
+    (a few tries while it grows by gigabytes), and a success starts over.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.at_frames: int | None = None  # None: WAL_SETTLE_FRAMES
+
+    def __call__(self) -> int | None:
+        outcome = settle_wal(self.engine, max_frames=self.at_frames)
+        if outcome == 0:
+            self.at_frames = None
+        elif outcome is not None:
+            self.at_frames = 2 * outcome
+        return outcome
 
 
 def _postgresql_engine(url: URL, uri: str) -> Engine:

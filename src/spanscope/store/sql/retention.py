@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from spanscope.entities.dataset import digest_of
+from spanscope.exceptions import StoreError
 from spanscope.store import trace_rules
 from spanscope.store.retention import (
     DeletionRecord,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 __all__ = ["SqlRetentionStore"]
+logger = logging.getLogger(__name__)
 _CHUNK = 500
 
 
@@ -58,6 +62,9 @@ def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
 
 class SqlRetentionStore(SqlSideStore):
     """Rules, deletion log and dataset lineage in the database at ``uri``."""
+
+    _freespace: bool | None = None  # pg_freespacemap usable (None: not asked yet)
+    _free_cache: tuple[Any, float, int] | None = None  # (last VACUUM, when read, bytes)
 
     # --- rules ---------------------------------------------------------------------------
     def add_rule(self, experiment_id: str, *, filter_string: str | None = None,
@@ -164,6 +171,12 @@ class SqlRetentionStore(SqlSideStore):
         table = schema.dataset_records
         unlinked = 0
         for chunk in _chunks(trace_ids):
+            # most deleted traces are no dataset's source: look first, so a retention
+            # pass takes SQLite's write lock only for the deletion itself
+            if not self._run("find dataset records from traces",
+                             lambda conn, chunk=chunk: self._sourced(conn, chunk)):
+                continue
+
             def work(conn: Connection, chunk: list[str] = chunk) -> int:
                 found = self._sourced(conn, chunk)
                 if found:
@@ -188,7 +201,7 @@ class SqlRetentionStore(SqlSideStore):
         if url.get_backend_name() != "sqlite":
             size = int(self._run("measure the store", lambda conn: conn.execute(
                 sa.text("SELECT pg_database_size(current_database())")).scalar_one()))
-            return StorageSize(size, size)
+            return StorageSize(size - self._pg_free_bytes(), size)
 
         def work(conn: Connection) -> tuple[int, int, int]:
             return (conn.exec_driver_sql("PRAGMA page_count").scalar_one(),
@@ -202,6 +215,75 @@ class SqlRetentionStore(SqlSideStore):
                 with contextlib.suppress(OSError):
                     disk += os.path.getsize(f"{url.database}{suffix}")
         return StorageSize((pages - free) * page_size, disk)
+
+    def _pg_free_bytes(self) -> int:
+        """Bytes PostgreSQL's free space maps hold for reuse in this database's tables,
+        indexes and TOAST (what VACUUM found free after deletions); 0 without the
+        ``pg_freespacemap`` extension, which the first call creates if it may.
+
+        Reading every map takes seconds at 10 GB, so the figure is kept and read again
+        only when a VACUUM (ours or autovacuum's) finished since, or after
+        ``FREE_SPACE_MAX_AGE_S`` (new rows use up free space without a VACUUM)."""
+        if self._freespace is None:
+            self._freespace = self._pg_freespacemap()
+        if not self._freespace:
+            return 0
+
+        def work(conn: Connection) -> int:
+            vacuumed = conn.execute(sa.text(_PG_LAST_VACUUM)).scalar_one()
+            cached = self._free_cache
+            if cached is not None and cached[0] == vacuumed \
+                    and time.monotonic() - cached[1] < FREE_SPACE_MAX_AGE_S:
+                return cached[2]
+            free = int(conn.execute(sa.text(_PG_FREE_SPACE)).scalar_one())
+            self._free_cache = (vacuumed, time.monotonic(), free)
+            return free
+
+        return self._run("measure the free space", work)
+
+    def _pg_freespacemap(self) -> bool:
+        def work(conn: Connection) -> bool:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_freespacemap")
+            return True
+
+        try:
+            found = self._run("find pg_freespacemap", lambda conn: conn.exec_driver_sql(
+                "SELECT 1 FROM pg_extension WHERE extname = 'pg_freespacemap'").first())
+            return found is not None or self._run("create pg_freespacemap", work, write=True)
+        except StoreError as exc:
+            logger.warning("storage: %s; the used size is pg_database_size, which falls only "
+                           "after VACUUM FULL (install the extension: CREATE EXTENSION "
+                           "pg_freespacemap, as a superuser)", exc)
+            return False
+
+    def reclaim_space(self) -> None:
+        """After a large deletion: VACUUM (plain, never blocking readers or writers) the
+        tables that hold trace rows, so their space is reusable and counted free at once
+        rather than when autovacuum gets to them (by default after 20% of a table is
+        dead). A no-op on SQLite, whose freed pages are reused at once."""
+        if self._engine.url.get_backend_name() == "sqlite":
+            return
+        tables = ", ".join(sorted(t.name for t in schema.metadata.sorted_tables
+                                  if "trace_id" in t.c))
+        with self._translated("vacuum after deletion"), self._engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                f"VACUUM {tables}")
+
+
+FREE_SPACE_MAX_AGE_S = 300.0
+
+# When a VACUUM (or autovacuum) last finished on any table here: the free space maps change.
+_PG_LAST_VACUUM = """
+SELECT max(greatest(last_vacuum, last_autovacuum)) FROM pg_stat_all_tables
+"""
+# Free space recorded in the free space maps of every table, index, TOAST table and
+# materialised view in the database (one pass over each map: ~1 byte per 8 KiB page).
+_PG_FREE_SPACE = """
+SELECT coalesce(sum(f.avail), 0)
+FROM pg_class c CROSS JOIN LATERAL pg_freespace(c.oid::regclass) f
+WHERE c.relkind IN ('r', 'i', 't', 'm') AND c.relpersistence = 'p'
+  AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+"""
 
 
 def _purge_records(conn: Connection, chunk: list[str]) -> int:

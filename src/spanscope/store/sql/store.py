@@ -42,7 +42,14 @@ from spanscope.store.sql import delete, schema
 from spanscope.store.sql import runs as run_sql
 from spanscope.store.sql.assessments import SqlAssessmentBook
 from spanscope.store.sql.convert import experiment_from_row
-from spanscope.store.sql.engine import WRITE, StatementHook, create_engine, is_memory, mask_uri
+from spanscope.store.sql.engine import (
+    WRITE,
+    StatementHook,
+    WalSettler,
+    create_engine,
+    is_memory,
+    mask_uri,
+)
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
 from spanscope.store.sql.migrate import ensure_schema
@@ -80,6 +87,8 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         self._closed = False
         self._known_experiments: set[int] = set()
         self._engine = create_engine(uri, on_statement=on_statement)
+        # kept across deletions: a retention pass deletes through many delete_trace_ids
+        self._wal_settler = WalSettler(self._engine)
         # The in-memory database is one connection, which threads must take turns on.
         memory = is_memory(self._engine.url)
         self._lock: contextlib.AbstractContextManager[Any] = (
@@ -249,8 +258,15 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                                    max_traces)
 
     def _batch_runner(self) -> Callable[[str, Callable[[Connection], int]], int]:
-        """Each deletion batch is its own retried write transaction."""
-        return lambda action, work: self._run(action, work, write=True, retry=True)
+        """Each deletion batch is its own retried write transaction; on SQLite the WAL is
+        then kept from growing without end under concurrent readers (``WalSettler``)."""
+        def run(action: str, work: Callable[[Connection], int]) -> int:
+            done = self._run(action, work, write=True, retry=True)
+            with self._lock, self._translated(f"{action}: checkpoint"):
+                self._wal_settler()
+            return done
+
+        return run
 
     def _assessments(self, trace_id: str, action: str, work: Callable[[AssessmentBook], T],
                      *, write: bool) -> T:
