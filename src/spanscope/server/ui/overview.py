@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from spanscope.analysis.pricing import cost_by, usage_for_pricing
+from spanscope.analysis.pricing import cost_by, format_money, usage_for_pricing
 from spanscope.analysis.report import auto_bucket
 from spanscope.analysis.selection import parse_group_by
 from spanscope.analysis.summary import BUCKETS, metrics, summary_of
@@ -106,10 +106,7 @@ def _number(value: Any) -> float | None:
 
 
 def _money(cost: float | None, currency: str) -> str:
-    if cost is None:
-        return "-"
-    symbol = "$" if currency == "USD" else f"{currency} "
-    return f"{symbol}{cost:,.2f}" if cost >= 1 else f"{symbol}{cost:.4f}"
+    return "-" if cost is None else format_money(cost, currency)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from spanscope.analysis.pricing import format_money
 from spanscope.entities import Trace, TraceInfo
 
 __all__ = [
@@ -260,7 +261,7 @@ def cost_text(total: Any | None) -> tuple[str, str | None]:
                     f"{total.unpriced_tokens:,} tokens)")
     if total.cost is None:
         return "unpriced", unpriced
-    money = f"${total.cost:,.2f}" if total.cost >= 1 else f"${total.cost:.4f}"
+    money = format_money(total.cost, total.currency)
     return (money + " + unpriced" if unpriced else money), unpriced
 
 
