@@ -125,6 +125,46 @@ def test_random_orders_and_pages_agree_with_the_reference(stores: dict[str, Trac
             assert found == expected, (name, order_by, text, size)
 
 
+@SETTINGS
+@given(batch=st.lists(traces(), min_size=3, max_size=25), data=st.data())
+def test_pages_across_experiments_agree_with_the_reference(stores: dict[str, TraceStore],
+                                                           batch: list[Trace],
+                                                           data: st.DataObject) -> None:
+    """Several experiments, or all (None): each experiment's page is read from its own
+    index and the pages merged (``SearchQuery.merged_experiments``), or sorted together."""
+    experiment_id, loaded = _load(stores, batch)
+    others = {name: store.create_experiment(f"{experiment_id}-second")
+              for name, store in stores.items()}
+    assert len(set(others.values())) == 1
+    (other,) = set(others.values())
+    moved = [Trace(dataclasses.replace(t.info, experiment_id=other,
+                                       trace_id=t.info.trace_id + "-second"), t.data)
+             for t in loaded[::2]]
+    for store in stores.values():
+        store.log_traces(moved)
+    everything = stores["memory"].search_traces(None, max_results=100_000)
+    for _ in range(3):
+        order_by = data.draw(st.lists(st.sampled_from(ORDER_ITEMS), max_size=2), label="order")
+        text = data.draw(st.one_of(st.none(), filters(max_leaves=3)), label="filter")
+        size = data.draw(st.integers(1, 7), label="page size")
+        for experiment_ids, pool in ((None, everything), ([experiment_id, other],
+                                                          loaded + moved)):
+            expected = [t.info.trace_id for t in sort_traces(filter_traces(text, pool),
+                                                             parse_order_by(order_by))]
+            for name, store in stores.items():
+                found, token = [], None
+                while True:
+                    page = store.search_traces(experiment_ids, filter_string=text,
+                                               order_by=order_by, max_results=size,
+                                               page_token=token, include_spans=False)
+                    assert len(page) <= size
+                    found += [t.info.trace_id for t in page]
+                    token = page.token
+                    if token is None:
+                        break
+                assert found == expected, (name, experiment_ids, order_by, text, size)
+
+
 HOSTILE = ["'; DROP TABLE traces; --", "tags.env = ''; DROP TABLE traces; --'",
            "tags.env = 'x' -- comment", "tags.env = 'x' /* c */", "/* */ tags.env = 'a'",
            "tags.env = 'a'; DELETE FROM spans", "tags.`x; DROP TABLE spans` = 'y'",

@@ -320,12 +320,16 @@ class Planner:
         self.text_lookups = text_lookups(node)
         self.span_lookups = span_lookups(node) if dialect.span_lookups else []
         first = order.keys[0].field
+        # an index of one experiment's traces gives this order
+        self.indexed_order = isinstance(first, Attribute) and first.name in _INDEXED_ORDERS
         # a scan in this order stops after the page: an index gives it for one experiment
         self.scan_stops = (experiment_keys is not None and len(experiment_keys) == 1
-                           and isinstance(first, Attribute) and first.name in _INDEXED_ORDERS)
+                           and self.indexed_order)
 
-    def plan(self, conn: Connection, limit: int | None) -> Plan:
-        """The plan for reading ``limit`` rows in the search's order (None: every match).
+    def plan(self, conn: Connection, limit: int | None, *, merged: bool = False) -> Plan:
+        """The plan for reading ``limit`` rows in the search's order (None: every match);
+        ``merged``: each experiment is read apart, in its index's order, and the pages
+        merged (``SearchQuery``), so a scan stops after the page in each.
 
         A database that plans lookups itself gets every value lookup, and the text lookup
         chosen as below (its statistics cannot tell how many texts hold a word). Otherwise:
@@ -334,17 +338,18 @@ class Planner:
         anyway the smallest value or text lookup wins (span lookups serve only pages: a
         common span type is cheaper probed than collected).
         """
+        stops = self.scan_stops or (merged and self.indexed_order)
         if self.dialect.plans_lookups:
-            chosen = self.choose(conn, limit, list(self.text_lookups), [])
+            chosen = self.choose(conn, limit, list(self.text_lookups), [], stops)
             return Plan((*self.value_lookups, *chosen.lookups))
         return self.choose(conn, limit, [*self.value_lookups, *self.text_lookups],
-                           list(self.span_lookups))
+                           list(self.span_lookups), stops)
 
     def choose(self, conn: Connection, limit: int | None, candidates: list[Lookup],
-               page_only: list[Lookup]) -> Plan:
+               page_only: list[Lookup], scan_stops: bool) -> Plan:
         """The best of ``candidates`` (and of ``page_only`` when reading a page), or SCAN."""
         cap = None  # every match is read: no cap, the smallest range drives
-        if self.scan_stops and limit is not None:
+        if scan_stops and limit is not None:
             candidates += page_only
             if not candidates:
                 return SCAN
