@@ -40,8 +40,13 @@ from spanscope.query.errors import filter_error
 from spanscope.store.keyset import Order
 from spanscope.store.sql import schema
 from spanscope.store.sql.dialects import Dialect, dialect_for
-from spanscope.store.sql.filter_sql import regex_error, regex_patterns, translate
-from spanscope.store.sql.planner import SCAN, Plan, Planner
+from spanscope.store.sql.filter_sql import (
+    check_filter,
+    regex_error,
+    regex_patterns,
+    translate,
+)
+from spanscope.store.sql.planner import Plan, Planner
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
@@ -96,7 +101,8 @@ class SearchQuery:
         self.order = Order.parse(order_by)
         self.experiment_keys = None if experiment_keys is None else sorted(set(experiment_keys))
         self.planner = Planner(self.dialect, self.node, self.experiment_keys, self.order)
-        self.where = self.conditions(SCAN)  # translating raises FilterErrors now
+        if self.node is not None:  # what translating would refuse, refused now
+            check_filter(self.node, self.dialect, self.filter_string)
         self.keys = [self._sort_key(key, i) for i, key in enumerate(self.order.keys)]
         self.segmented = self.keys[0].nullable
 
@@ -178,7 +184,7 @@ class SearchQuery:
         if merged is not None:
             base = self.conditions(plan, experiments=False)
         else:
-            base = self.conditions(plan) if plan.lookups else self.where
+            base = self.conditions(plan)
         fetch = functools.partial(self._fetch, conn, base, columns=columns, merged=merged)
         if not self.segmented:
             where = [] if after is None else [self._after(self.keys, after, leading=True)]
