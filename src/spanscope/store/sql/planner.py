@@ -61,7 +61,8 @@ _INDEXED_ORDERS = {AttributeName.REQUEST_TIME, AttributeName.EXECUTION_DURATION}
 # Bounds of the index entries counted before a value is "common" (see lookup_cap).
 _CAP_MIN, _CAP_MAX = 100, 20_000
 _SPAN_LOOKUP_COLUMNS = {SpanPropertyName.NAME: "name", SpanPropertyName.TYPE: "span_type"}
-TEXT_WEIGHT = 4  # texts a text lookup counts per trace it finds, and then some
+TEXT_WEIGHT = 4  # texts a text lookup counts per trace it finds, and then some (the
+# default of ``Dialect.text_weight``)
 
 
 def lookup_cap(limit: int, traces: int) -> int:
@@ -361,7 +362,7 @@ class Planner:
             bound = cap if best is None else best[0] if cap is None else min(cap, best[0])
             # a text lookup counts texts, several per trace, and a scan's probe of a
             # trace's texts reads several rows: its count is weighed down by both
-            weight = TEXT_WEIGHT if isinstance(lookup, TextLookup) else 1
+            weight = self.dialect.text_weight if isinstance(lookup, TextLookup) else 1
             found = self.count(conn, lookup, None if bound is None else bound * weight)
             found = -(-found // weight)
             if (bound is None or found < bound) and (best is None or found < best[0]):
