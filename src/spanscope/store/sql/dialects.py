@@ -23,7 +23,6 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from spanscope.store.sql import schema
-from spanscope.store.sql.planner import TEXT_WEIGHT
 from spanscope.store.sql.text_index import SQLITE_FTS
 
 if TYPE_CHECKING:
@@ -119,9 +118,6 @@ class Dialect:
     span_lookups: bool = False
     #: The index alone decides an equality on a value shorter than the indexed prefix.
     prefix_decides_short_values: bool = False
-    #: Texts a text lookup may find per trace of the cap (``Planner.choose``): a looked-up
-    #: text costs a fraction of a probed trace, which reads all of its texts.
-    text_weight: int = TEXT_WEIGHT
     #: Aggregates over whole experiments are cheaper as walks of indexes (sums in one
     #: pass, each percentile an ``ORDER BY ... LIMIT 2 OFFSET k``) than asked in one query.
     walks_indexes: bool = False
@@ -386,11 +382,6 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     plans_lookups = True
     prefix_decides_short_values = True
-    # Each text found is a heap read after a GIN scan that intersects the posting lists of
-    # every trigram of the literal (SQLite's FTS5 reads four, from the index alone): at 1M
-    # traces 'help with login' (40,000 texts, 20,000 traces) took 1.0-1.5 s looked up and
-    # 0.2 s scanned (5,000 traces probed), so a text counts twice as much as on SQLite.
-    text_weight = 2
 
     def text_key(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return expr.collate("C")
