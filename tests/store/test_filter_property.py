@@ -132,23 +132,15 @@ def test_pages_across_experiments_agree_with_the_reference(stores: dict[str, Tra
                                                            data: st.DataObject) -> None:
     """Several experiments, or all (None): each experiment's page is read from its own
     index and the pages merged (``SearchQuery.merged_experiments``), or sorted together."""
-    experiment_id, loaded = _load(stores, batch)
-    others = {name: store.create_experiment(f"{experiment_id}-second")
-              for name, store in stores.items()}
-    assert len(set(others.values())) == 1
-    (other,) = set(others.values())
-    moved = [Trace(dataclasses.replace(t.info, experiment_id=other,
-                                       trace_id=t.info.trace_id + "-second"), t.data)
-             for t in loaded[::2]]
-    for store in stores.values():
-        store.log_traces(moved)
+    experiment_id, loaded = _load(stores, batch[::2])
+    other, more = _load(stores, batch[1::2])  # a second experiment, ids of its own
     everything = stores["memory"].search_traces(None, max_results=100_000)
     for _ in range(3):
         order_by = data.draw(st.lists(st.sampled_from(ORDER_ITEMS), max_size=2), label="order")
         text = data.draw(st.one_of(st.none(), filters(max_leaves=3)), label="filter")
         size = data.draw(st.integers(1, 7), label="page size")
         for experiment_ids, pool in ((None, everything), ([experiment_id, other],
-                                                          loaded + moved)):
+                                                          loaded + more)):
             expected = [t.info.trace_id for t in sort_traces(filter_traces(text, pool),
                                                              parse_order_by(order_by))]
             for name, store in stores.items():
