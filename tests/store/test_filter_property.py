@@ -112,16 +112,7 @@ def test_random_orders_and_pages_agree_with_the_reference(stores: dict[str, Trac
         expected = [t.info.trace_id for t in sort_traces(filter_traces(text, loaded),
                                                          parse_order_by(order_by))]
         for name, store in stores.items():
-            found, token = [], None
-            while True:
-                page = store.search_traces([experiment_id], filter_string=text,
-                                           order_by=order_by, max_results=size,
-                                           page_token=token, include_spans=False)
-                assert len(page) <= size
-                found += [t.info.trace_id for t in page]
-                token = page.token
-                if token is None:
-                    break
+            found = _paged_ids(store, [experiment_id], text, order_by, size)
             assert found == expected, (name, order_by, text, size)
 
 
@@ -144,17 +135,22 @@ def test_pages_across_experiments_agree_with_the_reference(stores: dict[str, Tra
             expected = [t.info.trace_id for t in sort_traces(filter_traces(text, pool),
                                                              parse_order_by(order_by))]
             for name, store in stores.items():
-                found, token = [], None
-                while True:
-                    page = store.search_traces(experiment_ids, filter_string=text,
-                                               order_by=order_by, max_results=size,
-                                               page_token=token, include_spans=False)
-                    assert len(page) <= size
-                    found += [t.info.trace_id for t in page]
-                    token = page.token
-                    if token is None:
-                        break
+                found = _paged_ids(store, experiment_ids, text, order_by, size)
                 assert found == expected, (name, experiment_ids, order_by, text, size)
+
+
+def _paged_ids(store: TraceStore, experiment_ids: list[str] | None, text: str | None,
+               order_by: list[str], size: int) -> list[str]:
+    """Every matching trace id, read in pages of ``size`` through the page tokens."""
+    found, token = [], None
+    while True:
+        page = store.search_traces(experiment_ids, filter_string=text, order_by=order_by,
+                                   max_results=size, page_token=token, include_spans=False)
+        assert len(page) <= size
+        found += [t.info.trace_id for t in page]
+        token = page.token
+        if token is None:
+            return found
 
 
 HOSTILE = ["'; DROP TABLE traces; --", "tags.env = ''; DROP TABLE traces; --'",
