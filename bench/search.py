@@ -311,11 +311,58 @@ def median_ms(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _server_cpu(uri: str) -> Any:
+    """A function giving the CPU seconds used so far by the PostgreSQL backends serving
+    ``uri``'s database, when the server runs on this machine (its processes are in
+    ``/proc``); None otherwise (SQLite runs in this process)."""
+    if not uri.startswith("postgresql"):
+        return None
+    engine = sa.create_engine(parse_uri(uri))
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> dict[int, float]:
+        with engine.connect() as conn:
+            pids = conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()").scalars().all()
+        out = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
+
+    try:
+        used()
+    except OSError:
+        return None
+    return used
+
+
+def cpu_ms(fn: Any, repeats: int, server: Any) -> float:
+    """CPU milliseconds per call, this process's plus the database server's (``server``,
+    from ``_server_cpu``; its clock ticks are coarse, so the mean over ``repeats``
+    calls): the figure a loaded machine changes least, unlike the wall-clock median."""
+    before = server() if server else {}
+    start = time.process_time()
+    for _ in range(repeats):
+        fn()
+    used = time.process_time() - start
+    if server:
+        after = server()
+        used += sum(after[pid] - before[pid] for pid in after if pid in before)
+    return used / repeats * 1000
+
+
 def time_queries(uri: str, experiment_id: str, repeats: int,
                  queries: list[tuple[str, str | None, list[str] | None]] = QUERIES,
                  ) -> dict[str, dict[str, float]]:
-    """``{label: {"no_spans": ms, "spans": ms, "found": n}}`` plus a get_trace row."""
+    """``{label: {"no_spans": ms, "spans": ms, "cpu_no_spans": ms, "cpu_spans": ms,
+    "found": n}}`` plus a get_trace row."""
     results: dict[str, dict[str, float]] = {}
+    server = _server_cpu(uri)
     with SqlStore(uri) as store:
         for label, filter_string, order_by in queries:
             row: dict[str, float] = {}
@@ -326,6 +373,7 @@ def time_queries(uri: str, experiment_id: str, repeats: int,
                                                    order_by=ob, max_results=100,
                                                    include_spans=spans))
                 row[key] = median_ms(run, repeats)
+                row[f"cpu_{key}"] = cpu_ms(run, max(repeats, 10), server)
                 row["found"] = run()
             results[label] = row
         ids = store.search_trace_ids([experiment_id], max_results=1000)
@@ -336,18 +384,23 @@ def time_queries(uri: str, experiment_id: str, repeats: int,
 
 
 def print_table(title: str, columns: dict[str, dict[str, dict[str, float]]]) -> None:
-    print(f"\n{title}: median ms over repeats, max_results=100")
-    names = list(columns)
-    header = f"{'query':<26}" + "".join(f"{n + ' info':>16}{n + ' +spans':>16}" for n in names)
-    print(header)
-    labels = list(next(iter(columns.values())))
-    for label in labels:
-        cells = ""
-        for name in names:
-            row = columns[name][label]
-            info = row.get("no_spans")
-            cells += f"{'-' if info is None else f'{info:.2f}':>16}{row['spans']:>16.2f}"
-        print(f"{label:<26}{cells}")
+    for what, prefix in (("median ms over repeats", ""),
+                         ("CPU ms per search (this process + the database server)", "cpu_")):
+        print(f"\n{title}: {what}, max_results=100")
+        names = list(columns)
+        header = f"{'query':<26}" + "".join(f"{n + ' info':>16}{n + ' +spans':>16}"
+                                            for n in names)
+        print(header)
+        labels = [label for label in next(iter(columns.values()))
+                  if prefix + "spans" in next(iter(columns.values()))[label]]
+        for label in labels:
+            cells = ""
+            for name in names:
+                row = columns[name][label]
+                info = row.get(prefix + "no_spans")
+                cells += (f"{'-' if info is None else f'{info:.2f}':>16}"
+                          f"{row[prefix + 'spans']:>16.2f}")
+            print(f"{label:<26}{cells}")
 
 
 def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:

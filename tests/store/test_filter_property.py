@@ -112,17 +112,45 @@ def test_random_orders_and_pages_agree_with_the_reference(stores: dict[str, Trac
         expected = [t.info.trace_id for t in sort_traces(filter_traces(text, loaded),
                                                          parse_order_by(order_by))]
         for name, store in stores.items():
-            found, token = [], None
-            while True:
-                page = store.search_traces([experiment_id], filter_string=text,
-                                           order_by=order_by, max_results=size,
-                                           page_token=token, include_spans=False)
-                assert len(page) <= size
-                found += [t.info.trace_id for t in page]
-                token = page.token
-                if token is None:
-                    break
+            found = _paged_ids(store, [experiment_id], text, order_by, size)
             assert found == expected, (name, order_by, text, size)
+
+
+@SETTINGS
+@given(batch=st.lists(traces(), min_size=3, max_size=25), data=st.data())
+def test_pages_across_experiments_agree_with_the_reference(stores: dict[str, TraceStore],
+                                                           batch: list[Trace],
+                                                           data: st.DataObject) -> None:
+    """Several experiments, or all (None): each experiment's page is read from its own
+    index and the pages merged (``SearchQuery.merged_experiments``), or sorted together."""
+    experiment_id, loaded = _load(stores, batch[::2])
+    other, more = _load(stores, batch[1::2])  # a second experiment, ids of its own
+    everything = stores["memory"].search_traces(None, max_results=100_000)
+    for _ in range(3):
+        order_by = data.draw(st.lists(st.sampled_from(ORDER_ITEMS), max_size=2), label="order")
+        text = data.draw(st.one_of(st.none(), filters(max_leaves=3)), label="filter")
+        size = data.draw(st.integers(1, 7), label="page size")
+        for experiment_ids, pool in ((None, everything), ([experiment_id, other],
+                                                          loaded + more)):
+            expected = [t.info.trace_id for t in sort_traces(filter_traces(text, pool),
+                                                             parse_order_by(order_by))]
+            for name, store in stores.items():
+                found = _paged_ids(store, experiment_ids, text, order_by, size)
+                assert found == expected, (name, experiment_ids, order_by, text, size)
+
+
+def _paged_ids(store: TraceStore, experiment_ids: list[str] | None, text: str | None,
+               order_by: list[str], size: int) -> list[str]:
+    """Every matching trace id, read in pages of ``size`` through the page tokens."""
+    found, token = [], None
+    while True:
+        page = store.search_traces(experiment_ids, filter_string=text, order_by=order_by,
+                                   max_results=size, page_token=token, include_spans=False)
+        assert len(page) <= size
+        found += [t.info.trace_id for t in page]
+        token = page.token
+        if token is None:
+            return found
 
 
 HOSTILE = ["'; DROP TABLE traces; --", "tags.env = ''; DROP TABLE traces; --'",

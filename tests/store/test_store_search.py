@@ -88,8 +88,9 @@ def test_include_spans_false_never_reads_spans(store_uri: str) -> None:
         assert statements, "the hook saw no statements"
         assert not [s for s in statements if re.search(r"\bspans\b", s)]
         queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-        # one page query + tags + metadata + assessments, whatever the page size
-        assert len(queries) == 4
+        # the experiments (all of them: each one's page is read apart and merged), one
+        # page query + tags + metadata + assessments, whatever the page size
+        assert len(queries) == 5
 
         statements.clear()
         store.search_traces(max_results=25, include_spans=True)
@@ -114,3 +115,26 @@ def test_bad_max_results(store: SqlStore, max_results: object) -> None:
 def test_bad_experiment_id_in_search(store: SqlStore) -> None:
     with pytest.raises(InvalidInputError, match="experiment id 'x'"):
         store.search_traces(["x"])
+
+
+def test_all_experiments_are_merged_from_each_experiments_index(store_uri: str) -> None:
+    """experiment_ids=None (or several ids): each experiment's page comes from its own
+    (experiment, request_time) index and the pages are merged, so no page sorts the whole
+    table; the pages are those of one sort of everything."""
+    statements: list[str] = []
+    store = SqlStore(store_uri, on_statement=lambda sql, params: statements.append(sql))
+    try:
+        other = store.create_experiment("other")
+        traces = [make_trace(1, request_time=1_000 + i % 5,
+                             experiment_id=other if i % 3 else "0") for i in range(17)]
+        store.log_traces(traces)
+        expected = [t.info.trace_id for t in sorted(
+            traces, key=lambda t: (-t.info.request_time, t.info.trace_id))]
+        for experiment_ids in (None, ["0", other]):
+            statements.clear()
+            pages = _all_pages(store, 4, experiment_ids=experiment_ids, include_spans=False)
+            assert [tid for page in pages for tid in page] == expected
+            page_queries = [s for s in statements if "FROM traces" in s and "LIMIT" in s]
+            assert page_queries and all("UNION ALL" in s for s in page_queries)
+    finally:
+        store.close()

@@ -54,7 +54,7 @@ from spanscope.store.sql import schema
 from spanscope.store.sql.filter_sql import regex_error, regex_patterns
 from spanscope.store.sql.ingest import chunks
 from spanscope.store.sql.planner import SCAN, Plan
-from spanscope.store.sql.search import too_complex
+from spanscope.store.sql.search import all_experiments, too_complex
 from spanscope.store.sql.value_functions import text_number
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class _Query:
         # A time window is read through the (experiment, request_time) index, so it names
         # the experiments even when the selection means all of them.
         experiments = [] if not window or search.experiment_keys is not None else [
-            traces.c.experiment_id.in_(_all_experiments(conn))]
+            traces.c.experiment_id.in_(all_experiments(conn))]
         self.where: list[sa.ColumnElement[bool]] = [
             *search.conditions(_plan(conn, search, [*experiments, *window])),
             *experiments, *window]
@@ -138,10 +138,6 @@ class _Query:
 
     def sample_key(self, sample: Sample) -> sa.ColumnElement[Any]:
         return self.dialect.sample_key(schema.traces.c.trace_id, int(sample.seed))
-
-
-def _all_experiments(conn: Connection) -> list[int]:
-    return [row[0] for row in conn.execute(sa.select(schema.experiments.c.experiment_id))]
 
 
 def _plan(conn: Connection, search: SearchQuery,
@@ -295,7 +291,7 @@ def model_usage(conn: Connection, search: SearchQuery, selection: Selection, *,
         where: list[sa.ColumnElement[bool]] = []
         keys = selection_keys(selection)
         if keys is None and (selection.start_ms is not None or selection.end_ms is not None):
-            keys = set(_all_experiments(conn))  # the (experiment, request_time) index
+            keys = set(all_experiments(conn))  # the (experiment, request_time) index
         if keys is not None:
             where.append(usage.c.experiment_id.in_(sorted(keys)))
         if selection.start_ms is not None:

@@ -503,8 +503,11 @@ class PostgreSQL(Dialect):
             "SELECT reltuples FROM pg_class WHERE oid = 'traces'::regclass").scalar() or 0))
 
     def prepare(self, conn: Connection) -> None:
-        # starting parallel workers costs more than a page of 100 traces takes
+        # starting parallel workers costs more than a page of 100 traces takes; and a plan
+        # whose cost estimate is high (a text lookup's: up to a million) would be compiled
+        # by the JIT, which took 1.6 s of a 3 s search, for a query that runs once
         self.serial(conn)
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
     def serial(self, conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
