@@ -10,7 +10,7 @@ queries MLflow supports on 10k traces in its own virtualenv (``peer_mlflow_searc
 against Spanscope on the same 10k traces, and prints the ratios.
 
     python bench/search.py [--sizes 100000,1000000] [--repeats 7] [--postgres URI]
-                           [--mlflow] [--mlflow-traces 10000] [--rebuild]
+                           [--mlflow] [--mlflow-traces 10000] [--mlflow-only LABELS] [--rebuild]
 """
 
 from __future__ import annotations
@@ -403,8 +403,9 @@ def print_table(title: str, columns: dict[str, dict[str, dict[str, float]]]) -> 
             print(f"{label:<26}{cells}")
 
 
-def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:
-    """Time MLflow and Spanscope on the same n traces; print the ratios."""
+def compare_mlflow(n: int, repeats: int, only: str = "") -> dict[str, Any]:
+    """Time MLflow and Spanscope on the same n traces (``only``: these query labels,
+    comma-separated); print the ratios."""
     from _peer import mlflow_python, run_in_peer
 
     if mlflow_python() is None:
@@ -413,7 +414,7 @@ def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:
     print(f"\nMLflow comparison on {n:,} traces (MLflow builds its store through its API; "
           "this takes minutes) ...", flush=True)
     peer = run_in_peer(Path(__file__).parent / "peer_mlflow_search.py", "--traces", str(n),
-                       "--repeats", str(repeats), timeout=7200)
+                       "--repeats", str(repeats), "--only", only, timeout=7200)
     ours_uri, experiment_id = sqlite_store(n, rebuild=False)
     supported = [q for q in QUERIES if q[0] in peer["queries"]]
     ours = time_queries(ours_uri, experiment_id, repeats, supported)
@@ -421,6 +422,8 @@ def compare_mlflow(n: int, repeats: int) -> dict[str, Any]:
           f"{'mlflow':>9}{'ratio':>8}   (MLflow built in {peer['build_s']:.0f} s)")
     ratios: dict[str, Any] = {}
     for label, _, _ in QUERIES:
+        if only and label not in peer["queries"]:
+            continue
         if label not in peer["queries"]:
             print(f"{label:<26}{'n/a':>20}   {peer['skipped'].get(label, '')}")
             continue
@@ -448,6 +451,9 @@ def main() -> None:
                              "per database keeps it reusable)")
     parser.add_argument("--mlflow", action="store_true", help="compare with MLflow at 10k")
     parser.add_argument("--mlflow-traces", type=int, default=10_000)
+    parser.add_argument("--mlflow-only", default="", metavar="LABELS",
+                        help="compare only these queries (comma-separated labels); MLflow's "
+                             "text queries take minutes each at 10k")
     parser.add_argument("--rebuild", action="store_true",
                         help="rebuild instead of reusing cached stores")
     args = parser.parse_args()
@@ -472,7 +478,7 @@ def main() -> None:
         print_table("PostgreSQL", pg_columns)
         report["postgresql"] = pg_columns
     if args.mlflow:
-        report.update(compare_mlflow(args.mlflow_traces, args.repeats))
+        report.update(compare_mlflow(args.mlflow_traces, args.repeats, args.mlflow_only))
     print(json.dumps(report))
 
 
