@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Status, StatusCode
 
 from spanscope.entities import SpanAttributeKey, SpanEvent, SpanStatus, SpanStatusCode
-from spanscope.entities._codec import dumps, loads_attribute
+from spanscope.entities._codec import dumps, loads_attribute, remember_canonical
 from spanscope.entities.limits import fix_surrogates, unserialisable_marker, valid_unicode
 from spanscope.tracing._state import STATE, log_once
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Span as OTelSpan
 
 __all__ = ["JSON_KEYS_ATTRIBUTE", "SCOPE_NAME", "LiveSpan", "NoOpSpan", "attribute_items", "encode",
-           "safe_key"]
+           "encode_payload", "safe_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,39 @@ def encode(value: Any) -> str:
     naming its type and the error, counted in ``get_export_stats()`` and logged once per
     type. The text is always valid UTF-8 (lone surrogates are escaped).
     """
+    return _encode(value, payload=False)
+
+
+def encode_payload(value: Any) -> str:
+    """``encode`` for span inputs and outputs: the JSON text of a container made only of
+    plain JSON values with string keys is registered (``remember_canonical``) as decoding
+    and encoding to itself, so the text index need not do that work again."""
+    return _encode(value, payload=True)
+
+
+_LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` (a dict, list or tuple) holds, at any depth, only dicts with
+    ``str`` keys, lists, tuples and exact ``str``/``int``/``float``/``bool``/None leaves:
+    then its JSON decodes to a value whose JSON is the same text (no subclass encoding
+    otherwise, and no two keys, like ``1`` and ``"1"``, written alike)."""
+    if value.__class__ is dict:
+        for key in value:
+            if key.__class__ is not str:
+                return False
+        value = value.values()
+    for item in value:
+        cls = item.__class__
+        if cls in _LEAVES:
+            continue
+        if (cls is not dict and cls is not list and cls is not tuple) or not _plain(item):
+            return False
+    return True
+
+
+def _encode(value: Any, *, payload: bool) -> str:
     cls = value.__class__
     try:
         if cls is str:
@@ -73,10 +106,17 @@ def encode(value: Any) -> str:
             text = "".join(_c_encoder(value, 0))
         else:
             text = _py_encode(value)
-        return text if text.isascii() or valid_unicode(text) else _ascii_encode(value)
+        if not (text.isascii() or valid_unicode(text)):
+            return _ascii_encode(value)
     except Exception:
-        pass
-    return _encode_slow(value)
+        return _encode_slow(value)
+    if payload and (cls is dict or cls is list or cls is tuple):
+        try:
+            if _plain(value):
+                remember_canonical(text)
+        except Exception:  # nested deeper than the walk may go, or changed meanwhile by
+            pass  # another thread: not registered (the text index decodes it then)
+    return text
 
 
 def _encode_slow(value: Any) -> str:
@@ -291,11 +331,11 @@ class LiveSpan:
     # Every writer below is guarded: no value, however hostile, raises into the app.
     @_guarded
     def set_inputs(self, inputs: Any) -> None:
-        self._set_encoded({SpanAttributeKey.INPUTS: encode(inputs)})
+        self._set_encoded({SpanAttributeKey.INPUTS: encode_payload(inputs)})
 
     @_guarded
     def set_outputs(self, outputs: Any) -> None:
-        self._set_encoded({SpanAttributeKey.OUTPUTS: encode(outputs)})
+        self._set_encoded({SpanAttributeKey.OUTPUTS: encode_payload(outputs)})
 
     @_guarded
     def set_attribute(self, key: str, value: Any) -> None:
