@@ -82,8 +82,10 @@ def test_registered_payload_json_is_its_own_text(value: object) -> None:
 def test_only_plain_containers_are_registered() -> None:
     assert is_canonical(encode_payload({"q": ["refund?", 1, 2.5, True, None, {"a": "b"}]}))
     assert is_canonical(encode_payload(("a", "b")))
-    for value in [{1: "a", "1": "b"}, {"k": _Key("v")}, {"k": "\ud800"}, {"k": object()},
-                  [{(1, 2): "tuple key"}]]:
+    assert is_canonical(encode_payload({_Key("k"): [_Key("v"), True]}))  # as plain str
+    for value in [{1: "a", "1": "b"}, {1.5: 1, "1.5": 2}, {-1e20: 1}, {True: 1, "true": 2},
+                  {None: 1}, {float("nan"): 1}, {float("-inf"): 1}, [{"x": {False: 0}}],
+                  {"k": "\ud800"}, {"k": object()}, [{(1, 2): "tuple key"}]]:
         raw = encode_payload(value)
         assert not is_canonical(raw), value
         assert attribute_text(raw) == text_of(loads_attribute(raw))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -65,32 +66,18 @@ def encode(value: Any) -> str:
 
 
 def encode_payload(value: Any) -> str:
-    """``encode`` for span inputs and outputs: the JSON text of a container made only of
-    plain JSON values with string keys is registered (``remember_canonical``) as decoding
-    and encoding to itself, so the text index need not do that work again."""
+    """``encode`` for span inputs and outputs: the JSON text of a container of plain JSON
+    values with string keys is registered (``remember_canonical``) as decoding and
+    encoding to itself, so the text index need not do that work again."""
     return _encode(value, payload=True)
 
 
-_LEAVES = frozenset((str, int, float, bool, type(None)))
-
-
-def _plain(value: Any) -> bool:
-    """Whether ``value`` (a dict, list or tuple) holds, at any depth, only dicts with
-    ``str`` keys, lists, tuples and exact ``str``/``int``/``float``/``bool``/None leaves:
-    then its JSON decodes to a value whose JSON is the same text (no subclass encoding
-    otherwise, and no two keys, like ``1`` and ``"1"``, written alike)."""
-    if value.__class__ is dict:
-        for key in value:
-            if key.__class__ is not str:
-                return False
-        value = value.values()
-    for item in value:
-        cls = item.__class__
-        if cls in _LEAVES:
-            continue
-        if (cls is not dict and cls is not list and cls is not tuple) or not _plain(item):
-            return False
-    return True
+# How JSON writes a dict key that is no ``str`` (an int, float, bool or None): such a key
+# may come out as another key does (``{1: "a", "1": "b"}``), and decoding keeps only the
+# last, so the text is not its value's JSON any more. Any match (even a string key that
+# merely looks so) keeps a text from being registered. Searched in the reversed text, where
+# the pattern starts with a literal the regex engine finds fast: ``"KEY": `` read backwards.
+_LITERAL_KEY_REVERSED = re.compile(r' :"(?:[\d.e+-]*\d-?|eurt|eslaf|llun|NaN|ytinifnI-?)"')
 
 
 def _encode(value: Any, *, payload: bool) -> str:
@@ -110,12 +97,12 @@ def _encode(value: Any, *, payload: bool) -> str:
             return _ascii_encode(value)
     except Exception:
         return _encode_slow(value)
-    if payload and (cls is dict or cls is list or cls is tuple):
-        try:
-            if _plain(value):
-                remember_canonical(text)
-        except Exception:  # nested deeper than the walk may go, or changed meanwhile by
-            pass  # another thread: not registered (the text index decodes it then)
+    # What the C encoder wrote without a ``default`` holds only JSON values (subclasses of
+    # str, int, float, list and tuple come out as their base values), so it decodes to a
+    # value whose JSON is this text again, unless two keys came out alike.
+    if (payload and (cls is dict or cls is list or cls is tuple)
+            and not _LITERAL_KEY_REVERSED.search(text[::-1])):
+        remember_canonical(text)
     return text
 
 
