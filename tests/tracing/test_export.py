@@ -315,3 +315,34 @@ def test_nothing_is_set_up_until_the_first_span(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["123 0 1 False", "True"]
     assert "outside a trace" in result.stderr
+
+
+def test_text_search_finds_sdk_payloads_as_the_reference_does(uri: str, read_traces) -> None:
+    """Inputs and outputs the SDK registered as their own text (``encode_payload``) are
+    indexed as such; ones it did not (keys JSON writes alike) are decoded first: either
+    way the stored index answers as the reference evaluator does."""
+    from spanscope.entities import SpanAttributeKey
+    from spanscope.entities._codec import is_canonical
+    from spanscope.query import filter_traces
+
+    @tracing.trace
+    def call(arg: object) -> object:
+        return arg
+
+    call({"q": "plain needle", "n": [1, 2.5, None, True]})
+    call({1: "alpha needle", "1": "beta"})
+    call(("tuple needle", {"k": "caf\u00e9"}))
+    traces = read_traces()
+    registered = [is_canonical(t.data.spans[0].raw_attributes[SpanAttributeKey.INPUTS])
+                  for t in traces]
+    assert registered == [True, False, True]
+    store = tracking.get_store(uri)
+    for text in ["text CONTAINS 'needle'", "text CONTAINS 'alpha'", "text CONTAINS 'beta'",
+                 "inputs.arg CONTAINS 'alpha'", "request CONTAINS '\"1\": \"beta\"'",
+                 "text CONTAINS '{\"arg\": {\"q\": \"plain'", "text ILIKE '%CAFÉ%'",
+                 "response CONTAINS '[\"tuple'"]:
+        expected = {t.info.trace_id for t in filter_traces(text, traces)}
+        found = {t.info.trace_id for t in store.search_traces(filter_string=text)}
+        assert found == expected, text
+    assert len({t.info.trace_id
+                for t in filter_traces("text CONTAINS 'needle'", traces)}) == 2

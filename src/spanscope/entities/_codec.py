@@ -24,6 +24,33 @@ _RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
+# Texts known to equal ``encode_json(json.loads(text))``: the SDK registers the JSON it
+# wrote for inputs and outputs made only of plain JSON values (``remember_canonical``), so
+# the text index takes such a text as its own ``text_of`` without decoding and encoding it
+# again. Keyed by content, so any equal string is such a text too. Bounded: forgotten
+# after ``_CANONICAL_CHARS`` characters were registered (a trace never written would
+# otherwise keep its texts for ever); a forgotten text only takes the slow path.
+_CANONICAL_CHARS = 8_000_000
+_canonical: dict[str, None] = {}
+_canonical_chars = 0
+
+
+def remember_canonical(text: str) -> None:
+    """Register ``text`` as one that ``encode_json(json.loads(text))`` gives back as is
+    (the caller knows: it encoded a plain JSON value with string keys)."""
+    global _canonical_chars
+    _canonical_chars += len(text)
+    if _canonical_chars > _CANONICAL_CHARS:
+        _canonical.clear()
+        _canonical_chars = len(text)
+    _canonical[text] = None
+
+
+def is_canonical(text: str) -> bool:
+    """Whether ``text`` was registered by ``remember_canonical`` (and not yet forgotten)."""
+    return text in _canonical
+
+
 def dumps(value: Any) -> str:
     """JSON-encode ``value``; anything JSON cannot encode is replaced by its ``repr``.
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from spanscope.entities import Span, SpanAttributeKey
-from spanscope.entities._codec import encode_json, loads_attribute
+from spanscope.entities._codec import encode_json, is_canonical, loads_attribute
 from spanscope.query.values import text_of
 
 __all__ = ["EXCEPTION_EVENT", "EXCEPTION_MESSAGE", "SpanText", "attribute_text", "span_texts",
@@ -66,12 +66,15 @@ def attribute_text(raw: Any) -> str | None:
     A JSON string without escapes (``"Sure."``: what most string payloads are) is its own
     text between the quotes, so it needs no decoding: no quote or backslash inside, and
     only printable characters (no control character, which JSON forbids unescaped, and no
-    lone surrogate), is exactly the text ``json.loads`` would return.
+    lone surrogate), is exactly the text ``json.loads`` would return. A container's JSON
+    that the SDK wrote and registered (``remember_canonical``) is its own text too.
     """
     if type(raw) is str and len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
         inner = raw[1:-1]
         if '"' not in inner and "\\" not in inner and inner.isprintable():
             return inner
+    elif type(raw) is str and is_canonical(raw):  # the SDK's JSON of a plain container
+        return raw
     value = loads_attribute(raw)
     if type(value) is dict or type(value) is list:  # decoded JSON: the encoder cannot fail
         return encode_json(value)

@@ -22,7 +22,13 @@ from opentelemetry.trace import set_span_in_context
 
 from spanscope.entities import SpanAttributeKey, SpanType
 from spanscope.tracing._state import STATE, get_tracer, log_once
-from spanscope.tracing.live_span import attribute_items, encode, record_exception, safe_key
+from spanscope.tracing.live_span import (
+    attribute_items,
+    encode,
+    encode_payload,
+    record_exception,
+    safe_key,
+)
 
 __all__ = ["trace"]
 
@@ -122,7 +128,7 @@ def _start(name: str, base: dict[str, str], binder: _Binder, args: tuple[Any, ..
             inputs = binder.bind(args, kwargs)
         except Exception:  # a hostile argument (e.g. an __eq__ that raises): record as passed
             inputs = {"args": list(args), "kwargs": dict(kwargs)}
-        attributes[_INPUTS] = encode(inputs)
+        attributes[_INPUTS] = encode_payload(inputs)
         span.set_attributes(attributes)
     return span
 
@@ -132,7 +138,7 @@ def _finish_ok(span: Any, outputs: Any) -> None:
     # conversion reads an UNSET Spanscope span as OK (one call less per span).
     try:
         if span.is_recording():
-            span.set_attribute(_OUTPUTS, encode(outputs))
+            span.set_attribute(_OUTPUTS, encode_payload(outputs))
             span.end()
     except Exception:
         log_once(logger, "decorator.finish", "Spanscope could not end a span")

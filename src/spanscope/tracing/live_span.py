@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Status, StatusCode
 
 from spanscope.entities import SpanAttributeKey, SpanEvent, SpanStatus, SpanStatusCode
-from spanscope.entities._codec import dumps, loads_attribute
+from spanscope.entities._codec import dumps, loads_attribute, remember_canonical
 from spanscope.entities.limits import fix_surrogates, unserialisable_marker, valid_unicode
 from spanscope.tracing._state import STATE, log_once
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Span as OTelSpan
 
 __all__ = ["JSON_KEYS_ATTRIBUTE", "SCOPE_NAME", "LiveSpan", "NoOpSpan", "attribute_items", "encode",
-           "safe_key"]
+           "encode_payload", "safe_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,25 @@ def encode(value: Any) -> str:
     naming its type and the error, counted in ``get_export_stats()`` and logged once per
     type. The text is always valid UTF-8 (lone surrogates are escaped).
     """
+    return _encode(value, payload=False)
+
+
+def encode_payload(value: Any) -> str:
+    """``encode`` for span inputs and outputs: the JSON text of a container of plain JSON
+    values with string keys is registered (``remember_canonical``) as decoding and
+    encoding to itself, so the text index need not do that work again."""
+    return _encode(value, payload=True)
+
+
+# How JSON writes a dict key that is no ``str`` (an int, float, bool or None): such a key
+# may come out as another key does (``{1: "a", "1": "b"}``), and decoding keeps only the
+# last, so the text is not its value's JSON any more. Any match (even a string key that
+# merely looks so) keeps a text from being registered. Searched in the reversed text, where
+# the pattern starts with a literal the regex engine finds fast: ``"KEY": `` read backwards.
+_LITERAL_KEY_REVERSED = re.compile(r' :"(?:[\d.e+-]*\d-?|eurt|eslaf|llun|NaN|ytinifnI-?)"')
+
+
+def _encode(value: Any, *, payload: bool) -> str:
     cls = value.__class__
     try:
         if cls is str:
@@ -73,10 +93,17 @@ def encode(value: Any) -> str:
             text = "".join(_c_encoder(value, 0))
         else:
             text = _py_encode(value)
-        return text if text.isascii() or valid_unicode(text) else _ascii_encode(value)
+        if not (text.isascii() or valid_unicode(text)):
+            return _ascii_encode(value)
     except Exception:
-        pass
-    return _encode_slow(value)
+        return _encode_slow(value)
+    # What the C encoder wrote without a ``default`` holds only JSON values (subclasses of
+    # str, int, float, list and tuple come out as their base values), so it decodes to a
+    # value whose JSON is this text again, unless two keys came out alike.
+    if (payload and (cls is dict or cls is list or cls is tuple)
+            and not _LITERAL_KEY_REVERSED.search(text[::-1])):
+        remember_canonical(text)
+    return text
 
 
 def _encode_slow(value: Any) -> str:
@@ -291,11 +318,11 @@ class LiveSpan:
     # Every writer below is guarded: no value, however hostile, raises into the app.
     @_guarded
     def set_inputs(self, inputs: Any) -> None:
-        self._set_encoded({SpanAttributeKey.INPUTS: encode(inputs)})
+        self._set_encoded({SpanAttributeKey.INPUTS: encode_payload(inputs)})
 
     @_guarded
     def set_outputs(self, outputs: Any) -> None:
-        self._set_encoded({SpanAttributeKey.OUTPUTS: encode(outputs)})
+        self._set_encoded({SpanAttributeKey.OUTPUTS: encode_payload(outputs)})
 
     @_guarded
     def set_attribute(self, key: str, value: Any) -> None:

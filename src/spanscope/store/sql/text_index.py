@@ -131,7 +131,7 @@ def _encodable(body: str) -> bool:
     return True
 
 
-_INSERT = f"INSERT INTO span_text (id, {', '.join(ROW_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO span_text ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['?'] * 6)})"
 _FTS_INSERT = (f"INSERT INTO {SQLITE_FTS}(rowid, body) "
                "SELECT id, body FROM span_text WHERE id > ?")
 _PG_INSERT = f"INSERT INTO span_text ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(['%s'] * 6)})"
@@ -139,17 +139,17 @@ _PG_INSERT = f"INSERT INTO span_text ({', '.join(ROW_COLUMNS)}) VALUES ({', '.jo
 
 def write_rows(conn: Connection, rows: Sequence[Row] | Sequence[dict[str, Any]]) -> None:
     """Insert ``span_text`` rows (from ``rows_for``, or ``rows_of``'s dicts) and index
-    them, as plain tuples, the cheapest parameters for the drivers. On SQLite the rows get
-    their ids here, above every stored one (the writer holds the database's only write
-    lock), so one ``INSERT ... SELECT`` indexes them all, without binding each text
-    again."""
+    them, as plain tuples, the cheapest parameters for the drivers. On SQLite the new rows
+    get ids above every stored one (``INTEGER PRIMARY KEY``; the writer holds the
+    database's only write lock), so one ``INSERT ... SELECT`` of the ids above the old
+    top indexes them all, without binding each text again."""
     if not rows:
         return
     values: Sequence[Row] = ([tuple(row[c] for c in ROW_COLUMNS)  # type: ignore[misc]
                               for row in rows] if isinstance(rows[0], dict) else rows)
     if conn.dialect.name == "sqlite":
         top = conn.exec_driver_sql("SELECT max(id) FROM span_text").scalar() or 0
-        conn.exec_driver_sql(_INSERT, [(top + i, *row) for i, row in enumerate(values, 1)])
+        conn.exec_driver_sql(_INSERT, values)
         conn.exec_driver_sql(_FTS_INSERT, (top,))
         return
     conn.exec_driver_sql(_PG_INSERT, list(values))
