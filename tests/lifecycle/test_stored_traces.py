@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parents[1] / "query"))
 
 from filter_strategies import traces
+from test_export_import_property import unique
 
 from spanscope.entities import Trace, TraceData
 from spanscope.entities._codec import dumps
@@ -78,20 +79,6 @@ def varied_traces(draw: st.DrawFn) -> Trace:
     if spans and draw(st.booleans()):
         spans[0] = dataclasses.replace(spans[0], name="n" * 600)
     return trace
-
-
-def unique(batch: list[Trace], number: int, experiment_id: str) -> list[Trace]:
-    out = []
-    for i, trace in enumerate(batch):
-        trace_id = f"tr-{number:08x}{i:024x}"
-        assessments = [dataclasses.replace(a, trace_id=trace_id,
-                                           assessment_id=f"{a.assessment_id}-{number}-{i}")
-                       for a in trace.info.assessments]
-        info = dataclasses.replace(trace.info, trace_id=trace_id, experiment_id=experiment_id,
-                                   assessments=assessments)
-        out.append(Trace(info, TraceData([dataclasses.replace(s, trace_id=trace_id)
-                                          for s in trace.data.spans])))
-    return out
 
 
 def entity_json(trace: Trace, name: str) -> str:

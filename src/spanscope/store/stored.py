@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from spanscope.entities import Trace
 from spanscope.entities._codec import dumps, ms_to_rfc3339
-from spanscope.entities.trace_info import TraceMetadataKey, TraceTagKey
+from spanscope.entities.trace_info import TraceTagKey, token_usage_of
 
 if TYPE_CHECKING:
     from spanscope.store.base import ExperimentStore, TraceStore
@@ -80,14 +80,7 @@ class StoredTrace:
     @property
     def total_tokens(self) -> int | None:
         """``total_tokens`` of the token usage metadata, when it is an integer."""
-        raw = self.metadata.get(TraceMetadataKey.TOKEN_USAGE)
-        if not raw:
-            return None
-        try:
-            usage = json.loads(raw)
-        except ValueError:
-            return None
-        total = usage.get("total_tokens") if isinstance(usage, dict) else None
+        total = (token_usage_of(self.metadata) or {}).get("total_tokens")
         return total if isinstance(total, int) else None
 
     def tags_json(self) -> str:
