@@ -171,7 +171,7 @@ def test_an_interrupted_import_resumes_where_it_stopped(source: tuple[SqlStore, 
     export_traces(store, whole)
     lines = whole.read_text(encoding="utf-8").splitlines()
     broken = tmp_path / "broken.jsonl"
-    broken.write_text("\n".join(lines[:3] + ["{not json"] + lines[3:]) + "\n",
+    broken.write_text("\n".join([*lines[:3], "{not json", *lines[3:]]) + "\n",
                       encoding="utf-8")
     target_uri = f"sqlite:///{tmp_path}/target.db"
     with SqlStore(target_uri) as target:
