@@ -12,7 +12,7 @@ target with the source after the import (100k and below: a copy's span JSON keep
 of the trace it was copied from). ``--no-import`` measures the export alone.
 
     python bench/export_import.py [--sizes 100000,1000000] [--formats jsonl,parquet,mlflow-json]
-                                  [--page-size 500] [--batch-size 500] [--keep DIR]
+                                  [--page-size 500] [--batch-size 2000] [--keep DIR]
                                   [--check] [--no-import]
 """
 
@@ -55,12 +55,15 @@ def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
     def progress(done: int) -> None:  # on stderr, so a run cut short still says something
         if done % 50_000 < page_size:
             print(f"  exported {done:,} traces, {done / (time.perf_counter() - started):,.0f}"
-                  f"/s, peak RSS {_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
+                  f"/s, {done / time.process_time():,.0f} per CPU-s, peak RSS "
+                  f"{_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
 
     with SqlStore(uri) as store:
         baseline = _peak_rss_mb()
+        cpu = time.process_time()
         report = export_traces(store, path, page_size=page_size, progress=progress)
     return {"traces": report.traces, "seconds": report.seconds,
+            "cpu_seconds": time.process_time() - cpu,
             "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline,
             "file_mb": os.path.getsize(path) / 1e6}
 
@@ -69,10 +72,20 @@ def phase_import(uri: str, path: str, batch_size: int) -> dict[str, float]:
     from spanscope.lifecycle.importer import import_files
     from spanscope.store.sql import SqlStore
 
+    started = time.perf_counter()
+
+    def progress(_: str, done: int, total: int | None) -> None:
+        if done and done % 50_000 < batch_size:
+            print(f"  imported {done:,} traces, {done / (time.perf_counter() - started):,.0f}"
+                  f"/s, {done / time.process_time():,.0f} per CPU-s, peak RSS "
+                  f"{_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
+
     with SqlStore(uri) as store:
         baseline = _peak_rss_mb()
-        report = import_files(store, [path], batch_size=batch_size)
+        cpu = time.process_time()
+        report = import_files(store, [path], batch_size=batch_size, progress=progress)
     return {"traces": report.traces, "seconds": report.seconds,
+            "cpu_seconds": time.process_time() - cpu,
             "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline}
 
 
@@ -102,12 +115,14 @@ COPIED = {  # table -> (id columns made unique per copy, as SQL over the source 
 
 
 def source_store(n: int) -> str:
-    """The source store's URI: ``bench/search.py``'s cached store for up to 100k traces;
-    above, that store's traces copied n/100k times under new ids, in SQL (minutes, where
-    generating a million traces in Python takes an hour on a busy machine)."""
-    from search import CACHE, sqlite_store
+    """The source store's URI: ``bench/search.py``'s cached store of ``n`` traces when it
+    is there (always built for up to 100k); else that of 100k copied n/100k times under
+    new ids, in SQL (minutes, where generating a million traces in Python takes an hour
+    on a busy machine)."""
+    from search import CACHE, FORMAT, sqlite_store
 
-    if n <= SCALE_BASE:
+    built = CACHE / f"search-{n}-v{FORMAT}.db"
+    if n <= SCALE_BASE or built.with_suffix(".json").exists():  # built by bench/search.py
         return sqlite_store(n, rebuild=False)[0]
     if n % SCALE_BASE:
         raise SystemExit(f"sizes above {SCALE_BASE:,} must be multiples of it")
@@ -141,6 +156,13 @@ def source_store(n: int) -> str:
     return f"sqlite:///{path}"
 
 
+def _rates(phase: dict[str, float]) -> str:
+    """Traces per second, and per CPU-second of the phase's process (what load hides
+    least on a shared machine)."""
+    return (f"{phase['traces'] / phase['seconds']:,.0f} "
+            f"({phase['traces'] / phase['cpu_seconds']:,.0f})")
+
+
 def _child(*args: str) -> dict[str, float]:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], check=True,
                          stdout=subprocess.PIPE, text=True)
@@ -152,7 +174,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--formats", default="jsonl,parquet,mlflow-json")
     parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--keep", metavar="DIR", help="Write files and stores here and keep "
                                                       "them. [default: a temporary directory]")
     parser.add_argument("--check", action="store_true",
@@ -183,12 +205,11 @@ def main() -> None:
                 differ = (check(source, f"sqlite:///{target_db}")
                           if args.check and imported else None)
                 rows.append((n, fmt, exported, imported, differ))
-                print(f"{n:>9,} {fmt:<12} export {exported['traces'] / exported['seconds']:>8,.0f}"
-                      f" traces/s, peak RSS {exported['peak_rss_mb']:>6,.0f} MB, file "
-                      f"{exported['file_mb']:>7,.0f} MB"
+                print(f"{n:>9,} {fmt:<12} export {_rates(exported)}, peak RSS "
+                      f"{exported['peak_rss_mb']:>6,.0f} MB, file {exported['file_mb']:>7,.0f} MB"
                       + ("" if imported is None else
-                         f" | import {imported['traces'] / imported['seconds']:>7,.0f} "
-                         f"traces/s, peak RSS {imported['peak_rss_mb']:>6,.0f} MB")
+                         f" | import {_rates(imported)}, peak RSS "
+                         f"{imported['peak_rss_mb']:>6,.0f} MB")
                       + ("" if differ is None else f" | {differ} of 1,000 checked differ"),
                       flush=True)
                 if not args.keep:
@@ -199,15 +220,14 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| traces | format | export traces/s | export peak RSS | file | import traces/s "
-          "| import peak RSS |")
+    print("| traces | format | export traces/s (per CPU-s) | export peak RSS | file "
+          "| import traces/s (per CPU-s) | import peak RSS |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n, fmt, exported, imported, _ in rows:
-        print(f"| {n:,} | {fmt} | {exported['traces'] / exported['seconds']:,.0f} | "
-              f"{exported['peak_rss_mb']:,.0f} MB | {exported['file_mb']:,.0f} MB | "
+        print(f"| {n:,} | {fmt} | {_rates(exported)} | {exported['peak_rss_mb']:,.0f} MB | "
+              f"{exported['file_mb']:,.0f} MB | "
               + ("- | - |" if imported is None else
-                 f"{imported['traces'] / imported['seconds']:,.0f} | "
-                 f"{imported['peak_rss_mb']:,.0f} MB |"))
+                 f"{_rates(imported)} | {imported['peak_rss_mb']:,.0f} MB |"))
     print(f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, page {args.page_size}, "
           f"batch {args.batch_size})")
 

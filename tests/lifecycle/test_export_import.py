@@ -162,6 +162,31 @@ def test_import_traces_batches_and_reports_progress(tmp_path: Path) -> None:
             import_traces(target, traces, batch_size=0)
 
 
+def test_an_interrupted_import_resumes_where_it_stopped(source: tuple[SqlStore, list[Trace]],
+                                                        tmp_path: Path) -> None:
+    """A bad line stops the import after the whole batches before it; run again on the
+    mended file, it writes the rest and leaves what is there as it was."""
+    store, _ = source
+    whole = tmp_path / "whole.jsonl"
+    export_traces(store, whole)
+    lines = whole.read_text(encoding="utf-8").splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*lines[:3], "{not json", *lines[3:]]) + "\n",
+                      encoding="utf-8")
+    target_uri = f"sqlite:///{tmp_path}/target.db"
+    with SqlStore(target_uri) as target:
+        with pytest.raises(InvalidInputError, match="line 4"):
+            import_files(target, [broken], batch_size=2)
+        assert len(target.search_trace_ids()) == 2  # the first batch, whole
+        written = row_counts(target_uri)
+        resumed = import_files(target, [whole], batch_size=2)
+        assert (resumed.new, resumed.existing) == (2, 2)
+        assert row_counts(target_uri)["traces"] == written["traces"] + 2
+        for trace_id in store.search_trace_ids():
+            assert comparable(target.get_trace(trace_id)) == comparable(
+                store.get_trace(trace_id))
+
+
 def test_export_to_a_stream_and_mlflow_json_shape(source: tuple[SqlStore, list[Trace]],
                                                   tmp_path: Path) -> None:
     store, _ = source

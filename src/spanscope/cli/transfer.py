@@ -105,7 +105,7 @@ def export_command(output: str, format_: str | None, filter_string: str | None,
                    "missing]")
 @click.option("--format", "-F", "format_", type=click.Choice(_FORMATS),
               help="The files' format. [default: from the extension, else the content]")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Traces written per transaction.")
 @click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
 def import_command(files: tuple[str, ...], experiment: str | None, format_: str | None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,8 @@ from typing import Any
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _EPOCH = datetime(1970, 1, 1)
 _SECOND = timedelta(seconds=1)
+_DAY_MS = 86_400_000
+_YEAR_10000_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
 _RFC3339 = re.compile(r"^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
@@ -104,11 +107,26 @@ def decode_id(value: str | None, n_bytes: int) -> str | None:
 
 
 def ms_to_rfc3339(ms: int | None) -> str | None:
-    """Epoch milliseconds to ``2026-11-21T23:42:14.388Z``."""
+    """Epoch milliseconds to ``2026-11-21T23:42:14.388Z``.
+
+    Every trace an export writes goes through here: from 1970 to 9999 the time of day is
+    worked out in integers and only the date is formatted by ``datetime`` (cached per day).
+    """
     if ms is None:
         return None
+    if type(ms) is int and 0 <= ms < _YEAR_10000_MS:
+        days, milli = divmod(ms, _DAY_MS)
+        seconds, milli = divmod(milli, 1000)
+        minutes, seconds = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{_date(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milli:03d}Z"
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _date(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def rfc3339_to_ms(value: str | int | float | None) -> int | None:

@@ -10,7 +10,7 @@ from spanscope.entities._codec import ms_to_rfc3339, rfc3339_to_ms
 from spanscope.entities._enum import StrEnum
 from spanscope.entities.assessment import Assessment
 
-__all__ = ["TraceInfo", "TraceMetadataKey", "TraceState", "TraceTagKey"]
+__all__ = ["TraceInfo", "TraceMetadataKey", "TraceState", "TraceTagKey", "token_usage_of"]
 
 
 class TraceState(StrEnum):
@@ -87,14 +87,7 @@ class TraceInfo:
 
     @property
     def token_usage(self) -> dict[str, int] | None:
-        raw = self.trace_metadata.get(TraceMetadataKey.TOKEN_USAGE)
-        if not raw:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return token_usage_of(self.trace_metadata)
 
     @property
     def session_id(self) -> str | None:
@@ -164,6 +157,18 @@ class TraceInfo:
             assessments=[Assessment.from_dict(a) for a in data.get("assessments") or []],
             extra=extra,
         )
+
+
+def token_usage_of(metadata: dict[str, str]) -> dict[str, int] | None:
+    """The token usage a trace's metadata holds (a JSON object), or None."""
+    raw = metadata.get(TraceMetadataKey.TOKEN_USAGE)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _state(value: Any) -> TraceState:

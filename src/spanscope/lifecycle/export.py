@@ -1,11 +1,13 @@
 """Export: the traces a filter selects, with spans, tags, metadata and assessments, to a file.
 
-The store is read a page at a time with keyset paging (``search_traces`` and its page
-token, spans included), and each page is written before the next is read, so memory
-stays flat however many traces there are (``bench/export_import.py`` measures it). Span
-payloads are copied as the JSON text the store holds, never decoded. The file is written
-next to its final name and renamed at the end: an export that fails leaves no half file.
-Each trace carries its experiment's name, so ``import_files`` can put it in the
+The store is read a page at a time with keyset paging (``stored_trace_pages``: one
+experiment after another, newest first), and each page is written before the next is
+read, so memory stays flat however many traces there are (``bench/export_import.py``
+measures it). No entity is built: a page holds each trace's info fields with its spans
+and assessments as the JSON text the store holds (``store/stored.py``), which is copied
+into the file as it is (SQL stores read a page in five set-based queries). The file is
+written next to its final name and renamed at the end: an export that fails leaves no
+half file. Each trace carries its experiment's name, so ``import_files`` can put it in the
 experiment of the same name in another store. Formats: ``lifecycle/formats.py``.
 """
 
@@ -19,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from spanscope.entities import Trace
 from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.lifecycle.formats import format_of, is_gzip
 from spanscope.lifecycle.json_files import JsonTraceWriter, open_text
 from spanscope.store.aggregates import Selection
 from spanscope.store.base import AnalyticsStore, ExperimentStore, TraceStore
+from spanscope.store.stored import StoredTrace, experiment_ids_of
 
 __all__ = ["ExportReport", "ExportSource", "count_traces", "export_traces", "iter_trace_pages",
            "stream_export"]
@@ -33,11 +35,15 @@ PAGE_SIZE = 500
 
 
 class ExportSource(TraceStore, ExperimentStore, Protocol):
-    """What an export reads: traces, and experiment names."""
+    """What an export reads: traces as stored (``TraceMethods.stored_trace_pages``), and
+    experiment names."""
+
+    def stored_trace_pages(self, experiment_id: str, *, filter_string: str | None = None,
+                           page_size: int = 500) -> Iterator[list[StoredTrace]]: ...
 
 
 class _Writer(Protocol):
-    def write(self, items: Sequence[tuple[Trace, str | None]]) -> None: ...
+    def write(self, items: Sequence[tuple[StoredTrace, str | None]]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -73,27 +79,17 @@ def count_traces(store: AnalyticsStore, experiment_ids: Sequence[str] | None = N
 
 def iter_trace_pages(store: ExportSource, *, experiment_ids: Sequence[str] | None = None,
                      filter_string: str | None = None,
-                     page_size: int = PAGE_SIZE) -> Iterator[list[Trace]]:
-    """Every trace of the selection with its spans, a page at a time: experiment by
-    experiment (None: every experiment), newest first in each.
+                     page_size: int = PAGE_SIZE) -> Iterator[list[StoredTrace]]:
+    """Every trace of the selection as stored, a page at a time: experiment by experiment
+    (None: every experiment), newest first in each.
 
     One experiment at a time because the store's index on (experiment, request time,
     trace id) then yields each page in order; across experiments a page would sort every
     trace older than the last one read, each time (quadratic over a large store).
     """
-    ids = ([e.experiment_id for e in store.list_experiments()] if experiment_ids is None
-           else list(dict.fromkeys(str(e) for e in experiment_ids)))
-    for experiment_id in ids:
-        token: str | None = None
-        while True:
-            page = store.search_traces([experiment_id], filter_string=filter_string,
-                                       max_results=page_size, page_token=token,
-                                       include_spans=True)
-            if len(page):
-                yield list(page)
-            token = page.token
-            if not token:
-                break
+    for experiment_id in experiment_ids_of(store, experiment_ids):
+        yield from store.stored_trace_pages(experiment_id, filter_string=filter_string,
+                                            page_size=page_size)
 
 
 def stream_export(store: ExportSource, *, format: str = "jsonl",
@@ -122,7 +118,7 @@ def _chunks(store: ExportSource, kind: str, experiment_ids: Sequence[str] | None
     names = _ExperimentNames(store, {})
     for page in iter_trace_pages(store, experiment_ids=experiment_ids,
                                  filter_string=filter_string, page_size=page_size):
-        writer.write([(trace, names.of(trace.info.experiment_id)) for trace in page])
+        writer.write([(trace, names.of(trace.experiment_id)) for trace in page])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -168,7 +164,7 @@ def export_traces(
     return report
 
 
-def _export_file(target: Path, kind: str, pages: Iterator[list[Trace]],
+def _export_file(target: Path, kind: str, pages: Iterator[list[StoredTrace]],
                  names: _ExperimentNames, report: ExportReport,
                  progress: Callable[[int], None] | None) -> None:
     if not target.parent.is_dir():
@@ -188,11 +184,11 @@ def _export_file(target: Path, kind: str, pages: Iterator[list[Trace]],
         partial.unlink(missing_ok=True)
 
 
-def _copy(pages: Iterator[list[Trace]], writer: _Writer, names: _ExperimentNames,
+def _copy(pages: Iterator[list[StoredTrace]], writer: _Writer, names: _ExperimentNames,
           report: ExportReport, progress: Callable[[int], None] | None) -> None:
     try:
         for page in pages:
-            writer.write([(trace, names.of(trace.info.experiment_id)) for trace in page])
+            writer.write([(trace, names.of(trace.experiment_id)) for trace in page])
             report.traces += len(page)
             if progress is not None:
                 progress(report.traces)

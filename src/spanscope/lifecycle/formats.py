@@ -22,6 +22,7 @@ from spanscope.entities import Trace
 from spanscope.entities._codec import dumps
 from spanscope.entities.trace_json import load_trace_dict
 from spanscope.exceptions import InvalidInputError, TraceJsonError
+from spanscope.store.stored import StoredTrace
 
 __all__ = ["EXPERIMENT_NAME_KEY", "FORMATS", "format_of", "is_gzip", "sniff_format",
            "trace_from_object", "trace_json"]
@@ -83,14 +84,13 @@ def sniff_format(path: str | os.PathLike[str], format: str | None = None) -> str
     return "jsonl" if isinstance(value, dict) and "info" in value else "mlflow-json"
 
 
-def trace_json(trace: Trace, experiment_name: str | None) -> str:
+def trace_json(trace: StoredTrace, experiment_name: str | None) -> str:
     """One trace as compact JSON text, ``experiment_name`` beside ``info`` and ``data``.
 
-    Spans read from a store are copied as their stored JSON text (``Span.to_json``),
-    never decoded and encoded again: that is most of an export's bytes.
+    Spans and assessments are copied as the JSON text the store holds, never decoded and
+    encoded again: that is most of an export's bytes.
     """
-    spans = ",".join(span.to_json() for span in trace.data.spans)
-    return (f'{{"info":{dumps(trace.info.to_dict())},"data":{{"spans":[{spans}]}},'
+    return (f'{{"info":{trace.info_json()},"data":{{"spans":[{",".join(trace.spans)}]}},'
             f'"{EXPERIMENT_NAME_KEY}":{dumps(experiment_name)}}}')
 
 

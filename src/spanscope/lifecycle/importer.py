@@ -32,7 +32,7 @@ from spanscope.store.base import ExperimentStore, TraceStore
 __all__ = ["BATCH_SIZE", "ImportReport", "ImportTarget", "TraceFile", "import_files",
            "import_traces", "resolve_experiment"]
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2_000  # traces per transaction: fewer commits, and memory for one batch
 
 
 class ImportTarget(TraceStore, ExperimentStore, Protocol):

@@ -19,6 +19,7 @@ from typing import IO, Any
 from spanscope.entities import Trace
 from spanscope.exceptions import InvalidInputError
 from spanscope.lifecycle.formats import is_gzip, trace_from_object, trace_json
+from spanscope.store.stored import StoredTrace
 
 __all__ = ["JsonTraceWriter", "open_text", "read_json_document", "read_jsonl"]
 
@@ -45,7 +46,7 @@ class JsonTraceWriter:
         if self._document:
             out.write('{"traces": [\n')
 
-    def write(self, items: Sequence[tuple[Trace, str | None]]) -> None:
+    def write(self, items: Sequence[tuple[StoredTrace, str | None]]) -> None:
         if not items:
             return
         texts = [trace_json(trace, name) for trace, name in items]

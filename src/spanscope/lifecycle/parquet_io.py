@@ -25,9 +25,10 @@ from typing import Any
 
 from spanscope.entities import Trace
 from spanscope.entities._codec import dumps
-from spanscope.entities.trace_info import TraceMetadataKey, TraceTagKey
+from spanscope.entities.trace_info import TraceMetadataKey
 from spanscope.exceptions import InvalidInputError
 from spanscope.lifecycle.formats import EXPERIMENT_NAME_KEY, trace_from_object
+from spanscope.store.stored import StoredTrace
 
 __all__ = ["COLUMNS", "ParquetTraceWriter", "parquet_rows", "read_parquet"]
 
@@ -67,20 +68,21 @@ class ParquetTraceWriter:
         self._writer = self._pa.parquet.ParquetWriter(str(path), self._schema,
                                                       compression="zstd")
         self._row_group = row_group
-        self._columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+        self._rows: list[tuple[Any, ...]] = []
 
-    def write(self, items: Sequence[tuple[Trace, str | None]]) -> None:
-        columns = self._columns
-        for trace, name in items:
-            for column, value in zip(COLUMNS, _row(trace, name), strict=True):
-                columns[column].append(value)
-        if len(columns["trace_id"]) >= self._row_group:
+    def write(self, items: Sequence[tuple[StoredTrace, str | None]]) -> None:
+        self._rows.extend(_row(trace, name) for trace, name in items)
+        if len(self._rows) >= self._row_group:
             self._flush()
 
     def _flush(self) -> None:
-        if self._columns["trace_id"]:
-            self._writer.write_table(self._pa.table(self._columns, schema=self._schema))
-            self._columns = {c: [] for c in COLUMNS}
+        if self._rows:
+            pa = self._pa
+            columns = zip(*self._rows, strict=True)  # rows to columns
+            arrays = [pa.array(values, type=field.type)
+                      for values, field in zip(columns, self._schema, strict=True)]
+            self._rows = []
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
         try:
@@ -89,21 +91,16 @@ class ParquetTraceWriter:
             self._writer.close()
 
 
-def _row(trace: Trace, experiment_name: str | None) -> tuple[Any, ...]:
-    info = trace.info
-    usage = info.token_usage or {}
-    total = usage.get("total_tokens")
-    root = trace.data.root_span
-    spans = "[" + ",".join(span.to_json() for span in trace.data.spans) + "]"
-    return (info.trace_id, info.experiment_id, experiment_name, info.request_time,
-            str(info.state), info.execution_duration,
-            info.tags.get(TraceTagKey.TRACE_NAME) or (root.name if root else None),
-            info.client_request_id, info.trace_metadata.get(TraceMetadataKey.SESSION),
-            info.trace_metadata.get(TraceMetadataKey.USER), info.request_preview,
-            info.response_preview, total if isinstance(total, int) else None,
-            len(trace.data.spans), dumps(info.tags), dumps(info.trace_metadata),
-            dumps([a.to_dict() for a in info.assessments]), spans,
-            dumps(info.extra) if info.extra else None)
+def _row(trace: StoredTrace, experiment_name: str | None) -> tuple[Any, ...]:
+    """The row of one trace, its values in ``COLUMNS`` order."""
+    metadata = trace.metadata
+    return (trace.trace_id, trace.experiment_id, experiment_name, trace.request_time,
+            trace.state, trace.execution_duration, trace.name, trace.client_request_id,
+            metadata.get(TraceMetadataKey.SESSION), metadata.get(TraceMetadataKey.USER),
+            trace.request_preview, trace.response_preview, trace.total_tokens,
+            len(trace.spans), trace.tags_json(), trace.metadata_json(),
+            trace.assessments_json(), "[" + ",".join(trace.spans) + "]",
+            dumps(trace.extra) if trace.extra else None)
 
 
 def parquet_rows(path: str | os.PathLike[str]) -> int:

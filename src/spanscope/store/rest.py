@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from spanscope.entities import (
@@ -47,6 +47,7 @@ from spanscope.store import aggregates as agg
 from spanscope.store import dataset_rules, run_rules, wire
 from spanscope.store.http import HttpSession, segment
 from spanscope.store.mutations import UNSET, Unset
+from spanscope.store.stored import StoredTrace, stored_pages
 
 __all__ = ["MAX_REQUEST_BYTES", "RestStore"]
 
@@ -167,6 +168,13 @@ class RestStore:
             query["highlight"] = True
         body = self._call("POST", "/api/traces/search", idempotent=True, body=query)
         return wire.decode_page(body, Trace, "traces")
+
+    def stored_trace_pages(self, experiment_id: str, *, filter_string: str | None = None,
+                           page_size: int = 500) -> Iterator[list[StoredTrace]]:
+        """Pages of ``StoredTrace`` through ``search_traces`` (see ``TraceMethods``)."""
+        self.search_traces([experiment_id], filter_string=filter_string, max_results=1,
+                           include_spans=False)  # a bad filter or experiment fails now
+        return stored_pages(self, str(experiment_id), filter_string, page_size)
 
     def search_trace_ids(
         self,

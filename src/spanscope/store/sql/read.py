@@ -22,14 +22,16 @@ from spanscope.store.sql import schema
 from spanscope.store.sql.convert import (
     assessment_from_content,
     span_from_content,
+    stored_trace_from_row,
     trace_info_from_row,
 )
 from spanscope.store.sql.ingest import chunks
+from spanscope.store.stored import StoredTrace
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, CursorResult
 
-__all__ = ["load_traces"]
+__all__ = ["load_stored", "load_traces"]
 
 _KEY_VALUES = ('SELECT trace_id, "key", value FROM {table} WHERE trace_id {ids} '
                'ORDER BY trace_id, position, "key"')
@@ -63,6 +65,36 @@ def load_traces(conn: Connection, rows: Sequence[Any], *, include_spans: bool) -
     ]
 
 
+def load_stored(conn: Connection, rows: Sequence[Any]) -> list[StoredTrace]:
+    """``StoredTrace`` records for ``traces`` rows, in the rows' order: the same queries as
+    ``load_traces``, with span and assessment JSON kept as the stored text (an export's
+    read: nothing is decoded)."""
+    ids = [row.trace_id for row in rows]
+    if not ids:
+        return []
+    tags = _key_values(conn, _TAGS, ids)
+    metadata = _key_values(conn, _METADATA, ids)
+    assessments: dict[str, list[str]] = {}
+    for trace_id, content in _select(conn, _ASSESSMENTS, ids):
+        assessments.setdefault(trace_id, []).append(content)
+    spans: dict[str, list[str]] = {}
+    roots: dict[str, str] = {}
+    for trace_id, _, parent, name, _, _, content, _, _ in _select(conn, _SPANS, ids):
+        found = spans.get(trace_id)
+        if found is None:
+            spans[trace_id] = found = []
+        found.append(content)
+        if parent is None and trace_id not in roots:
+            roots[trace_id] = (name if len(name) < _NAME_LIMIT
+                               else span_from_content(content, trace_id).name)
+    return [stored_trace_from_row(row, tags=tags.get(row.trace_id) or {},
+                                  metadata=metadata.get(row.trace_id) or {},
+                                  assessments=assessments.get(row.trace_id, []),
+                                  spans=spans.get(row.trace_id, []),
+                                  root_name=roots.get(row.trace_id))
+            for row in rows]
+
+
 @functools.lru_cache(maxsize=64)
 def _statement(template: str, postgresql: bool, count: int) -> str:
     """``template`` with its ``{ids}`` placeholder for ``count`` ids (PostgreSQL: an array)."""
@@ -70,13 +102,23 @@ def _statement(template: str, postgresql: bool, count: int) -> str:
     return template.replace("{ids}", ids)
 
 
-def _select(conn: Connection, template: str, ids: list[str]) -> Iterator[Any]:
-    """Rows of ``template`` for the trace ids ``ids`` (in chunks on SQLite)."""
+def _select(conn: Connection, template: str, ids: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``template`` for the trace ids ``ids`` (in chunks on SQLite), as the
+    driver's tuples: these columns need no result processing, and building a ``Row`` for
+    each of a page's thousands of rows cost as much as the database's own work."""
     if conn.dialect.name == "postgresql":
-        yield from conn.exec_driver_sql(_statement(template, True, 0), (ids,)).all()
+        yield from _fetched(conn.exec_driver_sql(_statement(template, True, 0), (ids,)))
         return
     for part in chunks(ids):
-        yield from conn.exec_driver_sql(_statement(template, False, len(part)), tuple(part)).all()
+        yield from _fetched(conn.exec_driver_sql(_statement(template, False, len(part)),
+                                                 tuple(part)))
+
+
+def _fetched(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
+    try:
+        return result.cursor.fetchall()  # type: ignore[no-any-return]
+    finally:
+        result.close()
 
 
 def _key_values(conn: Connection, template: str, ids: list[str]) -> dict[str, dict[str, str]]:
