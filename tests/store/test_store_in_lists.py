@@ -15,6 +15,7 @@ from spanscope.entities import Span, Trace, TraceData, TraceInfo
 from spanscope.query import filter_traces
 from spanscope.store.sql import SqlStore
 from spanscope.store.sql.dialects import LONG_LIST, dialect_for
+from spanscope.store.sql.planner import SCAN
 from spanscope.store.sql.search import SearchQuery
 
 LONG = "L" * 80  # longer than the value index's 64-character prefix
@@ -80,7 +81,7 @@ def test_a_long_list_is_one_bound_value(dialect: str) -> None:
     values = ", ".join(f"'v{i}'" for i in range(70_000))
     search = SearchQuery(dialect, [1], f"tags.a IN ({values}) AND span.name IN ({values})",
                          None)
-    statement = sa.select(sa.literal(1)).where(*search.where)
+    statement = sa.select(sa.literal(1)).where(*search.conditions(SCAN))
     compiled = statement.compile(dialect=sa.create_engine(
         "sqlite://" if dialect == "sqlite" else "postgresql+psycopg://").dialect)
     assert len(compiled.params) < 10
