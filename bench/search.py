@@ -418,8 +418,8 @@ def compare_mlflow(n: int, repeats: int, only: str = "") -> dict[str, Any]:
     ours_uri, experiment_id = sqlite_store(n, rebuild=False)
     supported = [q for q in QUERIES if q[0] in peer["queries"]]
     ours = time_queries(ours_uri, experiment_id, repeats, supported)
-    print(f"\n{'query':<26}{'spanscope':>11}{'mlflow':>9}{'ratio':>8}{'+spans':>10}"
-          f"{'mlflow':>9}{'ratio':>8}   (MLflow built in {peer['build_s']:.0f} s)")
+    print(f"\n{'query':<26}{'spanscope':>11}{'mlflow':>11}{'ratio':>10}{'+spans':>10}"
+          f"{'mlflow':>11}{'ratio':>10}   (MLflow built in {peer['build_s']:.0f} s)")
     ratios: dict[str, Any] = {}
     for label, _, _ in QUERIES:
         if only and label not in peer["queries"]:
@@ -430,13 +430,13 @@ def compare_mlflow(n: int, repeats: int, only: str = "") -> dict[str, Any]:
         mine, theirs = ours[label], peer["queries"][label]
         ratios[label] = {"info": theirs["ms"] / mine["no_spans"],
                          "spans": theirs["spans_ms"] / mine["spans"]}
-        print(f"{label:<26}{mine['no_spans']:>11.2f}{theirs['ms']:>9.2f}"
-              f"{ratios[label]['info']:>7.1f}x{mine['spans']:>10.2f}{theirs['spans_ms']:>9.2f}"
-              f"{ratios[label]['spans']:>7.1f}x")
+        print(f"{label:<26}{mine['no_spans']:>11.2f}{theirs['ms']:>11.1f}"
+              f"{ratios[label]['info']:>9.1f}x{mine['spans']:>10.2f}{theirs['spans_ms']:>11.1f}"
+              f"{ratios[label]['spans']:>9.1f}x")
     mine_get, theirs_get = ours["get_trace"]["spans"], peer["get_trace_ms"]
     ratios["get_trace"] = theirs_get / mine_get
-    print(f"{'get_trace':<26}{'':>28}{mine_get:>10.2f}{theirs_get:>9.2f}"
-          f"{theirs_get / mine_get:>7.1f}x")
+    print(f"{'get_trace':<26}{'':>32}{mine_get:>10.2f}{theirs_get:>11.1f}"
+          f"{theirs_get / mine_get:>9.1f}x")
     return {"mlflow": peer, "ratios": ratios}
 
 
