@@ -11,12 +11,16 @@ Not a timing test; the figures are allocations, whatever the machine's load.
 from __future__ import annotations
 
 import gc
+import json
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from factories import make_trace
 from spanscope.entities import Trace
-from spanscope.lifecycle.importer import import_traces
+from spanscope.lifecycle.importer import import_files, import_traces
 from spanscope.store.sql import SqlStore
 
 BATCH = 25
@@ -38,13 +42,17 @@ def generated(experiment_id: str, n: int) -> Iterator[Trace]:
                          request_time=1_700_000_000_000 + i, user_id=f"u{i % 7}")
 
 
-def heap_after_batches(store: SqlStore, n: int, keep: list[str] | None = None) -> list[int]:
+def heap_after_batches(store: SqlStore, n: int, keep: list[str] | None = None,
+                       file: Path | None = None) -> list[int]:
     """Bytes Python holds (``tracemalloc``) after each batch of importing ``n`` traces;
-    ``keep`` collects each trace's id, to show the measure sees such a leak."""
-    experiment_id = store.create_experiment(f"memory-{n}-{keep is not None}")
+    ``keep`` collects each trace's id, to show the measure sees such a leak. With
+    ``file``, the traces are written there as JSONL first and ``import_files`` reads it."""
+    experiment_id = store.create_experiment(f"memory-{n}-{keep is not None}-{file}")
     levels: list[int] = []
 
-    def after_batch(_: int) -> None:
+    def after_batch(done: int) -> None:
+        if not done:  # import_files says "0 done" before it starts
+            return
         gc.collect()
         held = tracemalloc.take_snapshot().filter_traces(_THEIRS)
         levels.append(sum(stat.size for stat in held.statistics("filename")))
@@ -55,9 +63,16 @@ def heap_after_batches(store: SqlStore, n: int, keep: list[str] | None = None) -
                 keep.append(trace.info.trace_id)
             yield trace
 
+    if file is not None:
+        with file.open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(trace.to_dict()) + "\n" for trace in traces())
     tracemalloc.start()
     try:
-        import_traces(store, traces(), batch_size=BATCH, progress=after_batch)
+        if file is None:
+            import_traces(store, traces(), batch_size=BATCH, progress=after_batch)
+        else:
+            import_files(store, [file], experiment=experiment_id, batch_size=BATCH,
+                         progress=lambda _, done, total: after_batch(done))
     finally:
         tracemalloc.stop()
     return levels
@@ -69,9 +84,12 @@ def growth_per_trace(levels: list[int]) -> float:
     return (levels[-1] - levels[start]) / ((len(levels) - 1 - start) * BATCH)
 
 
-def test_import_heap_does_not_grow_with_the_number_of_traces(store: SqlStore) -> None:
+@pytest.mark.parametrize("source", ["generator", "jsonl"])
+def test_import_heap_does_not_grow_with_the_number_of_traces(store: SqlStore, source: str,
+                                                             tmp_path: Path) -> None:
     import_traces(store, generated("0", 2 * BATCH), batch_size=BATCH)  # warm the caches
-    levels = heap_after_batches(store, TRACES)
+    levels = heap_after_batches(store, TRACES,
+                                file=tmp_path / "traces.jsonl" if source == "jsonl" else None)
     assert len(levels) == TRACES // BATCH
     assert growth_per_trace(levels) < ALLOWED_PER_TRACE, levels
     assert len(store.search_trace_ids()) == TRACES + 2 * BATCH
