@@ -46,6 +46,29 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _heaps() -> str:
+    """What the import's peak RSS is made of, beyond Python: SQLite's own heap (page
+    caches, FTS5 buffers; ``sqlite3_memory_used`` and its high-water mark) and pyarrow's
+    memory pool. Empty when the sqlite3 module does not export the C symbols."""
+    parts = []
+    try:
+        import _sqlite3
+        import ctypes
+
+        lib = ctypes.CDLL(_sqlite3.__file__)
+        lib.sqlite3_memory_used.restype = lib.sqlite3_memory_highwater.restype = ctypes.c_int64
+        lib.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+        parts.append(f"SQLite heap {lib.sqlite3_memory_used() / 1e6:,.0f} MB (peak "
+                     f"{lib.sqlite3_memory_highwater(0) / 1e6:,.0f} MB)")
+    except (ImportError, OSError, AttributeError):
+        pass
+    if "pyarrow" in sys.modules:
+        pool = sys.modules["pyarrow"].default_memory_pool()
+        parts.append(f"Arrow pool {pool.bytes_allocated() / 1e6:,.0f} MB (peak "
+                     f"{pool.max_memory() / 1e6:,.0f} MB)")
+    return "".join(f", {part}" for part in parts)
+
+
 def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
     from spanscope.lifecycle.export import export_traces
     from spanscope.store.sql import SqlStore
@@ -78,7 +101,7 @@ def phase_import(uri: str, path: str, batch_size: int) -> dict[str, float]:
         if done and done % 50_000 < batch_size:
             print(f"  imported {done:,} traces, {done / (time.perf_counter() - started):,.0f}"
                   f"/s, {done / time.process_time():,.0f} per CPU-s, peak RSS "
-                  f"{_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
+                  f"{_peak_rss_mb():,.0f} MB{_heaps()}", file=sys.stderr, flush=True)
 
     with SqlStore(uri) as store:
         baseline = _peak_rss_mb()
