@@ -642,11 +642,13 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
     of_span = traces.c.trace_id == spans.c.trace_id
     if _fewer_error_spans(conn, query, search):  # each failed span probes its trace
         request_time = sa.select(traces.c.request_time).where(of_span).scalar_subquery()
-        statement = (sa.select(*columns, request_time.label("request_time"))
+        state = sa.select(traces.c.state).where(of_span).scalar_subquery()
+        statement = (sa.select(*columns, request_time.label("request_time"),
+                               state.label("state"))
                      .where(spans.c.status == _ERROR, sa.exists().where(of_span, *query.where),
                             no_error_child))
     else:  # each selected trace probes its failed spans
-        statement = (sa.select(*columns, traces.c.request_time)
+        statement = (sa.select(*columns, traces.c.request_time, traces.c.state)
                      .join_from(spans, traces, of_span)
                      .where(*query.where, spans.c.status == _ERROR, no_error_child))
     # PostgreSQL: ``spanscope_loads`` catches bad JSON in an exception block, which a
@@ -662,7 +664,8 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
         out.append(ErrorSpan(trace_id=row.trace_id, span_id=row.span_id, name=row.name,
                              span_type=row.span_type, request_time=int(row.request_time),
                              exception_type=exc_type, exception_message=exc_message,
-                             status_message=status or None))
+                             status_message=status or None,
+                             trace_failed=row.state == _ERROR))
     out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
     return out
 
