@@ -243,8 +243,9 @@ def groups_panel(store: Any, scope: Scope) -> list[dict[str, Any]]:
     for stats in store.trace_stats(selection, group_by=key):
         value = stats.group
         where = (f"{field} IS NULL" if value is None else f"{field} = {quote_text(str(value))}")
+        cost = costs.get(value)
         out.append({"value": "(none)" if value is None else str(value),
-                    **metrics(stats, costs.get(value)),
+                    **metrics(stats, cost), "currency": getattr(cost, "currency", "USD"),
                     "href": scope.link(filter=where),
                     "errors_href": scope.link(filter=where, state="ERROR")})
     out.sort(key=lambda g: (-g["traces"], g["value"]))
