@@ -137,3 +137,47 @@ def test_error_spans_run_where_postgresql_would_use_parallel_workers(pg_uri: str
         patterns = error_patterns(experiment_ids=["0"], store=store).patterns
     assert [(p["pattern"], p["count"], p["failed"]) for p in patterns] == [
         ("upstream timed out", 1, 1)]
+
+
+def test_failed_and_recovered_come_with_the_error_spans(store: SqlStore) -> None:
+    """The store marks each origin span with its trace's end (``trace_failed``): the
+    patterns' failed and recovered counts equal those of a store that does not say (the
+    failed traces listed again)."""
+    import dataclasses
+
+    from spanscope.analysis.errors import patterns_of
+    from spanscope.entities import Span, SpanStatus, SpanStatusCode, Trace, TraceData
+    from spanscope.store.aggregates import Selection
+
+    traces = []
+    for i in range(6):
+        trace, _ = make(request_time=T0_MS + i, latency_ms=60,
+                        failure=Failure(f"order ORD-{i} not found") if i % 2 else None)
+        if not i % 2:  # an OK trace whose tool call failed and was retried: recovered
+            root = trace.data.spans[0]
+            extra = Span.build(trace_id=root.trace_id, span_id=f"{i:016x}",
+                               parent_id=root.span_id, name="http_get", span_type="TOOL",
+                               start_time_ns=root.start_time_ns + 1,
+                               end_time_ns=root.start_time_ns + 2,
+                               status=SpanStatus(SpanStatusCode.ERROR, "order ORD-9 not found"))
+            trace = Trace(trace.info, TraceData([*trace.data.spans, extra]))
+        traces.append(trace)
+    store.log_traces(traces)
+    selection = Selection(("0",))
+    spans = store.error_spans(selection)
+    assert {(s.trace_id, s.trace_failed) for s in spans} == {
+        (t.info.trace_id, bool(i % 2)) for i, t in enumerate(traces)}
+
+    class Silent:
+        """The store, its error spans without ``trace_failed``."""
+
+        def error_spans(self, selection: Selection) -> list:
+            return [dataclasses.replace(s, trace_failed=None)
+                    for s in store.error_spans(selection)]
+
+        def trace_sample(self, selection: Selection, **options: object) -> object:
+            return store.trace_sample(selection, **options)
+
+    (row,) = patterns_of(store, selection).patterns
+    assert (row["count"], row["failed"], row["recovered"]) == (6, 3, 3)
+    assert patterns_of(Silent(), selection).patterns == [row]  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from many_traces import HOUR_MS, T0_MS, dataset, make
+from many_traces import HOUR_MS, T0_MS, Failure, dataset, make
 
 from spanscope.entities import Span, Trace, TraceData
 from spanscope.exceptions import FilterError, InvalidInputError
@@ -302,3 +302,39 @@ def test_sqlite_quantiles_read_the_numbers_of_a_json_array(size: int) -> None:
     assert json_quantiles(raw, (0.5, 0.95, 0.99)) == tuple(float(v) for v in expected)
     assert json_quantiles("[null]", (0.5,)) == (None,)
     assert json_quantiles(None, (0.5, 0.9)) == (None, None)
+
+
+def test_groups_by_a_tag_read_from_the_value_index_equal_the_reference(
+        store_uri: str) -> None:
+    """Grouping by a tag (SQLite: read from the value index, each value's traces joined by
+    key; the usual probe per trace when the key has more rows than the selection or a
+    value fills the indexed 64 characters) gives the reference's groups, "none" too."""
+    sql, memory = SqlStore(store_uri), InMemoryStore()
+    envs = ["prod", "prod", "dev", "", None]
+    builds = ["x" * 70 + "a", "x" * 70 + "b", "short"]  # two long values, one prefix
+    traces = []
+    for i in range(60):
+        env = envs[i % len(envs)]
+        tags = {"team": "a", "build": builds[i % len(builds)]}
+        trace, _ = make(request_time=T0_MS + i * 60_000, latency_ms=10 + 7 * i,
+                        failure=None if i % 4 else Failure("boom"),
+                        tags=tags | ({} if env is None else {"env": env}))
+        traces.append(trace)
+    try:
+        for store in (sql, memory):
+            store.log_traces(traces)
+        cases = [Selection(None), Selection(("0",)),
+                 Selection(("0",), None, T0_MS, T0_MS + 30 * 60_000),
+                 Selection(("0",), "tags.env = 'prod'"),
+                 Selection(("0",), "attributes.state = 'ERROR'")]
+        for selection in cases:
+            for key in ("env", "team", "build", "absent"):
+                same_stats(sql.trace_stats(selection, group_by=GroupKey("tag", key)),
+                           memory.trace_stats(selection, group_by=GroupKey("tag", key)))
+        rows = sql.trace_stats(Selection(("0",)), group_by=GroupKey("tag", "env"))
+        assert {r.group: r.traces for r in rows} == {"prod": 24, "dev": 12, "": 12,
+                                                     None: 12}
+        rows = sql.trace_stats(Selection(("0",)), group_by=GroupKey("tag", "build"))
+        assert sorted(r.traces for r in rows) == [20, 20, 20]
+    finally:
+        sql.close()

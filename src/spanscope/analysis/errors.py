@@ -178,9 +178,12 @@ def patterns_of(reader: AnalyticsStore, selection: Selection, *,
 
     spans = reader.error_spans(selection)
     failed: set[str] = set()
-    if spans:  # the failed traces' ids (an index read), not their error spans again
+    if any(s.trace_failed is None for s in spans):  # a store that does not say: read
+        # the failed traces' ids (an index read), not their error spans again
         ended_in_error = reader.trace_sample(_failed_only(selection), assessments=False)
         failed = {v.trace_id for v in ended_in_error.traces} & {s.trace_id for s in spans}
+    else:
+        failed = {s.trace_id for s in spans if s.trace_failed}
     rows, error_traces = group_error_spans(spans, failed)
     if top is not None:
         rows = rows[:max(0, int(top))]

@@ -216,7 +216,9 @@ class ErrorSpan:
     """An ERROR span where a failure originated: none of its children is an ERROR span.
 
     ``exception_type``/``exception_message`` come from the span's last ``exception``
-    event; ``status_message`` is the span status description.
+    event; ``status_message`` is the span status description. ``trace_failed``: the
+    span's trace ended in ERROR (read with its request time, so error patterns need not
+    list the failed traces again; None from a store that does not say).
     """
 
     trace_id: str
@@ -227,6 +229,7 @@ class ErrorSpan:
     exception_type: str | None
     exception_message: str | None
     status_message: str | None
+    trace_failed: bool | None = None
 
 
 @dataclass

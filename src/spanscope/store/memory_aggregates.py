@@ -225,7 +225,8 @@ def error_spans(traces: Sequence[Trace]) -> list[ErrorSpan]:
                 trace_id=trace.info.trace_id, span_id=span.span_id, name=span.name,
                 span_type=str(span.span_type), request_time=trace.info.request_time,
                 exception_type=exc_type, exception_message=exc_message,
-                status_message=span.status.description or None))
+                status_message=span.status.description or None,
+                trace_failed=trace.info.state == TraceState.ERROR))
     out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
     return out
 

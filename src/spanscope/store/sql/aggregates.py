@@ -231,6 +231,11 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
         if len(experiments) <= 1:
             return [] if not experiments else _trace_stats_by_index(conn, experiments[0],
                                                                     quantiles)
+    if query.dialect.walks_indexes and bucket_ms is None and group_by is not None and \
+            group_by.kind in ("tag", "metadata"):
+        by_value = _trace_stats_by_value(conn, query, group_by, quantiles)
+        if by_value is not None:
+            return by_value
     traces = schema.traces
     duration = traces.c.execution_duration
     from_, group = _group_join(traces, group_by)
@@ -247,6 +252,51 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                          bucket=row.bucket, group=row.grp)
             for row in query.run(conn, statement)
             if row.n]  # an aggregate without GROUP BY over no rows gives n = 0
+
+
+def _trace_stats_by_value(conn: Connection, query: _Query, group_by: GroupKey,
+                          quantiles: Sequence[float]) -> list[TraceStats] | None:
+    """Per value of a tag or metadata key (SQLite), read from the value index
+    ``(key, substr(value, 1, 64), trace_id)``: each value's traces in index order, each
+    joined to its trace by primary key, the groups streamed in index order (no sort). The
+    usual plan probes the key's table for every selected trace (seconds at a million).
+
+    The indexed prefix is the value when it is shorter than 64 characters; None (the
+    usual query) when a prefix is 64 long, or when the key has more rows than the
+    selection has traces (a small selection probes its own traces). One difference: a
+    value holding a NUL character groups by its text before the NUL (SQLite's ``substr``
+    stops there; PostgreSQL text cannot hold one). Traces without a value ("none") are
+    the selection's outside the index's traces: one more pass when there are any."""
+    traces = schema.traces
+    table = (schema.trace_tags if group_by.kind == "tag" else schema.trace_metadata).alias("g")
+    prefix = schema.value_prefix(table.c.value)
+    keyed = [table.c["key"] == group_by.key, prefix.isnot(None)]
+    selected = int(query.run(conn, sa.select(sa.func.count()).select_from(traces)
+                             .where(*query.where))[0][0])
+    if not selected:
+        return []
+    valued = int(conn.execute(sa.select(sa.func.count()).select_from(table)
+                              .where(*keyed)).scalar_one())
+    if valued > selected:
+        return None
+    prefixes = [p for (p,) in conn.execute(sa.select(prefix).where(*keyed).distinct())]
+    if any(len(p) >= schema.VALUE_PREFIX_LENGTH for p in prefixes):
+        return None
+    duration = traces.c.execution_duration
+    statement = (sa.select(prefix.label("grp"), *_trace_totals(traces),
+                           query.quantiles(duration, quantiles).label("q"))
+                 .select_from(table.join(traces, traces.c.trace_id == table.c.trace_id))
+                 .where(*keyed, *query.where).group_by(prefix))
+    out = [_trace_stats(row, quantiles, query.quantile_values(row.q, quantiles), group=row.grp)
+           for row in query.run(conn, statement)]
+    if selected > sum(s.traces for s in out):
+        valued_ids = sa.select(table.c.trace_id).where(*keyed)
+        statement = (sa.select(*_trace_totals(traces),
+                               query.quantiles(duration, quantiles).label("q"))
+                     .where(*query.where, traces.c.trace_id.not_in(valued_ids)))
+        row = query.run(conn, statement)[0]
+        out.append(_trace_stats(row, quantiles, query.quantile_values(row.q, quantiles)))
+    return out
 
 
 def _experiments_with_traces(conn: Connection, selection: Selection) -> list[int]:
@@ -592,11 +642,13 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
     of_span = traces.c.trace_id == spans.c.trace_id
     if _fewer_error_spans(conn, query, search):  # each failed span probes its trace
         request_time = sa.select(traces.c.request_time).where(of_span).scalar_subquery()
-        statement = (sa.select(*columns, request_time.label("request_time"))
+        state = sa.select(traces.c.state).where(of_span).scalar_subquery()
+        statement = (sa.select(*columns, request_time.label("request_time"),
+                               state.label("state"))
                      .where(spans.c.status == _ERROR, sa.exists().where(of_span, *query.where),
                             no_error_child))
     else:  # each selected trace probes its failed spans
-        statement = (sa.select(*columns, traces.c.request_time)
+        statement = (sa.select(*columns, traces.c.request_time, traces.c.state)
                      .join_from(spans, traces, of_span)
                      .where(*query.where, spans.c.status == _ERROR, no_error_child))
     # PostgreSQL: ``spanscope_loads`` catches bad JSON in an exception block, which a
@@ -612,7 +664,8 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
         out.append(ErrorSpan(trace_id=row.trace_id, span_id=row.span_id, name=row.name,
                              span_type=row.span_type, request_time=int(row.request_time),
                              exception_type=exc_type, exception_message=exc_message,
-                             status_message=status or None))
+                             status_message=status or None,
+                             trace_failed=row.state == _ERROR))
     out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
     return out
 
