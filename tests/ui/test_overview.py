@@ -136,3 +136,28 @@ def test_groups_by_user_link_to_the_users_traces(tmp_path) -> None:
             assert len(_listed(store, group["href"])) == group["traces"]
         with pytest.raises(InvalidInputError, match="span types have their panel"):
             overview.groups_panel(store, overview.Scope.now("0", "all", "span_type"))
+
+
+@pytest.mark.parametrize("group_by", ["", "tags.app_version"])
+def test_the_page_and_every_panel_render_over_http(tmp_path, group_by: str) -> None:
+    """Each panel's template renders (a template that fails to compile answers 500 to
+    every panel, which the figure tests above, calling the functions, cannot see)."""
+    import re
+    from html import unescape
+
+    from tests.server.conftest import asgi_api
+
+    uri = f"sqlite:///{tmp_path}/render.db"
+    with SqlStore(uri) as opened:
+        opened.log_traces([make_trace(3, state="ERROR" if i == 1 else "OK",
+                                      tags={"app_version": str(i % 2)}) for i in range(4)])
+    with asgi_api(uri, monitor=False) as api:
+        page = api.get(f"/overview?experiment_id=0&since=all&group_by={group_by}")
+        assert page.status_code == 200, page.text
+        panels = [unescape(p) for p in re.findall(r'hx-get="([^"]+)"', page.text)]
+        assert len(panels) == (4 if group_by else 3)
+        for path in panels:
+            answer = api.get(path)
+            assert answer.status_code == 200, (path, answer.text[:500])
+            name = path.split("?")[0].rsplit("/", 1)[-1]
+            assert f'id="panel-{name}"' in answer.text, (path, answer.text[:500])
