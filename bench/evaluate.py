@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _start_server(latency: float, in_process: bool) -> tuple[str, Any]:
+def start_fake_openai(latency: float, in_process: bool) -> tuple[str, Any]:
     """(base URL, handle); the handle is a FakeOpenAI or a Popen."""
     if in_process:
         from spanscope.testing.fake_openai import FakeOpenAI
@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="spanscope-bench-eval-"))
-    url, handle = _start_server(args.latency, args.in_process)
+    url, handle = start_fake_openai(args.latency, args.in_process)
     os.environ.update({"OPENAI_BASE_URL": url, "SPANSCOPE_JUDGE_MODEL": "openai:/bench-judge",
                        "SPANSCOPE_EVAL_MAX_WORKERS": str(args.workers)})
     os.environ.pop("OPENAI_API_KEY", None)

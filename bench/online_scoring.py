@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,19 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from evaluate import start_fake_openai
+
 T0 = 1_800_000_000_000
 
-
-def _start_server(latency: float) -> tuple[str, subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spanscope.testing.fake_openai", "--latency", str(latency)],
-        stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    if not url.startswith("http"):
-        process.kill()
-        raise SystemExit(f"the fake server did not start (printed {url!r})")
-    return url, process
 
 
 def _max_in_flight(url: str) -> int:
@@ -59,7 +49,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URI", help="a PostgreSQL database instead")
     args = parser.parse_args()
 
-    url, server = _start_server(args.latency)
+    url, server = start_fake_openai(args.latency, in_process=False)
     os.environ.update({"OPENAI_BASE_URL": url, "SPANSCOPE_JUDGE_MODEL": "openai:/bench-judge",
                        "SPANSCOPE_JUDGE_MAX_RETRIES": "0"})
     os.environ.pop("OPENAI_API_KEY", None)
