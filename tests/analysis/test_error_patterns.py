@@ -123,9 +123,10 @@ def test_filters_and_windows_narrow_the_failures(store: SqlStore) -> None:
 
 
 def test_error_spans_run_where_postgresql_would_use_parallel_workers(pg_uri: str) -> None:
-    """A million traces make PostgreSQL plan ``error_spans`` with parallel workers, which
-    cannot run ``spanscope_loads`` (its exception block is a subtransaction); forcing
-    parallel plans on a small store reproduces that, and the query must still answer."""
+    """A million traces make PostgreSQL consider parallel plans for ``error_spans``, which
+    cannot run ``spanscope_loads`` (its exception block is a subtransaction; migration 0014
+    marks it PARALLEL UNSAFE); forcing parallel plans on a small store reproduces that,
+    and the query must still answer."""
     import sqlalchemy as sa
     from tests.factories import make_trace
 

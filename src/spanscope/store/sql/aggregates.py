@@ -651,10 +651,6 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
         statement = (sa.select(*columns, traces.c.request_time, traces.c.state)
                      .join_from(spans, traces, of_span)
                      .where(*query.where, spans.c.status == _ERROR, no_error_child))
-    # PostgreSQL: ``spanscope_loads`` catches bad JSON in an exception block, which a
-    # parallel worker cannot run ("cannot start subtransactions during a parallel
-    # operation"), and a million traces make the planner choose workers.
-    query.dialect.serial(conn)
     out = []
     for row in query.run(conn, statement):
         status = row.status_message

@@ -248,9 +248,6 @@ class Dialect:
     def prepare(self, conn: Connection) -> None:
         """Session settings a search wants, run before it."""
 
-    def serial(self, conn: Connection) -> None:
-        """Run this transaction's statements without parallel workers."""
-
     def traces_estimate(self, conn: Connection) -> int:
         """About how many traces the store holds, cheaply (for a planner that counts)."""
         raise NotImplementedError(f"{self.name} plans its lookups itself")
@@ -506,11 +503,8 @@ class PostgreSQL(Dialect):
         # starting parallel workers costs more than a page of 100 traces takes; and a plan
         # whose cost estimate is high (a text lookup's: up to a million) would be compiled
         # by the JIT, which took 1.6 s of a 3 s search, for a query that runs once
-        self.serial(conn)
-        conn.exec_driver_sql("SET LOCAL jit = off")
-
-    def serial(self, conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
