@@ -569,15 +569,15 @@ def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                 *(_span_stats(row.span_type, row.name, row.n, row.errors, row.duration_n,
                               row.total, row.max, (), ()) for row in rows)]
     out: list[SpanStats] = []
-    for grouped_by_name in (False, True):
-        keys = [spans.c.span_type, spans.c.name] if grouped_by_name else [spans.c.span_type]
+    for by_name in (False, True):
+        keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]
         statement = (sa.select(
             *keys, *_span_totals(spans),
             query.quantiles(spans.c.duration_ns, quantiles).label("q"),
         ).select_from(from_).where(*where).group_by(*keys))
         out.extend(_span_stats(
-            row.span_type, row.name if grouped_by_name else None, row.n, row.errors,
-            row.duration_n, row.total, row.max, quantiles,
+            row.span_type, row.name if by_name else None, row.n, row.errors, row.duration_n,
+            row.total, row.max, quantiles,
             tuple(None if v is None else v / _NS_PER_MS
                   for v in query.quantile_values(row.q, quantiles)))
             for row in query.run(conn, statement))
