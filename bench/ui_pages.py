@@ -17,8 +17,9 @@ Each page is loaded once before timing (the server's and SQLite's caches warm).
 ``--only-overview`` times the overview alone (all time, and grouped by ``tags.env``);
 ``--postgres URI`` adds the overview's server part on PostgreSQL (the bench experiment the
 URI's database holds, built by ``bench/search.py --postgres``): the median time of each
-request (the page, then each panel on its own), no browser. The servers run with
-``--no-monitor``, so nothing writes to the shared stores.
+request (the page, then each panel on its own), and ``complete``: the page, then its
+panels asked for at once as the browser does, until the last is there (no browser).
+The servers run with ``--no-monitor``, so nothing writes to the shared stores.
 
     SPANSCOPE_BENCH_CACHE=/tmp/bench python bench/ui_pages.py [--sizes 10000,1000000]
         [--repeats 5] [--no-overview | --only-overview] [--postgres URI]
@@ -138,7 +139,8 @@ def time_chunks(url: str, trace_id: str, repeats: int) -> dict[str, float]:
 def time_overview_server(url: str, experiment_id: str, repeats: int,
                          group_by: str = "") -> dict[str, float]:
     """Median ms of the overview's requests, each alone: the page (its headline figures)
-    and each panel it loads after it (over the page's own window, as the browser asks)."""
+    and each panel it loads after it (over the page's own window, as the browser asks);
+    and of the whole, ``complete`` (``_complete_ms``)."""
     import re
     from html import unescape
 
@@ -149,7 +151,7 @@ def time_overview_server(url: str, experiment_id: str, repeats: int,
         first = client.get(f"/overview?{query}")
         first.raise_for_status()
         panels = [unescape(p) for p in re.findall(r'hx-get="([^"]+)"', first.text)]
-        out = {}
+        out = {"complete": _complete_ms(client, f"/overview?{query}", repeats)}
         for label, path in [("page", f"/overview?{query}"),
                             *((p.split("/")[-1].split("?")[0], p) for p in panels)]:
             samples = []
@@ -160,6 +162,34 @@ def time_overview_server(url: str, experiment_id: str, repeats: int,
                     samples.append((time.perf_counter() - started) * 1000)
             out[label] = round(statistics.median(samples), 1)
     return out
+
+
+def _complete_ms(client: Any, page: str, repeats: int) -> float:
+    """Median ms from asking for the page to the last of its panels, the panels asked
+    for at once when the page is there (as the browser's htmx does), each on its own
+    connection."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+    from html import unescape
+
+    import httpx
+
+    def fetch(path: str) -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=600) as own:
+            own.get(path).raise_for_status()
+
+    samples = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for attempt in range(repeats + 1):  # the first warms the caches
+            started = time.perf_counter()
+            response = client.get(page)
+            response.raise_for_status()
+            panels = [unescape(p) for p in re.findall(r'hx-get="([^"]+)"', response.text)]
+            for done in [pool.submit(fetch, path) for path in panels]:
+                done.result()
+            if attempt:
+                samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
 
 
 def main() -> None:
@@ -274,7 +304,8 @@ def _print(results: dict[str, dict[str, float]], servers: dict[str, dict[str, fl
             print(f"{label:<{width}}  " + "  ".join(f"{figures.get(k, float('nan')):>8.0f}"
                                                      for k in keys))
     for label, figures in servers.items():
-        print(f"\n{label}, each request alone (median ms): "
+        print(f"\n{label}, complete (the page, then its panels at once) and each "
+              "request alone (median ms): "
               + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
     print(json.dumps({"pages": results, "overview_requests": servers}))
 

@@ -85,6 +85,7 @@ class _Query:
     def __init__(self, search: SearchQuery, selection: Selection, conn: Connection) -> None:
         self.search = search
         self.dialect = search.dialect
+        self.dialect.prepare_aggregate(conn)
         traces = schema.traces
         window: list[sa.ColumnElement[bool]] = []
         if selection.start_ms is not None:
@@ -225,8 +226,9 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                 bucket_ms: int | None, group_by: GroupKey | None,
                 quantiles: Sequence[float]) -> list[TraceStats]:
     query = _Query(search, selection, conn)
-    if query.dialect.walks_indexes and bucket_ms is None and group_by is None and \
-            search.node is None and selection.start_ms is None and selection.end_ms is None:
+    if bucket_ms is None and group_by is None and search.node is None and \
+            selection.start_ms is None and selection.end_ms is None and \
+            query.dialect.walks_trace_index(conn):
         experiments = _experiments_with_traces(conn, selection)
         if len(experiments) <= 1:
             return [] if not experiments else _trace_stats_by_index(conn, experiments[0],
@@ -316,8 +318,9 @@ def _experiments_with_traces(conn: Connection, selection: Selection) -> list[int
 
 def _trace_stats_by_index(conn: Connection, experiment_id: int,
                           quantiles: Sequence[float]) -> list[TraceStats]:
-    """All traces of one experiment (SQLite): sums in one C-only pass, percentiles by walks
-    of the ``(experiment_id, execution_duration)`` index; no value reaches Python."""
+    """All traces of one experiment: sums in one pass (on SQLite in C only; PostgreSQL
+    may run it in parallel workers, which no ordered-set aggregate allows), percentiles by
+    walks of the ``(experiment_id, execution_duration)`` index; no value reaches Python."""
     traces = schema.traces
     where = [traces.c.experiment_id == experiment_id]
     row = conn.execute(sa.select(*_trace_totals(traces)).where(*where)).one()
@@ -554,6 +557,17 @@ def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
     where = [] if everything else list(query.where)
     if span_types is not None:
         where.append(spans.c.span_type.in_(list(span_types)))
+    if not quantiles:  # sums add up: the types' rows from their names', one scan
+        # grouped in the order of the (name, span_type, duration_ns, status) index, which
+        # holds every column read: PostgreSQL streams the groups from an index-only scan
+        # (when the visibility map is set, by VACUUM) instead of hashing each span
+        statement = (sa.select(spans.c.span_type, spans.c.name, *_span_totals(spans))
+                     .select_from(from_).where(*where)
+                     .group_by(spans.c.name, spans.c.span_type))
+        rows = query.run(conn, statement)
+        return [*_type_totals(rows),
+                *(_span_stats(row.span_type, row.name, row.n, row.errors, row.duration_n,
+                              row.total, row.max, (), ()) for row in rows)]
     out: list[SpanStats] = []
     for by_name in (False, True):
         keys = [spans.c.span_type, spans.c.name] if by_name else [spans.c.span_type]
@@ -568,6 +582,22 @@ def span_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
                   for v in query.quantile_values(row.q, quantiles)))
             for row in query.run(conn, statement))
     return out
+
+
+def _type_totals(rows: Sequence[Any]) -> list[SpanStats]:
+    """Each span type's ``SpanStats`` (``name=None``, no quantiles) from the rows of
+    ``_span_totals`` per type and name: counts and nanoseconds added as integers."""
+    totals: dict[str, list[Any]] = {}
+    for row in rows:
+        total = totals.setdefault(row.span_type, [0, 0, 0, 0, None])
+        total[0] += int(row.n)
+        total[1] += int(row.errors)
+        total[2] += int(row.duration_n)
+        total[3] += int(row.total)
+        if row.max is not None:
+            total[4] = row.max if total[4] is None else max(total[4], row.max)
+    return [_span_stats(span_type, None, *total, (), ())
+            for span_type, total in totals.items()]
 
 
 def _span_stats_by_index(conn: Connection, quantiles: Sequence[float]) -> list[SpanStats]:
@@ -631,28 +661,17 @@ def percentile_pair(values: list[float], fraction: float) -> float:
 def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> list[ErrorSpan]:
     """ERROR spans none of whose children is an ERROR span: where failures started."""
     query = _Query(search, selection, conn)
-    spans, traces = schema.spans, schema.traces
-    child = schema.spans.alias("child")
-    status_message, exception = query.dialect.error_details(spans.c.content, _EXCEPTION_MARK)
-    no_error_child = ~sa.exists().where(child.c.trace_id == spans.c.trace_id,
-                                        child.c.parent_span_id == spans.c.span_id,
-                                        child.c.status == _ERROR)
-    columns = [spans.c.trace_id, spans.c.span_id, spans.c.name, spans.c.span_type,
-               status_message.label("status_message"), exception.label("content")]
-    of_span = traces.c.trace_id == spans.c.trace_id
-    if _fewer_error_spans(conn, query, search):  # each failed span probes its trace
-        request_time = sa.select(traces.c.request_time).where(of_span).scalar_subquery()
-        state = sa.select(traces.c.state).where(of_span).scalar_subquery()
-        statement = (sa.select(*columns, request_time.label("request_time"),
-                               state.label("state"))
-                     .where(spans.c.status == _ERROR, sa.exists().where(of_span, *query.where),
-                            no_error_child))
-    else:  # each selected trace probes its failed spans
-        statement = (sa.select(*columns, traces.c.request_time, traces.c.state)
-                     .join_from(spans, traces, of_span)
-                     .where(*query.where, spans.c.status == _ERROR, no_error_child))
+    fewer_error_spans = _fewer_error_spans(conn, query, search)
+    if query.dialect.strict_json_first:
+        try:
+            with conn.begin_nested():
+                rows = query.run(conn, _error_statement(query, fewer_error_spans, True))
+        except sa_exc.DataError:  # a span's JSON the database's parser rejects
+            rows = query.run(conn, _error_statement(query, fewer_error_spans, False))
+    else:
+        rows = query.run(conn, _error_statement(query, fewer_error_spans, False))
     out = []
-    for row in query.run(conn, statement):
+    for row in rows:
         status = row.status_message
         exc_type = exc_message = None
         if row.content is not None:
@@ -664,6 +683,32 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
                              trace_failed=row.state == _ERROR))
     out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
     return out
+
+
+def _error_statement(query: _Query, fewer_error_spans: bool, strict: bool) -> sa.Select[Any]:
+    """The origins of failures among the selected traces' spans (``error_spans``), with
+    their status message, content when it may hold an exception, and trace's time and
+    state; ``strict``: status messages read by the database's own JSON parser."""
+    spans, traces = schema.spans, schema.traces
+    child = schema.spans.alias("child")
+    status_message, exception = query.dialect.error_details(spans.c.content, _EXCEPTION_MARK,
+                                                            strict=strict)
+    no_error_child = ~sa.exists().where(child.c.trace_id == spans.c.trace_id,
+                                        child.c.parent_span_id == spans.c.span_id,
+                                        child.c.status == _ERROR)
+    columns = [spans.c.trace_id, spans.c.span_id, spans.c.name, spans.c.span_type,
+               status_message.label("status_message"), exception.label("content")]
+    of_span = traces.c.trace_id == spans.c.trace_id
+    if fewer_error_spans:  # each failed span probes its trace
+        request_time = sa.select(traces.c.request_time).where(of_span).scalar_subquery()
+        state = sa.select(traces.c.state).where(of_span).scalar_subquery()
+        return (sa.select(*columns, request_time.label("request_time"), state.label("state"))
+                .where(spans.c.status == _ERROR, sa.exists().where(of_span, *query.where),
+                       no_error_child))
+    # each selected trace probes its failed spans
+    return (sa.select(*columns, traces.c.request_time, traces.c.state)
+            .join_from(spans, traces, of_span)
+            .where(*query.where, spans.c.status == _ERROR, no_error_child))
 
 
 def _fewer_error_spans(conn: Connection, query: _Query, search: SearchQuery) -> bool:

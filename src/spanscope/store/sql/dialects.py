@@ -124,6 +124,9 @@ class Dialect:
     #: The value functions are Python callbacks (each call takes the GIL): work that would
     #: call one per row (a sample's hash order, a tag's number) is done in Python instead.
     python_functions: bool = False
+    #: ``error_details(strict=True)`` (the database's own JSON parser, which fails the
+    #: query on JSON it rejects) is faster than the lenient way: try it first.
+    strict_json_first: bool = False
 
     # --- values and lists --------------------------------------------------------------
     def text_key(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -248,6 +251,14 @@ class Dialect:
     def prepare(self, conn: Connection) -> None:
         """Session settings a search wants, run before it."""
 
+    def prepare_aggregate(self, conn: Connection) -> None:
+        """Session settings an aggregate over many rows wants, run before it."""
+
+    def walks_trace_index(self, conn: Connection) -> bool:
+        """Whether percentiles of a whole experiment are cheaper as ``LIMIT 2 OFFSET k``
+        walks of ``ix_traces_experiment_duration`` than as one sort of the durations."""
+        return self.walks_indexes
+
     def traces_estimate(self, conn: Connection) -> int:
         """About how many traces the store holds, cheaply (for a planner that counts)."""
         raise NotImplementedError(f"{self.name} plans its lookups itself")
@@ -268,9 +279,11 @@ class Dialect:
     def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
         raise NotImplementedError
 
-    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str, *,
+                      strict: bool = False,
                       ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
-        """(the span's status message, its content when it may hold an exception event)."""
+        """(the span's status message, its content when it may hold an exception event);
+        ``strict``: a query reading JSON the database rejects fails (``DataError``)."""
         raise NotImplementedError
 
 
@@ -382,7 +395,8 @@ class SQLite(Dialect):
     def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
         return sa.func.spanscope_sample_key(trace_id, int(seed))
 
-    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str, *,
+                      strict: bool = False,
                       ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
         valid = sa.func.json_valid(content) == 1
         status = sa.case((valid, sa.func.json_extract(content, "$.status.message")))
@@ -391,12 +405,16 @@ class SQLite(Dialect):
         return status, exception
 
 
+_ALL_VISIBLE = 0.95  # the share of all-visible pages that makes index walks pay
+
+
 class PostgreSQL(Dialect):
     """PostgreSQL: PL/pgSQL functions (migration 0002), POSIX regexes, its own planner."""
 
     name = "postgresql"
     plans_lookups = True
     prefix_decides_short_values = True
+    strict_json_first = True
 
     def text_key(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return expr.collate("C")
@@ -506,6 +524,23 @@ class PostgreSQL(Dialect):
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         conn.exec_driver_sql("SET LOCAL jit = off")
 
+    def prepare_aggregate(self, conn: Connection) -> None:
+        # The JIT compiles a plan whose cost estimate is high, as every scan of a million
+        # traces' spans is: with inlining and optimisation about a second of CPU in each
+        # process (the leader and every parallel worker), for a query that runs once and
+        # whose rows take a few hundred ms to aggregate. Parallel workers stay on.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+    def walks_trace_index(self, conn: Connection) -> bool:
+        # An index-only walk skips a million entries in ~30 ms; where the visibility map
+        # is not set (no VACUUM since the rows came) each entry is a heap fetch, seconds.
+        # ``percentile_cont`` sorts the values instead (~0.2 s at a million) and, being an
+        # ordered-set aggregate, keeps the whole query from parallel workers.
+        pages, visible = conn.exec_driver_sql(
+            "SELECT relpages, relallvisible FROM pg_class "
+            "WHERE oid = 'traces'::regclass").one()
+        return int(pages or 0) > 0 and int(visible or 0) >= _ALL_VISIBLE * int(pages)
+
     def quantiles(self, column: sa.ColumnElement[Any],
                   quantiles: Sequence[float]) -> sa.ColumnElement[Any]:
         return sa.func.percentile_cont(pg.array([float(q) for q in quantiles])
@@ -514,10 +549,14 @@ class PostgreSQL(Dialect):
     def sample_key(self, trace_id: sa.ColumnElement[Any], seed: int) -> sa.ColumnElement[Any]:
         return self.text_key(sa.func.md5(sa.literal(f"{int(seed)}:") + trace_id))
 
-    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str,
+    def error_details(self, content: sa.ColumnElement[Any], exception_mark: str, *,
+                      strict: bool = False,
                       ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
-        status = sa.func.json_extract_path_text(sa.func.spanscope_loads(content),
-                                                "status", "message")
+        # ``spanscope_loads`` reads JSON PostgreSQL rejects (NaN) as a string, through an
+        # exception block: a subtransaction per span, and no parallel workers for the
+        # query (migration 0014). A plain cast does neither; it fails on such JSON.
+        parsed = sa.cast(content, pg.JSON) if strict else sa.func.spanscope_loads(content)
+        status = sa.func.json_extract_path_text(parsed, "status", "message")
         exception = sa.case((sa.func.strpos(content, exception_mark) > 0, content))
         return status, exception
 
