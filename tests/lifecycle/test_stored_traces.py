@@ -1,6 +1,6 @@
 """The export's stored-trace read writes what the entity path writes, byte for byte.
 
-``stored_trace_pages`` (SQL: five set-based queries per page, no entity built) must give
+``stored_trace_pages`` (SQL: one row per trace, its JSON assembled by the database) must give
 the same JSON text and Parquet rows as reading each trace with ``get_trace`` and encoding
 its entities (``dumps(info.to_dict())``, ``span.to_json()``, the Parquet columns computed
 from ``TraceInfo``), on random traces: spans with exception events, statuses and no end
@@ -33,7 +33,7 @@ from spanscope.entities._codec import dumps
 from spanscope.entities.trace_info import TraceMetadataKey, TraceTagKey
 from spanscope.lifecycle.export import iter_trace_pages
 from spanscope.lifecycle.formats import trace_json
-from spanscope.lifecycle.parquet_io import _row
+from spanscope.lifecycle.parquet_io import COLUMNS, columns_of
 from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore
 from spanscope.store.stored import StoredTrace
@@ -106,6 +106,12 @@ def entity_row(trace: Trace, name: str) -> tuple[Any, ...]:
             dumps(info.extra) if info.extra else None)
 
 
+def parquet_row(trace: StoredTrace, name: str) -> tuple[Any, ...]:
+    """The Parquet row the export writes for a stored trace."""
+    columns = columns_of([(trace, name)])
+    return tuple(columns[column][0] for column in COLUMNS)
+
+
 @SETTINGS
 @given(batch=st.lists(varied_traces(), min_size=1, max_size=8),
        page_size=st.integers(1, 5))
@@ -125,8 +131,13 @@ def test_stored_pages_write_what_the_entities_write(store: Any, batch: list[Trac
     for got, want in zip(stored, expected, strict=True):
         entity = store.get_trace(want.info.trace_id)
         assert trace_json(got, name) == entity_json(entity, name)
-        assert _row(got, name) == entity_row(entity, name)
+        assert parquet_row(got, name) == entity_row(entity, name)
         assert json.loads(trace_json(got, name))["info"] == json.loads(entity.to_json())["info"]
+    # Without the summary (the JSON formats' read) the JSON is the same.
+    bare = [trace for page in iter_trace_pages(store, experiment_ids=[experiment_id],
+                                               page_size=page_size, summary=False)
+            for trace in page]
+    assert [trace_json(t, name) for t in bare] == [trace_json(t, name) for t in stored]
 
 
 def test_a_bad_filter_fails_before_the_first_page(store: Any) -> None:
@@ -162,4 +173,25 @@ def test_stored_trace_of_an_entity_is_its_stored_form() -> None:
     trace = Trace(TraceInfo(trace_id="tr-1", state="IN_PROGRESS"), TraceData([]))
     stored = StoredTrace.of(trace)
     assert stored.info_json() == dumps(trace.info.to_dict())
-    assert (stored.root_name, stored.name, stored.total_tokens) == (None, None, None)
+    assert (stored.name, stored.total_tokens, stored.span_count) == (None, None, 0)
+
+
+def test_the_database_quotes_tags_and_metadata_as_python_does(store: Any) -> None:
+    """Tags and metadata JSON is quoted by the database (``store/sql/stored_read.py``):
+    every code point but NUL (which PostgreSQL text cannot hold), in values and in keys,
+    comes out as ``dumps`` writes it."""
+    from spanscope.entities import TraceInfo
+
+    text = "".join(chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF)
+    values = [text[i:i + 8000] for i in range(0, len(text), 8000)]
+    tags = {f"t{i:03d}": value for i, value in enumerate(values)}
+    tags |= {'q"\\\n\x01\u2028é': "x", "\x1f\x7f": ""}
+    metadata = {f"m{i:03d}": value for i, value in enumerate(values[::-1])}
+    experiment_id = store.create_experiment("quoting")
+    info = TraceInfo(trace_id="tr-quoting", experiment_id=experiment_id, request_time=1,
+                     trace_metadata=metadata, tags=tags)
+    store.log_traces([Trace(info, TraceData([]))])
+    for summary in (True, False):
+        [[got]] = list(store.stored_trace_pages(experiment_id, summary=summary))
+        assert got.tags_json == dumps(store.get_trace("tr-quoting").info.tags)
+        assert got.metadata_json == dumps(metadata)

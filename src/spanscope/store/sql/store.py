@@ -54,8 +54,9 @@ from spanscope.store.sql.engine import (
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
 from spanscope.store.sql.migrate import ensure_schema
-from spanscope.store.sql.read import load_stored, load_traces
+from spanscope.store.sql.read import load_traces
 from spanscope.store.sql.search import SearchQuery
+from spanscope.store.sql.stored_read import stored_columns, stored_traces
 from spanscope.store.sql.tags import delete_tag, set_tag
 from spanscope.store.stored import StoredTrace
 from spanscope.store.trace_methods import AssessmentBook, TraceMethods
@@ -221,18 +222,21 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         return self._run("search traces", work)
 
     def _stored_pages(self, experiment_id: str, filter_string: str | None,
-                      page_size: int) -> Iterator[list[StoredTrace]]:
+                      page_size: int, summary: bool) -> Iterator[list[StoredTrace]]:
         search = self._search_query([experiment_id], filter_string, None)  # parsed now
-        return self._stored_page_run(search, page_size)
+        columns = stored_columns(self._engine.dialect.name, summary)
+        return self._stored_page_run(search, page_size, columns, summary)
 
-    def _stored_page_run(self, search: SearchQuery,
-                         page_size: int) -> Iterator[list[StoredTrace]]:
+    def _stored_page_run(self, search: SearchQuery, page_size: int,
+                         columns: list[sa.ColumnElement[Any]],
+                         summary: bool) -> Iterator[list[StoredTrace]]:
         """Each page in a transaction of its own (the keyset, not a held cursor, carries
         the export from one to the next, so no read stays open for a whole export)."""
         after: list[Any] | None = None
         while True:
             page, after = self._run("export traces", functools.partial(
-                self._stored_page, search=search, page_size=page_size, after=after))
+                self._stored_page, search=search, page_size=page_size, after=after,
+                columns=columns, summary=summary))
             if page:
                 yield page
             if after is None:
@@ -240,13 +244,15 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
 
     @staticmethod
     def _stored_page(conn: Connection, *, search: SearchQuery, page_size: int,
-                     after: list[Any] | None) -> tuple[list[StoredTrace], list[Any] | None]:
-        """A page, and the sort keys of its last trace when more follow."""
-        rows = search.rows(conn, page_size + 1, after)
+                     after: list[Any] | None, columns: list[sa.ColumnElement[Any]],
+                     summary: bool) -> tuple[list[StoredTrace], list[Any] | None]:
+        """A page (one row per trace, ``stored_read.py``), and the sort keys of its last
+        trace when more follow."""
+        rows = search.rows(conn, page_size + 1, after, columns=columns, driver_rows=True)
         more = len(rows) > page_size
         rows = rows[:page_size]
-        last = [rows[-1]._mapping[key.label] for key in search.keys] if more else None
-        return load_stored(conn, rows), last
+        last = list(rows[-1][len(columns):]) if more else None  # the sort keys follow
+        return stored_traces(rows, summary), last
 
     def _search_ids(self, experiment_ids: list[str] | None, filter_string: str | None,
                     max_results: int | None) -> list[str]:
