@@ -24,6 +24,7 @@ from typing import IO, Protocol
 from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.lifecycle.formats import format_of, is_gzip
 from spanscope.lifecycle.json_files import JsonTraceWriter, open_text
+from spanscope.lifecycle.read_ahead import read_ahead
 from spanscope.store.aggregates import Selection
 from spanscope.store.base import AnalyticsStore, ExperimentStore, TraceStore
 from spanscope.store.stored import StoredTrace, experiment_ids_of
@@ -162,7 +163,8 @@ def export_traces(
     names = _ExperimentNames(store, report.experiments)
     pages = iter_trace_pages(store, experiment_ids=experiment_ids, filter_string=filter_string,
                              page_size=page_size, summary=kind == "parquet")
-    named = (names.named(page) for page in pages)
+    # read by a thread of its own while the last page is written (lifecycle/read_ahead.py)
+    named = read_ahead((names.named(page) for page in pages), name="spanscope-export-read")
     if stream:
         _copy(named, JsonTraceWriter(output, kind), report, progress)  # type: ignore[arg-type]
     else:
