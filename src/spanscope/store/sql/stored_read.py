@@ -20,15 +20,20 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from spanscope.store.sql import schema
 from spanscope.store.sql.convert import overflow_values
+from spanscope.store.sql.ingest import chunks
 from spanscope.store.stored import StoredTrace
 
-__all__ = ["stored_columns", "stored_traces"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["read_stored", "stored_columns"]
 
 _INFO = ("request_time", "execution_duration", "state", "request_preview",
          "response_preview", "client_request_id", "extra")  # after trace and experiment id
@@ -91,6 +96,35 @@ def stored_columns(dialect: str, summary: bool) -> list[sa.ColumnElement[Any]]:
         }
     return [*columns, *(sa.literal_column(text).label(label) for label, text in texts.items()),
             traces.overflow]
+
+
+def read_stored(conn: Connection, trace_ids: Sequence[str], summary: bool) -> list[StoredTrace]:
+    """The ``StoredTrace`` of each of ``trace_ids`` that exists, in their order (fixed
+    SQL text and the driver's tuples: an expanding ``IN`` built by SQLAlchemy for each
+    page would cost more than the database's work, see ``read.py``)."""
+    on_postgresql = conn.dialect.name == "postgresql"
+    rows: list[tuple[Any, ...]] = []
+    for part in [trace_ids] if on_postgresql else chunks(trace_ids):
+        result = conn.exec_driver_sql(_statement(on_postgresql, summary, len(part)),
+                                      (list(part),) if on_postgresql else tuple(part))
+        try:
+            rows += result.cursor.fetchall()
+        finally:
+            result.close()
+    by_id = {row[0]: row for row in rows}
+    return stored_traces([by_id[i] for i in trace_ids if i in by_id], summary)
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(on_postgresql: bool, summary: bool, count: int) -> str:
+    dialect = "postgresql" if on_postgresql else "sqlite"
+    select = sa.select(*stored_columns(dialect, summary)).select_from(schema.traces)
+    ids = "= ANY(%s)" if on_postgresql else f"IN ({', '.join('?' * count)})"
+    text = str(select.compile(dialect=_DIALECTS[dialect]()))
+    return f"{text} WHERE traces.trace_id {ids}"
+
+
+_DIALECTS = {"postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
 
 def stored_traces(rows: Sequence[tuple[Any, ...]], summary: bool) -> list[StoredTrace]:
