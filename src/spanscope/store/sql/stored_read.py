@@ -2,7 +2,8 @@
 
 A trace has ~16 child rows (tags, metadata, spans, assessments). Reading them into Python
 and joining them there cost more than everything else an export does, so each is a
-correlated subquery of the page's query that gives the text the file holds: tags and
+correlated subquery of the page's query (``traces`` by the page's trace ids, which
+``SqlStore`` reads by keyset first) that gives the text the file holds: tags and
 metadata as the JSON object ``dumps`` writes (``'{"k": "v", ...}'``: keys and values
 quoted by the database, whose quoting is Python's, checked on every code point in
 ``tests/lifecycle/test_stored_traces.py``), assessments and spans as the JSON lists of
@@ -134,7 +135,7 @@ def stored_traces(rows: Sequence[tuple[Any, ...]], summary: bool) -> list[Stored
     for row in rows:
         trace = StoredTrace(*row[:fields])
         extra = trace.extra
-        trace.extra = json.loads(extra) if extra else {}  # type: ignore[arg-type]
+        trace.extra = json.loads(extra) if extra else {}  # the column held its JSON text
         if row[fields]:  # values too long for their columns, kept whole
             whole = overflow_values(row[fields])
             trace.request_preview = whole.get("request_preview", trace.request_preview)
