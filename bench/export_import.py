@@ -7,13 +7,16 @@ inputs and outputs, tags, metadata, feedback on ~30% of traces; built on first u
 (``spanscope.lifecycle.export.export_traces``), then another imports the file into an
 empty SQLite store (``import_files``); each prints traces/s and its peak RSS (the child's
 own ``VmHWM``, so one phase's memory does not hide another's). Constant memory shows as
-the same peak RSS at 100k and at 1M. ``--check`` compares 1,000 random traces of the
-target with the source after the import (100k and below: a copy's span JSON keeps the ids
-of the trace it was copied from). ``--no-import`` measures the export alone.
+the same peak RSS at 100k and at 1M. ``--source URI`` exports from another store (the
+PostgreSQL bench store of ``bench/search.py``, read only); the row then also gives the
+traces per CPU-second of the server's backends that served the export. ``--check``
+compares 1,000 random traces of the target with the source after the import (100k and
+below: a copy's span JSON keeps the ids of the trace it was copied from).
+``--no-import`` measures the export alone.
 
     python bench/export_import.py [--sizes 100000,1000000] [--formats jsonl,parquet,mlflow-json]
                                   [--page-size 500] [--batch-size 2000] [--keep DIR]
-                                  [--check] [--no-import]
+                                  [--check] [--no-import] [--source URI]
 """
 
 from __future__ import annotations
@@ -82,13 +85,41 @@ def phase_export(uri: str, path: str, page_size: int) -> dict[str, float]:
                   f"{_peak_rss_mb():,.0f} MB", file=sys.stderr, flush=True)
 
     with SqlStore(uri) as store:
+        backends = _backends(store) if uri.startswith("postgresql") else None
         baseline = _peak_rss_mb()
         cpu = time.process_time()
         report = export_traces(store, path, page_size=page_size, progress=progress)
-    return {"traces": report.traces, "seconds": report.seconds,
-            "cpu_seconds": time.process_time() - cpu,
-            "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline,
-            "file_mb": os.path.getsize(path) / 1e6}
+        cpu = time.process_time() - cpu
+        server = None if backends is None else _cpu_seconds(backends)
+    return {"traces": report.traces, "seconds": report.seconds, "cpu_seconds": cpu,
+            "server_cpu_seconds": server, "peak_rss_mb": _peak_rss_mb(),
+            "baseline_rss_mb": baseline, "file_mb": os.path.getsize(path) / 1e6}
+
+
+def _backends(store: object) -> set[int]:
+    """The pids of the PostgreSQL backends the store's connections open from now on
+    (psycopg's ``info.backend_pid``, collected as each connection is made)."""
+    import sqlalchemy as sa
+
+    engine = store._engine  # type: ignore[attr-defined]
+    engine.dispose()  # the connection opening the store made is not the export's
+    pids: set[int] = set()
+    sa.event.listen(engine, "connect",
+                    lambda dbapi_connection, _: pids.add(dbapi_connection.info.backend_pid))
+    return pids
+
+
+def _cpu_seconds(pids: set[int]) -> float | None:
+    """CPU seconds the server's processes ``pids`` used (the server runs on this machine:
+    its processes are in ``/proc``; None when it does not)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total or None
 
 
 def phase_import(uri: str, path: str, batch_size: int) -> dict[str, float]:
@@ -203,6 +234,9 @@ def main() -> None:
     parser.add_argument("--check", action="store_true",
                         help="Compare 1,000 random imported traces with the source.")
     parser.add_argument("--no-import", action="store_true", help="Export only.")
+    parser.add_argument("--source", metavar="URI", help="Export from this store (read "
+                        "only), e.g. the PostgreSQL bench store of bench/search.py. "
+                        "[default: the SQLite bench store of each size]")
     parser.add_argument("--phase", nargs=4, metavar=("KIND", "URI", "PATH", "SIZE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,7 +251,7 @@ def main() -> None:
     rows = []
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
-            source = source_store(n)
+            source = args.source or source_store(n)
             for fmt in args.formats.split(","):
                 path = work / f"traces-{n}{EXTENSIONS[fmt]}"
                 target_db = work / f"imported-{n}-{fmt}.db"
@@ -228,8 +262,11 @@ def main() -> None:
                 differ = (check(source, f"sqlite:///{target_db}")
                           if args.check and imported else None)
                 rows.append((n, fmt, exported, imported, differ))
+                server = exported.get("server_cpu_seconds")
                 print(f"{n:>9,} {fmt:<12} export {_rates(exported)}, peak RSS "
                       f"{exported['peak_rss_mb']:>6,.0f} MB, file {exported['file_mb']:>7,.0f} MB"
+                      + ("" if server is None else
+                         f", server {exported['traces'] / server:,.0f} per CPU-s")
                       + ("" if imported is None else
                          f" | import {_rates(imported)}, peak RSS "
                          f"{imported['peak_rss_mb']:>6,.0f} MB")

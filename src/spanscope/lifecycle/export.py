@@ -24,6 +24,7 @@ from typing import IO, Protocol
 from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.lifecycle.formats import format_of, is_gzip
 from spanscope.lifecycle.json_files import JsonTraceWriter, open_text
+from spanscope.lifecycle.read_ahead import read_ahead
 from spanscope.store.aggregates import Selection
 from spanscope.store.base import AnalyticsStore, ExperimentStore, TraceStore
 from spanscope.store.stored import StoredTrace, experiment_ids_of
@@ -39,11 +40,15 @@ class ExportSource(TraceStore, ExperimentStore, Protocol):
     experiment names."""
 
     def stored_trace_pages(self, experiment_id: str, *, filter_string: str | None = None,
-                           page_size: int = 500) -> Iterator[list[StoredTrace]]: ...
+                           page_size: int = 500,
+                           summary: bool = True) -> Iterator[list[StoredTrace]]: ...
+
+
+_Named = tuple[StoredTrace, str | None]  # a trace and its experiment's name
 
 
 class _Writer(Protocol):
-    def write(self, items: Sequence[tuple[StoredTrace, str | None]]) -> None: ...
+    def write(self, items: Sequence[_Named]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -78,10 +83,11 @@ def count_traces(store: AnalyticsStore, experiment_ids: Sequence[str] | None = N
 
 
 def iter_trace_pages(store: ExportSource, *, experiment_ids: Sequence[str] | None = None,
-                     filter_string: str | None = None,
-                     page_size: int = PAGE_SIZE) -> Iterator[list[StoredTrace]]:
+                     filter_string: str | None = None, page_size: int = PAGE_SIZE,
+                     summary: bool = True) -> Iterator[list[StoredTrace]]:
     """Every trace of the selection as stored, a page at a time: experiment by experiment
-    (None: every experiment), newest first in each.
+    (None: every experiment), newest first in each; with the Parquet summary fields
+    unless ``summary`` is false.
 
     One experiment at a time because the store's index on (experiment, request time,
     trace id) then yields each page in order; across experiments a page would sort every
@@ -89,7 +95,7 @@ def iter_trace_pages(store: ExportSource, *, experiment_ids: Sequence[str] | Non
     """
     for experiment_id in experiment_ids_of(store, experiment_ids):
         yield from store.stored_trace_pages(experiment_id, filter_string=filter_string,
-                                            page_size=page_size)
+                                            page_size=page_size, summary=summary)
 
 
 def stream_export(store: ExportSource, *, format: str = "jsonl",
@@ -117,8 +123,9 @@ def _chunks(store: ExportSource, kind: str, experiment_ids: Sequence[str] | None
     writer = JsonTraceWriter(buffer, kind)
     names = _ExperimentNames(store, {})
     for page in iter_trace_pages(store, experiment_ids=experiment_ids,
-                                 filter_string=filter_string, page_size=page_size):
-        writer.write([(trace, names.of(trace.experiment_id)) for trace in page])
+                                 filter_string=filter_string, page_size=page_size,
+                                 summary=False):
+        writer.write(names.named(page))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -154,18 +161,19 @@ def export_traces(
     report = ExportReport(str(getattr(output, "name", "<stream>")) if stream else str(output),
                           kind)
     names = _ExperimentNames(store, report.experiments)
-    pages = iter_trace_pages(store, experiment_ids=experiment_ids,
-                             filter_string=filter_string, page_size=page_size)
+    pages = iter_trace_pages(store, experiment_ids=experiment_ids, filter_string=filter_string,
+                             page_size=page_size, summary=kind == "parquet")
+    # read by a thread of its own while the last page is written (lifecycle/read_ahead.py)
+    named = read_ahead((names.named(page) for page in pages), name="spanscope-export-read")
     if stream:
-        _copy(pages, JsonTraceWriter(output, kind), names, report, progress)  # type: ignore[arg-type]
+        _copy(named, JsonTraceWriter(output, kind), report, progress)  # type: ignore[arg-type]
     else:
-        _export_file(Path(output), kind, pages, names, report, progress)  # type: ignore[arg-type]
+        _export_file(Path(output), kind, named, report, progress)  # type: ignore[arg-type]
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _export_file(target: Path, kind: str, pages: Iterator[list[StoredTrace]],
-                 names: _ExperimentNames, report: ExportReport,
+def _export_file(target: Path, kind: str, pages: Iterator[list[_Named]], report: ExportReport,
                  progress: Callable[[int], None] | None) -> None:
     if not target.parent.is_dir():
         raise InvalidInputError(f"cannot write {str(target)!r}: directory "
@@ -175,20 +183,20 @@ def _export_file(target: Path, kind: str, pages: Iterator[list[StoredTrace]],
         if kind == "parquet":
             from spanscope.lifecycle.parquet_io import ParquetTraceWriter
 
-            _copy(pages, ParquetTraceWriter(partial), names, report, progress)
+            _copy(pages, ParquetTraceWriter(partial), report, progress)
         else:
             with open_text(partial, "w", compressed=is_gzip(target)) as out:
-                _copy(pages, JsonTraceWriter(out, kind), names, report, progress)
+                _copy(pages, JsonTraceWriter(out, kind), report, progress)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def _copy(pages: Iterator[list[StoredTrace]], writer: _Writer, names: _ExperimentNames,
-          report: ExportReport, progress: Callable[[int], None] | None) -> None:
+def _copy(pages: Iterator[list[_Named]], writer: _Writer, report: ExportReport,
+          progress: Callable[[int], None] | None) -> None:
     try:
         for page in pages:
-            writer.write([(trace, names.of(trace.experiment_id)) for trace in page])
+            writer.write(page)
             report.traces += len(page)
             if progress is not None:
                 progress(report.traces)
@@ -210,3 +218,7 @@ class _ExperimentNames:
             except NotFoundError:
                 self._seen[experiment_id] = None
         return self._seen[experiment_id]
+
+    def named(self, page: list[StoredTrace]) -> list[_Named]:
+        """The page's traces, each with its experiment's name."""
+        return [(trace, self.of(trace.experiment_id)) for trace in page]

@@ -90,7 +90,7 @@ def trace_json(trace: StoredTrace, experiment_name: str | None) -> str:
     Spans and assessments are copied as the JSON text the store holds, never decoded and
     encoded again: that is most of an export's bytes.
     """
-    return (f'{{"info":{trace.info_json()},"data":{{"spans":[{",".join(trace.spans)}]}},'
+    return (f'{{"info":{trace.info_json()},"data":{{"spans":{trace.spans_json}}},'
             f'"{EXPERIMENT_NAME_KEY}":{dumps(experiment_name)}}}')
 
 

@@ -18,6 +18,7 @@ rule ``evaluation/dataset_io.py`` follows for dataset records). Needs ``pyarrow`
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,12 +26,11 @@ from typing import Any
 
 from spanscope.entities import Trace
 from spanscope.entities._codec import dumps
-from spanscope.entities.trace_info import TraceMetadataKey
 from spanscope.exceptions import InvalidInputError
 from spanscope.lifecycle.formats import EXPERIMENT_NAME_KEY, trace_from_object
 from spanscope.store.stored import StoredTrace
 
-__all__ = ["COLUMNS", "ParquetTraceWriter", "parquet_rows", "read_parquet"]
+__all__ = ["COLUMNS", "ParquetTraceWriter", "columns_of", "parquet_rows", "read_parquet"]
 
 COLUMNS = ("trace_id", "experiment_id", "experiment_name", "request_time", "state",
            "execution_duration_ms", "name", "client_request_id", "session_id", "user_id",
@@ -60,28 +60,31 @@ def _schema(pa: Any) -> Any:
 
 
 class ParquetTraceWriter:
-    """Buffers rows and writes a row group every ``ROW_GROUP`` traces."""
+    """Buffers traces and writes a row group every ``ROW_GROUP`` of them, built a column
+    at a time from the ``StoredTrace`` fields."""
 
     def __init__(self, path: str | os.PathLike[str], *, row_group: int = ROW_GROUP) -> None:
         self._pa = _pyarrow()
         self._schema = _schema(self._pa)
-        self._writer = self._pa.parquet.ParquetWriter(str(path), self._schema,
-                                                      compression="zstd")
+        # JSON columns are unique per trace: a dictionary or min/max statistics of them
+        # would be computed for every value and never used.
+        self._writer = self._pa.parquet.ParquetWriter(
+            str(path), self._schema, compression="zstd", use_dictionary=list(_DICTIONARY),
+            write_statistics=list(_STATISTICS))
         self._row_group = row_group
-        self._rows: list[tuple[Any, ...]] = []
+        self._items: list[tuple[StoredTrace, str | None]] = []
 
     def write(self, items: Sequence[tuple[StoredTrace, str | None]]) -> None:
-        self._rows.extend(_row(trace, name) for trace, name in items)
-        if len(self._rows) >= self._row_group:
+        self._items.extend(items)
+        if len(self._items) >= self._row_group:
             self._flush()
 
     def _flush(self) -> None:
-        if self._rows:
+        if self._items:
             pa = self._pa
-            columns = zip(*self._rows, strict=True)  # rows to columns
-            arrays = [pa.array(values, type=field.type)
-                      for values, field in zip(columns, self._schema, strict=True)]
-            self._rows = []
+            values = columns_of(self._items)
+            self._items = []
+            arrays = [pa.array(values[field.name], type=field.type) for field in self._schema]
             self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
 
     def close(self) -> None:
@@ -91,16 +94,31 @@ class ParquetTraceWriter:
             self._writer.close()
 
 
-def _row(trace: StoredTrace, experiment_name: str | None) -> tuple[Any, ...]:
-    """The row of one trace, its values in ``COLUMNS`` order."""
-    metadata = trace.metadata
-    return (trace.trace_id, trace.experiment_id, experiment_name, trace.request_time,
-            trace.state, trace.execution_duration, trace.name, trace.client_request_id,
-            metadata.get(TraceMetadataKey.SESSION), metadata.get(TraceMetadataKey.USER),
-            trace.request_preview, trace.response_preview, trace.total_tokens,
-            len(trace.spans), trace.tags_json(), trace.metadata_json(),
-            trace.assessments_json(), "[" + ",".join(trace.spans) + "]",
-            dumps(trace.extra) if trace.extra else None)
+_FIELDS = {  # column -> StoredTrace field, for the columns that copy one
+    "trace_id": "trace_id", "experiment_id": "experiment_id", "request_time": "request_time",
+    "state": "state", "execution_duration_ms": "execution_duration", "name": "name",
+    "client_request_id": "client_request_id", "session_id": "session_id",
+    "user_id": "user_id", "request_preview": "request_preview",
+    "response_preview": "response_preview", "total_tokens": "total_tokens",
+    "span_count": "span_count", "tags": "tags_json", "trace_metadata": "metadata_json",
+    "assessments": "assessments_json", "spans": "spans_json"}
+_DICTIONARY = ("experiment_id", "experiment_name", "state", "name")
+_STATISTICS = ("trace_id", "experiment_id", "experiment_name", "request_time", "state",
+               "execution_duration_ms", "name", "session_id", "user_id", "total_tokens",
+               "span_count")
+
+
+def columns_of(items: Sequence[tuple[StoredTrace, str | None]]) -> dict[str, list[Any]]:
+    """The values of each column (``COLUMNS``) for traces and their experiment names.
+
+    The traces must carry their summary (read with ``summary=True``).
+    """
+    traces = [trace for trace, _ in items]
+    columns = {column: list(map(operator.attrgetter(field), traces))
+               for column, field in _FIELDS.items()}
+    columns["experiment_name"] = [name for _, name in items]
+    columns["info_extra"] = [dumps(trace.extra) if trace.extra else None for trace in traces]
+    return columns
 
 
 def parquet_rows(path: str | os.PathLike[str]) -> int:

@@ -170,8 +170,10 @@ class RestStore:
         return wire.decode_page(body, Trace, "traces")
 
     def stored_trace_pages(self, experiment_id: str, *, filter_string: str | None = None,
-                           page_size: int = 500) -> Iterator[list[StoredTrace]]:
-        """Pages of ``StoredTrace`` through ``search_traces`` (see ``TraceMethods``)."""
+                           page_size: int = 500,
+                           summary: bool = True) -> Iterator[list[StoredTrace]]:
+        """Pages of ``StoredTrace`` through ``search_traces`` (see ``TraceMethods``), with
+        their summary whatever ``summary`` says."""
         self.search_traces([experiment_id], filter_string=filter_string, max_results=1,
                            include_spans=False)  # a bad filter or experiment fails now
         return stored_pages(self, str(experiment_id), filter_string, page_size)

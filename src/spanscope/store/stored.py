@@ -2,11 +2,12 @@
 
 An export writes each trace in the trace JSON shape: ``info`` is ``TraceInfo.to_dict()``
 and each span ``Span.to_dict()``. A store keeps every span and assessment as exactly that
-JSON text, so an export can copy the text instead of decoding it into entities and
-encoding them again, which was most of an export's time. ``StoredTrace`` carries the text
-and the info fields; ``info_json`` writes the text of ``dumps(info.to_dict())`` without
-building the dict (``tests/lifecycle/test_stored_traces.py`` compares the two on random
-traces). ``SqlStore.stored_trace_pages`` reads pages of them in a few set-based queries;
+JSON text, so an export copies the text instead of decoding it into entities and encoding
+them again. ``StoredTrace`` carries the info fields and, as JSON text, the tags, metadata,
+assessments and spans: an SQL store has the database assemble that text, one row per trace
+(``store/sql/stored_read.py``), so Python handles no row of a trace's children.
+``info_json`` writes the text of ``dumps(info.to_dict())`` without building the dict
+(``tests/lifecycle/test_stored_traces.py`` compares the two on random traces).
 ``stored_pages`` is the path through ``search_traces`` for any other store.
 """
 
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from spanscope.entities import Trace
 from spanscope.entities._codec import dumps, ms_to_rfc3339
-from spanscope.entities.trace_info import TraceTagKey, token_usage_of
+from spanscope.entities.trace_info import TraceMetadataKey, TraceTagKey, token_usage_of
 
 if TYPE_CHECKING:
     from spanscope.store.base import ExperimentStore, TraceStore
@@ -38,11 +39,16 @@ _INFO_KEYS = frozenset({"trace_id", "client_request_id", "trace_location", "requ
 
 @dataclass(slots=True)
 class StoredTrace:
-    """One trace: the ``TraceInfo`` fields, and assessments and spans as JSON text.
+    """One trace: the ``TraceInfo`` fields, and its children as the JSON text an export
+    writes.
 
-    ``assessments`` holds ``dumps(assessment.to_dict())`` of each, ``spans``
-    ``span.to_json()`` of each, in the trace's order; ``root_name`` is the name of the
-    first span without a parent (None without one).
+    ``tags_json`` and ``metadata_json`` are ``dumps`` of the dicts; ``assessments_json``
+    the JSON list of ``dumps(assessment.to_dict())`` of each, ``", "``-joined;
+    ``spans_json`` the JSON list of ``span.to_json()`` of each, ``","``-joined, in the
+    trace's order. The summary fields (the Parquet columns a read computes only when asked:
+    ``summary=True``) are None otherwise: ``span_count``; ``name``, the
+    ``mlflow.traceName`` tag, else the name of the first span without a parent;
+    ``session_id`` and ``user_id``; ``token_usage``, the token usage metadata as stored.
     """
 
     trace_id: str
@@ -54,46 +60,42 @@ class StoredTrace:
     response_preview: str | None
     client_request_id: str | None
     extra: dict[str, Any]
-    tags: dict[str, str]
-    metadata: dict[str, str]
-    assessments: list[str]
-    spans: list[str]
-    root_name: str | None
+    tags_json: str
+    metadata_json: str
+    assessments_json: str
+    spans_json: str
+    span_count: int | None = None
+    name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    token_usage: str | None = None
 
     @classmethod
     def of(cls, trace: Trace) -> StoredTrace:
-        """The stored form of an entity (the path for stores without a faster read)."""
+        """The stored form of an entity, with its summary (the path for stores without a
+        faster read)."""
         info = trace.info
         root = trace.data.root_span
+        metadata = info.trace_metadata
+        spans = trace.data.spans
         return cls(info.trace_id, info.experiment_id, info.request_time,
                    info.execution_duration, str(info.state), info.request_preview,
-                   info.response_preview, info.client_request_id, info.extra, info.tags,
-                   info.trace_metadata, [dumps(a.to_dict()) for a in info.assessments],
-                   [span.to_json() for span in trace.data.spans],
-                   None if root is None else root.name)
-
-    @property
-    def name(self) -> str | None:
-        """The trace's name: its ``mlflow.traceName`` tag, else its root span's name."""
-        return self.tags.get(TraceTagKey.TRACE_NAME) or self.root_name
+                   info.response_preview, info.client_request_id, info.extra,
+                   _strings(info.tags), _strings(metadata),
+                   "[" + ", ".join(dumps(a.to_dict()) for a in info.assessments) + "]",
+                   "[" + ",".join(span.to_json() for span in spans) + "]", len(spans),
+                   info.tags.get(TraceTagKey.TRACE_NAME) or (None if root is None
+                                                              else root.name),
+                   metadata.get(TraceMetadataKey.SESSION), metadata.get(TraceMetadataKey.USER),
+                   metadata.get(TraceMetadataKey.TOKEN_USAGE))
 
     @property
     def total_tokens(self) -> int | None:
         """``total_tokens`` of the token usage metadata, when it is an integer."""
-        total = (token_usage_of(self.metadata) or {}).get("total_tokens")
+        usage = token_usage_of({TraceMetadataKey.TOKEN_USAGE: self.token_usage}) \
+            if self.token_usage else None
+        total = (usage or {}).get("total_tokens")
         return total if isinstance(total, int) else None
-
-    def tags_json(self) -> str:
-        """``dumps(tags)``."""
-        return _strings(self.tags)
-
-    def metadata_json(self) -> str:
-        """``dumps(metadata)``."""
-        return _strings(self.metadata)
-
-    def assessments_json(self) -> str:
-        """The JSON list of the assessments (``dumps([a.to_dict() ...])``)."""
-        return "[" + ", ".join(self.assessments) + "]"
 
     def info_json(self) -> str:
         """The text of ``dumps(info.to_dict())``, written from the fields and stored text."""
@@ -107,8 +109,8 @@ class StoredTrace:
         parts += [', "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": '
                   '{"experiment_id": ', _quote(self.experiment_id), '}}, "request_time": ',
                   dumps(ms_to_rfc3339(self.request_time)), ', "state": ', _quote(self.state),
-                  ', "trace_metadata": ', self.metadata_json(), ', "assessments": ',
-                  self.assessments_json(), ', "tags": ', self.tags_json()]
+                  ', "trace_metadata": ', self.metadata_json, ', "assessments": ',
+                  self.assessments_json, ', "tags": ', self.tags_json]
         if self.request_preview is not None:
             parts += [', "request_preview": ', _quote(self.request_preview)]
         if self.response_preview is not None:
@@ -126,9 +128,10 @@ class StoredTrace:
 
         info = TraceInfo(self.trace_id, self.experiment_id, self.request_time,
                          self.execution_duration, self.state, self.request_preview,  # type: ignore[arg-type]
-                         self.response_preview, self.client_request_id, self.metadata,
-                         self.tags, [Assessment.from_dict(json.loads(a))
-                                     for a in self.assessments], self.extra)
+                         self.response_preview, self.client_request_id,
+                         json.loads(self.metadata_json), json.loads(self.tags_json),
+                         [Assessment.from_dict(a) for a in json.loads(self.assessments_json)],
+                         self.extra)
         return dumps(info.to_dict())
 
 

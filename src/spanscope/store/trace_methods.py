@@ -209,18 +209,20 @@ class TraceMethods:
         return with_highlights(page, filter_string, include_spans=include_spans)
 
     def stored_trace_pages(self, experiment_id: str, *, filter_string: str | None = None,
-                           page_size: int = 500) -> Iterator[list[StoredTrace]]:
+                           page_size: int = 500,
+                           summary: bool = True) -> Iterator[list[StoredTrace]]:
         """The experiment's traces that ``filter_string`` selects, newest first, as
-        ``StoredTrace`` pages of ``page_size`` (what an export copies out). The arguments
+        ``StoredTrace`` pages of ``page_size`` (what an export copies out); without
+        ``summary`` a store may leave the Parquet summary fields out (None). The arguments
         are checked before the first page (``FilterError``, ``InvalidInputError``)."""
         limit = trace_rules.check_max_results(page_size)
         assert limit is not None
         experiment = trace_rules.check_experiment_id(experiment_id)
         filter_string = trace_rules.check_filter_string(filter_string)
-        return self._stored_pages(experiment, filter_string, limit)
+        return self._stored_pages(experiment, filter_string, limit, summary)
 
     def _stored_pages(self, experiment_id: str, filter_string: str | None,
-                      page_size: int) -> Iterator[list[StoredTrace]]:
+                      page_size: int, summary: bool) -> Iterator[list[StoredTrace]]:
         """Pages for checked arguments; a store with a faster read than entities replaces it."""
         self._search([experiment_id], filter_string, None, 1, None, False)  # checks the filter
         return stored_pages(self, experiment_id, filter_string, page_size)  # type: ignore[arg-type]

@@ -25,7 +25,6 @@ from spanscope.entities import (
 )
 from spanscope.entities._codec import dumps, encode_json
 from spanscope.store.sql import schema
-from spanscope.store.stored import StoredTrace
 from spanscope.store.trace_rules import check_experiment_id, check_trace
 
 __all__ = [
@@ -33,11 +32,11 @@ __all__ = [
     "assessment_from_content",
     "assessment_row",
     "experiment_from_row",
+    "overflow_values",
     "parse_experiment_id",
     "prepare",
     "span_from_content",
     "span_row",
-    "stored_trace_from_row",
     "summary_row",
     "trace_info_from_row",
 ]
@@ -220,25 +219,8 @@ _INFO_COLUMNS = operator.itemgetter(*(schema.traces.columns.keys().index(name) f
 _STATES = {str(state): state for state in TraceState}
 
 
-def stored_trace_from_row(row: Any, *, tags: dict[str, str], metadata: dict[str, str],
-                          assessments: list[str], spans: list[str],
-                          root_name: str | None) -> StoredTrace:
-    """``StoredTrace`` from a ``traces`` row (columns as for ``trace_info_from_row``), its
-    tags and metadata, and the stored JSON text of its assessments and spans."""
-    (trace_id, experiment_id, request_time, execution_duration, state, request_preview,
-     response_preview, client_request_id, extra, overflow) = _INFO_COLUMNS(row)
-    if overflow:  # values too long for their columns, kept whole
-        whole = _overflow(overflow)
-        request_preview = whole.get("request_preview", request_preview)
-        response_preview = whole.get("response_preview", response_preview)
-        client_request_id = whole.get("client_request_id", client_request_id)
-    return StoredTrace(trace_id, str(experiment_id), request_time, execution_duration, state,
-                       request_preview, response_preview, client_request_id,
-                       json.loads(extra) if extra else {}, tags, metadata, assessments, spans,
-                       root_name)
-
-
-def _overflow(text: str) -> dict[str, Any]:
+def overflow_values(text: str) -> dict[str, Any]:
+    """The whole values of ``traces.overflow`` (values too long for their columns)."""
     return {key: value for key, value in json.loads(text).items() if key in _OVERFLOW_COLUMNS}
 
 
@@ -266,7 +248,7 @@ def trace_info_from_row(row: Any, *, tags: dict[str, str], metadata: dict[str, s
         extra=json.loads(extra) if extra else {},
     )
     if overflow:  # values too long for their columns, kept whole
-        for key, value in _overflow(overflow).items():
+        for key, value in overflow_values(overflow).items():
             setattr(info, key, value)
     return info
 

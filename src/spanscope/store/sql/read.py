@@ -22,16 +22,14 @@ from spanscope.store.sql import schema
 from spanscope.store.sql.convert import (
     assessment_from_content,
     span_from_content,
-    stored_trace_from_row,
     trace_info_from_row,
 )
 from spanscope.store.sql.ingest import chunks
-from spanscope.store.stored import StoredTrace
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult
 
-__all__ = ["load_stored", "load_traces"]
+__all__ = ["load_traces"]
 
 _KEY_VALUES = ('SELECT trace_id, "key", value FROM {table} WHERE trace_id {ids} '
                'ORDER BY trace_id, position, "key"')
@@ -63,36 +61,6 @@ def load_traces(conn: Connection, rows: Sequence[Any], *, include_spans: bool) -
               TraceData(spans.get(row.trace_id, [])))
         for row in rows
     ]
-
-
-def load_stored(conn: Connection, rows: Sequence[Any]) -> list[StoredTrace]:
-    """``StoredTrace`` records for ``traces`` rows, in the rows' order: the same queries as
-    ``load_traces``, with span and assessment JSON kept as the stored text (an export's
-    read: nothing is decoded)."""
-    ids = [row.trace_id for row in rows]
-    if not ids:
-        return []
-    tags = _key_values(conn, _TAGS, ids)
-    metadata = _key_values(conn, _METADATA, ids)
-    assessments: dict[str, list[str]] = {}
-    for trace_id, content in _select(conn, _ASSESSMENTS, ids):
-        assessments.setdefault(trace_id, []).append(content)
-    spans: dict[str, list[str]] = {}
-    roots: dict[str, str] = {}
-    for trace_id, _, parent, name, _, _, content, _, _ in _select(conn, _SPANS, ids):
-        found = spans.get(trace_id)
-        if found is None:
-            spans[trace_id] = found = []
-        found.append(content)
-        if parent is None and trace_id not in roots:
-            roots[trace_id] = (name if len(name) < _NAME_LIMIT
-                               else span_from_content(content, trace_id).name)
-    return [stored_trace_from_row(row, tags=tags.get(row.trace_id) or {},
-                                  metadata=metadata.get(row.trace_id) or {},
-                                  assessments=assessments.get(row.trace_id, []),
-                                  spans=spans.get(row.trace_id, []),
-                                  root_name=roots.get(row.trace_id))
-            for row in rows]
 
 
 @functools.lru_cache(maxsize=64)

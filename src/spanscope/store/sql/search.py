@@ -174,8 +174,14 @@ class SearchQuery:
                 raise regex_error(self.filter_string, leaf, reason)
 
     def rows(self, conn: Connection, limit: int | None, after: list[Any] | None,
-             *, columns: Sequence[sa.ColumnElement[Any]] | None = None) -> list[Row[Any]]:
-        """Up to ``limit`` rows (None: all) following the sort-key values ``after``."""
+             *, columns: Sequence[sa.ColumnElement[Any]] | None = None,
+             driver_rows: bool = False) -> list[Row[Any]]:
+        """Up to ``limit`` rows (None: all) following the sort-key values ``after``.
+
+        ``driver_rows``: the driver's tuples instead of ``Row`` objects (``columns`` then
+        the sort keys, by position), for a caller that reads thousands of rows of columns
+        that need no result processing.
+        """
         self.prepare(conn)
         merged = self.merged_experiments(conn, limit)
         plan = self.planner.plan(conn, limit, merged=merged is not None)
@@ -185,7 +191,8 @@ class SearchQuery:
             base = self.conditions(plan, experiments=False)
         else:
             base = self.conditions(plan)
-        fetch = functools.partial(self._fetch, conn, base, columns=columns, merged=merged)
+        fetch = functools.partial(self._fetch, conn, base, columns=columns, merged=merged,
+                                  driver_rows=driver_rows)
         if not self.segmented:
             where = [] if after is None else [self._after(self.keys, after, leading=True)]
             return fetch(where, self.keys, limit)
@@ -209,7 +216,8 @@ class SearchQuery:
                where: list[sa.ColumnElement[bool]],
                order: list[_SortKey], limit: int | None, *,
                columns: Sequence[sa.ColumnElement[Any]] | None,
-               merged: list[int] | None, plain_first: bool = False) -> list[Row[Any]]:
+               merged: list[int] | None, driver_rows: bool,
+               plain_first: bool = False) -> list[Row[Any]]:
         selected = [schema.traces] if columns is None else list(columns)
         nulls = [not (plain_first and i == 0) for i in range(len(order))]
         query = sa.select(*selected, *(key.expr.label(key.label) for key in self.keys))
@@ -227,7 +235,13 @@ class SearchQuery:
                          key.nullable, key.numeric, key.label).order(nulls=n)
                 for key, n in zip(order, nulls, strict=True))).limit(limit)
         try:
-            return list(conn.execute(query).all())
+            result = conn.execute(query)
+            if driver_rows:
+                try:
+                    return result.cursor.fetchall()  # type: ignore[no-any-return]
+                finally:
+                    result.close()
+            return list(result.all())
         except sa_exc.DBAPIError as exc:
             if not too_complex(exc):
                 raise

@@ -11,6 +11,7 @@ processes can log into one store and nothing is lost.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
@@ -18,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -54,8 +56,9 @@ from spanscope.store.sql.engine import (
 from spanscope.store.sql.errors import is_retryable, translate
 from spanscope.store.sql.ingest import write_traces
 from spanscope.store.sql.migrate import ensure_schema
-from spanscope.store.sql.read import load_stored, load_traces
+from spanscope.store.sql.read import load_traces
 from spanscope.store.sql.search import SearchQuery
+from spanscope.store.sql.stored_read import read_stored
 from spanscope.store.sql.tags import delete_tag, set_tag
 from spanscope.store.stored import StoredTrace
 from spanscope.store.trace_methods import AssessmentBook, TraceMethods
@@ -72,6 +75,7 @@ T = TypeVar("T")
 WRITE_ATTEMPTS = 8  # after SQLite's own 30 s busy wait, so rarely more than one is needed
 _BACKOFF_S = 0.05
 _BACKOFF_CAP_S = 2.0
+EXPORT_READERS = 2  # threads that read pages of an export at once (the machines have 2+ cores)
 
 
 class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
@@ -221,32 +225,46 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
         return self._run("search traces", work)
 
     def _stored_pages(self, experiment_id: str, filter_string: str | None,
-                      page_size: int) -> Iterator[list[StoredTrace]]:
+                      page_size: int, summary: bool) -> Iterator[list[StoredTrace]]:
         search = self._search_query([experiment_id], filter_string, None)  # parsed now
-        return self._stored_page_run(search, page_size)
+        return self._stored_page_run(search, page_size, summary)
 
-    def _stored_page_run(self, search: SearchQuery,
-                         page_size: int) -> Iterator[list[StoredTrace]]:
-        """Each page in a transaction of its own (the keyset, not a held cursor, carries
-        the export from one to the next, so no read stays open for a whole export)."""
+    def _stored_page_run(self, search: SearchQuery, page_size: int,
+                         summary: bool) -> Iterator[list[StoredTrace]]:
+        """The pages' trace ids, in order (keyset paging: one cheap query a page), and
+        each page read whole by one of ``EXPORT_READERS`` threads (``stored_read.py``),
+        a few pages ahead. The database does most of the work, with the GIL released, so
+        the threads use every core. Each query is a transaction of its own: no read stays
+        open for a whole export."""
+        with ThreadPoolExecutor(EXPORT_READERS, thread_name_prefix="spanscope-export") as pool:
+            pending: collections.deque[Future[list[StoredTrace]]] = collections.deque()
+            try:
+                for ids in self._id_pages(search, page_size):
+                    pending.append(pool.submit(self._run, "export traces", functools.partial(
+                        read_stored, trace_ids=ids, summary=summary)))
+                    if len(pending) > EXPORT_READERS:
+                        yield from _nonempty(pending.popleft().result())
+                while pending:
+                    yield from _nonempty(pending.popleft().result())
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _id_pages(self, search: SearchQuery, page_size: int) -> Iterator[list[str]]:
+        """The trace ids of each page of ``search``, by keyset."""
+        column = [schema.traces.c.trace_id]
+
+        def page(conn: Connection, after: list[Any] | None) -> list[tuple[Any, ...]]:
+            return search.rows(conn, page_size + 1, after, columns=column, driver_rows=True)
+
         after: list[Any] | None = None
         while True:
-            page, after = self._run("export traces", functools.partial(
-                self._stored_page, search=search, page_size=page_size, after=after))
-            if page:
-                yield page
-            if after is None:
+            rows = self._run("export traces", functools.partial(page, after=after))
+            if rows[:page_size]:
+                yield [row[0] for row in rows[:page_size]]
+            if len(rows) <= page_size:
                 return
-
-    @staticmethod
-    def _stored_page(conn: Connection, *, search: SearchQuery, page_size: int,
-                     after: list[Any] | None) -> tuple[list[StoredTrace], list[Any] | None]:
-        """A page, and the sort keys of its last trace when more follow."""
-        rows = search.rows(conn, page_size + 1, after)
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        last = [rows[-1]._mapping[key.label] for key in search.keys] if more else None
-        return load_stored(conn, rows), last
+            after = list(rows[page_size - 1][1:])  # the sort keys follow the id
 
     def _search_ids(self, experiment_ids: list[str] | None, filter_string: str | None,
                     max_results: int | None) -> list[str]:
@@ -427,3 +445,8 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
     def _assessment_stats(self, selection: agg.Selection, name: str) -> agg.AssessmentStats:
         return self._aggregate("assessment statistics", selection, lambda conn, search:
                                sql_agg.assessment_stats(conn, search, selection, name))
+
+
+def _nonempty(page: list[StoredTrace]) -> Iterator[list[StoredTrace]]:
+    if page:  # empty when every trace of the page was deleted since its ids were read
+        yield page
