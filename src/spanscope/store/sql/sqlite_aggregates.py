@@ -17,7 +17,7 @@ from typing import Any
 
 from spanscope.store.aggregates import percentile, sample_key
 
-__all__ = ["json_quantiles", "register_aggregates"]
+__all__ = ["json_difference", "json_quantiles", "register_aggregates"]
 
 _NUMPY_FROM = 50_000  # sort big groups with numpy: faster and without a float per value
 
@@ -38,6 +38,37 @@ def json_quantiles(raw: str | None, quantiles: Sequence[float]) -> tuple[float |
     else:
         ordered = sorted(_numbers(values))
     return tuple(percentile(ordered, float(q)) for q in quantiles)
+
+
+def json_difference(whole: str | None, parts: Sequence[str | None]) -> Any:
+    """The numbers of the JSON array ``whole`` less those of the arrays ``parts`` (a
+    multiset difference: each number of a part removes one equal number of the whole),
+    sorted, as a numpy array. What a group of traces holds when its values are the
+    selection's minus the other groups' (``aggregates._trace_stats_by_value``)."""
+    import numpy as np
+
+    ordered = _sorted_numbers(whole)
+    removed = np.concatenate([_sorted_numbers(p) for p in parts]) if parts else ordered[:0]
+    if not len(removed):
+        return ordered
+    values, counts = np.unique(ordered, return_counts=True)
+    gone, gone_counts = np.unique(removed, return_counts=True)
+    at = np.searchsorted(values, gone)
+    found = at < len(values)
+    found[found] = values[at[found]] == gone[found]
+    np.subtract.at(counts, at[found], gone_counts[found])
+    return np.repeat(values, np.maximum(counts, 0))
+
+
+def _sorted_numbers(raw: str | None) -> Any:
+    import numpy as np
+
+    values = json.loads(raw) if raw else []
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.array(_numbers(values), dtype=np.float64)
+    return np.sort(array[~np.isnan(array)])
 
 
 def _numbers(values: list[Any]) -> list[float]:
