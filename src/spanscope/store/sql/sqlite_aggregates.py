@@ -19,7 +19,8 @@ from spanscope.store.aggregates import percentile, sample_key
 
 __all__ = ["json_difference", "json_quantiles", "register_aggregates"]
 
-_NUMPY_FROM = 50_000  # sort big groups with numpy: faster and without a float per value
+_NUMPY_FROM = 100  # numpy from here: parses and sorts 2x faster than a list (the time
+# panel holds ~700 buckets of ~1,400 values at a million traces), 8 bytes a value
 
 
 def json_quantiles(raw: str | None, quantiles: Sequence[float]) -> tuple[float | None, ...]:
