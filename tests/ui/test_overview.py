@@ -87,6 +87,27 @@ def test_groups_are_summarize_by_the_tag_with_links(store: SqlStore) -> None:
     assert overview.groups_panel(store, overview.Scope.now("0", "all")) == []
 
 
+def test_each_group_and_hour_costs_what_summarize_says(tmp_path) -> None:
+    """The panels read their model usage beside their trace figures (at once): each
+    group's cost is summarize's, the groups' costs add up, and the hours are charted."""
+    from tests.analysis.many_traces import make
+
+    traces = [make(request_time=T0 + (i % 3) * HOUR + i, latency_ms=20 + i,
+                   tags={"env": "prod" if i % 4 else "dev"}, input_tokens=1000 * (i + 1),
+                   model="gpt-4o-mini" if i % 2 else "gpt-4o")[0] for i in range(12)]
+    with SqlStore(f"sqlite:///{tmp_path}/c.db") as store:
+        store.log_traces(traces)
+        scope = overview.Scope.now("0", "all", "tags.env")
+        groups = {g["value"]: g["cost_usd"] for g in overview.groups_panel(store, scope)}
+        table = analysis.summarize(experiment_ids=["0"], group_by="tags.env",
+                                   store=store).table
+        assert groups == dict(zip(table["tags.env"], table["cost_usd"], strict=True))
+        whole = analysis.summarize(experiment_ids=["0"], store=store).overall["cost_usd"]
+        assert all(groups.values()) and abs(sum(groups.values()) - whole) < 1e-9
+        panel = overview.time_panel(store, scope, "hour")
+        assert len(panel["buckets"]) == 3 and "cost" in panel["charts"]
+
+
 def test_span_types_and_error_patterns_link_to_their_traces(store: SqlStore) -> None:
     scope = overview.Scope.now("0", "all")
     types = {t["span_type"]: t for t in overview.span_types_panel(store, scope)}
