@@ -258,9 +258,9 @@ def trace_stats(conn: Connection, search: SearchQuery, selection: Selection, *,
 def _trace_stats_by_value(conn: Connection, query: _Query, group_by: GroupKey,
                           quantiles: Sequence[float]) -> list[TraceStats] | None:
     """Per value of a tag or metadata key (SQLite), read from the value index
-    ``(key, substr(value, 1, 64), trace_id)``: each value's traces in index order, each
-    joined to its trace by primary key, the groups streamed in index order (no sort). The
-    usual plan probes the key's table for every selected trace (seconds at a million).
+    ``(key, substr(value, 1, 64), trace_id)``: each value's traces looked up by primary
+    key, their rows read in table order. The usual plan probes the key's table for every
+    selected trace (seconds at a million).
 
     One group is not joined but taken as the rest: the selection's totals and latencies
     (one pass over its traces, no lookup) less the joined groups' (``_rest``). It is the
@@ -290,13 +290,25 @@ def _trace_stats_by_value(conn: Connection, query: _Query, group_by: GroupKey,
     if counts and _all_valued(conn, query, table, keyed, selected, sum(counts.values())):
         rest = max(counts, key=lambda p: (counts[p], p))
     duration = traces.c.execution_duration
-    joined = [p for p in counts if p != rest]
     out = []
-    if joined:
-        statement = (sa.select(prefix.label("grp"), *_trace_totals(traces),
+    if any(p != rest for p in counts):
+        # Each joined trace's row number first (the value index, then the trace-id index:
+        # no row read), sorted, so the rows are then read in table order, each page once,
+        # not one random page read per trace (half the time of the join at a million).
+        # The value index leads: the key table's trace id is an expression (``|| ''``),
+        # so SQLite cannot probe that table per trace (it would rather scan the traces in
+        # row order and probe each one's value, to save the sort).
+        x = traces.alias("x")
+        rowid = sa.literal_column("x.rowid")
+        ordered = (sa.select(rowid.label("rid"), prefix.label("grp"))
+                   .select_from(table.join(x, x.c.trace_id == table.c.trace_id.concat("")))
+                   .where(*keyed, *([] if rest is None else [prefix != rest]))
+                   .order_by(rowid).subquery("s"))
+        statement = (sa.select(ordered.c.grp, *_trace_totals(traces),
                                query.quantiles(duration, quantiles).label("q"))
-                     .select_from(table.join(traces, traces.c.trace_id == table.c.trace_id))
-                     .where(*keyed, prefix.in_(joined), *query.where).group_by(prefix))
+                     .select_from(ordered.join(traces, sa.literal_column("traces.rowid")
+                                               == ordered.c.rid))
+                     .where(*query.where).group_by(ordered.c.grp))
         out = list(query.run(conn, statement))
     whole = query.run(conn, sa.select(*_trace_totals(traces),
                                       query.quantiles(duration, quantiles).label("q"))

@@ -45,23 +45,27 @@ def json_difference(whole: str | None, parts: Sequence[str | None]) -> Any:
     """The numbers of the JSON array ``whole`` less those of the arrays ``parts`` (a
     multiset difference: each number of a part removes one equal number of the whole),
     sorted, as a numpy array. What a group of traces holds when its values are the
-    selection's minus the other groups' (``aggregates._trace_stats_by_value``)."""
+    selection's minus the other groups' (``aggregates._trace_stats_by_value``): the k-th
+    copy of a number in the parts removes the k-th copy in the whole, found by binary
+    search, so nothing is counted or sorted but the arrays themselves."""
     import numpy as np
 
-    ordered = _sorted_numbers(whole)
-    removed = np.concatenate([_sorted_numbers(p) for p in parts]) if parts else ordered[:0]
+    ordered = np.sort(_numbers_array(whole))
+    removed = np.sort(np.concatenate([_numbers_array(p) for p in parts])) if parts \
+        else ordered[:0]
     if not len(removed):
         return ordered
-    values, counts = np.unique(ordered, return_counts=True)
-    gone, gone_counts = np.unique(removed, return_counts=True)
-    at = np.searchsorted(values, gone)
-    found = at < len(values)
-    found[found] = values[at[found]] == gone[found]
-    np.subtract.at(counts, at[found], gone_counts[found])
-    return np.repeat(values, np.maximum(counts, 0))
+    at = (np.searchsorted(ordered, removed, "left")
+          + np.arange(len(removed)) - np.searchsorted(removed, removed, "left"))
+    found = at < len(ordered)
+    found[found] = ordered[at[found]] == removed[found]
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[at[found]] = False
+    return ordered[keep]
 
 
-def _sorted_numbers(raw: str | None) -> Any:
+def _numbers_array(raw: str | None) -> Any:
+    """The numbers of a JSON array as a numpy array, nulls and text left out."""
     import numpy as np
 
     values = json.loads(raw) if raw else []
@@ -69,7 +73,7 @@ def _sorted_numbers(raw: str | None) -> Any:
         array = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         array = np.array(_numbers(values), dtype=np.float64)
-    return np.sort(array[~np.isnan(array)])
+    return array[~np.isnan(array)]
 
 
 def _numbers(values: list[Any]) -> list[float]:
