@@ -313,9 +313,12 @@ def _trace_stats_by_value(conn: Connection, query: _Query, group_by: GroupKey,
     whole = query.run(conn, sa.select(*_trace_totals(traces),
                                       query.quantiles(duration, quantiles).label("q"))
                       .where(*query.where))[0]
-    stats = [_trace_stats(row, quantiles, query.quantile_values(row.q, quantiles),
-                          group=row.grp) for row in out]
-    others = _rest(conn, query, table, keyed, prefix, rest, whole, out, quantiles)
+    from spanscope.store.sql.sqlite_aggregates import sorted_numbers
+
+    latencies = [sorted_numbers(row.q) for row in out]  # read once: groups' and rest's
+    stats = [_trace_stats(row, quantiles, tuple(percentile(a, float(q)) for q in quantiles),
+                          group=row.grp) for row, a in zip(out, latencies, strict=True)]
+    others = _rest(conn, query, table, keyed, prefix, rest, whole, out, latencies, quantiles)
     return stats if others is None else [*stats, others]
 
 
@@ -342,20 +345,21 @@ def _all_valued(conn: Connection, query: _Query, table: sa.Table,
 
 def _rest(conn: Connection, query: _Query, table: sa.Table,
           keyed: list[sa.ColumnElement[bool]], prefix: sa.ColumnElement[Any],
-          rest: str | None, whole: Any, groups: list[Any],
+          rest: str | None, whole: Any, groups: list[Any], latencies: list[Any],
           quantiles: Sequence[float]) -> TraceStats | None:
     """The group ``rest`` (None: the traces without a value) as the selection's ``whole``
-    row less the ``groups`` rows: sums subtracted, latencies a multiset difference of the
-    JSON arrays; None when no trace is left. Its first and last request times are the
-    selection's unless a joined group shares them; then they are read by a walk of the
-    (experiment, request_time) index, probing each trace's value."""
-    from spanscope.store.sql.sqlite_aggregates import json_difference
+    row less the ``groups`` rows: sums subtracted, latencies the whole's JSON array less
+    the groups' ``latencies`` (sorted arrays); None when no trace is left. Its first and
+    last request times are the selection's unless a joined group shares them; then they
+    are read by a walk of the (experiment, request_time) index, probing each trace's
+    value."""
+    from spanscope.store.sql.sqlite_aggregates import difference, sorted_numbers
 
     traces = schema.traces
     count = int(whole.n) - sum(int(g.n) for g in groups)
     if count <= 0:
         return None
-    durations = json_difference(whole.q, [g.q for g in groups])
+    durations = difference(sorted_numbers(whole.q), latencies)
 
     def less(name: str) -> Any:
         return getattr(whole, name) - sum(getattr(g, name) for g in groups)
