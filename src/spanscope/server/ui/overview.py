@@ -168,7 +168,7 @@ def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
     """Per time bucket: traces and failures (bars linked to their traces), error rate,
     latency p50/p95/p99, tokens and cost; buckets without traces are drawn empty."""
     size = BUCKETS.get(bucket) or BUCKETS["hour"]
-    selection = scope.selection
+    selection = _drawn(store, scope, size)
     stats, usage = _together(lambda: store.trace_stats(selection, bucket_ms=size),
                              lambda: usage_for_pricing(store, selection, bucket_ms=size))
     rows = {s.bucket_ms: s for s in stats}
@@ -195,6 +195,23 @@ def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
     trend = sum(1 for r in series if r["traces"]) > 1  # one bucket has no trend to chart
     return {"bucket": bucket, "buckets": buckets,
             "charts": _time_charts(series, bucket) if trend else {}}
+
+
+def _drawn(store: Any, scope: Scope, size: int) -> Selection:
+    """The scope narrowed to the ``MAX_BARS`` newest buckets, the only ones the panel
+    draws: a month of hourly buckets reads its last five days, not the month (the figures
+    of a drawn bucket are the same). Over all time the newest trace (one index probe)
+    ends the window."""
+    selection, end = scope.selection, scope.end_ms
+    if end is None:
+        newest = store.search_traces([scope.experiment_id], max_results=1, include_spans=False)
+        if not newest:
+            return selection
+        end = (int(newest[0].info.request_time) // size + 1) * size
+    start = ((end - 1) // size - (MAX_BARS - 1)) * size
+    if scope.start_ms is not None and scope.start_ms >= start:
+        return selection
+    return Selection(selection.experiment_ids, selection.filter_string, start, end)
 
 
 def _time_charts(series: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
