@@ -393,14 +393,19 @@ def test_the_largest_value_is_the_rest_of_the_selection(store_uri: str,
         sql.close()
 
 
-def test_sqlite_json_difference_removes_each_number_once() -> None:
+def test_sqlite_difference_removes_each_number_once() -> None:
     """The rest group's latencies: the whole's numbers less the parts', a multiset
     difference (a number in both keeps the whole's surplus), sorted; nulls left out."""
-    from spanscope.store.sql.sqlite_aggregates import json_difference
+    from spanscope.store.sql.sqlite_aggregates import difference, sorted_numbers
 
-    whole = json.dumps([5, 3, None, 3, 9, 3, 1.5])
-    assert json_difference(whole, [json.dumps([3, None]), json.dumps([9, 3])]).tolist() == [
-        1.5, 3.0, 5.0]
-    assert json_difference(whole, []).tolist() == [1.5, 3.0, 3.0, 3.0, 5.0, 9.0]
-    assert json_difference("[]", ["[]"]).tolist() == []
-    assert json_difference(json.dumps([2, 2]), [json.dumps([2, 2])]).tolist() == []
+    def less(whole: list, *parts: list) -> list[float]:
+        return difference(sorted_numbers(json.dumps(whole)),
+                          [sorted_numbers(json.dumps(p)) for p in parts]).tolist()
+
+    whole = [5, 3, None, 3, 9, 3, 1.5]
+    assert less(whole, [3, None], [9, 3]) == [1.5, 3.0, 5.0]
+    assert less(whole) == [1.5, 3.0, 3.0, 3.0, 5.0, 9.0]
+    assert less([], []) == []
+    assert less([2, 2], [2, 2]) == []
+    assert sorted_numbers(None).tolist() == [] and sorted_numbers('[1, "x", 0]').tolist() == [
+        0.0, 1.0]

@@ -17,8 +17,7 @@ from typing import Any
 
 from spanscope.store.aggregates import percentile, sample_key
 
-__all__ = ["difference", "json_difference", "json_quantiles", "register_aggregates",
-           "sorted_numbers"]
+__all__ = ["difference", "json_quantiles", "register_aggregates", "sorted_numbers"]
 
 _NUMPY_FROM = 100  # numpy from here: parses and sorts 2x faster than a list (the time
 # panel holds ~700 buckets of ~1,400 values at a million traces), 8 bytes a value
@@ -40,11 +39,6 @@ def json_quantiles(raw: str | None, quantiles: Sequence[float]) -> tuple[float |
     else:
         ordered = sorted(_numbers(values))
     return tuple(percentile(ordered, float(q)) for q in quantiles)
-
-
-def json_difference(whole: str | None, parts: Sequence[str | None]) -> Any:
-    """``difference`` of JSON arrays."""
-    return difference(sorted_numbers(whole), [sorted_numbers(p) for p in parts])
 
 
 def difference(ordered: Any, parts: Sequence[Any]) -> Any:
