@@ -18,8 +18,10 @@ Each page is loaded once before timing (the server's and SQLite's caches warm).
 ``--postgres URI`` adds the overview's server part on PostgreSQL (the bench experiment the
 URI's database holds, built by ``bench/search.py --postgres``): the median time of each
 request (the page, then each panel on its own), and ``complete``: the page, then its
-panels asked for at once as the browser does, until the last is there (no browser).
-The servers run with ``--no-monitor``, so nothing writes to the shared stores.
+panels asked for at once as the browser does, until the last is there (no browser). Each
+request's server CPU (``cpu LABEL``, ms, from ``/proc``) is printed beside it for both
+databases: it holds on a busy machine, where wall time does not. The servers run with
+``--no-monitor``, so nothing writes to the shared stores.
 
     SPANSCOPE_BENCH_CACHE=/tmp/bench python bench/ui_pages.py [--sizes 10000,1000000]
         [--repeats 5] [--no-overview | --only-overview] [--postgres URI]
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -136,11 +139,21 @@ def time_chunks(url: str, trace_id: str, repeats: int) -> dict[str, float]:
     return {"usable": round(statistics.median(samples), 1)}
 
 
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used (Linux), 0 without it."""
+    if pid is None or not Path(f"/proc/{pid}/stat").exists():
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_overview_server(url: str, experiment_id: str, repeats: int,
-                         group_by: str = "") -> dict[str, float]:
+                         group_by: str = "", pid: int | None = None) -> dict[str, float]:
     """Median ms of the overview's requests, each alone: the page (its headline figures)
     and each panel it loads after it (over the page's own window, as the browser asks);
-    and of the whole, ``complete`` (``_complete_ms``)."""
+    and of the whole, ``complete`` (``_complete_ms``); with the server's ``pid``, also the
+    server's CPU ms per request (``cpu LABEL``), a figure a busy machine does not inflate as
+    it does wall time."""
     import re
     from html import unescape
 
@@ -154,13 +167,16 @@ def time_overview_server(url: str, experiment_id: str, repeats: int,
         out = {"complete": _complete_ms(client, f"/overview?{query}", repeats)}
         for label, path in [("page", f"/overview?{query}"),
                             *((p.split("/")[-1].split("?")[0], p) for p in panels)]:
-            samples = []
+            samples, cpu = [], []
             for attempt in range(repeats + 1):  # the first warms the caches
-                started = time.perf_counter()
+                started, cpu_before = time.perf_counter(), _cpu_s(pid)
                 client.get(path).raise_for_status()
                 if attempt:
                     samples.append((time.perf_counter() - started) * 1000)
+                    cpu.append((_cpu_s(pid) - cpu_before) * 1000)
             out[label] = round(statistics.median(samples), 1)
+            if pid is not None:
+                out[f"cpu {label}"] = round(statistics.median(cpu), 1)
     return out
 
 
@@ -240,7 +256,7 @@ def main() -> None:
                             f"&since=all&group_by={group_by}", "section.figures ul.cards, "
                             "p.error", args.repeats, complete=_PANELS_DONE)
                         servers[f"SQLite {label}, {n:,} traces"] = time_overview_server(
-                            url, experiment_id, args.repeats, group_by)
+                            url, experiment_id, args.repeats, group_by, proc.pid)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
@@ -251,7 +267,8 @@ def main() -> None:
                 for group_by in ("", "tags.env"):
                     label = f"overview (all time{', by ' + group_by if group_by else ''})"
                     servers[f"PostgreSQL {label}, {traces:,} traces"] = \
-                        time_overview_server(url, experiment_id, args.repeats, group_by)
+                        time_overview_server(url, experiment_id, args.repeats, group_by,
+                                             proc.pid)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)

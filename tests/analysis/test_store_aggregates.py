@@ -338,3 +338,74 @@ def test_groups_by_a_tag_read_from_the_value_index_equal_the_reference(
         assert sorted(r.traces for r in rows) == [20, 20, 20]
     finally:
         sql.close()
+
+
+def test_the_largest_value_is_the_rest_of_the_selection(store_uri: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When every selected trace has a value, the value with the most traces is not joined
+    but computed as the selection less the other values (SQLite): the same figures as the
+    reference, with durations shared between groups, a trace without a duration, and a
+    joined group holding the selection's first and last traces (the rest's own times are
+    then read). A key as many rows as the selection has traces, one of them on a trace of
+    another experiment, leaves a selected trace without a value: the rest is then the
+    traces without one."""
+    from spanscope.store.sql import aggregates as sql_aggregates
+
+    sql, memory = SqlStore(store_uri), InMemoryStore()
+    rests: list[str | None] = []  # the rest group of each call
+    real_rest = sql_aggregates._rest
+    monkeypatch.setattr(sql_aggregates, "_rest", lambda *args: rests.append(args[5])
+                        or real_rest(*args))
+    traces = []
+    for i in range(40):
+        tags = {"env": "dev" if i in (0, 39) or i % 5 == 0 else "prod"}
+        if i != 3:
+            tags["team"] = "a" if i % 3 else "b"
+        trace, _ = make(request_time=T0_MS + i * 60_000, latency_ms=10 + 3 * (i % 7),
+                        failure=None if i % 6 else Failure("boom"), tags=tags,
+                        input_tokens=100 + i)
+        if i == 7:
+            trace.info.execution_duration = None
+            trace.info.state = "IN_PROGRESS"
+        traces.append(trace)
+    for i in range(4):  # another experiment's traces, one with a team
+        trace, _ = make(request_time=T0_MS + i, latency_ms=5, experiment_id="1",
+                        tags={"team": "a"} if i == 1 else {})
+        traces.append(trace)
+    try:
+        for store in (sql, memory):
+            assert store.create_experiment("other") == "1"
+            store.log_traces(traces)
+        cases = [Selection(("0",)), Selection(("0",), None, T0_MS, T0_MS + 20 * 60_000),
+                 Selection(None), Selection(("0",), "attributes.state = 'ERROR'")]
+        for selection in cases:
+            for key in ("env", "team", "absent"):
+                same_stats(sql.trace_stats(selection, group_by=GroupKey("tag", key)),
+                           memory.trace_stats(selection, group_by=GroupKey("tag", key)))
+        if store_uri.startswith("sqlite"):
+            assert rests[:3] == ["prod", None, None]  # experiment 0 by env, team, absent
+            assert rests.count("prod") == 1
+        rows = sql.trace_stats(Selection(("0",)), group_by=GroupKey("tag", "env"))
+        prod = next(r for r in rows if r.group == "prod")
+        assert (prod.traces, prod.latency_n, prod.in_progress) == (31, 30, 1)
+        assert (prod.first_ms, prod.last_ms) == (T0_MS + 60_000, T0_MS + 38 * 60_000)
+    finally:
+        sql.close()
+
+
+def test_sqlite_difference_removes_each_number_once() -> None:
+    """The rest group's latencies: the whole's numbers less the parts', a multiset
+    difference (a number in both keeps the whole's surplus), sorted; nulls left out."""
+    from spanscope.store.sql.sqlite_aggregates import difference, sorted_numbers
+
+    def less(whole: list, *parts: list) -> list[float]:
+        return difference(sorted_numbers(json.dumps(whole)),
+                          [sorted_numbers(json.dumps(p)) for p in parts]).tolist()
+
+    whole = [5, 3, None, 3, 9, 3, 1.5]
+    assert less(whole, [3, None], [9, 3]) == [1.5, 3.0, 5.0]
+    assert less(whole) == [1.5, 3.0, 3.0, 3.0, 5.0, 9.0]
+    assert less([], []) == []
+    assert less([2, 2], [2, 2]) == []
+    assert sorted_numbers(None).tolist() == [] and sorted_numbers('[1, "x", 0]').tolist() == [
+        0.0, 1.0]

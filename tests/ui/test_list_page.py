@@ -121,3 +121,28 @@ def test_a_trace_with_many_findings_lists_a_few_of_each_kind_first(
                         f" === {len(findings)}")
     p.wait_for_function("document.querySelectorAll('.waterfall .row.culprit').length"
                         f" === {len(findings)}")
+
+
+def test_the_filter_row_lays_out_at_1280_px(server: ServerProcess, page: Page) -> None:
+    """At 1280 px the filter box fills its own line, the experiment's keys sit under it as
+    chips (no comma-separated run), and Apply stays on the line of the quick filters
+    instead of wrapping alone."""
+    p = page.page
+    p.goto(server.url + "/")
+    p.locator("p.keys code").first.wait_for()
+
+    def box(locator):
+        found = locator.bounding_box()
+        assert found is not None
+        return found
+
+    filter_box = box(p.get_by_label("Filter", exact=True))
+    keys = box(p.locator("p.keys"))
+    order, apply = box(p.get_by_label("Order")), box(p.get_by_role("button", name="Apply"))
+    state = box(p.get_by_label("State"))
+    assert filter_box["width"] > 900  # the whole line but the experiment picker
+    assert filter_box["y"] + filter_box["height"] <= keys["y"] < state["y"]
+    assert abs(apply["y"] + apply["height"] - (order["y"] + order["height"])) < 4
+    assert abs(state["y"] - order["y"]) < 4  # one line of quick filters
+    assert "," not in p.locator("p.keys").inner_text()
+    page.shot("list-filter-row-1280")

@@ -87,6 +87,47 @@ def test_groups_are_summarize_by_the_tag_with_links(store: SqlStore) -> None:
     assert overview.groups_panel(store, overview.Scope.now("0", "all")) == []
 
 
+def test_the_time_panel_reads_only_the_buckets_it_draws(tmp_path) -> None:
+    """Over 130 hours the panel draws the newest 120 and reads only their traces: the same
+    counts and failures as trace_stats' newest 120 hours, over all time and over a
+    window of a week."""
+    hours = overview.MAX_BARS + 10
+    traces = [make_trace(2 + i % 3, request_time=T0 + i * HOUR + 7_000 * (i % 5),
+                         state="ERROR" if i % 7 == 0 else "OK") for i in range(hours)]
+    with SqlStore(f"sqlite:///{tmp_path}/h.db") as store:
+        store.log_traces(traces)
+        rows = store.trace_stats(overview.Scope.now("0", "all").selection, bucket_ms=HOUR)
+        for scope in (overview.Scope.now("0", "all"),
+                      overview.Scope("0", "7d", "", T0 - HOUR, T0 + hours * HOUR)):
+            panel = overview.time_panel(store, scope, "hour")
+            drawn = [b for b in panel["buckets"] if b["traces"]]
+            assert len(drawn) == overview.MAX_BARS
+            assert [(b["start_ms"], b["traces"], b["errors"]) for b in drawn] == [
+                (r.bucket_ms, r.traces, r.errors) for r in rows[-overview.MAX_BARS:]]
+            assert "<svg" in panel["charts"]["latency"]
+
+
+def test_each_group_and_hour_costs_what_summarize_says(tmp_path) -> None:
+    """The panels read their model usage beside their trace figures (at once): each
+    group's cost is summarize's, the groups' costs add up, and the hours are charted."""
+    from tests.analysis.many_traces import make
+
+    traces = [make(request_time=T0 + (i % 3) * HOUR + i, latency_ms=20 + i,
+                   tags={"env": "prod" if i % 4 else "dev"}, input_tokens=1000 * (i + 1),
+                   model="gpt-4o-mini" if i % 2 else "gpt-4o")[0] for i in range(12)]
+    with SqlStore(f"sqlite:///{tmp_path}/c.db") as store:
+        store.log_traces(traces)
+        scope = overview.Scope.now("0", "all", "tags.env")
+        groups = {g["value"]: g["cost_usd"] for g in overview.groups_panel(store, scope)}
+        table = analysis.summarize(experiment_ids=["0"], group_by="tags.env",
+                                   store=store).table
+        assert groups == dict(zip(table["tags.env"], table["cost_usd"], strict=True))
+        whole = analysis.summarize(experiment_ids=["0"], store=store).overall["cost_usd"]
+        assert all(groups.values()) and abs(sum(groups.values()) - whole) < 1e-9
+        panel = overview.time_panel(store, scope, "hour")
+        assert len(panel["buckets"]) == 3 and "cost" in panel["charts"]
+
+
 def test_span_types_and_error_patterns_link_to_their_traces(store: SqlStore) -> None:
     scope = overview.Scope.now("0", "all")
     types = {t["span_type"]: t for t in overview.span_types_panel(store, scope)}

@@ -18,8 +18,10 @@ and the slowest traces) stays one click away, at ``/overview/report``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -41,6 +43,8 @@ __all__ = ["PANELS", "Figure", "Headline", "Scope", "errors_panel", "groups_pane
            "router", "span_types_panel", "time_panel"]
 
 router = APIRouter(include_in_schema=False)
+A = TypeVar("A")
+B = TypeVar("B")
 
 PANELS = ("time", "span_types", "errors", "groups")  # in page order
 TOP_PATTERNS = 10
@@ -151,13 +155,23 @@ def headline(store: Any, scope: Scope) -> Headline:
     return Headline(figures, int(overall.get("traces") or 0), auto_bucket(first, last))
 
 
+def _together(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """``first()`` and ``second()`` at once (``second`` on a thread of its own): a panel's
+    trace figures and its model usage are independent queries, and the database works
+    on them without the GIL, so the panel waits for the longer, not for both."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanscope-panel") as pool:
+        later = pool.submit(second)
+        return first(), later.result()
+
+
 def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
     """Per time bucket: traces and failures (bars linked to their traces), error rate,
     latency p50/p95/p99, tokens and cost; buckets without traces are drawn empty."""
     size = BUCKETS.get(bucket) or BUCKETS["hour"]
-    selection = scope.selection
-    rows = {s.bucket_ms: s for s in store.trace_stats(selection, bucket_ms=size)}
-    usage = usage_for_pricing(store, selection, bucket_ms=size)
+    selection = _drawn(store, scope, size)
+    stats, usage = _together(lambda: store.trace_stats(selection, bucket_ms=size),
+                             lambda: usage_for_pricing(store, selection, bucket_ms=size))
+    rows = {s.bucket_ms: s for s in stats}
     costs = cost_by(usage, lambda r: r.bucket_ms)
     if not rows:
         return {"bucket": bucket, "buckets": [], "charts": {}}
@@ -181,6 +195,23 @@ def time_panel(store: Any, scope: Scope, bucket: str) -> dict[str, Any]:
     trend = sum(1 for r in series if r["traces"]) > 1  # one bucket has no trend to chart
     return {"bucket": bucket, "buckets": buckets,
             "charts": _time_charts(series, bucket) if trend else {}}
+
+
+def _drawn(store: Any, scope: Scope, size: int) -> Selection:
+    """The scope narrowed to the ``MAX_BARS`` newest buckets, the only ones the panel
+    draws: a month of hourly buckets reads its last five days, not the month (the figures
+    of a drawn bucket are the same). Over all time the newest trace (one index probe)
+    ends the window."""
+    selection, end = scope.selection, scope.end_ms
+    if end is None:
+        newest = store.search_traces([scope.experiment_id], max_results=1, include_spans=False)
+        if not newest:
+            return selection
+        end = (int(newest[0].info.request_time) // size + 1) * size
+    start = ((end - 1) // size - (MAX_BARS - 1)) * size
+    if scope.start_ms is not None and scope.start_ms >= start:
+        return selection
+    return Selection(selection.experiment_ids, selection.filter_string, start, end)
 
 
 def _time_charts(series: list[dict[str, Any]], bucket: str) -> dict[str, Any]:
@@ -237,10 +268,11 @@ def groups_panel(store: Any, scope: Scope) -> list[dict[str, Any]]:
     key = _group_key(scope.group_by)
     field = _ALIAS_FIELDS.get(scope.group_by.lower(), scope.group_by)  # in the filter
     selection = scope.selection
-    usage = usage_for_pricing(store, selection, group_by=key)
+    groups, usage = _together(lambda: store.trace_stats(selection, group_by=key),
+                               lambda: usage_for_pricing(store, selection, group_by=key))
     costs = cost_by(usage, lambda r: r.group)
     out = []
-    for stats in store.trace_stats(selection, group_by=key):
+    for stats in groups:
         value = stats.group
         where = (f"{field} IS NULL" if value is None else f"{field} = {quote_text(str(value))}")
         cost = costs.get(value)

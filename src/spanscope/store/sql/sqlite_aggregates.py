@@ -17,9 +17,10 @@ from typing import Any
 
 from spanscope.store.aggregates import percentile, sample_key
 
-__all__ = ["json_quantiles", "register_aggregates"]
+__all__ = ["difference", "json_quantiles", "register_aggregates", "sorted_numbers"]
 
-_NUMPY_FROM = 50_000  # sort big groups with numpy: faster and without a float per value
+_NUMPY_FROM = 100  # numpy from here: parses and sorts 2x faster than a list (the time
+# panel holds ~700 buckets of ~1,400 values at a million traces), 8 bytes a value
 
 
 def json_quantiles(raw: str | None, quantiles: Sequence[float]) -> tuple[float | None, ...]:
@@ -38,6 +39,38 @@ def json_quantiles(raw: str | None, quantiles: Sequence[float]) -> tuple[float |
     else:
         ordered = sorted(_numbers(values))
     return tuple(percentile(ordered, float(q)) for q in quantiles)
+
+
+def difference(ordered: Any, parts: Sequence[Any]) -> Any:
+    """The sorted numpy array ``ordered`` less the numbers of the arrays ``parts`` (a
+    multiset difference: each number of a part removes one equal number), sorted. What a
+    group of traces holds when its values are the selection's minus the other groups'
+    (``aggregates._trace_stats_by_value``): the k-th copy of a number in the parts removes
+    the k-th copy in the whole, found by binary search."""
+    import numpy as np
+
+    removed = np.sort(np.concatenate(parts)) if parts else ordered[:0]
+    if not len(removed):
+        return ordered
+    at = (np.searchsorted(ordered, removed, "left")
+          + np.arange(len(removed)) - np.searchsorted(removed, removed, "left"))
+    found = at < len(ordered)
+    found[found] = ordered[at[found]] == removed[found]
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[at[found]] = False
+    return ordered[keep]
+
+
+def sorted_numbers(raw: str | None) -> Any:
+    """The numbers of a JSON array as a sorted numpy array, nulls and text left out."""
+    import numpy as np
+
+    values = json.loads(raw) if raw else []
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.array(_numbers(values), dtype=np.float64)
+    return np.sort(array[~np.isnan(array)])
 
 
 def _numbers(values: list[Any]) -> list[float]:

@@ -269,12 +269,12 @@
     var hint = document.querySelector("p.keys");
     if (!hint) return;
     if (!keys.length) { hint.hidden = true; return; }
-    hint.textContent = "Keys in this experiment: ";
-    keys.slice(0, 12).forEach(function (key, i) {
-      if (i) hint.appendChild(document.createTextNode(", "));
+    hint.textContent = "";
+    hint.appendChild(document.createElement("span")).textContent = "Keys in this experiment:";
+    keys.slice(0, 12).forEach(function (key) {
       hint.appendChild(document.createElement("code")).textContent = key;
     });
-    if (keys.length > 12) hint.appendChild(document.createTextNode(" …"));
+    if (keys.length > 12) hint.appendChild(document.createElement("span")).textContent = "…";
     hint.classList.remove("pending");
   }
   document.addEventListener("DOMContentLoaded", function () {
