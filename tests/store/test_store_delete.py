@@ -294,16 +294,34 @@ def test_a_batch_deletes_each_child_table_itself_not_through_the_cascade(
         engine.dispose()
 
 
-def test_a_sqlite_batch_hands_its_connection_back_with_the_usual_cache(
-        sqlite_uri: str) -> None:
-    with SqlStore(sqlite_uri) as store:
+def _settings(conn: sa.Connection) -> tuple[int, int]:
+    return (conn.exec_driver_sql("PRAGMA cache_size").scalar_one(),
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
+def test_a_sqlite_batch_hands_its_connection_back_as_it_was(sqlite_uri: str) -> None:
+    """A deletion batch runs with a big page cache and no automatic checkpoint; the
+    connection goes back to the pool with SQLite's usual cache and checkpoint, and the
+    batch's frames are checkpointed all the same (by settle_wal)."""
+    statements: list[str] = []
+    with SqlStore(sqlite_uri, on_statement=lambda sql, _: statements.append(sql)) as store:
         with store._engine.connect() as conn:
-            usual = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-        assert usual != -sql_delete.BULK_CACHE_KIB
+            usual = _settings(conn)
+        assert usual == (-2000, sql_engine.WAL_AUTOCHECKPOINT_FRAMES)
         traces = log(store, 20, n_spans=3)
+        statements.clear()
         assert store.delete_trace_ids([t.info.trace_id for t in traces]) == 20
+        assert "PRAGMA wal_autocheckpoint = 0" in statements
+        assert f"PRAGMA cache_size = -{sql_delete.BULK_CACHE_KIB}" in statements
         with store._engine.connect() as conn:  # the pool's one connection, reused
-            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == usual
+            assert _settings(conn) == usual
+    path = sqlite_uri.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:  # nothing of the deletion is left to copy back
+        _, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert done == log_frames
+    finally:
+        conn.close()
 
 
 # --- SQLite's WAL during a bulk deletion (engine.settle_wal) --------------------------------
