@@ -262,30 +262,29 @@ def test_child_tables_are_every_table_that_references_traces() -> None:
             "trace_model_usage"} <= referencing
 
 
-def test_a_batch_deletes_each_child_table_itself_not_through_the_cascade(
-        store: SqlStore, store_uri: str) -> None:
-    """With the foreign keys' cascade switched off, a deletion batch still leaves no row of
+def test_a_sqlite_batch_deletes_each_child_table_itself_not_through_the_cascade(
+        sqlite_uri: str) -> None:
+    """With the foreign keys' cascade off, a SQLite deletion batch still leaves no row of
     its traces in any table, and touches no row of a trace outside its experiment."""
-    other = store.create_experiment("other")
-    doomed = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
-                         assessments=sample_assessments()) for i in range(3)]
-    outside = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
-                          assessments=sample_assessments(), experiment_id=other)
-               for i in range(2)]
-    store.log_traces(doomed + outside)
-    engine = sa.create_engine(parse_uri(store_uri))
+    with SqlStore(sqlite_uri) as store:
+        other = store.create_experiment("other")
+        doomed = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
+                             assessments=sample_assessments()) for i in range(3)]
+        outside = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
+                              assessments=sample_assessments(), experiment_id=other)
+                   for i in range(2)]
+        store.log_traces(doomed + outside)
+    engine = sa.create_engine(parse_uri(sqlite_uri))
     try:
         with engine.connect() as conn:
             before_outside = _rows_of(conn, ids(outside))
             before = _rows_of(conn, ids(doomed))
             assert all(before[name] for name in ("traces", "spans", "span_text", "trace_tags",
                                                  "trace_metadata", "assessments")), before
-            if store_uri.startswith("sqlite"):  # a plain SQLAlchemy engine: no cascade
-                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
+            # a plain SQLAlchemy engine: SQLite's foreign keys (and cascade) are off
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
             conn.commit()
             with conn.begin():
-                if not store_uri.startswith("sqlite"):  # no foreign-key trigger fires
-                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 deleted = sql_delete._delete(conn, sorted(ids(doomed) | ids(outside)), 0)
             assert deleted == 3
             assert _rows_of(conn, ids(doomed)) == dict.fromkeys(before, 0)
