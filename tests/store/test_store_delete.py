@@ -18,6 +18,7 @@ from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.store.base import TraceStore
 from spanscope.store.mutations import DELETE_BATCH
 from spanscope.store.sql import SqlStore, schema
+from spanscope.store.sql import delete as sql_delete
 from spanscope.store.sql import engine as sql_engine
 from spanscope.store.sql.engine import parse_uri, settle_wal
 
@@ -244,6 +245,82 @@ def test_deleting_a_trace_removes_its_spans_tags_metadata_and_assessments(
     assert _child_rows(store_uri, ids(kept)) == before
     for trace in kept:
         assert store.get_trace(trace.info.trace_id).to_json() == trace.to_json()
+
+
+def _rows_of(conn: sa.Connection, trace_ids: set[str]) -> dict[str, int]:
+    """Rows per table that belong to these traces: the traces and every child table."""
+    return {table.name: conn.execute(sa.select(sa.func.count()).select_from(table).where(
+        table.c.trace_id.in_(sorted(trace_ids)))).scalar_one()
+            for table in (schema.traces, *sql_delete.CHILD_TABLES)}
+
+
+def test_child_tables_are_every_table_that_references_traces() -> None:
+    referencing = {table.name for table in schema.metadata.sorted_tables
+                   for fk in table.foreign_keys if fk.column.table is schema.traces}
+    assert {t.name for t in sql_delete.CHILD_TABLES} == referencing
+    assert {"spans", "span_text", "trace_tags", "trace_metadata", "assessments",
+            "trace_model_usage"} <= referencing
+
+
+def test_a_sqlite_batch_deletes_each_child_table_itself_not_through_the_cascade(
+        sqlite_uri: str) -> None:
+    """With the foreign keys' cascade off, a SQLite deletion batch still leaves no row of
+    its traces in any table, and touches no row of a trace outside its experiment."""
+    with SqlStore(sqlite_uri) as store:
+        other = store.create_experiment("other")
+        doomed = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
+                             assessments=sample_assessments()) for i in range(3)]
+        outside = [make_trace(4, request_time=T0 + i, tags={"t": "1"}, metadata={"m": "1"},
+                              assessments=sample_assessments(), experiment_id=other)
+                   for i in range(2)]
+        store.log_traces(doomed + outside)
+    engine = sa.create_engine(parse_uri(sqlite_uri))
+    try:
+        with engine.connect() as conn:
+            before_outside = _rows_of(conn, ids(outside))
+            before = _rows_of(conn, ids(doomed))
+            assert all(before[name] for name in ("traces", "spans", "span_text", "trace_tags",
+                                                 "trace_metadata", "assessments")), before
+            # a plain SQLAlchemy engine: SQLite's foreign keys (and cascade) are off
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
+            conn.commit()
+            with conn.begin():
+                deleted = sql_delete._delete(conn, sorted(ids(doomed) | ids(outside)), 0)
+            assert deleted == 3
+            assert _rows_of(conn, ids(doomed)) == dict.fromkeys(before, 0)
+            assert _rows_of(conn, ids(outside)) == before_outside
+    finally:
+        engine.dispose()
+
+
+def _settings(conn: sa.Connection) -> tuple[int, int]:
+    return (conn.exec_driver_sql("PRAGMA cache_size").scalar_one(),
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
+def test_a_sqlite_batch_hands_its_connection_back_as_it_was(sqlite_uri: str) -> None:
+    """A deletion batch runs with a big page cache and no automatic checkpoint; the
+    connection goes back to the pool with SQLite's usual cache and checkpoint, and the
+    batch's frames are checkpointed all the same (by settle_wal)."""
+    statements: list[str] = []
+    with SqlStore(sqlite_uri, on_statement=lambda sql, _: statements.append(sql)) as store:
+        with store._engine.connect() as conn:
+            usual = _settings(conn)
+        assert usual == (-2000, sql_engine.WAL_AUTOCHECKPOINT_FRAMES)
+        traces = log(store, 20, n_spans=3)
+        statements.clear()
+        assert store.delete_trace_ids([t.info.trace_id for t in traces]) == 20
+        assert "PRAGMA wal_autocheckpoint = 0" in statements
+        assert f"PRAGMA cache_size = -{sql_delete.BULK_CACHE_KIB}" in statements
+        with store._engine.connect() as conn:  # the pool's one connection, reused
+            assert _settings(conn) == usual
+    path = sqlite_uri.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:  # nothing of the deletion is left to copy back
+        _, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert done == log_frames
+    finally:
+        conn.close()
 
 
 # --- SQLite's WAL during a bulk deletion (engine.settle_wal) --------------------------------

@@ -4,8 +4,23 @@ Deleting a million traces in one statement would hold SQLite's only write lock f
 minutes (every ingesting process waits) and build a giant ``IN`` list. Instead each
 transaction selects up to ``DELETE_BATCH`` ids (oldest first, through the
 ``(experiment_id, request_time, trace_id)`` index) and deletes them; tags, metadata,
-spans and assessments go with them through ``ON DELETE CASCADE``. Between batches other
-writers get the lock. An interrupted deletion leaves whole traces, never half of one.
+spans and assessments go with them. Between batches other writers get the lock. An
+interrupted deletion leaves whole traces, never half of one.
+
+**On SQLite, children first, set by set.** Each batch deletes the rows of every table that
+hangs off ``traces`` (``CHILD_TABLES``: those with a foreign key to ``traces.trace_id``)
+with one ``DELETE … WHERE trace_id IN (…)`` per table, then the traces; ``ON DELETE
+CASCADE`` stays as the safety net but finds nothing left. SQLite's cascade runs a
+sub-program per deleted trace and child table; one statement per table walks each index
+once in key order instead (on a copy of the 1M bench store, 3,000 traces in batches of 100
+took 1.26 ms of CPU a trace this way with the page cache below, 1.71 ms through the cascade
+with SQLite's default cache). The batch's transaction gets a page cache big enough for
+every page it changes (``BULK_CACHE_KIB``), so SQLite never spills half-done pages to the
+WAL and reads them back (a third of the reads and a fifth of the writes of a batch of
+100), and commits without SQLite's automatic checkpoint (``engine.defer_checkpoint``): the
+runner's ``settle_wal`` checkpoints once after each batch instead of twice. PostgreSQL
+keeps its cascade: there the explicit statements made a batch slower (3,000 traces of a
+small store: 0.7 s through the cascade, 1.6 to 2.6 s table by table).
 """
 
 from __future__ import annotations
@@ -17,17 +32,26 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from spanscope.store.sql import schema
+from spanscope.store.sql.engine import defer_checkpoint
 from spanscope.store.trace_rules import DELETE_BATCH
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["Runner", "count_ids", "count_older", "delete_ids", "delete_older"]
+__all__ = ["BULK_CACHE_KIB", "CHILD_TABLES", "Runner", "count_ids", "count_older",
+           "delete_ids", "delete_older"]
 
 logger = logging.getLogger(__name__)
 
 # Runs one unit of work in its own transaction: SqlStore._run with the action's name.
 Runner = Callable[[str, Callable[["Connection"], int]], int]
+
+# The tables whose rows belong to one trace: a foreign key to traces.trace_id.
+CHILD_TABLES: tuple[sa.Table, ...] = tuple(
+    table for table in schema.metadata.sorted_tables
+    if any(fk.column is schema.traces.c.trace_id for fk in table.foreign_keys))
+# SQLite page cache of a deletion batch (KiB): ~30 changed pages of 4 KiB per trace.
+BULK_CACHE_KIB = 131_072
 
 
 def delete_older(run: Runner, experiment_id: int, max_timestamp_millis: int,
@@ -96,7 +120,22 @@ def _delete(conn: Connection, ids: list[str], experiment_id: int | None) -> int:
     if not ids:
         return 0
     traces = schema.traces
-    statement = sa.delete(traces).where(traces.c.trace_id.in_(ids))
+    if conn.dialect.name != "sqlite":  # PostgreSQL's cascade is the faster way there
+        statement = sa.delete(traces).where(traces.c.trace_id.in_(ids))
+        if experiment_id is not None:
+            statement = statement.where(traces.c.experiment_id == experiment_id)
+        return conn.execute(statement).rowcount
     if experiment_id is not None:
-        statement = statement.where(traces.c.experiment_id == experiment_id)
-    return conn.execute(statement).rowcount
+        ids = list(conn.execute(sa.select(traces.c.trace_id).where(
+            traces.c.trace_id.in_(ids), traces.c.experiment_id == experiment_id)).scalars())
+        if not ids:
+            return 0
+    defer_checkpoint(conn)  # the batch runner settles the WAL after the commit
+    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        for table in CHILD_TABLES:
+            conn.execute(sa.delete(table).where(table.c.trace_id.in_(ids)))
+        return conn.execute(sa.delete(traces).where(traces.c.trace_id.in_(ids))).rowcount
+    finally:  # the pooled connection goes back with its usual (small) cache
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
