@@ -182,3 +182,75 @@ def test_failed_and_recovered_come_with_the_error_spans(store: SqlStore) -> None
     (row,) = patterns_of(store, selection).patterns
     assert (row["count"], row["failed"], row["recovered"]) == (6, 3, 3)
     assert patterns_of(Silent(), selection).patterns == [row]  # type: ignore[arg-type]
+
+
+def _reference_groups(spans: list, failed: set[str]) -> tuple[list[dict], int]:
+    """Error patterns the plain way, one span at a time (``group_error_spans`` before it
+    bucketed spans by message): what the faster grouping must equal."""
+    from spanscope.analysis.errors import EXAMPLES
+    from spanscope.analysis.summary import utc
+
+    groups: dict[str, dict] = {}
+    for span in spans:
+        raw = span.exception_message or span.status_message
+        g = groups.setdefault(normalise_message(raw), {"traces": {}, "spans": 0, "types": {},
+                                                       "names": {}, "example": None})
+        g["traces"][span.trace_id] = span.request_time
+        g["spans"] += 1
+        if span.exception_type:
+            g["types"][span.exception_type] = g["types"].get(span.exception_type, 0) + 1
+        g["names"][span.name] = g["names"].get(span.name, 0) + 1
+        if g["example"] is None:
+            g["example"] = raw
+    error_traces = len({s.trace_id for s in spans})
+
+    def by_frequency(counts: dict[str, int]) -> list[str]:
+        return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    rows = []
+    for pattern, g in sorted(groups.items(), key=lambda kv: (
+            -len(kv[1]["traces"]), -max(kv[1]["traces"].values()), kv[0])):
+        traces = g["traces"]
+        newest = sorted(traces.items(), key=lambda kv: (kv[0] not in failed, -kv[1], kv[0]))
+        n_failed = sum(t in failed for t in traces)
+        rows.append({"pattern": pattern, "count": len(traces), "failed": n_failed,
+                     "recovered": len(traces) - n_failed, "spans": g["spans"],
+                     "share": len(traces) / error_traces,
+                     "exception_types": by_frequency(g["types"]),
+                     "span_names": by_frequency(g["names"]),
+                     "first_seen": utc(min(traces.values())),
+                     "last_seen": utc(max(traces.values())),
+                     "example_trace_ids": [t for t, _ in newest[:EXAMPLES]],
+                     "example_message": g["example"]})
+    return rows, error_traces
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grouping_equals_the_span_by_span_reference(seed: int) -> None:
+    """Messages merging into one pattern, missing messages (the first of a pattern too),
+    exceptions, traces with several origins, ties in time: every figure equals the plain
+    per-span grouping's."""
+    import random
+
+    from spanscope.analysis.errors import group_error_spans
+    from spanscope.store.aggregates import ErrorSpan
+
+    rng = random.Random(seed)
+    messages = [None, "", "order ORD-1 not found", "order ORD-22 not found",
+                "order ORD-333 not found", "upstream timed out after 30s",
+                "upstream timed out after 5s", "KeyError: 'a'", "disk full"]
+    spans = []
+    for i in range(600):
+        trace = f"tr-{rng.randrange(200):032x}"
+        exc = rng.choice([None, None, "ValueError", "KeyError"])
+        spans.append(ErrorSpan(
+            trace_id=trace, span_id=f"{i:016x}", name=rng.choice(["a", "b", "c"]),
+            span_type="TOOL", request_time=T0_MS + int(trace[3:], 16) % 17 * HOUR_MS,
+            exception_type=exc, exception_message=rng.choice(messages) if exc else None,
+            status_message=rng.choice(messages) or None))
+    spans.sort(key=lambda s: (s.request_time, s.trace_id, s.span_id))
+    failed = {s.trace_id for s in spans if int(s.trace_id[3:], 16) % 3}
+    got = group_error_spans(spans, failed)
+    assert got == _reference_groups(spans, failed)
+    patterns = {r["pattern"]: r for r in got[0]}
+    assert patterns["order ORD-<num> not found"]["spans"] > patterns[NO_MESSAGE]["spans"] / 9

@@ -13,9 +13,12 @@ traces relate to it, and a pattern's examples are failed traces first.
 
 from __future__ import annotations
 
+import heapq
 import re
+from collections import Counter
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from spanscope.analysis.selection import TimeLike, make_selection, store_for
@@ -69,10 +72,6 @@ def normalise_message(message: str | None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _message(span: ErrorSpan) -> str | None:
-    return span.exception_message or span.status_message
-
-
 @dataclass
 class ErrorPatterns:
     """Patterns, most frequent first (``PATTERN_COLUMNS``), over ``error_traces`` traces
@@ -99,61 +98,65 @@ class ErrorPatterns:
                 "origin_spans": self.origin_spans, "patterns": frame_records(self.table)}
 
 
-class _Group:
-    def __init__(self) -> None:
-        self.traces: dict[str, int] = {}  # trace id -> request time
-        self.spans = 0
-        self.types: dict[str, int] = {}
-        self.names: dict[str, int] = {}
-        self.example: str | None = None
-
-    def add(self, span: ErrorSpan) -> None:
-        self.traces[span.trace_id] = span.request_time
-        self.spans += 1
-        if span.exception_type:
-            self.types[span.exception_type] = self.types.get(span.exception_type, 0) + 1
-        self.names[span.name] = self.names.get(span.name, 0) + 1
-        if self.example is None:
-            self.example = _message(span)
-
-
 def _by_frequency(counts: dict[str, int]) -> list[str]:
     return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _example(raws: list[str | None]) -> str | None:
+    """The first message (in span order) of a pattern's raw messages that is not None."""
+    return next((raw for raw in raws if raw is not None), None)
 
 
 def group_error_spans(spans: Sequence[ErrorSpan],
                       failed: Set[str] = frozenset()) -> tuple[list[dict[str, Any]], int]:
     """Pattern rows (most traces first) and the number of traces with a failure;
-    ``failed`` holds the ids of the traces that ended in ERROR."""
-    groups: dict[str, _Group] = {}
-    cache: dict[str | None, str] = {}
+    ``failed`` holds the ids of the traces that ended in ERROR.
+
+    Spans are bucketed by raw message first (dicts keep their first-seen order, so a
+    pattern's raw messages come in span order) and each distinct message is normalised
+    once; each pattern's figures are then counted over its buckets in C-level passes."""
+    by_raw: dict[str | None, list[ErrorSpan]] = {}
     for span in spans:
-        raw = _message(span)
-        pattern = cache.get(raw)
-        if pattern is None:
-            pattern = cache[raw] = normalise_message(raw)
-        groups.setdefault(pattern, _Group()).add(span)
-    error_traces = len({s.trace_id for s in spans})
+        raw = span.exception_message or span.status_message
+        bucket = by_raw.get(raw)
+        if bucket is None:
+            by_raw[raw] = bucket = []
+        bucket.append(span)
+    raws_of: dict[str, list[str | None]] = {}
+    for raw in by_raw:
+        raws_of.setdefault(normalise_message(raw), []).append(raw)
+    groups = []
+    all_traces: set[str] = set()
+    for pattern, raws in raws_of.items():
+        members = by_raw[raws[0]] if len(raws) == 1 else [
+            s for raw in raws for s in by_raw[raw]]
+        traces = {s.trace_id: s.request_time for s in members}
+        all_traces.update(traces)
+        groups.append((pattern, raws, members, traces, max(traces.values())))
+    error_traces = len(all_traces)
+    groups.sort(key=lambda g: (-len(g[3]), -g[4], g[0]))
     rows = []
-    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1].traces),
-                                                     -max(kv[1].traces.values()), kv[0]))
-    for pattern, group in ordered:
+    for pattern, raws, members, traces, last in groups:
         # failed traces first, newest first: the examples show what the row counts
-        newest = sorted(group.traces.items(),
-                        key=lambda kv: (kv[0] not in failed, -kv[1], kv[0]))
-        times = group.traces.values()
-        n_failed = sum(trace_id in failed for trace_id in group.traces)
+        newest = heapq.nsmallest(EXAMPLES, traces.items(),
+                                 key=lambda kv: (kv[0] not in failed, -kv[1], kv[0]))
+        n_failed = len(traces.keys() & failed)
+        types = Counter(t for t in map(_EXCEPTION_TYPE, members) if t)
         rows.append({
-            "pattern": pattern, "count": len(group.traces), "failed": n_failed,
-            "recovered": len(group.traces) - n_failed, "spans": group.spans,
-            "share": len(group.traces) / error_traces if error_traces else None,
-            "exception_types": _by_frequency(group.types),
-            "span_names": _by_frequency(group.names),
-            "first_seen": utc(min(times)), "last_seen": utc(max(times)),
-            "example_trace_ids": [trace_id for trace_id, _ in newest[:EXAMPLES]],
-            "example_message": group.example,
+            "pattern": pattern, "count": len(traces), "failed": n_failed,
+            "recovered": len(traces) - n_failed, "spans": len(members),
+            "share": len(traces) / error_traces if error_traces else None,
+            "exception_types": _by_frequency(types),
+            "span_names": _by_frequency(Counter(map(_NAME, members))),
+            "first_seen": utc(min(traces.values())), "last_seen": utc(last),
+            "example_trace_ids": [trace_id for trace_id, _ in newest],
+            "example_message": _example(raws),
         })
     return rows, error_traces
+
+
+_NAME = attrgetter("name")
+_EXCEPTION_TYPE = attrgetter("exception_type")
 
 
 def error_patterns(

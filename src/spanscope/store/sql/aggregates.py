@@ -24,6 +24,7 @@ import dataclasses
 import heapq
 import json
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -761,18 +762,17 @@ def error_spans(conn: Connection, search: SearchQuery, selection: Selection) -> 
     else:
         rows = query.run(conn, _error_statement(query, fewer_error_spans, False))
     out = []
-    for row in rows:
-        status = row.status_message
+    for trace_id, span_id, name, span_type, status, content, request_time, state in rows:
         exc_type = exc_message = None
-        if row.content is not None:
-            status, exc_type, exc_message = _error_details(row.content, status)
-        out.append(ErrorSpan(trace_id=row.trace_id, span_id=row.span_id, name=row.name,
-                             span_type=row.span_type, request_time=int(row.request_time),
-                             exception_type=exc_type, exception_message=exc_message,
-                             status_message=status or None,
-                             trace_failed=row.state == _ERROR))
-    out.sort(key=lambda e: (e.request_time, e.trace_id, e.span_id))
+        if content is not None:
+            status, exc_type, exc_message = _error_details(content, status)
+        out.append(ErrorSpan(trace_id, span_id, name, span_type, int(request_time),
+                             exc_type, exc_message, status or None, state == _ERROR))
+    out.sort(key=_SPAN_ORDER)
     return out
+
+
+_SPAN_ORDER = operator.attrgetter("request_time", "trace_id", "span_id")
 
 
 def _error_statement(query: _Query, fewer_error_spans: bool, strict: bool) -> sa.Select[Any]:
