@@ -197,10 +197,10 @@ def _ordered(row: tuple[Any, ...] | None, joiner: str,
     time and id for assessments; for tags and metadata the key, the row's own order)."""
     if row is None:
         return ""
-    items = row[1].split(SEP)
-    if len(items) == 1:
+    if "," not in row[2]:  # one entity
         return row[1]
-    positions = [int(p) for p in row[2].split(",")]
+    items = row[1].split(SEP)
+    positions = list(map(int, row[2].split(",")))
     if len(positions) != len(items):
         raise ValueError(f"trace {row[0]!r}: stored JSON holds a raw separator")
     keys: list[Any] = positions
