@@ -37,7 +37,6 @@ from spanscope.lifecycle.formats import trace_json
 from spanscope.lifecycle.parquet_io import COLUMNS, columns_of
 from spanscope.store.memory import InMemoryStore
 from spanscope.store.sql import SqlStore
-from spanscope.store.sql import store as sql_store
 from spanscope.store.stored import StoredTrace
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[
@@ -46,35 +45,18 @@ _examples = itertools.count()
 LONG = "x" * 1200  # longer than the preview and client request id columns
 
 
-_SCANNING: set[int] = set()  # ids of the stores whose exports walk whole experiments
-
-
-@pytest.fixture(params=["sqlite", "sqlite-scan", "postgresql", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Each store; on SQLite once through pages by id (``stored_read.py``) and once
-    through the walk in trace id order that whole experiments take (``stored_scan.py``)."""
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         opened: Any = InMemoryStore()
-    elif request.param.startswith("sqlite"):
-        scan = request.param == "sqlite-scan"
-        monkeypatch.setattr(sql_store, "SCAN_SHARE", 0.0 if scan else float("inf"))
+    elif request.param == "sqlite":
         opened = SqlStore(f"sqlite:///{tmp_path}/stored.db")
-        if scan:
-            _SCANNING.add(id(opened))
     else:
         opened = SqlStore(request.getfixturevalue("pg_uri"))
     try:
         yield opened
     finally:
-        _SCANNING.discard(id(opened))
         opened.close()
-
-
-def in_export_order(store: Any, trace_ids: list[str]) -> list[str]:
-    """The order an export gives ``trace_ids`` (search order, newest first): trace id
-    order where the export walks the whole experiment."""
-    return sorted(trace_ids) if id(store) in _SCANNING else trace_ids
 
 
 @st.composite
@@ -146,10 +128,9 @@ def test_stored_pages_write_what_the_entities_write(store: Any, batch: list[Trac
     stored = [trace for page in pages for trace in page]
     # The entity path's selection and order: search_traces, newest first.
     expected = list(store.search_traces([experiment_id], max_results=1000))
-    assert [t.trace_id for t in stored] == in_export_order(
-        store, [t.info.trace_id for t in expected])
-    for got in stored:
-        entity = store.get_trace(got.trace_id)
+    assert [t.trace_id for t in stored] == [t.info.trace_id for t in expected]
+    for got, want in zip(stored, expected, strict=True):
+        entity = store.get_trace(want.info.trace_id)
         assert trace_json(got, name) == entity_json(entity, name)
         assert parquet_row(got, name) == entity_row(entity, name)
         assert json.loads(trace_json(got, name))["info"] == json.loads(entity.to_json())["info"]

@@ -59,7 +59,6 @@ from spanscope.store.sql.migrate import ensure_schema
 from spanscope.store.sql.read import load_traces
 from spanscope.store.sql.search import SearchQuery
 from spanscope.store.sql.stored_read import read_stored
-from spanscope.store.sql.stored_scan import scan_stored
 from spanscope.store.sql.tags import delete_tag, set_tag
 from spanscope.store.stored import StoredTrace
 from spanscope.store.trace_methods import AssessmentBook, TraceMethods
@@ -76,7 +75,6 @@ T = TypeVar("T")
 WRITE_ATTEMPTS = 8  # after SQLite's own 30 s busy wait, so rarely more than one is needed
 _BACKOFF_S = 0.05
 _BACKOFF_CAP_S = 2.0
-SCAN_SHARE = 0.5  # an experiment's share of the traces from which its export walks the tables
 EXPORT_READERS = 2  # threads that read pages of an export at once (the machines have 2+ cores)
 
 
@@ -229,30 +227,7 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
     def _stored_pages(self, experiment_id: str, filter_string: str | None,
                       page_size: int, summary: bool) -> Iterator[list[StoredTrace]]:
         search = self._search_query([experiment_id], filter_string, None)  # parsed now
-        if filter_string is None and self._scans_whole(experiment_id):
-            return scan_stored(self._scan_connection, int(experiment_id), summary=summary,
-                               page_size=page_size)
         return self._stored_page_run(search, page_size, summary)
-
-    def _scans_whole(self, experiment_id: str) -> bool:
-        """Whether an export of the whole experiment walks the tables in trace id order
-        (``stored_scan.py``): on a SQLite file, when the experiment holds at least
-        ``SCAN_SHARE`` of the store's traces (the walk passes over every other trace's
-        rows too)."""
-        if self._engine.dialect.name != "sqlite" or is_memory(self._engine.url):
-            return False
-
-        def counts(conn: Connection) -> tuple[int, int]:
-            ours = conn.exec_driver_sql("SELECT count(*) FROM traces WHERE experiment_id = ?",
-                                        (int(experiment_id),)).scalar_one()
-            return ours, conn.exec_driver_sql("SELECT count(*) FROM traces").scalar_one()
-
-        ours, total = self._run("count traces", counts)
-        return ours > 0 and ours >= SCAN_SHARE * total
-
-    def _scan_connection(self) -> Any:
-        """A pooled sqlite3 connection for ``scan_stored`` (closing gives it back)."""
-        return self._engine.raw_connection()
 
     def _stored_page_run(self, search: SearchQuery, page_size: int,
                          summary: bool) -> Iterator[list[StoredTrace]]:
