@@ -86,6 +86,8 @@ def prepare(trace: Trace) -> PreparedTrace:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if value is None or type(value) is int:  # the usual cases, without a raised TypeError
+        return value
     if isinstance(value, bool):
         return None
     try:
