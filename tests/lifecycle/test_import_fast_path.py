@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "query"))
 
 from filter_strategies import traces
 
+MLFLOW_FILES = Path(__file__).parents[1] / "data" / "mlflow"  # written by mlflow 3.17.2
 # Each table ingest fills, read in an order that does not depend on insertion order
 # (span_text's own id column left out: it numbers rows as they come).
 TABLES = {
@@ -102,19 +103,25 @@ def test_canonical_json_loads_to_the_checked_trace(trace: Trace) -> None:
     assert all(type(span) is CanonicalSpan for span in fast.data.spans)
 
 
-BENDS = [  # a span changed so that from_dict/to_dict would not give it back as it is
+REWRITES = [  # what from_dict reads into the same span: taken, ids written as to_dict does
     ("upper-case id", lambda s: s.update(span_id=s["span_id"].upper())),
     ("base64 id", lambda s: s.update(span_id="AAAAAAAAAAE=")),
+    ("base64 parent", lambda s: s.update(parent_span_id="AAAAAAAAAAE=")),
+    ("other trace id", lambda s: s.update(trace_id="f" * 32)),
+    ("no trace id", lambda s: s.update(trace_id=None)),
+    ("empty parent", lambda s: s.update(parent_span_id="")),
+    ("links, as MLflow writes", lambda s: s.update(links=[{"trace_id": "x"}])),
+]
+BENDS = [  # a span changed so that from_dict/to_dict would not give it back as it is
     ("float time", lambda s: s.update(start_time_unix_nano=float(s["start_time_unix_nano"]))),
     ("time as text", lambda s: s.update(start_time_unix_nano=str(s["start_time_unix_nano"]))),
     ("decoded attribute", lambda s: s["attributes"].update(retries=3)),
-    ("unknown key", lambda s: s.update(links=[])),
     ("keys reordered", lambda s: s.update(name=s.pop("name"))),
+    ("trace id a number", lambda s: s.update(trace_id=5)),
+    ("empty span id", lambda s: s.update(span_id="")),
     ("no status", lambda s: s.pop("status")),
     ("short status code", lambda s: s.update(status={"code": "OK", "message": ""})),
     ("status without message", lambda s: s.update(status={"code": "STATUS_CODE_OK"})),
-    ("empty parent", lambda s: s.update(parent_span_id="")),
-    ("other trace id", lambda s: s.update(trace_id="f" * 32)),
     ("null name", lambda s: s.update(name=None)),
     ("event time as float", lambda s: s.update(events=[{"name": "x", "time_unix_nano": 1.0,
                                                         "attributes": {}}])),
@@ -126,7 +133,7 @@ BENDS = [  # a span changed so that from_dict/to_dict would not give it back as 
 
 
 @PROPERTY
-@given(trace=traces(), bend=st.sampled_from(BENDS), which=st.integers(0, 3))
+@given(trace=traces(), bend=st.sampled_from(BENDS + REWRITES), which=st.integers(0, 3))
 def test_other_shapes_are_declined_or_loaded_alike(trace: Trace, bend: Any,
                                                     which: int) -> None:
     data = as_json(trace)
@@ -149,6 +156,25 @@ def test_each_bend_is_declined(bend: Any) -> None:
     data = as_json(make_trace(3))
     bend[1](data["data"]["spans"][1])
     assert load_canonical(data) is None
+
+
+@pytest.mark.parametrize("rewrite", REWRITES, ids=[name for name, _ in REWRITES])
+def test_each_rewrite_loads_as_the_checked_path(rewrite: Any) -> None:
+    data = as_json(make_trace(3))
+    rewrite[1](data["data"]["spans"][1])
+    fast, slow = load_canonical(copy.deepcopy(data)), load_trace_dict(copy.deepcopy(data))
+    assert fast is not None
+    assert fast.to_dict() == slow.to_dict()
+    assert spans_json(fast) == spans_json(slow)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in MLFLOW_FILES.glob("*.json")))
+def test_trace_json_mlflow_wrote_loads_as_the_checked_path(name: str) -> None:
+    data = json.loads((MLFLOW_FILES / name).read_text(encoding="utf-8"))
+    fast, slow = load_canonical(copy.deepcopy(data)), load_trace_dict(copy.deepcopy(data))
+    assert fast is not None and all(type(s) is CanonicalSpan for s in fast.data.spans)
+    assert fast.to_dict() == slow.to_dict()
+    assert spans_json(fast) == spans_json(slow)
 
 
 def test_repeated_span_ids_and_bad_info_take_the_checked_path() -> None:

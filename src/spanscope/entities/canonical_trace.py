@@ -7,7 +7,9 @@ attributes) and the store encodes ``to_dict()`` again: most of an import's Pytho
 unchanged (``to_dict``'s keys in its order, ids of 16 lower-case hex digits, integer times
 in range, a status as ``to_dict`` writes it, attributes as JSON strings, events as
 written) and builds a ``CanonicalSpan`` on that dict directly; its JSON is the dict
-encoded, no ``to_dict`` needed. The info goes through ``check_trace_dict`` and
+encoded, no ``to_dict`` needed. MLflow's span JSON differs in its ids (base64) and a
+``links`` key: its ids are decoded into a copy and ``links`` kept as ``from_dict`` keeps
+it, so an MLflow import skips the rebuilding too. The info goes through ``check_trace_dict`` and
 ``TraceInfo.from_dict`` as always. Anything else (one span in another shape, a span id
 twice) returns None and the caller takes ``load_trace_dict``, which accepts or rejects
 the trace with its own message: when ``load_canonical`` returns a trace, it equals the one
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from spanscope.entities._codec import dumps
+from spanscope.entities._codec import decode_id, dumps
 from spanscope.entities.span import Span, SpanEvent, SpanStatus, SpanStatusCode
 from spanscope.entities.trace import Trace, TraceData
 from spanscope.entities.trace_info import TraceInfo
@@ -41,7 +43,7 @@ class CanonicalSpan(Span):
     dicts, so a change to them shows in both): ``to_json`` encodes that dict."""
 
     def __init__(self, trace_id: str, data: dict[str, Any], status: SpanStatus,
-                 events: list[SpanEvent]) -> None:
+                 events: list[SpanEvent], extra: dict[str, Any]) -> None:
         fields = self.__dict__  # the dataclass is frozen: fill the instance dict directly
         fields["trace_id"] = trace_id
         fields["span_id"] = data["span_id"]
@@ -52,16 +54,17 @@ class CanonicalSpan(Span):
         fields["status"] = status
         fields["raw_attributes"] = data["attributes"]
         fields["events"] = events
-        fields["extra"] = {}
-        fields["_data"] = data
+        fields["extra"] = extra
+        fields["_data"] = None if extra else data  # with extra keys, to_dict() decides
 
     def __repr__(self) -> str:  # it is a Span to its user
         return "Span" + super().__repr__().removeprefix(type(self).__qualname__)
 
     def to_json(self) -> str:
-        if self.extra:  # keys added since it was loaded
+        data = self.__dict__["_data"]
+        if data is None or self.extra:  # keys beside to_dict()'s (or added since)
             return super().to_json()
-        return dumps(self.__dict__["_data"])
+        return dumps(data)
 
 
 def load_canonical(data: Any) -> Trace | None:
@@ -108,16 +111,29 @@ def _spans(items: list[Any], trace_id: str, hex_id: str) -> list[Span] | None:
 
 
 def _span(data: Any, trace_id: str, hex_id: str) -> Span | None:
-    """The span of ``data`` if ``Span.from_dict(data, trace_id).to_dict() == data``."""
-    if type(data) is not dict or tuple(data) != _SPAN_KEYS or data["trace_id"] != hex_id:
+    """The span of ``data`` if ``Span.from_dict(data, trace_id).to_dict()`` is ``data``
+    with at most its ids written otherwise: MLflow's base64 ids are decoded (and its
+    trace id, which ``from_dict`` replaces by the trace's, rewritten) in a copy."""
+    if type(data) is not dict:
+        return None
+    keys = tuple(data)
+    if keys[:9] != _SPAN_KEYS:  # further keys are kept as they are (MLflow's "links")
         return None
     span_id, parent, name = data["span_id"], data["parent_span_id"], data["name"]
     start, end = data["start_time_unix_nano"], data["end_time_unix_nano"]
-    if (type(span_id) is not str or not _ID.match(span_id) or type(name) is not str
-            or (parent is not None and (type(parent) is not str or not _ID.match(parent)))
+    if (type(span_id) is not str or type(name) is not str
+            or (parent is not None and type(parent) is not str)
             or type(start) is not int or not 0 <= start <= MAX_NANOS
             or (end is not None and (type(end) is not int or not 0 <= end <= MAX_NANOS))):
         return None
+    if (data["trace_id"] != hex_id or not _ID.match(span_id)
+            or (parent is not None and not _ID.match(parent))):
+        if data["trace_id"] is not None and type(data["trace_id"]) is not str:
+            return None  # what check_trace_dict refuses
+        span_id, parent = decode_id(span_id, 8), decode_id(parent, 8)
+        if not span_id:
+            return None
+        data = {**data, "trace_id": hex_id, "span_id": span_id, "parent_span_id": parent}
     raw_status, attributes, raw_events = data["status"], data["attributes"], data["events"]
     if (type(raw_status) is not dict or tuple(raw_status) != _STATUS_KEYS
             or type(raw_status["message"]) is not str or type(attributes) is not dict
@@ -134,7 +150,8 @@ def _span(data: Any, trace_id: str, hex_id: str) -> Span | None:
     events = [_event(event) for event in raw_events] if raw_events else []
     if None in events:
         return None
-    return CanonicalSpan(trace_id, data, status, events)  # type: ignore[arg-type]
+    extra = {key: data[key] for key in keys[9:]} if len(keys) > 9 else {}
+    return CanonicalSpan(trace_id, data, status, events, extra)  # type: ignore[arg-type]
 
 
 def _event(data: Any) -> SpanEvent | None:
