@@ -285,3 +285,15 @@ def test_a_bad_row_after_good_batches_keeps_them(tmp_path: Path) -> None:
         path.write_text("\n".join(lines[:7] + lines[8:]) + "\n", encoding="utf-8")
         again = import_files(target, [path], experiment="0", batch_size=3)
         assert (again.new, again.existing) == (3, 6)
+
+
+def test_log_traces_counted_counts_what_was_stored_before(store: SqlStore) -> None:
+    experiment_id = store.create_experiment("counted")
+    stored, new = (make_trace(2, experiment_id=experiment_id) for _ in range(2))
+    store.log_traces([stored])
+    again = Trace.from_dict(as_json(new))  # the same trace twice in one batch
+    assert store.log_traces_counted([new, stored, again], cache_mib=8) == 1
+    assert store.log_traces_counted([new, stored]) == 2
+    assert sorted(store.search_trace_ids([experiment_id])) == sorted(
+        [stored.info.trace_id, new.info.trace_id])
+    assert store.get_trace(new.info.trace_id).to_dict() == new.to_dict()
