@@ -12,6 +12,7 @@ export files do take it (the test fails if the fast path silently stops being us
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 import uuid
@@ -175,6 +176,14 @@ def test_trace_json_mlflow_wrote_loads_as_the_checked_path(name: str) -> None:
     assert fast is not None and all(type(s) is CanonicalSpan for s in fast.data.spans)
     assert fast.to_dict() == slow.to_dict()
     assert spans_json(fast) == spans_json(slow)
+
+
+def test_a_replaced_span_writes_its_new_fields() -> None:
+    fast = load_canonical(as_json(make_trace(2)))
+    assert fast is not None
+    renamed = dataclasses.replace(fast.data.spans[1], name="renamed")  # as redaction does
+    assert json.loads(renamed.to_json())["name"] == "renamed"
+    assert renamed.to_dict() == {**fast.data.spans[1].to_dict(), "name": "renamed"}
 
 
 def test_repeated_span_ids_and_bad_info_take_the_checked_path() -> None:

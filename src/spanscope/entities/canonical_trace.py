@@ -42,8 +42,15 @@ class CanonicalSpan(Span):
     """A ``Span`` loaded from its ``to_dict`` form, which it keeps (sharing the attribute
     dicts, so a change to them shows in both): ``to_json`` encodes that dict."""
 
-    def __init__(self, trace_id: str, data: dict[str, Any], status: SpanStatus,
-                 events: list[SpanEvent], extra: dict[str, Any]) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs or len(args) != 5:  # Span's own fields (dataclasses.replace): a plain span
+            Span.__init__(self, *args, **kwargs)
+            self.__dict__["_data"] = None
+            return
+        self._load(*args)
+
+    def _load(self, trace_id: str, data: dict[str, Any], status: SpanStatus,
+              events: list[SpanEvent], extra: dict[str, Any]) -> None:
         fields = self.__dict__  # the dataclass is frozen: fill the instance dict directly
         fields["trace_id"] = trace_id
         fields["span_id"] = data["span_id"]
