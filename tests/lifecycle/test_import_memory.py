@@ -102,3 +102,31 @@ def test_the_measure_sees_a_trace_id_kept_per_trace(store: SqlStore) -> None:
     levels = heap_after_batches(store, TRACES, keep=kept)
     assert len(kept) == TRACES
     assert growth_per_trace(levels) > ALLOWED_PER_TRACE, levels
+
+
+
+def test_parquet_is_read_without_pre_buffering(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's pre-buffering (its default) keeps each row group's column chunks that
+    ``iter_batches`` has read until the file is closed: its pool grew by the compressed
+    file's size, 300 MB over a million traces, while reading without it stayed at 16 MB
+    (docs/benchmarks.md). A file small enough for a test is read in one coalesced range
+    either way, so what is checked here is that the reader turns it off."""
+    import pyarrow.parquet as pq
+
+    from spanscope.lifecycle.export import export_traces
+    from spanscope.lifecycle.parquet_io import read_parquet
+
+    with SqlStore(f"sqlite:///{tmp_path}/source.db") as source:
+        source.log_traces([make_trace(2) for _ in range(3)])
+        export_traces(source, tmp_path / "t.parquet")
+    opened: list[object] = []
+    real = pq.ParquetFile
+
+    def recording(*args: object, **kwargs: object) -> object:
+        opened.append(kwargs.get("pre_buffer", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", recording)
+    assert len(list(read_parquet(tmp_path / "t.parquet", "t.parquet"))) == 3
+    assert opened == [False]

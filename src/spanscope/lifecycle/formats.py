@@ -20,6 +20,7 @@ from typing import Any
 
 from spanscope.entities import Trace
 from spanscope.entities._codec import dumps
+from spanscope.entities.canonical_trace import load_canonical
 from spanscope.entities.trace_json import load_trace_dict
 from spanscope.exceptions import InvalidInputError, TraceJsonError
 from spanscope.store.stored import StoredTrace
@@ -104,7 +105,7 @@ def trace_from_object(value: Any, where: str) -> tuple[Trace, str | None]:
     if name is not None and not isinstance(name, str):
         raise InvalidInputError(f"{where}: {EXPERIMENT_NAME_KEY} must be a string, got "
                                 f"{type(name).__name__}")
-    try:
-        return load_trace_dict(value), name or None
+    try:  # the shape an export writes loads without rebuilding each span
+        return load_canonical(value) or load_trace_dict(value), name or None
     except TraceJsonError as exc:
         raise InvalidInputError(f"{where}: {exc}") from None

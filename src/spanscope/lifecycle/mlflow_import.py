@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.entities import Trace
+from spanscope.entities.canonical_trace import load_canonical
 from spanscope.entities.dataset import DatasetRecord, RecordUpdate
 from spanscope.entities.trace_json import load_trace_dict
 from spanscope.exceptions import NotFoundError, TraceJsonError
@@ -180,8 +181,9 @@ def map_trace(source: SourceTrace, experiment_id: str, report: ImportReport) -> 
         report.skip(f"{kind} assessments", f"{trace_id}: {label or name}")
     info["assessments"] = kept
     info["tags"] = {k: v for k, v in (info.get("tags") or {}).items() if k not in STORAGE_TAGS}
-    try:
-        trace = load_trace_dict({"info": info, "data": source.data.get("data") or {}})
+    data = {"info": info, "data": source.data.get("data") or {}}
+    try:  # MLflow's span JSON loads without rebuilding each span (canonical_trace.py)
+        trace = load_canonical(data) or load_trace_dict(data)
     except TraceJsonError as exc:
         report.skip("traces that are not valid trace JSON", f"{trace_id}: {exc}")
         return None

@@ -24,6 +24,7 @@ from spanscope.entities import (
     TraceTagKey,
 )
 from spanscope.entities._codec import dumps, encode_json
+from spanscope.entities.canonical_trace import CanonicalSpan
 from spanscope.store.sql import schema
 from spanscope.store.trace_rules import check_experiment_id, check_trace
 
@@ -85,6 +86,8 @@ def prepare(trace: Trace) -> PreparedTrace:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if value is None or type(value) is int:  # the usual cases, without a raised TypeError
+        return value
     if isinstance(value, bool):
         return None
     try:
@@ -151,10 +154,13 @@ def span_row(trace_id: str, span: Span, position: int) -> dict[str, Any]:
     # The ingest hot path (one call per span): plain local code, no helper calls per column.
     name, parent, start, end = span.name or "", span.parent_id, span.start_time_ns, span.end_time_ns
     span_type = _span_type(span)
-    try:
-        content = _encode(span.to_dict())
-    except (TypeError, ValueError):
-        content = dumps(span.to_dict())  # never raises: unencodable values become repr()
+    if type(span) is CanonicalSpan:  # an import's: its dict is already to_dict()'s
+        content = span.to_json()
+    else:
+        try:
+            content = _encode(span.to_dict())
+        except (TypeError, ValueError):
+            content = dumps(span.to_dict())  # never raises: unencodable values become repr()
     return {
         "trace_id": trace_id,
         "span_id": span.span_id,

@@ -47,28 +47,33 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: set[int]) -> None:
-    """Write ``traces`` on ``conn`` (inside the caller's transaction).
+def write_traces(conn: Connection, traces: Iterable[Trace], known_experiments: set[int]) -> int:
+    """Write ``traces`` on ``conn`` (inside the caller's transaction); returns how many of
+    their distinct trace ids were stored before.
 
     ``known_experiments`` caches experiment ids seen to exist, so a batch only looks up
     experiments it has not met before; it is updated in place.
     """
     prepared = [prepare(trace) for trace in traces]  # cleaned by TraceMethods.log_traces
     if not prepared:
-        return
+        return 0
     _check_experiments(conn, prepared, known_experiments)
-    for batch in _rounds(prepared):
+    stored_before = 0
+    for round_number, batch in enumerate(_rounds(prepared)):
         # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) makes
         # concurrent upserts of one trace take turns, so each merges the other's result.
         existing = _existing(conn, schema.traces.c.trace_id, sorted(batch), lock=True)
         new_ids = {a.assessment_id for p in batch.values() for a in p.assessments}
         stored_assessments = _existing(conn, schema.assessments.c.assessment_id, list(new_ids))
+        if round_number == 0:  # later rounds hold copies of round 0's traces
+            stored_before = len(existing)
         fresh = [p for p in batch.values() if p.trace_id not in existing]
         known = [p for p in batch.values() if p.trace_id in existing]
         if fresh:
             _insert(conn, fresh, stored_assessments)
         if known:
             _upsert(conn, known, stored_assessments)
+    return stored_before
 
 
 def _rounds(prepared: list[PreparedTrace]) -> list[dict[str, PreparedTrace]]:
