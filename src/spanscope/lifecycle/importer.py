@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from spanscope.entities import Trace
 from spanscope.exceptions import InvalidInputError, NotFoundError
 from spanscope.lifecycle.formats import sniff_format
 from spanscope.lifecycle.json_files import open_text, read_json_document, read_jsonl
+from spanscope.lifecycle.read_ahead import read_ahead as ahead
 from spanscope.query import Attribute, AttributeName, CompareAs, Comparison, Op, to_text
 from spanscope.store.base import ExperimentStore, TraceStore
 
@@ -173,7 +172,9 @@ def import_traces(
     where = _Experiments(store, experiment_id, names, report.experiments_created)
     counted = getattr(store, "log_traces_counted", None)  # SqlStore: one transaction
     batches = _batches(traces, batch_size)
-    for batch in (_read_ahead(batches) if read_ahead else batches):
+    # One batch waits while one is written and the next is read: at most three alive.
+    for batch in (ahead(batches, depth=1, name="spanscope-import-reader") if read_ahead
+                  else batches):
         # In id order, each index of the store is written in one pass over its pages.
         placed = sorted((_placed(trace, where.target(trace)) for trace in batch),
                         key=_trace_id)
@@ -196,47 +197,6 @@ def _batches(traces: Iterable[Trace], size: int) -> Iterator[list[Trace]]:
     iterator = iter(traces)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-_END = object()
-
-
-def _read_ahead(batches: Iterator[list[Trace]]) -> Iterator[list[Trace]]:
-    """``batches``, each read by a thread while the caller writes the one before: the
-    database's work (which releases the GIL) runs beside the parsing of the next batch.
-    At most three batches are alive: written, waiting, being read. An error of the reader
-    comes out here, after the batches before it."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                if not hand(batch):
-                    return
-            hand(_END)
-        except BaseException as exc:  # handed over and raised in the caller's thread
-            hand(exc)
-
-    reader = threading.Thread(target=read, name="spanscope-import-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := handoff.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
 
 
 def _trace_id(trace: Trace) -> str:

@@ -4,7 +4,8 @@ An export reads pages from the store and writes them to a file. Both halves spen
 their time where the GIL is released (the database's own work: sqlite3 and psycopg let go
 of it while a statement runs; pyarrow's Parquet encoding and compression), so reading the
 next page while the last one is written uses a second core. ``depth`` bounds what waits
-between them, so memory stays that of a few pages.
+between them, so memory stays that of a few pages. An import reads its next batch of
+traces the same way while the store writes the last one.
 """
 
 from __future__ import annotations
