@@ -306,3 +306,18 @@ def test_log_traces_counted_counts_what_was_stored_before(store: SqlStore) -> No
     assert sorted(store.search_trace_ids([experiment_id])) == sorted(
         [stored.info.trace_id, new.info.trace_id])
     assert store.get_trace(new.info.trace_id).to_dict() == new.to_dict()
+
+
+def test_an_import_batch_hands_its_sqlite_connection_back_with_the_usual_cache(
+        sqlite_uri: str) -> None:
+    """The batch's big page cache is the batch's only: the pooled connection goes back
+    with SQLite's default, so no other work keeps 64 MiB per connection."""
+    with SqlStore(sqlite_uri) as store:
+        statements: list[str] = []
+        sa.event.listen(store._engine, "before_cursor_execute",
+                        lambda *args: statements.append(args[2]))
+        assert store.log_traces_counted([make_trace(2)], cache_mib=8) == 0
+        assert "PRAGMA cache_size = -8192" in statements
+        with store._engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000
+

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from spanscope.store.sql import schema
-from spanscope.store.sql.engine import defer_checkpoint
+from spanscope.store.sql.engine import bulk_page_cache, defer_checkpoint
 from spanscope.store.trace_rules import DELETE_BATCH
 
 if TYPE_CHECKING:
@@ -131,11 +131,7 @@ def _delete(conn: Connection, ids: list[str], experiment_id: int | None) -> int:
         if not ids:
             return 0
     defer_checkpoint(conn)  # the batch runner settles the WAL after the commit
-    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-    try:
-        for table in CHILD_TABLES:
-            conn.execute(sa.delete(table).where(table.c.trace_id.in_(ids)))
-        return conn.execute(sa.delete(traces).where(traces.c.trace_id.in_(ids))).rowcount
-    finally:  # the pooled connection goes back with its usual (small) cache
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+    bulk_page_cache(conn, BULK_CACHE_KIB)  # both back to SQLite's defaults at check-in
+    for table in CHILD_TABLES:
+        conn.execute(sa.delete(table).where(table.c.trace_id.in_(ids)))
+    return conn.execute(sa.delete(traces).where(traces.c.trace_id.in_(ids))).rowcount

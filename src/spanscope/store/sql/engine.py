@@ -28,8 +28,8 @@ from spanscope.store.sql.sqlite_functions import register as register_functions
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["WRITE", "StatementHook", "WalSettler", "create_engine", "defer_checkpoint",
-           "is_memory", "mask_uri", "parse_uri", "settle_wal"]
+__all__ = ["WRITE", "StatementHook", "WalSettler", "bulk_page_cache", "create_engine",
+           "defer_checkpoint", "is_memory", "mask_uri", "parse_uri", "settle_wal"]
 
 StatementHook = Callable[[str, Any], None]
 
@@ -42,6 +42,8 @@ WAL_SETTLE_FRAMES = 16_384
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 WAL_AUTOCHECKPOINT_FRAMES = 1000  # SQLite's default, restored after ``defer_checkpoint``
 _DEFERRED = "spanscope_checkpoint_deferred"  # connection-record flag of defer_checkpoint
+SQLITE_CACHE_SIZE = -2000  # SQLite's default page cache (2,000 KiB), restored after a bulk one
+_BULK_CACHE = "spanscope_bulk_cache"  # connection-record flag of bulk_page_cache
 PG_CONNECT_TIMEOUT_S = 10
 
 _SUPPORTED = "use sqlite:///PATH, sqlite:///:memory: or postgresql://USER@HOST:PORT/DB"
@@ -131,6 +133,8 @@ def _sqlite_engine(url: URL) -> Engine:
     def _checkin(dbapi_connection: Any, connection_record: Any) -> None:
         if connection_record.info.pop(_DEFERRED, False):  # see defer_checkpoint
             dbapi_connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_FRAMES}")
+        if connection_record.info.pop(_BULK_CACHE, False):  # see bulk_page_cache
+            dbapi_connection.execute(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
@@ -172,6 +176,20 @@ def defer_checkpoint(conn: sa.Connection) -> None:
         return
     conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
     conn.connection.info[_DEFERRED] = True
+
+
+def bulk_page_cache(conn: sa.Connection, kib: int) -> None:
+    """Give this SQLite connection a page cache of ``kib`` KiB for a bulk write (a deletion
+    batch, an import batch): a batch touches a page of every index per trace, and a cache
+    that holds them writes each page once instead of spilling half-done pages to the WAL
+    and reading them back. The connection gets SQLite's default back when it returns to
+    the pool (the engine's ``checkin`` hook, as for ``defer_checkpoint``), so the cache of
+    every other connection stays small. A no-op on PostgreSQL.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
+    conn.connection.info[_BULK_CACHE] = True
 
 
 def settle_wal(engine: Engine, *, max_frames: int | None = None,

@@ -49,6 +49,7 @@ from spanscope.store.sql.engine import (
     WRITE,
     StatementHook,
     WalSettler,
+    bulk_page_cache,
     create_engine,
     is_memory,
     mask_uri,
@@ -200,8 +201,8 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
 
     def _write_counted(self, traces: list[Trace], cache_mib: int | None = None) -> int:
         def work(conn: Connection) -> int:
-            if cache_mib is not None and conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
+            if cache_mib is not None:
+                bulk_page_cache(conn, int(cache_mib) * 1024)
             return write_traces(conn, traces, self._known_experiments)
 
         return self._run(f"log {len(traces)} trace(s)", work, write=True, retry=True)
@@ -210,8 +211,8 @@ class SqlStore(TraceMethods, AnalyticsMethods, RunsAndDatasets):
                            cache_mib: int | None = None) -> int:
         """``log_traces``, returning how many of the traces' distinct ids the store held
         before (what an import reports), found in the same transaction. ``cache_mib``
-        sets SQLite's page cache of the writing connection (default 2 MiB; it stays set
-        on that pooled connection): a batch of thousands of traces touches a page of
+        sets SQLite's page cache of the writing connection for the batch (default 2 MiB;
+        ``engine.bulk_page_cache``): a batch of thousands of traces touches a page of
         every index per trace, and a cache that holds them writes each once per batch."""
         batch = [self._within_limits(trace) for trace in traces]
         return self._write_counted(batch, cache_mib) if batch else 0
